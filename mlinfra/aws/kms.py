@@ -1,0 +1,41 @@
+"""Customer-managed KMS keys: one helper for every AWS block that encrypts data."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pulumi
+from pulumi_aws import kms
+
+from mlinfra.components import child, stateful
+
+
+def customer_managed_key(
+    parent: pulumi.Resource,
+    name: str,
+    *,
+    description: str,
+    deletion_window_days: int,
+    protect: bool,
+    tags: Mapping[str, str],
+    policy: pulumi.Input[str] | None = None,
+) -> kms.Key:
+    """A symmetric CMK with rotation on, plus an alias `alias/<name>`.
+
+    `name` is the Pulumi name (`<component>-key`); stateful options apply in prod, since
+    deleting a key makes everything encrypted with it unreadable.
+    """
+    key = kms.Key(
+        name,
+        description=description,
+        enable_key_rotation=True,
+        rotation_period_in_days=365,
+        deletion_window_in_days=deletion_window_days,
+        key_usage="ENCRYPT_DECRYPT",
+        customer_master_key_spec="SYMMETRIC_DEFAULT",
+        policy=policy,
+        tags=dict(tags),
+        opts=stateful(parent, protect),
+    )
+    kms.Alias(f"{name}-alias", name=f"alias/{name}", target_key_id=key.key_id, opts=child(parent))
+    return key

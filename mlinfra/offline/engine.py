@@ -1,0 +1,453 @@
+"""The offline engine: run a Pulumi program in-process under the SDK's mocks and capture
+the resource graph it registers.
+
+No Pulumi CLI, provider plugin or credential is needed. The program runs in preview mode;
+provider-computed outputs (ids, ARNs, endpoints) come from `mlinfra.offline.mocks`.
+Every registration is captured with its urn, type, name, parent, provider, inputs,
+protect, retain_on_delete and dependencies.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import os
+import runpy
+import sys
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlinfra.offline import mocks as mock_table
+
+SECRET_PLACEHOLDER = "offline-secret-placeholder"
+SECRET_MARK = "[secret]"
+
+
+class ProgramError(Exception):
+    """A stack program could not be planned: bad config or an exception in the program."""
+
+    def __init__(self, stack: str, message: str, cause: BaseException | None = None):
+        self.stack = stack
+        self.cause = cause
+        super().__init__(f"stack {stack!r}: {message}")
+
+
+@dataclass
+class ResourceRecord:
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    provider: str | None
+    inputs: dict[str, Any]
+    protect: bool = False
+    retain_on_delete: bool = False
+    dependencies: list[str] = field(default_factory=list)
+    custom: bool = True
+    id: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("custom")
+        d.pop("id")
+        return d
+
+
+@dataclass
+class Plan:
+    stack: str
+    project: str
+    cloud: str
+    resources: list[ResourceRecord]
+    outputs: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    policy: dict[str, Any] = field(default_factory=lambda: {"violations": []})
+    cost: dict[str, Any] = field(default_factory=dict)
+
+    # ---- queries used by tests, policies and the CLI
+    def of_type(self, type_: str) -> list[ResourceRecord]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str, name: str | None = None) -> ResourceRecord:
+        found = [r for r in self.of_type(type_) if name is None or r.name == name]
+        if len(found) != 1:
+            names = [r.name for r in self.of_type(type_)]
+            raise LookupError(f"expected one {type_} named {name!r}; found {len(found)} among {names}")
+        return found[0]
+
+    def by_urn(self) -> dict[str, ResourceRecord]:
+        return {r.urn: r for r in self.resources}
+
+    def children(self, urn: str) -> list[ResourceRecord]:
+        return [r for r in self.resources if r.parent == urn]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stack": self.stack,
+            "project": self.project,
+            "cloud": self.cloud,
+            "resources": [r.to_json() for r in self.resources],
+            "outputs": self.outputs,
+            "warnings": self.warnings,
+            "policy": self.policy,
+            "cost": self.cost,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Plan:
+        return cls(
+            stack=data["stack"],
+            project=data["project"],
+            cloud=data.get("cloud", "unknown"),
+            resources=[
+                ResourceRecord(
+                    urn=r["urn"],
+                    type=r["type"],
+                    name=r["name"],
+                    parent=r.get("parent"),
+                    provider=r.get("provider"),
+                    inputs=r.get("inputs") or {},
+                    protect=bool(r.get("protect")),
+                    retain_on_delete=bool(r.get("retain_on_delete")),
+                    dependencies=list(r.get("dependencies") or []),
+                    custom=not _is_component(r["type"]),
+                )
+                for r in data["resources"]
+            ],
+            outputs=data.get("outputs") or {},
+            warnings=data.get("warnings") or [],
+            policy=data.get("policy") or {"violations": []},
+            cost=data.get("cost") or {},
+        )
+
+
+def _is_component(type_: str) -> bool:
+    return type_.startswith("mlinfra:") or type_ == "pulumi:pulumi:Stack"
+
+
+# --------------------------------------------------------------------------- capture
+
+
+def plain(value: Any) -> Any:
+    """Turn deserialized property values into JSON-safe data (secrets masked, refs as URNs)."""
+    from pulumi import Resource
+    from pulumi.runtime import rpc
+
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+            return SECRET_MARK
+        return {k: plain(v) for k, v in value.items() if not k.startswith("__")}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, Resource):
+        return type(value).__name__
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def _capturing_monitor_class():
+    from pulumi.runtime import rpc
+    from pulumi.runtime.mocks import MockMonitor
+
+    class CapturingMonitor(MockMonitor):
+        """MockMonitor that records every registration with its options."""
+
+        def __init__(self, mocks):
+            super().__init__(mocks)
+            self.records: list[ResourceRecord] = []
+            self.qualified_types: dict[str, str] = {}
+
+        def make_urn(self, parent: str, type_: str, name: str) -> str:
+            # As the engine does: the parent's full qualified type, except for the root stack.
+            from pulumi.runtime.settings import get_project, get_stack
+
+            qualified = type_
+            if parent and type_ != "pulumi:pulumi:Stack":
+                parent_type = self.qualified_types.get(parent, parent.split("::")[2])
+                if parent_type != "pulumi:pulumi:Stack":
+                    qualified = f"{parent_type}${type_}"
+            urn = "urn:pulumi:" + "::".join([get_stack(), get_project(), qualified, name])
+            self.qualified_types[urn] = qualified
+            return urn
+
+        def RegisterResource(self, request):  # noqa: N802 (gRPC name)
+            response = super().RegisterResource(request)
+            if request.type == "pulumi:pulumi:Stack":
+                return response
+            inputs = rpc.deserialize_properties(request.object, keep_internal=True)
+            self.records.append(
+                ResourceRecord(
+                    urn=response.urn,
+                    type=request.type,
+                    name=request.name,
+                    parent=request.parent or None,
+                    provider=request.provider.rsplit("::", 1)[0] if request.provider else None,
+                    inputs=plain(_mark_secrets(request.object, inputs)),
+                    protect=bool(request.protect),
+                    retain_on_delete=bool(request.retainOnDelete),
+                    dependencies=sorted(set(request.dependencies)),
+                    custom=bool(request.custom),
+                    id=response.id or None,
+                )
+            )
+            return response
+
+    return CapturingMonitor
+
+
+def _mark_secrets(struct, deserialized: Any) -> Any:
+    """Re-walk the raw struct so secret values are masked in the captured inputs."""
+    from google.protobuf import json_format
+    from pulumi.runtime import rpc
+
+    raw = json_format.MessageToDict(struct)
+
+    def walk(r: Any, d: Any) -> Any:
+        if isinstance(r, dict) and r.get(rpc._special_sig_key) == rpc._special_secret_sig:
+            return SECRET_MARK
+        if isinstance(r, dict) and r.get(rpc._special_sig_key) == rpc._special_resource_sig:
+            return r.get("urn")
+        if isinstance(r, dict) and isinstance(d, dict):
+            return {k: walk(r.get(k), v) for k, v in d.items()}
+        if isinstance(r, list) and isinstance(d, list) and len(r) == len(d):
+            return [walk(a, b) for a, b in zip(r, d, strict=True)]
+        return d
+
+    return walk(raw, deserialized)
+
+
+def _make_mocks(default_region: str):
+    import pulumi
+
+    class OfflineMocks(pulumi.runtime.Mocks):
+        def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+            region = str(args.inputs.get("region") or default_region)
+            if args.typ.startswith("pulumi:providers:"):
+                rid = f"{args.name}-provider-id"
+                return rid, dict(args.inputs)
+            if not args.custom:
+                return "", {}
+            return mock_table.computed_outputs(args.typ, args.name, dict(args.inputs), region)
+
+        def call(self, args: pulumi.runtime.MockCallArgs):
+            return mock_table.call_outputs(args.token, dict(args.args), default_region)
+
+    return OfflineMocks()
+
+
+class _WarningCollector(logging.Handler):
+    def __init__(self):
+        super().__init__(level=logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def run_program(
+    program: Callable[[], Any],
+    *,
+    project: str = "mlinfra",
+    stack: str = "dev",
+    config: dict[str, str] | None = None,
+    secret_keys: list[str] | None = None,
+    region: str | None = None,
+) -> Plan:
+    """Run `program` under mocks (preview mode) and return the captured plan.
+
+    Each call runs in a fresh context, so plans in one process do not leak into each other.
+    """
+    ctx = contextvars.copy_context()
+    return ctx.run(_run, program, project, stack, config or {}, secret_keys or [], region)
+
+
+def _run(program, project, stack, config, secret_keys, region) -> Plan:
+    import pulumi
+    from pulumi.runtime import settings as pulumi_settings
+    from pulumi.runtime.config import set_all_config
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
+
+    monitor = _capturing_monitor_class()(_make_mocks(region or mock_table.DEFAULT_REGION))
+    collector = _WarningCollector()
+    logger = logging.getLogger(f"mlinfra.offline.{id(monitor)}")
+    logger.propagate = False
+    logger.addHandler(collector)
+
+    pulumi_settings.ROOT.set(None)
+    set_all_config(dict(config), list(secret_keys))
+    pulumi.runtime.set_mocks(
+        monitor.mocks, project=project, stack=stack, preview=True, logger=logger, monitor=monitor
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            _sync_await(run_pulumi_func(program))
+        except ProgramError:
+            raise
+        except BaseException as e:  # noqa: BLE001 surfaced as a ProgramError with its cause
+            raise ProgramError(stack, _describe(e), e) from e
+    root = pulumi_settings.get_root_resource()
+    outputs = _resolve_outputs(getattr(root, "outputs", {}) or {})
+    msgs = list(collector.messages)
+    for w in caught:
+        if issubclass(w.category, DeprecationWarning | FutureWarning | UserWarning):
+            mod = getattr(w, "filename", "")
+            if "pulumi" in mod or "mlinfra" in mod or "deprecat" in str(w.message).lower():
+                msgs.append(f"{w.category.__name__}: {w.message}")
+    cloud = _detect_cloud(monitor.records, config, project)
+    return Plan(stack=stack, project=project, cloud=cloud, resources=monitor.records, outputs=outputs, warnings=msgs)
+
+
+def _describe(e: BaseException) -> str:
+    from pydantic import ValidationError
+
+    from mlinfra.spec import SpecError, format_validation_error
+
+    if isinstance(e, ValidationError):
+        return format_validation_error(e)
+    if isinstance(e, SpecError):
+        return str(e)
+    name = type(e).__name__
+    if name == "ConfigMissingError":
+        return str(e).strip()
+    return f"{name}: {e}"
+
+
+def _resolve_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
+    import pulumi
+    from pulumi.runtime.sync_await import _sync_await
+
+    resolved: dict[str, Any] = {}
+    for key, value in outputs.items():
+        out = pulumi.Output.from_input(value)
+        is_secret = _sync_await(out.is_secret())
+        val = _sync_await(out.future())
+        resolved[key] = SECRET_MARK if is_secret else plain(val)
+    return resolved
+
+
+def _detect_cloud(records: list[ResourceRecord], config: dict[str, str], project: str) -> str:
+    raw = config.get("mlinfra:platform")
+    if raw:
+        try:
+            cloud = json.loads(raw).get("cloud")
+            if cloud:
+                return str(cloud)
+        except (ValueError, AttributeError):
+            pass
+    for prefix in ("aws", "gcp", "azure-native"):
+        if any(r.type.startswith(prefix + ":") for r in records):
+            return "azure" if prefix == "azure-native" else prefix
+    return "kubernetes"
+
+
+# --------------------------------------------------------------------------- stacks on disk
+
+
+@dataclass
+class StackConfig:
+    project: str
+    stack: str
+    main: Path
+    config: dict[str, str]
+    secret_keys: list[str]
+
+
+def load_stack(stack_dir: str | os.PathLike[str], stack: str) -> StackConfig:
+    """Read Pulumi.yaml + Pulumi.<stack>.yaml the way the CLI would (secure values become placeholders)."""
+    d = Path(stack_dir)
+    proj_file = d / "Pulumi.yaml"
+    if not proj_file.exists():
+        raise ProgramError(stack, f"{proj_file} not found: not a Pulumi project directory")
+    project_doc = yaml.safe_load(proj_file.read_text()) or {}
+    project = str(project_doc.get("name") or d.name)
+    runtime = project_doc.get("runtime")
+    runtime_name = runtime.get("name") if isinstance(runtime, dict) else runtime
+    if runtime_name != "python":
+        raise ProgramError(stack, f"{proj_file}: runtime is {runtime_name!r}; the offline engine runs python projects")
+    main_rel = project_doc.get("main") or "."
+    main = (d / main_rel).resolve()
+    if main.is_dir():
+        main = main / "__main__.py"
+    stack_file = d / f"Pulumi.{stack}.yaml"
+    if not stack_file.exists():
+        available = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in d.glob("Pulumi.*.yaml"))
+        raise ProgramError(stack, f"{stack_file.name} not found; stacks here: {', '.join(available) or 'none'}")
+
+    config: dict[str, str] = {}
+    secret_keys: list[str] = []
+
+    def put(key: str, value: Any) -> None:
+        full = key if ":" in key else f"{project}:{key}"
+        value, secret = _unsecure(value)
+        if secret:
+            secret_keys.append(full)
+        config[full] = value if isinstance(value, str) else json.dumps(value)
+
+    for key, spec in (project_doc.get("config") or {}).items():
+        if isinstance(spec, dict) and ("default" in spec or "value" in spec):
+            put(key, spec.get("value", spec.get("default")))
+        elif not isinstance(spec, dict) or "type" not in spec:
+            put(key, spec)
+    stack_doc = yaml.safe_load(stack_file.read_text()) or {}
+    for key, value in (stack_doc.get("config") or {}).items():
+        put(key, value)
+    return StackConfig(project=project, stack=stack, main=main, config=config, secret_keys=secret_keys)
+
+
+def _unsecure(value: Any) -> tuple[Any, bool]:
+    """Replace `secure:` values (undecryptable offline) by a placeholder; report whether any was found."""
+    if isinstance(value, dict):
+        if set(value) == {"secure"}:
+            return SECRET_PLACEHOLDER, True
+        out, any_secret = {}, False
+        for k, v in value.items():
+            out[k], s = _unsecure(v)
+            any_secret |= s
+        return out, any_secret
+    if isinstance(value, list):
+        items = [_unsecure(v) for v in value]
+        return [i[0] for i in items], any(i[1] for i in items)
+    if isinstance(value, bool):
+        return ("true" if value else "false"), False
+    if isinstance(value, int | float):
+        return str(value), False
+    return value, False
+
+
+def plan_stack(stack_dir: str | os.PathLike[str], stack: str) -> Plan:
+    """Plan a stack directory offline: load its config and run its `__main__.py` under mocks."""
+    cfg = load_stack(stack_dir, stack)
+    region = _config_region(cfg.config)
+
+    def program() -> None:
+        old_cwd, old_path = os.getcwd(), list(sys.path)
+        os.chdir(cfg.main.parent)
+        sys.path.insert(0, str(cfg.main.parent))
+        try:
+            runpy.run_path(str(cfg.main), run_name="__main__")
+        finally:
+            os.chdir(old_cwd)
+            sys.path[:] = old_path
+
+    return run_program(
+        program, project=cfg.project, stack=stack, config=cfg.config, secret_keys=cfg.secret_keys, region=region
+    )
+
+
+def _config_region(config: dict[str, str]) -> str | None:
+    raw = config.get("mlinfra:platform")
+    if raw:
+        try:
+            return json.loads(raw).get("region")
+        except (ValueError, AttributeError):
+            return None
+    return config.get("aws:region")

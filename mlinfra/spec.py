@@ -1,0 +1,675 @@
+"""The platform spec: one typed, validated document per environment.
+
+`PlatformSpec` is the one input of a stack. It is cloud-neutral: what differs per cloud
+lives in the `aws` / `gcp` / `azure` sub-sections. The `environment` picks a profile of
+defaults (`PROFILES`) that the spec may override where policy allows; what policy never
+allows (a public API endpoint in prod, spot-only GPU capacity in prod without an
+explicit override, ...) is refused here, before any resource is registered.
+"""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from mlinfra.catalog import (
+    DEFAULT_KUBERNETES_VERSION,
+    GPU_POOL_MAX_NODES_CAP,
+    REGION_EXAMPLES,
+    REGION_PATTERNS,
+    SUPPORTED_KUBERNETES_VERSIONS,
+    GpuMachineType,
+    gpu_machine_type,
+)
+
+Cloud = Literal["aws", "gcp", "azure"]
+Environment = Literal["dev", "staging", "prod"]
+CapacityType = Literal["on_demand", "spot"]
+
+_DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+
+
+class SpecError(ValueError):
+    """A spec that cannot be built, with the field path and the allowed values."""
+
+    def __init__(self, message: str, field: str | None = None):
+        self.field = field
+        super().__init__(f"{field}: {message}" if field else message)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True, frozen=False)
+
+
+def _dns_label(value: str, what: str, max_len: int = 40) -> str:
+    if not (1 <= len(value) <= max_len) or not _DNS_LABEL.match(value):
+        raise ValueError(
+            f"{what} {value!r} must be 1-{max_len} lowercase letters, digits or '-', "
+            "starting with a letter and not ending with '-'"
+        )
+    return value
+
+
+# --------------------------------------------------------------------------- network
+
+
+class ExistingNetwork(_Model):
+    """Bring your own network instead of creating one."""
+
+    network_id: str = Field(description="Id of the existing VPC / VNet / network.")
+    private_subnet_ids: list[str] = Field(
+        min_length=2, description="Private subnets (>= 2, in different zones) for nodes and endpoints."
+    )
+    public_subnet_ids: list[str] = Field(
+        default_factory=list, description="Public subnets for internet-facing load balancers (optional)."
+    )
+
+
+class NetworkSpec(_Model):
+    cidr: str = Field(default="10.0.0.0/16", description="Address space of the platform network (/16 to /22).")
+    zone_count: int = Field(
+        default=2, ge=2, le=6, description="Availability zones to spread subnets over (profile: 2 dev, 3 prod)."
+    )
+    private_subnet_cidrs: list[str] | None = Field(
+        default=None, description="Private subnet CIDRs, one per zone; derived from `cidr` when empty."
+    )
+    public_subnet_cidrs: list[str] | None = Field(
+        default=None, description="Public subnet CIDRs (NAT and load balancers only), one per zone; derived when empty."
+    )
+    nat_gateways: Literal["single", "per_zone"] = Field(
+        default="single", description="One NAT gateway (dev) or one per zone (prod, no cross-zone dependency)."
+    )
+    flow_logs: bool = Field(default=False, description="Capture network flow logs (profile: on in staging/prod).")
+    flow_log_retention_days: int = Field(default=90, ge=1, le=3653, description="Flow log retention in days.")
+    service_cidr: str = Field(
+        default="172.20.0.0/16", description="Kubernetes service CIDR; must not overlap the network."
+    )
+    existing: ExistingNetwork | None = Field(default=None, description="Use an existing network instead.")
+
+    @field_validator("cidr", "service_cidr")
+    @classmethod
+    def _cidr(cls, v: str) -> str:
+        return str(_parse_cidr(v))
+
+    @field_validator("private_subnet_cidrs", "public_subnet_cidrs")
+    @classmethod
+    def _cidrs(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else [str(_parse_cidr(c)) for c in v]
+
+    @model_validator(mode="after")
+    def _layout(self) -> NetworkSpec:
+        net = ipaddress.ip_network(self.cidr)
+        if not 16 <= net.prefixlen <= 22:
+            raise ValueError(f"cidr {self.cidr} must be between /16 and /22")
+        svc = ipaddress.ip_network(self.service_cidr)
+        if net.overlaps(svc):
+            raise ValueError(f"service_cidr {self.service_cidr} overlaps cidr {self.cidr}")
+        subnets: list[tuple[str, ipaddress.IPv4Network | ipaddress.IPv6Network]] = []
+        for field in ("private_subnet_cidrs", "public_subnet_cidrs"):
+            given = getattr(self, field)
+            if given is None:
+                continue
+            if len(given) != self.zone_count:
+                raise ValueError(f"{field} has {len(given)} entries; zone_count is {self.zone_count}")
+            for c in given:
+                sub = ipaddress.ip_network(c)
+                if not sub.subnet_of(net):  # type: ignore[arg-type]
+                    raise ValueError(f"{field}: {c} is not inside cidr {self.cidr}")
+                subnets.append((c, sub))
+        for i, (a, na) in enumerate(subnets):
+            for b, nb in subnets[i + 1 :]:
+                if na.overlaps(nb):
+                    raise ValueError(f"subnet CIDRs overlap: {a} and {b}")
+        return self
+
+    def subnet_layout(self) -> tuple[list[str], list[str]]:
+        """(private, public) subnet CIDRs per zone; derived from `cidr` when not given.
+
+        Private subnets get the large blocks (pods use VPC addresses on EKS); public subnets
+        hold only NAT gateways and load balancers, so they get small blocks at the top.
+        """
+        net = ipaddress.ip_network(self.cidr)
+        private = self.private_subnet_cidrs
+        public = self.public_subnet_cidrs
+        if private is None:
+            # Split into 8 blocks; the first zone_count (<= 6) are private.
+            blocks = list(net.subnets(prefixlen_diff=3))
+            private = [str(b) for b in blocks[: self.zone_count]]
+        if public is None:
+            last = list(net.subnets(prefixlen_diff=3))[-1]
+            small = list(last.subnets(prefixlen_diff=3))
+            public = [str(b) for b in small[: self.zone_count]]
+        return list(private), list(public)
+
+
+def _parse_cidr(v: str) -> ipaddress.IPv4Network:
+    try:
+        net = ipaddress.ip_network(v, strict=True)
+    except ValueError as e:
+        raise ValueError(f"{v!r} is not a valid network CIDR ({e})") from None
+    if not isinstance(net, ipaddress.IPv4Network):
+        raise ValueError(f"{v!r}: only IPv4 CIDRs are supported")
+    return net
+
+
+# --------------------------------------------------------------------------- cluster
+
+
+class NodePoolSize(_Model):
+    min_nodes: int = Field(default=0, ge=0, le=1000, description="Minimum nodes (0 lets the pool scale to zero).")
+    desired_nodes: int = Field(default=0, ge=0, le=1000, description="Nodes at creation.")
+    max_nodes: int = Field(default=1, ge=1, le=1000, description="Maximum nodes the autoscaler may add.")
+
+    @model_validator(mode="after")
+    def _order(self):
+        if not (self.min_nodes <= self.desired_nodes <= self.max_nodes):
+            raise ValueError(
+                f"node counts must satisfy min_nodes <= desired_nodes <= max_nodes; "
+                f"got min_nodes={self.min_nodes}, desired_nodes={self.desired_nodes}, max_nodes={self.max_nodes}"
+            )
+        return self
+
+
+class SystemPoolSpec(NodePoolSize):
+    """The small on-demand pool for cluster add-ons (CoreDNS, controllers, monitoring)."""
+
+    machine_type: str | None = Field(
+        default=None, description="Machine type; the cloud's default (aws: m6i.large) when empty."
+    )
+    min_nodes: int = Field(default=2, ge=1, le=100, description="Minimum system nodes (>= 1).")
+    desired_nodes: int = Field(default=2, ge=1, le=100, description="System nodes at creation.")
+    max_nodes: int = Field(default=4, ge=1, le=100, description="Maximum system nodes.")
+    disk_size_gb: int = Field(default=50, ge=20, le=1000, description="Root volume size in GiB.")
+
+
+class ClusterSpec(_Model):
+    kubernetes_version: str = Field(
+        default=DEFAULT_KUBERNETES_VERSION,
+        description=f"Pinned Kubernetes minor version; one of {', '.join(SUPPORTED_KUBERNETES_VERSIONS)}.",
+    )
+    endpoint_public_access: bool = Field(
+        default=False, description="Expose the API endpoint publicly (dev only, CIDR-limited)."
+    )
+    public_access_cidrs: list[str] = Field(
+        default_factory=list, description="CIDRs allowed to reach a public endpoint (required when public)."
+    )
+    admin_principals: list[str] = Field(
+        default_factory=list,
+        description="Cloud principals (aws: IAM role ARNs) granted cluster-admin through access entries.",
+    )
+    log_retention_days: int = Field(default=90, ge=1, le=3653, description="Control-plane log retention.")
+    system_pool: SystemPoolSpec = Field(default_factory=SystemPoolSpec, description="System node pool.")
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _version(cls, v: str) -> str:
+        if v not in SUPPORTED_KUBERNETES_VERSIONS:
+            raise ValueError(
+                f"kubernetes_version {v!r} is not supported; allowed: {', '.join(SUPPORTED_KUBERNETES_VERSIONS)}"
+            )
+        return v
+
+    @field_validator("public_access_cidrs")
+    @classmethod
+    def _public_cidrs(cls, v: list[str]) -> list[str]:
+        out = []
+        for c in v:
+            net = _parse_cidr(c)
+            if net.prefixlen == 0:
+                raise ValueError("public_access_cidrs may not contain 0.0.0.0/0; list the office/VPN ranges")
+            out.append(str(net))
+        return out
+
+    @model_validator(mode="after")
+    def _public_needs_cidrs(self):
+        if self.endpoint_public_access and not self.public_access_cidrs:
+            raise ValueError("endpoint_public_access is on but public_access_cidrs is empty; list the allowed CIDRs")
+        return self
+
+
+# --------------------------------------------------------------------------- GPU pools
+
+
+class GpuPoolSpec(NodePoolSize):
+    name: str = Field(description="Pool name (DNS label); becomes the `mlinfra.io/pool` node label.")
+    machine_type: str = Field(description="GPU machine type from the cloud's GPU table (aws: g5.xlarge, ...).")
+    capacity_type: CapacityType = Field(default="on_demand", description="on_demand or spot capacity.")
+    min_nodes: int = Field(default=0, ge=0, le=1000, description="Minimum nodes; 0 scales the pool to zero.")
+    desired_nodes: int = Field(default=0, ge=0, le=1000, description="Nodes at creation.")
+    max_nodes: int = Field(default=2, ge=1, le=1000, description="Maximum nodes.")
+    disk_size_gb: int = Field(default=200, ge=50, le=4096, description="Encrypted root volume (images are large).")
+    time_slicing_replicas: int = Field(
+        default=1, ge=1, le=48, description="Pods that may share one GPU via time-slicing (1 = no sharing)."
+    )
+    labels: dict[str, str] = Field(default_factory=dict, description="Extra Kubernetes node labels.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return _dns_label(v, "GPU pool name", 24)
+
+
+# --------------------------------------------------------------------------- storage, registry
+
+
+class ArtifactsSpec(_Model):
+    bucket_name: str | None = Field(
+        default=None, description="Bucket name; `<name>-<environment>-artifacts` when empty."
+    )
+    noncurrent_version_expiration_days: int = Field(
+        default=90, ge=1, le=3650, description="Delete noncurrent object versions after this many days."
+    )
+    abort_incomplete_multipart_days: int = Field(
+        default=7, ge=1, le=365, description="Abort incomplete multipart uploads after this many days."
+    )
+    infrequent_access_after_days: int | None = Field(
+        default=None, ge=30, le=3650, description="Move objects to the infrequent-access class after N days."
+    )
+    access_logging: bool = Field(default=False, description="Log object access to a log bucket (on in prod).")
+
+
+class RegistrySpec(_Model):
+    repositories: list[str] = Field(
+        default_factory=lambda: ["models", "serving"], description="Image repositories to create."
+    )
+    untagged_expiry_days: int = Field(default=7, ge=1, le=365, description="Expire untagged images after N days.")
+    keep_tagged_images: int = Field(default=50, ge=1, le=1000, description="Keep the last N tagged images.")
+
+
+# --------------------------------------------------------------------------- in-cluster layer
+
+
+class ModelSpec(_Model):
+    """One model served behind TLS."""
+
+    name: str = Field(description="Model name (DNS label); the host is <name>.<serving.domain>.")
+    runtime: Literal["kserve", "deployment"] = Field(
+        default="kserve", description="KServe InferenceService, or a plain Deployment + HPA for any server image."
+    )
+    image: str | None = Field(
+        default=None,
+        description="Model-server image pinned by tag or digest (required for runtime=deployment).",
+    )
+    model_format: str = Field(default="huggingface", description="KServe model format (huggingface, pytorch, ...).")
+    storage_prefix: str = Field(
+        default="", description="Prefix of the model inside the artifact bucket (defaults to models/<name>/)."
+    )
+    gpu_pool: str | None = Field(default=None, description="GPU pool to run on; None for CPU-only models.")
+    gpus: int = Field(default=1, ge=0, le=8, description="GPUs per replica.")
+    cpu: str = Field(default="2", description="CPU request and limit per replica.")
+    memory: str = Field(default="8Gi", description="Memory request and limit per replica.")
+    min_replicas: int = Field(default=1, ge=0, le=100, description="Minimum replicas.")
+    max_replicas: int = Field(default=2, ge=1, le=100, description="Maximum replicas.")
+    port: int = Field(default=8080, ge=1, le=65535, description="Container port.")
+    health_path: str = Field(default="/health", description="HTTP path for liveness/readiness probes.")
+    canary_traffic_percent: int | None = Field(
+        default=None, ge=0, le=100, description="Share of traffic to a new revision (KServe only)."
+    )
+    latency_slo_ms: int = Field(default=500, ge=1, description="p99 latency SLO in milliseconds (alerting).")
+    target_utilization_percent: int = Field(default=70, ge=1, le=100, description="HPA target CPU utilization.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return _dns_label(v, "model name", 40)
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        if "@sha256:" in v:
+            return v
+        tail = v.rsplit("/", 1)[-1]
+        if ":" not in tail or tail.endswith(":latest"):
+            raise ValueError(f"image {v!r} must be pinned by a tag other than 'latest' or by digest")
+        return v
+
+    @model_validator(mode="after")
+    def _checks(self):
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(f"min_replicas ({self.min_replicas}) > max_replicas ({self.max_replicas})")
+        if self.runtime == "deployment" and not self.image:
+            raise ValueError("runtime 'deployment' needs an image")
+        if self.runtime == "deployment" and self.canary_traffic_percent is not None:
+            raise ValueError("canary_traffic_percent is only supported with runtime 'kserve'")
+        if self.gpu_pool is None and self.gpus:
+            self.gpus = 0
+        return self
+
+
+class QuotaSpec(_Model):
+    gpus: int = Field(default=4, ge=0, description="GPUs the serving namespace may request in total.")
+    cpu: str = Field(default="32", description="CPU requests in total.")
+    memory: str = Field(default="128Gi", description="Memory requests in total.")
+    pods: int = Field(default=50, ge=1, description="Pods in total.")
+
+
+class ServingSpec(_Model):
+    enabled: bool = Field(default=True, description="Install the serving stack (ingress, cert-manager, KServe).")
+    namespace: str = Field(default="serving", description="Namespace for model deployments.")
+    domain: str = Field(default="models.example.com", description="DNS zone the model hosts live under.")
+    internal_load_balancer: bool = Field(
+        default=False, description="Ingress load balancer reachable only inside the network (on in prod)."
+    )
+    tls_issuer: Literal["letsencrypt", "letsencrypt-staging", "selfsigned"] = Field(
+        default="letsencrypt-staging", description="cert-manager ClusterIssuer for model hosts."
+    )
+    acme_email: str = Field(default="platform@example.com", description="ACME account e-mail for Let's Encrypt.")
+    quota: QuotaSpec = Field(default_factory=QuotaSpec, description="ResourceQuota of the serving namespace.")
+    models: list[ModelSpec] = Field(default_factory=list, description="Models to deploy.")
+
+    @field_validator("namespace")
+    @classmethod
+    def _ns(cls, v: str) -> str:
+        return _dns_label(v, "namespace", 63)
+
+
+class AlertingSpec(_Model):
+    slack_channel: str | None = Field(
+        default=None, description="Slack channel; the webhook URL comes from the secret config `slackWebhookUrl`."
+    )
+    pagerduty: bool = Field(
+        default=False, description="Page through PagerDuty; the key comes from the secret config `pagerdutyKey`."
+    )
+    webhook: bool = Field(default=False, description="Send to a webhook; URL from the secret config `alertWebhookUrl`.")
+
+
+class MonitoringSpec(_Model):
+    enabled: bool = Field(default=True, description="Install kube-prometheus-stack, DCGM metrics and alerts.")
+    namespace: str = Field(default="monitoring", description="Namespace of the monitoring stack.")
+    retention_days: int = Field(default=7, ge=1, le=365, description="Prometheus retention (profile-sized).")
+    prometheus_storage_gb: int = Field(default=50, ge=10, le=10000, description="Prometheus volume size.")
+    grafana_storage_gb: int = Field(default=10, ge=1, le=1000, description="Grafana volume size.")
+    gpu_idle_minutes: int = Field(default=60, ge=5, description="Alert when GPU nodes idle this long (cost).")
+    gpu_memory_saturation: float = Field(default=0.95, gt=0, le=1, description="GPU memory-used ratio that alerts.")
+    error_ratio_threshold: float = Field(default=0.05, gt=0, le=1, description="5xx ratio that alerts.")
+    alerting: AlertingSpec = Field(default_factory=AlertingSpec, description="Alertmanager receivers.")
+
+
+# --------------------------------------------------------------------------- governance
+
+
+class TagsSpec(_Model):
+    owner: str = Field(description="Owning team or person (required on every taggable resource).")
+    cost_center: str = Field(description="Cost center charged for the platform (required).")
+    extra: dict[str, str] = Field(default_factory=dict, description="Further tags/labels.")
+
+    @field_validator("owner", "cost_center")
+    @classmethod
+    def _nonempty(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be empty")
+        return v
+
+
+class BudgetSpec(_Model):
+    monthly_limit_usd: float = Field(default=1000, gt=0, description="Monthly budget in USD.")
+    alert_emails: list[str] = Field(default_factory=list, description="Who is told when a threshold is crossed.")
+    thresholds_percent: list[int] = Field(
+        default_factory=lambda: [50, 80, 100], description="Forecast/actual percentages that notify."
+    )
+
+
+class EncryptionSpec(_Model):
+    key_deletion_window_days: int = Field(
+        default=30, ge=7, le=30, description="Waiting period before a customer-managed key is deleted (7-30)."
+    )
+
+
+class GuardrailsSpec(_Model):
+    allow_spot_only_gpu: bool = Field(
+        default=False, description="Explicit override: allow prod GPU capacity to be spot only."
+    )
+    override_reason: str | None = Field(default=None, description="Why a guardrail is overridden (required then).")
+
+
+class AwsOptions(_Model):
+    """Options that only AWS has."""
+
+    workload_identity: Literal["irsa", "pod_identity"] = Field(
+        default="irsa", description="How pods get IAM roles: IRSA (OIDC) or EKS Pod Identity."
+    )
+    system_machine_type: str = Field(default="m6i.large", description="Instance type of the system node group.")
+
+
+# --------------------------------------------------------------------------- profiles
+
+# Defaults per environment, applied under what the spec sets (the spec wins).
+PROFILES: dict[str, dict[str, Any]] = {
+    "dev": {
+        "network": {"zone_count": 2, "nat_gateways": "single", "flow_logs": False},
+        "cluster": {"system_pool": {"min_nodes": 1, "desired_nodes": 2, "max_nodes": 3}, "log_retention_days": 30},
+        "artifacts": {"access_logging": False, "noncurrent_version_expiration_days": 30},
+        "serving": {"internal_load_balancer": False, "tls_issuer": "letsencrypt-staging"},
+        "monitoring": {"retention_days": 3, "prometheus_storage_gb": 20, "gpu_idle_minutes": 30},
+        "encryption": {"key_deletion_window_days": 7},
+    },
+    "staging": {
+        "network": {"zone_count": 2, "nat_gateways": "single", "flow_logs": True},
+        "cluster": {"system_pool": {"min_nodes": 2, "desired_nodes": 2, "max_nodes": 4}, "log_retention_days": 90},
+        "artifacts": {"access_logging": False, "noncurrent_version_expiration_days": 60},
+        "serving": {"internal_load_balancer": True, "tls_issuer": "letsencrypt"},
+        "monitoring": {"retention_days": 15, "prometheus_storage_gb": 100, "gpu_idle_minutes": 60},
+        "encryption": {"key_deletion_window_days": 14},
+    },
+    "prod": {
+        "network": {"zone_count": 3, "nat_gateways": "per_zone", "flow_logs": True},
+        "cluster": {"system_pool": {"min_nodes": 3, "desired_nodes": 3, "max_nodes": 6}, "log_retention_days": 365},
+        "artifacts": {"access_logging": True, "noncurrent_version_expiration_days": 180},
+        "serving": {"internal_load_balancer": True, "tls_issuer": "letsencrypt"},
+        "monitoring": {"retention_days": 30, "prometheus_storage_gb": 500, "gpu_idle_minutes": 120},
+        "encryption": {"key_deletion_window_days": 30},
+    },
+}
+
+
+def _merge(defaults: Any, given: Any) -> Any:
+    """Deep-merge `given` over `defaults` (dicts merge; anything else: given wins)."""
+    if isinstance(defaults, dict) and isinstance(given, dict):
+        out = copy.deepcopy(defaults)
+        for k, v in given.items():
+            out[k] = _merge(defaults.get(k), v) if k in defaults else v
+        return out
+    return copy.deepcopy(given)
+
+
+# --------------------------------------------------------------------------- the spec
+
+
+class PlatformSpec(_Model):
+    name: str = Field(description="Platform name (DNS label, <= 20 chars); prefixes every resource name.")
+    cloud: Cloud = Field(description="Target cloud: aws, gcp or azure.")
+    region: str = Field(description="Cloud region, e.g. us-west-2 (aws), us-central1 (gcp), westeurope (azure).")
+    environment: Environment = Field(description="dev, staging or prod; picks the profile of defaults.")
+    network: NetworkSpec = Field(default_factory=NetworkSpec, description="Network layout.")
+    cluster: ClusterSpec = Field(default_factory=ClusterSpec, description="Kubernetes cluster.")
+    gpu_pools: list[GpuPoolSpec] = Field(default_factory=list, description="GPU node pools.")
+    artifacts: ArtifactsSpec = Field(default_factory=ArtifactsSpec, description="Artifact bucket.")
+    registry: RegistrySpec = Field(default_factory=RegistrySpec, description="Container image registry.")
+    serving: ServingSpec = Field(default_factory=ServingSpec, description="Model serving stack.")
+    monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec, description="Monitoring and alerting.")
+    tags: TagsSpec = Field(description="Required tags/labels: owner, cost_center (+ extra).")
+    budget: BudgetSpec = Field(default_factory=BudgetSpec, description="Monthly cost budget and alerts.")
+    encryption: EncryptionSpec = Field(default_factory=EncryptionSpec, description="Customer-managed keys.")
+    guardrails: GuardrailsSpec = Field(default_factory=GuardrailsSpec, description="Explicit guardrail overrides.")
+    aws: AwsOptions | None = Field(default=None, description="AWS-only options (cloud: aws).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_profile(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("environment") in PROFILES:
+            data = _merge(PROFILES[data["environment"]], data)
+            if data.get("cloud") == "aws" and data.get("aws") is None:
+                data["aws"] = {}
+        return data
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return _dns_label(v, "name", 20)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> PlatformSpec:
+        cloud, env = self.cloud, self.environment
+        # region shape
+        if not REGION_PATTERNS[cloud].match(self.region):
+            raise SpecError(
+                f"{self.region!r} is not a {cloud} region name (e.g. {REGION_EXAMPLES[cloud]})", "region"
+            )
+        # cloud-specific sections
+        for other in ("aws",):
+            if other != cloud and getattr(self, other) is not None:
+                raise SpecError(f"section '{other}' is set but cloud is {cloud!r}", other)
+        # GPU pools
+        names = [p.name for p in self.gpu_pools]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise SpecError(f"duplicate pool names {dupes}", "gpu_pools")
+        cap = GPU_POOL_MAX_NODES_CAP[env]
+        for i, pool in enumerate(self.gpu_pools):
+            try:
+                gpu_machine_type(cloud, pool.machine_type)
+            except ValueError as e:
+                raise SpecError(str(e), f"gpu_pools.{i}.machine_type") from None
+            if pool.max_nodes > cap:
+                raise SpecError(f"max_nodes {pool.max_nodes} exceeds the {env} cap of {cap}", f"gpu_pools.{i}.max_nodes")
+        if env == "prod" and self.gpu_pools and all(p.capacity_type == "spot" for p in self.gpu_pools):
+            if not self.guardrails.allow_spot_only_gpu:
+                raise SpecError(
+                    "prod GPU capacity is spot only; add an on_demand pool or set "
+                    "guardrails.allow_spot_only_gpu: true with guardrails.override_reason",
+                    "gpu_pools",
+                )
+        if self.guardrails.allow_spot_only_gpu and not self.guardrails.override_reason:
+            raise SpecError("an override needs a reason", "guardrails.override_reason")
+        # endpoint exposure
+        if self.cluster.endpoint_public_access and env != "dev":
+            raise SpecError(
+                f"a public API endpoint is only allowed in dev (environment is {env}); allowed: false",
+                "cluster.endpoint_public_access",
+            )
+        # serving models must name existing pools
+        for i, m in enumerate(self.serving.models):
+            if m.gpu_pool is not None and m.gpu_pool not in names:
+                raise SpecError(
+                    f"unknown pool {m.gpu_pool!r}; allowed: {', '.join(names) or '(no GPU pools)'}",
+                    f"serving.models.{i}.gpu_pool",
+                )
+            if m.gpu_pool is not None:
+                pool = self.gpu_pools[names.index(m.gpu_pool)]
+                per_node = gpu_machine_type(cloud, pool.machine_type).gpus * pool.time_slicing_replicas
+                if m.gpus > per_node:
+                    raise SpecError(
+                        f"{m.gpus} GPUs per replica but pool {pool.name!r} offers {per_node} per node",
+                        f"serving.models.{i}.gpus",
+                    )
+        # names the cloud accepts
+        _check_bucket_name(cloud, self.bucket_name)
+        for i, repo in enumerate(self.registry.repositories):
+            _check_repository_name(cloud, repo, f"registry.repositories.{i}")
+        return self
+
+    # ------------------------------------------------------------------ derived values
+
+    @property
+    def prefix(self) -> str:
+        """`<name>-<environment>`: the prefix of physical resource names."""
+        return f"{self.name}-{self.environment}"
+
+    @property
+    def bucket_name(self) -> str:
+        return self.artifacts.bucket_name or f"{self.prefix}-artifacts"
+
+    @property
+    def protect_stateful(self) -> bool:
+        """Stateful resources get protect + retain_on_delete in prod."""
+        return self.environment == "prod"
+
+    @property
+    def required_tags(self) -> dict[str, str]:
+        """The tags every taggable resource carries (AWS spelling: `cost-center`)."""
+        return {
+            **self.tags.extra,
+            "owner": self.tags.owner,
+            "cost-center": self.tags.cost_center,
+            "environment": self.environment,
+            "managed-by": "mlinfra",
+        }
+
+    def gpu_type(self, pool: GpuPoolSpec) -> GpuMachineType:
+        return gpu_machine_type(self.cloud, pool.machine_type)
+
+    def gpu_pool(self, name: str) -> GpuPoolSpec:
+        for p in self.gpu_pools:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    # ------------------------------------------------------------------ loading
+
+    @classmethod
+    def load(cls, data: dict[str, Any], source: str = "spec") -> PlatformSpec:
+        """Validate a dict, turning pydantic's errors into one `SpecError` naming the field."""
+        try:
+            return cls.model_validate(data)
+        except ValidationError as e:
+            raise SpecError(format_validation_error(e, source)) from None
+
+    @classmethod
+    def from_config(cls, key: str = "platform", namespace: str = "mlinfra") -> PlatformSpec:
+        """Read the spec from the Pulumi config object `<namespace>:<key>`."""
+        import pulumi
+
+        data = pulumi.Config(namespace).require_object(key)
+        return cls.load(data, source=f"config {namespace}:{key}")
+
+
+def format_validation_error(e: ValidationError, source: str = "spec") -> str:
+    lines = []
+    for err in e.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field"
+        elif err["type"] == "literal_error":
+            msg = f"{msg} (got {err.get('input')!r})"
+        elif err["type"] == "missing":
+            msg = "field required"
+        msg = msg.removeprefix("Value error, ")
+        lines.append(f"{loc}: {msg}" if loc else msg)
+    head = f"invalid {source}: " if len(lines) == 1 else f"invalid {source} ({len(lines)} errors):\n  "
+    return head + "\n  ".join(lines)
+
+
+# ------------------------------------------------------------------ naming rules per cloud
+
+_S3_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_ECR_NAME = re.compile(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$")
+
+
+def _check_bucket_name(cloud: str, name: str) -> None:
+    field = "artifacts.bucket_name"
+    if cloud == "aws":
+        rule = "3-63 chars of lowercase letters, digits, '.' and '-', starting and ending with a letter or digit"
+        if (
+            not _S3_NAME.match(name)
+            or ".." in name
+            or re.match(r"^\d+\.\d+\.\d+\.\d+$", name)
+            or name.startswith(("xn--", "sthree-", "amzn-s3-demo-"))
+            or name.endswith(("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"))
+        ):
+            raise SpecError(f"{name!r} is not a valid S3 bucket name ({rule}; no '..', no IP form)", field)
+
+
+def _check_repository_name(cloud: str, name: str, field: str) -> None:
+    if cloud == "aws" and (not 2 <= len(name) <= 256 or not _ECR_NAME.match(name)):
+        raise SpecError(
+            f"{name!r} is not a valid ECR repository name (2-256 chars: lowercase letters, digits, "
+            "and '.', '_', '-' or '/' between them)",
+            field,
+        )
