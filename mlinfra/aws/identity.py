@@ -1,0 +1,175 @@
+"""WorkloadIdentity: one IAM role for exactly one Kubernetes service account.
+
+Pods get AWS credentials from a role bound to their service account, never from the node
+role: with IRSA the role trusts the cluster's OIDC provider for one `namespace:sa` subject
+and the `sts.amazonaws.com` audience; with EKS Pod Identity it trusts the
+`pods.eks.amazonaws.com` service and an `eks.PodIdentityAssociation` binds it to one
+service account. Either way a compromised pod elsewhere in the cluster cannot assume it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pulumi
+from pulumi_aws import eks, iam
+
+from mlinfra.components import child
+
+IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
+WORKLOAD_IDENTITY_MODES = ("irsa", "pod_identity")
+
+_K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+_POLICY_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(aws|\d{12}):policy/[\w+=,.@/-]+$")
+
+
+@dataclass
+class WorkloadIdentityArgs:
+    """Inputs of a WorkloadIdentity.
+
+    namespace / service_account: the one service account allowed to use the role.
+    cluster_name: EKS cluster (needed for the pod identity association).
+    oidc_provider_arn / oidc_provider_url: the cluster's IAM OIDC provider; the URL is the
+        issuer without `https://` (used for IRSA only, may be empty strings in pod_identity mode).
+    policy_json: an inline policy document (JSON string or Output of one).
+    managed_policy_arns: managed policies to attach (AWS managed or customer managed).
+    mode: "irsa" (OIDC web identity) or "pod_identity" (EKS Pod Identity agent).
+    tags: tags for the role.
+    """
+
+    namespace: str
+    service_account: str
+    cluster_name: pulumi.Input[str]
+    oidc_provider_arn: pulumi.Input[str]
+    oidc_provider_url: pulumi.Input[str]
+    policy_json: pulumi.Input[str] | None = None
+    managed_policy_arns: Sequence[str] = ()
+    mode: Literal["irsa", "pod_identity"] = "irsa"
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+def irsa_trust_policy(
+    oidc_provider_arn: str, oidc_provider_url: str, namespace: str, service_account: str
+) -> dict[str, Any]:
+    """Trust for exactly one service account (sub) and the STS audience (aud)."""
+    url = oidc_provider_url.removeprefix("https://")
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": oidc_provider_arn},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {
+                    "StringEquals": {
+                        f"{url}:sub": f"system:serviceaccount:{namespace}:{service_account}",
+                        f"{url}:aud": "sts.amazonaws.com",
+                    }
+                },
+            }
+        ],
+    }
+
+
+def pod_identity_trust_policy() -> dict[str, Any]:
+    """Trust for the EKS Pod Identity service; the association narrows it to one service account."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "pods.eks.amazonaws.com"},
+                "Action": ["sts:AssumeRole", "sts:TagSession"],
+            }
+        ],
+    }
+
+
+def _validate(args: WorkloadIdentityArgs) -> None:
+    if args.mode not in WORKLOAD_IDENTITY_MODES:
+        raise ValueError(
+            f"mode: {args.mode!r} is not supported; allowed: {', '.join(WORKLOAD_IDENTITY_MODES)}"
+        )
+    for fname in ("namespace", "service_account"):
+        value = getattr(args, fname)
+        if not isinstance(value, str) or not (1 <= len(value) <= 253) or not _K8S_NAME.match(value):
+            raise ValueError(
+                f"{fname}: {value!r} is not a Kubernetes object name "
+                "(lowercase letters, digits, '-' and '.', starting and ending with a letter or digit)"
+            )
+    for i, arn in enumerate(args.managed_policy_arns):
+        if not isinstance(arn, str) or not _POLICY_ARN.match(arn):
+            raise ValueError(
+                f"managed_policy_arns[{i}]: {arn!r} is not an IAM policy ARN (arn:aws:iam::<account|aws>:policy/...)"
+            )
+    shorts = [_short(a) for a in args.managed_policy_arns]
+    if len(set(shorts)) != len(shorts):
+        raise ValueError(f"managed_policy_arns: policy names must be unique (got {sorted(shorts)})")
+
+
+def _short(arn: str) -> str:
+    return arn.rsplit("/", 1)[-1]
+
+
+class WorkloadIdentity(pulumi.ComponentResource):
+    """An IAM role assumable by one Kubernetes service account (IRSA or EKS Pod Identity)."""
+
+    role_arn: pulumi.Output[str]
+    role_name: pulumi.Output[str]
+    service_account_annotations: pulumi.Output[dict[str, str]]
+
+    def __init__(self, name: str, args: WorkloadIdentityArgs, opts: pulumi.ResourceOptions | None = None):
+        _validate(args)
+        super().__init__("mlinfra:aws:WorkloadIdentity", name, None, opts)
+
+        if args.mode == "irsa":
+            trust = pulumi.Output.all(args.oidc_provider_arn, args.oidc_provider_url).apply(
+                lambda v: json.dumps(irsa_trust_policy(v[0], v[1], args.namespace, args.service_account))
+            )
+        else:
+            trust = pulumi.Output.from_input(json.dumps(pod_identity_trust_policy()))
+
+        role = iam.Role(
+            f"{name}-role",
+            assume_role_policy=trust,
+            description=f"Workload identity for {args.namespace}/{args.service_account} ({args.mode})",
+            max_session_duration=3600,
+            tags=dict(args.tags),
+            opts=child(self),
+        )
+
+        if args.policy_json is not None:
+            iam.RolePolicy(f"{name}-policy", role=role.id, policy=args.policy_json, opts=child(self))
+        for arn in args.managed_policy_arns:
+            iam.RolePolicyAttachment(
+                f"{name}-{_short(arn)}", role=role.name, policy_arn=arn, opts=child(self)
+            )
+
+        if args.mode == "pod_identity":
+            eks.PodIdentityAssociation(
+                f"{name}-association",
+                cluster_name=args.cluster_name,
+                namespace=args.namespace,
+                service_account=args.service_account,
+                role_arn=role.arn,
+                tags=dict(args.tags),
+                opts=child(self),
+            )
+            annotations: pulumi.Output[dict[str, str]] = pulumi.Output.from_input({})
+        else:
+            annotations = role.arn.apply(lambda arn: {IRSA_ANNOTATION: arn})
+
+        self.role_arn = role.arn
+        self.role_name = role.name
+        self.service_account_annotations = annotations
+        self.register_outputs(
+            {
+                "role_arn": self.role_arn,
+                "role_name": self.role_name,
+                "service_account_annotations": annotations,
+            }
+        )
