@@ -70,20 +70,29 @@ class ExistingNetwork(_Model):
 
 
 class NetworkSpec(_Model):
-    cidr: str = Field(default="10.0.0.0/16", description="Address space of the platform network (/16 to /22).")
+    cidr: str = Field(
+        default="10.0.0.0/16", description="Address space of the platform network (/16 to /22)."
+    )
     zone_count: int = Field(
-        default=2, ge=2, le=6, description="Availability zones to spread subnets over (profile: 2 dev, 3 prod)."
+        default=2,
+        ge=2,
+        le=6,
+        description="Availability zones to spread subnets over (profile: 2 dev, 3 prod).",
     )
     private_subnet_cidrs: list[str] | None = Field(
         default=None, description="Private subnet CIDRs, one per zone; derived from `cidr` when empty."
     )
     public_subnet_cidrs: list[str] | None = Field(
-        default=None, description="Public subnet CIDRs (NAT and load balancers only), one per zone; derived when empty."
+        default=None,
+        description="Public subnet CIDRs (NAT and load balancers only), one per zone; derived when empty.",
     )
     nat_gateways: Literal["single", "per_zone"] = Field(
-        default="single", description="One NAT gateway (dev) or one per zone (prod, no cross-zone dependency)."
+        default="single",
+        description="One NAT gateway (dev) or one per zone (prod, no cross-zone dependency).",
     )
-    flow_logs: bool = Field(default=False, description="Capture network flow logs (profile: on in staging/prod).")
+    flow_logs: bool = Field(
+        default=False, description="Capture network flow logs (profile: on in staging/prod)."
+    )
     flow_log_retention_days: int = Field(default=90, ge=1, le=3653, description="Flow log retention in days.")
     service_cidr: str = Field(
         default="172.20.0.0/16", description="Kubernetes service CIDR; must not overlap the network."
@@ -160,7 +169,9 @@ def _parse_cidr(v: str) -> ipaddress.IPv4Network:
 
 
 class NodePoolSize(_Model):
-    min_nodes: int = Field(default=0, ge=0, le=1000, description="Minimum nodes (0 lets the pool scale to zero).")
+    min_nodes: int = Field(
+        default=0, ge=0, le=1000, description="Minimum nodes (0 lets the pool scale to zero)."
+    )
     desired_nodes: int = Field(default=0, ge=0, le=1000, description="Nodes at creation.")
     max_nodes: int = Field(default=1, ge=1, le=1000, description="Maximum nodes the autoscaler may add.")
 
@@ -227,7 +238,9 @@ class ClusterSpec(_Model):
     @model_validator(mode="after")
     def _public_needs_cidrs(self):
         if self.endpoint_public_access and not self.public_access_cidrs:
-            raise ValueError("endpoint_public_access is on but public_access_cidrs is empty; list the allowed CIDRs")
+            raise ValueError(
+                "endpoint_public_access is on but public_access_cidrs is empty; list the allowed CIDRs"
+            )
         return self
 
 
@@ -236,12 +249,16 @@ class ClusterSpec(_Model):
 
 class GpuPoolSpec(NodePoolSize):
     name: str = Field(description="Pool name (DNS label); becomes the `mlinfra.io/pool` node label.")
-    machine_type: str = Field(description="GPU machine type from the cloud's GPU table (aws: g5.xlarge, ...).")
+    machine_type: str = Field(
+        description="GPU machine type from the cloud's GPU table (aws: g5.xlarge, ...)."
+    )
     capacity_type: CapacityType = Field(default="on_demand", description="on_demand or spot capacity.")
     min_nodes: int = Field(default=0, ge=0, le=1000, description="Minimum nodes; 0 scales the pool to zero.")
     desired_nodes: int = Field(default=0, ge=0, le=1000, description="Nodes at creation.")
     max_nodes: int = Field(default=2, ge=1, le=1000, description="Maximum nodes.")
-    disk_size_gb: int = Field(default=200, ge=50, le=4096, description="Encrypted root volume (images are large).")
+    disk_size_gb: int = Field(
+        default=200, ge=50, le=4096, description="Encrypted root volume (images are large)."
+    )
     time_slicing_replicas: int = Field(
         default=1, ge=1, le=48, description="Pods that may share one GPU via time-slicing (1 = no sharing)."
     )
@@ -276,7 +293,9 @@ class RegistrySpec(_Model):
     repositories: list[str] = Field(
         default_factory=lambda: ["models", "serving"], description="Image repositories to create."
     )
-    untagged_expiry_days: int = Field(default=7, ge=1, le=365, description="Expire untagged images after N days.")
+    untagged_expiry_days: int = Field(
+        default=7, ge=1, le=365, description="Expire untagged images after N days."
+    )
     keep_tagged_images: int = Field(default=50, ge=1, le=1000, description="Keep the last N tagged images.")
 
 
@@ -288,13 +307,16 @@ class ModelSpec(_Model):
 
     name: str = Field(description="Model name (DNS label); the host is <name>.<serving.domain>.")
     runtime: Literal["kserve", "deployment"] = Field(
-        default="kserve", description="KServe InferenceService, or a plain Deployment + HPA for any server image."
+        default="kserve",
+        description="KServe InferenceService, or a plain Deployment + HPA for any server image.",
     )
     image: str | None = Field(
         default=None,
         description="Model-server image pinned by tag or digest (required for runtime=deployment).",
     )
-    model_format: str = Field(default="huggingface", description="KServe model format (huggingface, pytorch, ...).")
+    model_format: str = Field(
+        default="huggingface", description="KServe model format (huggingface, pytorch, ...)."
+    )
     storage_prefix: str = Field(
         default="", description="Prefix of the model inside the artifact bucket (defaults to models/<name>/)."
     )
@@ -310,7 +332,9 @@ class ModelSpec(_Model):
         default=None, ge=0, le=100, description="Share of traffic to a new revision (KServe only)."
     )
     latency_slo_ms: int = Field(default=500, ge=1, description="p99 latency SLO in milliseconds (alerting).")
-    target_utilization_percent: int = Field(default=70, ge=1, le=100, description="HPA target CPU utilization.")
+    target_utilization_percent: int = Field(
+        default=70, ge=1, le=100, description="HPA target CPU utilization."
+    )
 
     @field_validator("name")
     @classmethod
@@ -350,7 +374,9 @@ class QuotaSpec(_Model):
 
 
 class ServingSpec(_Model):
-    enabled: bool = Field(default=True, description="Install the serving stack (ingress, cert-manager, KServe).")
+    enabled: bool = Field(
+        default=True, description="Install the serving stack (ingress, cert-manager, KServe)."
+    )
     namespace: str = Field(default="serving", description="Namespace for model deployments.")
     domain: str = Field(default="models.example.com", description="DNS zone the model hosts live under.")
     internal_load_balancer: bool = Field(
@@ -359,7 +385,9 @@ class ServingSpec(_Model):
     tls_issuer: Literal["letsencrypt", "letsencrypt-staging", "selfsigned"] = Field(
         default="letsencrypt-staging", description="cert-manager ClusterIssuer for model hosts."
     )
-    acme_email: str = Field(default="platform@example.com", description="ACME account e-mail for Let's Encrypt.")
+    acme_email: str = Field(
+        default="platform@example.com", description="ACME account e-mail for Let's Encrypt."
+    )
     quota: QuotaSpec = Field(default_factory=QuotaSpec, description="ResourceQuota of the serving namespace.")
     models: list[ModelSpec] = Field(default_factory=list, description="Models to deploy.")
 
@@ -371,12 +399,16 @@ class ServingSpec(_Model):
 
 class AlertingSpec(_Model):
     slack_channel: str | None = Field(
-        default=None, description="Slack channel; the webhook URL comes from the secret config `slackWebhookUrl`."
+        default=None,
+        description="Slack channel; the webhook URL comes from the secret config `slackWebhookUrl`.",
     )
     pagerduty: bool = Field(
-        default=False, description="Page through PagerDuty; the key comes from the secret config `pagerdutyKey`."
+        default=False,
+        description="Page through PagerDuty; the key comes from the secret config `pagerdutyKey`.",
     )
-    webhook: bool = Field(default=False, description="Send to a webhook; URL from the secret config `alertWebhookUrl`.")
+    webhook: bool = Field(
+        default=False, description="Send to a webhook; URL from the secret config `alertWebhookUrl`."
+    )
 
 
 class MonitoringSpec(_Model):
@@ -386,7 +418,9 @@ class MonitoringSpec(_Model):
     prometheus_storage_gb: int = Field(default=50, ge=10, le=10000, description="Prometheus volume size.")
     grafana_storage_gb: int = Field(default=10, ge=1, le=1000, description="Grafana volume size.")
     gpu_idle_minutes: int = Field(default=60, ge=5, description="Alert when GPU nodes idle this long (cost).")
-    gpu_memory_saturation: float = Field(default=0.95, gt=0, le=1, description="GPU memory-used ratio that alerts.")
+    gpu_memory_saturation: float = Field(
+        default=0.95, gt=0, le=1, description="GPU memory-used ratio that alerts."
+    )
     error_ratio_threshold: float = Field(default=0.05, gt=0, le=1, description="5xx ratio that alerts.")
     alerting: AlertingSpec = Field(default_factory=AlertingSpec, description="Alertmanager receivers.")
 
@@ -409,7 +443,9 @@ class TagsSpec(_Model):
 
 class BudgetSpec(_Model):
     monthly_limit_usd: float = Field(default=1000, gt=0, description="Monthly budget in USD.")
-    alert_emails: list[str] = Field(default_factory=list, description="Who is told when a threshold is crossed.")
+    alert_emails: list[str] = Field(
+        default_factory=list, description="Who is told when a threshold is crossed."
+    )
     thresholds_percent: list[int] = Field(
         default_factory=lambda: [50, 80, 100], description="Forecast/actual percentages that notify."
     )
@@ -425,7 +461,9 @@ class GuardrailsSpec(_Model):
     allow_spot_only_gpu: bool = Field(
         default=False, description="Explicit override: allow prod GPU capacity to be spot only."
     )
-    override_reason: str | None = Field(default=None, description="Why a guardrail is overridden (required then).")
+    override_reason: str | None = Field(
+        default=None, description="Why a guardrail is overridden (required then)."
+    )
 
 
 class AwsOptions(_Model):
@@ -434,7 +472,9 @@ class AwsOptions(_Model):
     workload_identity: Literal["irsa", "pod_identity"] = Field(
         default="irsa", description="How pods get IAM roles: IRSA (OIDC) or EKS Pod Identity."
     )
-    system_machine_type: str = Field(default="m6i.large", description="Instance type of the system node group.")
+    system_machine_type: str = Field(
+        default="m6i.large", description="Instance type of the system node group."
+    )
 
 
 # --------------------------------------------------------------------------- profiles
@@ -443,7 +483,10 @@ class AwsOptions(_Model):
 PROFILES: dict[str, dict[str, Any]] = {
     "dev": {
         "network": {"zone_count": 2, "nat_gateways": "single", "flow_logs": False},
-        "cluster": {"system_pool": {"min_nodes": 1, "desired_nodes": 2, "max_nodes": 3}, "log_retention_days": 30},
+        "cluster": {
+            "system_pool": {"min_nodes": 1, "desired_nodes": 2, "max_nodes": 3},
+            "log_retention_days": 30,
+        },
         "artifacts": {"access_logging": False, "noncurrent_version_expiration_days": 30},
         "serving": {"internal_load_balancer": False, "tls_issuer": "letsencrypt-staging"},
         "monitoring": {"retention_days": 3, "prometheus_storage_gb": 20, "gpu_idle_minutes": 30},
@@ -451,7 +494,10 @@ PROFILES: dict[str, dict[str, Any]] = {
     },
     "staging": {
         "network": {"zone_count": 2, "nat_gateways": "single", "flow_logs": True},
-        "cluster": {"system_pool": {"min_nodes": 2, "desired_nodes": 2, "max_nodes": 4}, "log_retention_days": 90},
+        "cluster": {
+            "system_pool": {"min_nodes": 2, "desired_nodes": 2, "max_nodes": 4},
+            "log_retention_days": 90,
+        },
         "artifacts": {"access_logging": False, "noncurrent_version_expiration_days": 60},
         "serving": {"internal_load_balancer": True, "tls_issuer": "letsencrypt"},
         "monitoring": {"retention_days": 15, "prometheus_storage_gb": 100, "gpu_idle_minutes": 60},
@@ -459,7 +505,10 @@ PROFILES: dict[str, dict[str, Any]] = {
     },
     "prod": {
         "network": {"zone_count": 3, "nat_gateways": "per_zone", "flow_logs": True},
-        "cluster": {"system_pool": {"min_nodes": 3, "desired_nodes": 3, "max_nodes": 6}, "log_retention_days": 365},
+        "cluster": {
+            "system_pool": {"min_nodes": 3, "desired_nodes": 3, "max_nodes": 6},
+            "log_retention_days": 365,
+        },
         "artifacts": {"access_logging": True, "noncurrent_version_expiration_days": 180},
         "serving": {"internal_load_balancer": True, "tls_issuer": "letsencrypt"},
         "monitoring": {"retention_days": 30, "prometheus_storage_gb": 500, "gpu_idle_minutes": 120},
@@ -484,7 +533,9 @@ def _merge(defaults: Any, given: Any) -> Any:
 class PlatformSpec(_Model):
     name: str = Field(description="Platform name (DNS label, <= 20 chars); prefixes every resource name.")
     cloud: Cloud = Field(description="Target cloud: aws, gcp or azure.")
-    region: str = Field(description="Cloud region, e.g. us-west-2 (aws), us-central1 (gcp), westeurope (azure).")
+    region: str = Field(
+        description="Cloud region, e.g. us-west-2 (aws), us-central1 (gcp), westeurope (azure)."
+    )
     environment: Environment = Field(description="dev, staging or prod; picks the profile of defaults.")
     network: NetworkSpec = Field(default_factory=NetworkSpec, description="Network layout.")
     cluster: ClusterSpec = Field(default_factory=ClusterSpec, description="Kubernetes cluster.")
@@ -496,7 +547,9 @@ class PlatformSpec(_Model):
     tags: TagsSpec = Field(description="Required tags/labels: owner, cost_center (+ extra).")
     budget: BudgetSpec = Field(default_factory=BudgetSpec, description="Monthly cost budget and alerts.")
     encryption: EncryptionSpec = Field(default_factory=EncryptionSpec, description="Customer-managed keys.")
-    guardrails: GuardrailsSpec = Field(default_factory=GuardrailsSpec, description="Explicit guardrail overrides.")
+    guardrails: GuardrailsSpec = Field(
+        default_factory=GuardrailsSpec, description="Explicit guardrail overrides."
+    )
     aws: AwsOptions | None = Field(default=None, description="AWS-only options (cloud: aws).")
 
     @model_validator(mode="before")
@@ -537,7 +590,9 @@ class PlatformSpec(_Model):
             except ValueError as e:
                 raise SpecError(str(e), f"gpu_pools.{i}.machine_type") from None
             if pool.max_nodes > cap:
-                raise SpecError(f"max_nodes {pool.max_nodes} exceeds the {env} cap of {cap}", f"gpu_pools.{i}.max_nodes")
+                raise SpecError(
+                    f"max_nodes {pool.max_nodes} exceeds the {env} cap of {cap}", f"gpu_pools.{i}.max_nodes"
+                )
         if env == "prod" and self.gpu_pools and all(p.capacity_type == "spot" for p in self.gpu_pools):
             if not self.guardrails.allow_spot_only_gpu:
                 raise SpecError(
@@ -655,7 +710,9 @@ _ECR_NAME = re.compile(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-
 def _check_bucket_name(cloud: str, name: str) -> None:
     field = "artifacts.bucket_name"
     if cloud == "aws":
-        rule = "3-63 chars of lowercase letters, digits, '.' and '-', starting and ending with a letter or digit"
+        rule = (
+            "3-63 chars of lowercase letters, digits, '.' and '-', starting and ending with a letter or digit"
+        )
         if (
             not _S3_NAME.match(name)
             or ".." in name

@@ -31,9 +31,21 @@ PROD_SPEC: dict[str, Any] = {
     "tags": {"owner": "ml-platform", "cost_center": "cc-1234"},
     "network": {"cidr": "10.40.0.0/16"},
     "gpu_pools": [
-        {"name": "a10g", "machine_type": "g5.2xlarge", "capacity_type": "on_demand", "min_nodes": 1,
-         "desired_nodes": 1, "max_nodes": 4},
-        {"name": "a10g-spot", "machine_type": "g5.2xlarge", "capacity_type": "spot", "min_nodes": 0, "max_nodes": 8},
+        {
+            "name": "a10g",
+            "machine_type": "g5.2xlarge",
+            "capacity_type": "on_demand",
+            "min_nodes": 1,
+            "desired_nodes": 1,
+            "max_nodes": 4,
+        },
+        {
+            "name": "a10g-spot",
+            "machine_type": "g5.2xlarge",
+            "capacity_type": "spot",
+            "min_nodes": 0,
+            "max_nodes": 8,
+        },
     ],
 }
 
@@ -44,8 +56,12 @@ def make_spec(base: dict[str, Any] | None = None, **overrides: Any) -> PlatformS
     return PlatformSpec.load(data)
 
 
-def plan_of(program: Callable[[], Any], stack: str = "test", region: str = "us-west-2",
-            config: dict[str, str] | None = None) -> Plan:
+def plan_of(
+    program: Callable[[], Any],
+    stack: str = "test",
+    region: str = "us-west-2",
+    config: dict[str, str] | None = None,
+) -> Plan:
     """Run `program` (which registers resources) under the offline engine."""
     return run_program(program, stack=stack, project="mlinfra-test", region=region, config=config)
 

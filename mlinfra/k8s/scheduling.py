@@ -47,7 +47,9 @@ def gpu_taint() -> dict[str, str]:
     return {"key": GPU_TAINT_KEY, "value": GPU_TAINT_VALUE, "effect": GPU_TAINT_EFFECT}
 
 
-def gpu_node_labels(pool_name: str, accelerator: str, capacity_type: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+def gpu_node_labels(
+    pool_name: str, accelerator: str, capacity_type: str, extra: dict[str, str] | None = None
+) -> dict[str, str]:
     """Labels every node of a GPU pool carries. capacity_type: on_demand | spot."""
     return {
         **(extra or {}),
@@ -64,7 +66,9 @@ def gpu_scheduling(pool_name: str | None = None) -> Scheduling:
     return Scheduling(tolerations=[gpu_toleration()], node_selector=selector)
 
 
-def standard_labels(component: str, owner: str, cost_center: str, environment: str, **extra: str) -> dict[str, str]:
+def standard_labels(
+    component: str, owner: str, cost_center: str, environment: str, **extra: str
+) -> dict[str, str]:
     """Labels on every Kubernetes object mlinfra renders (the policy's required labels)."""
     return {
         "app.kubernetes.io/managed-by": "mlinfra",

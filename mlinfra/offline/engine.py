@@ -65,6 +65,7 @@ class Plan:
     project: str
     cloud: str
     resources: list[ResourceRecord]
+    environment: str | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     policy: dict[str, Any] = field(default_factory=lambda: {"violations": []})
@@ -92,6 +93,7 @@ class Plan:
             "stack": self.stack,
             "project": self.project,
             "cloud": self.cloud,
+            "environment": self.environment,
             "resources": [r.to_json() for r in self.resources],
             "outputs": self.outputs,
             "warnings": self.warnings,
@@ -105,6 +107,7 @@ class Plan:
             stack=data["stack"],
             project=data["project"],
             cloud=data.get("cloud", "unknown"),
+            environment=data.get("environment"),
             resources=[
                 ResourceRecord(
                     urn=r["urn"],
@@ -303,7 +306,15 @@ def _run(program, project, stack, config, secret_keys, region) -> Plan:
             if "pulumi" in mod or "mlinfra" in mod or "deprecat" in str(w.message).lower():
                 msgs.append(f"{w.category.__name__}: {w.message}")
     cloud = _detect_cloud(monitor.records, config, project)
-    return Plan(stack=stack, project=project, cloud=cloud, resources=monitor.records, outputs=outputs, warnings=msgs)
+    return Plan(
+        stack=stack,
+        project=project,
+        cloud=cloud,
+        environment=_config_environment(config, stack),
+        resources=monitor.records,
+        outputs=outputs,
+        warnings=msgs,
+    )
 
 
 def _describe(e: BaseException) -> str:
@@ -335,14 +346,9 @@ def _resolve_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _detect_cloud(records: list[ResourceRecord], config: dict[str, str], project: str) -> str:
-    raw = config.get("mlinfra:platform")
-    if raw:
-        try:
-            cloud = json.loads(raw).get("cloud")
-            if cloud:
-                return str(cloud)
-        except (ValueError, AttributeError):
-            pass
+    cloud = _platform_config(config).get("cloud")
+    if cloud:
+        return str(cloud)
     for prefix in ("aws", "gcp", "azure-native"):
         if any(r.type.startswith(prefix + ":") for r in records):
             return "azure" if prefix == "azure-native" else prefix
@@ -372,7 +378,9 @@ def load_stack(stack_dir: str | os.PathLike[str], stack: str) -> StackConfig:
     runtime = project_doc.get("runtime")
     runtime_name = runtime.get("name") if isinstance(runtime, dict) else runtime
     if runtime_name != "python":
-        raise ProgramError(stack, f"{proj_file}: runtime is {runtime_name!r}; the offline engine runs python projects")
+        raise ProgramError(
+            stack, f"{proj_file}: runtime is {runtime_name!r}; the offline engine runs python projects"
+        )
     main_rel = project_doc.get("main") or "."
     main = (d / main_rel).resolve()
     if main.is_dir():
@@ -380,7 +388,9 @@ def load_stack(stack_dir: str | os.PathLike[str], stack: str) -> StackConfig:
     stack_file = d / f"Pulumi.{stack}.yaml"
     if not stack_file.exists():
         available = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in d.glob("Pulumi.*.yaml"))
-        raise ProgramError(stack, f"{stack_file.name} not found; stacks here: {', '.join(available) or 'none'}")
+        raise ProgramError(
+            stack, f"{stack_file.name} not found; stacks here: {', '.join(available) or 'none'}"
+        )
 
     config: dict[str, str] = {}
     secret_keys: list[str] = []
@@ -439,15 +449,33 @@ def plan_stack(stack_dir: str | os.PathLike[str], stack: str) -> Plan:
             sys.path[:] = old_path
 
     return run_program(
-        program, project=cfg.project, stack=stack, config=cfg.config, secret_keys=cfg.secret_keys, region=region
+        program,
+        project=cfg.project,
+        stack=stack,
+        config=cfg.config,
+        secret_keys=cfg.secret_keys,
+        region=region,
     )
 
 
-def _config_region(config: dict[str, str]) -> str | None:
+def _platform_config(config: dict[str, str]) -> dict[str, Any]:
     raw = config.get("mlinfra:platform")
-    if raw:
-        try:
-            return json.loads(raw).get("region")
-        except (ValueError, AttributeError):
-            return None
-    return config.get("aws:region")
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _config_environment(config: dict[str, str], stack: str) -> str | None:
+    """The platform's environment (dev/staging/prod) from config, else the stack name if it is one."""
+    env = _platform_config(config).get("environment") or config.get("mlinfra:environment")
+    if env:
+        return str(env)
+    return stack if stack in ("dev", "staging", "prod") else None
+
+
+def _config_region(config: dict[str, str]) -> str | None:
+    return _platform_config(config).get("region") or config.get("aws:region")

@@ -49,7 +49,12 @@ def _kms_key(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
 
 def _iam_role(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
     role = inputs.get("name") or f"{name}-{digest(name, n=7)}"
-    return {"id": role, "name": role, "arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{role}", "uniqueId": "AROA" + digest(name, n=16).upper()}
+    return {
+        "id": role,
+        "name": role,
+        "arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{role}",
+        "uniqueId": "AROA" + digest(name, n=16).upper(),
+    }
 
 
 def _iam_policy(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
@@ -70,7 +75,10 @@ def _eks_cluster(name: str, inputs: dict[str, Any], region: str) -> dict[str, An
         "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.{region}.amazonaws.com/id/{h}"}]}],
         "platformVersion": "eks.1",
         "status": "ACTIVE",
-        "vpcConfig": {**(inputs.get("vpcConfig") or {}), "clusterSecurityGroupId": f"sg-{digest('csg', cluster)}"},
+        "vpcConfig": {
+            **(inputs.get("vpcConfig") or {}),
+            "clusterSecurityGroupId": f"sg-{digest('csg', cluster)}",
+        },
     }
 
 
@@ -115,7 +123,12 @@ def _prefixed(prefix: str, **extra: Any) -> Outputs:
 
 def _launch_template(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
     rid = f"lt-{digest('lt', name)}"
-    return {"id": rid, "latestVersion": 1, "defaultVersion": 1, "arn": _arn("ec2", region, f"launch-template/{rid}")}
+    return {
+        "id": rid,
+        "latestVersion": 1,
+        "defaultVersion": 1,
+        "arn": _arn("ec2", region, f"launch-template/{rid}"),
+    }
 
 
 def _log_group(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
@@ -168,7 +181,9 @@ TABLE: dict[str, Outputs] = {
 }
 
 
-def computed_outputs(type_: str, name: str, inputs: dict[str, Any], region: str) -> tuple[str, dict[str, Any]]:
+def computed_outputs(
+    type_: str, name: str, inputs: dict[str, Any], region: str
+) -> tuple[str, dict[str, Any]]:
     """(id, state) for a new resource: its inputs overlaid with what the cloud would compute."""
     fn = TABLE.get(type_)
     if fn is None and type_.startswith("kubernetes:") and not type_.startswith("kubernetes:helm"):
@@ -184,7 +199,11 @@ def computed_outputs(type_: str, name: str, inputs: dict[str, Any], region: str)
 def call_outputs(token: str, args: dict[str, Any], region: str) -> dict[str, Any]:
     """Results of data-source invokes the components may use."""
     if token == "aws:index/getCallerIdentity:getCallerIdentity":
-        return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/offline", "userId": "OFFLINE"}
+        return {
+            "accountId": ACCOUNT_ID,
+            "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/offline",
+            "userId": "OFFLINE",
+        }
     if token == "aws:index/getPartition:getPartition":
         return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
     if token == "aws:index/getRegion:getRegion":

@@ -1,0 +1,284 @@
+"""AwsPlatform: the whole ML platform on AWS from one PlatformSpec.
+
+Network -> EKS cluster -> GPU node pools, artifact bucket, ECR registry, budget; then the
+in-cluster layer (GPU enablement, serving, monitoring) on the cluster's Kubernetes provider.
+Every AWS child uses one explicit provider for the spec's region, with default tags.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pulumi
+from pulumi_aws import Provider as AwsProvider
+from pulumi_aws import budgets
+
+from mlinfra.aws.artifact_bucket import ArtifactBucket, ArtifactBucketArgs
+from mlinfra.aws.cluster import Cluster, ClusterArgs
+from mlinfra.aws.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
+from mlinfra.aws.identity import WorkloadIdentity, WorkloadIdentityArgs
+from mlinfra.aws.network import Network, NetworkArgs
+from mlinfra.aws.registry import Registry, RegistryArgs
+from mlinfra.components import child
+from mlinfra.k8s.gpu import GpuEnablement, GpuEnablementArgs
+from mlinfra.k8s.monitoring import MonitoringStack, MonitoringStackArgs
+from mlinfra.k8s.scheduling import POOL_LABEL, gpu_scheduling, standard_labels
+from mlinfra.k8s.serving import ModelDeployment, ServingCluster, ServingClusterArgs
+from mlinfra.spec import PlatformSpec
+
+if TYPE_CHECKING:
+    from mlinfra.platform import PlatformSecrets
+
+
+class AwsPlatform(pulumi.ComponentResource):
+    cluster_name: pulumi.Output[str]
+    cluster_endpoint: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+    oidc_issuer: pulumi.Output[str]
+    bucket_name: pulumi.Output[str]
+    registry_urls: pulumi.Output[dict[str, str]]
+
+    def __init__(
+        self,
+        name: str,
+        spec: PlatformSpec,
+        secrets: PlatformSecrets | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        if spec.cloud != "aws":
+            raise ValueError(f"AwsPlatform needs cloud 'aws'; the spec says {spec.cloud!r}")
+        super().__init__("mlinfra:aws:Platform", name, None, opts)
+        from mlinfra.platform import PlatformSecrets, warn_missing_receivers
+
+        secrets = secrets or PlatformSecrets()
+        warn_missing_receivers(spec, secrets)
+        aws_opts = spec.aws
+        assert aws_opts is not None  # the spec fills it in for cloud aws
+        tags = spec.required_tags
+        protect = spec.protect_stateful
+        cluster_name = spec.prefix
+
+        self.provider = AwsProvider(
+            f"{name}-aws",
+            region=spec.region,
+            default_tags={"tags": tags},
+            opts=child(self),
+        )
+        on_aws = pulumi.ResourceOptions(parent=self, providers={"aws": self.provider})
+
+        self.network = Network(
+            f"{name}-network",
+            NetworkArgs(spec=spec.network, region=spec.region, cluster_name=cluster_name, tags=tags),
+            opts=on_aws,
+        )
+        self.cluster = Cluster(
+            f"{name}-cluster",
+            ClusterArgs(
+                spec=spec.cluster,
+                cluster_name=cluster_name,
+                vpc_id=self.network.vpc_id,
+                subnet_ids=self.network.private_subnet_ids,
+                service_cidr=spec.network.service_cidr,
+                environment=spec.environment,
+                key_deletion_window_days=spec.encryption.key_deletion_window_days,
+                protect=protect,
+                tags=tags,
+                system_machine_type=aws_opts.system_machine_type,
+                workload_identity=aws_opts.workload_identity,
+            ),
+            opts=on_aws,
+        )
+        self.gpu_pools = [
+            GpuNodePool(
+                f"{name}-gpu-{pool.name}",
+                GpuNodePoolArgs(
+                    pool=pool,
+                    cluster_name=self.cluster.cluster_name,
+                    kubernetes_version=spec.cluster.kubernetes_version,
+                    subnet_ids=self.network.private_subnet_ids,
+                    volume_kms_key_arn=self.cluster.node_volume_key_arn,
+                    tags=tags,
+                ),
+                opts=on_aws,
+            )
+            for pool in spec.gpu_pools
+        ]
+        self.artifacts = ArtifactBucket(
+            f"{name}-artifacts",
+            ArtifactBucketArgs(
+                spec=spec.artifacts,
+                bucket_name=spec.bucket_name,
+                key_deletion_window_days=spec.encryption.key_deletion_window_days,
+                protect=protect,
+                tags=tags,
+            ),
+            opts=on_aws,
+        )
+        self.registry = Registry(
+            f"{name}-registry",
+            RegistryArgs(
+                spec=spec.registry,
+                name_prefix=spec.prefix,
+                pull_principal_arns=pulumi.Output.all(
+                    self.cluster.system_node_role_arn, *[p.node_role_arn for p in self.gpu_pools]
+                ),
+                key_deletion_window_days=spec.encryption.key_deletion_window_days,
+                protect=protect,
+                tags=tags,
+            ),
+            opts=on_aws,
+        )
+        if spec.budget.alert_emails:
+            self.budget = _budget(name, spec, self)
+
+        self._in_cluster_layer(name, spec, secrets)
+
+        self.cluster_name = self.cluster.cluster_name
+        self.cluster_endpoint = self.cluster.endpoint
+        self.kubeconfig = pulumi.Output.secret(self.cluster.kubeconfig)
+        self.oidc_issuer = self.cluster.oidc_issuer
+        self.k8s_provider = self.cluster.k8s_provider
+        self.bucket_name = self.artifacts.bucket_name
+        self.registry_urls = self.registry.repository_urls
+        self.register_outputs(
+            {
+                "cluster_name": self.cluster_name,
+                "cluster_endpoint": self.cluster_endpoint,
+                "kubeconfig": self.kubeconfig,
+                "oidc_issuer": self.oidc_issuer,
+                "bucket_name": self.bucket_name,
+                "registry_urls": self.registry_urls,
+            }
+        )
+
+    def _in_cluster_layer(self, name: str, spec: PlatformSpec, secrets: PlatformSecrets) -> None:
+        """GPU enablement, serving and monitoring on the new cluster, after its nodes exist."""
+        labels = standard_labels("platform", spec.tags.owner, spec.tags.cost_center, spec.environment)
+        on_cluster = pulumi.ResourceOptions(
+            parent=self,
+            providers={"kubernetes": self.cluster.k8s_provider},
+            depends_on=[self.cluster],
+        )
+        system_nodes = {POOL_LABEL: "system"}
+        self.gpu = None
+        if spec.gpu_pools:
+            self.gpu = GpuEnablement(
+                f"{name}-gpu",
+                GpuEnablementArgs(
+                    pools=spec.gpu_pools,
+                    install_device_plugin=True,  # EKS does not manage the NVIDIA device plugin
+                    monitoring_namespace=spec.monitoring.namespace,
+                    service_monitor=spec.monitoring.enabled,
+                    labels=labels,
+                ),
+                opts=on_cluster,
+            )
+        self.serving = None
+        self.models: list[ModelDeployment] = []
+        if spec.serving.enabled:
+            self.serving = ServingCluster(
+                f"{name}-serving",
+                ServingClusterArgs(
+                    spec=spec.serving,
+                    cloud="aws",
+                    environment=spec.environment,
+                    labels=labels,
+                    node_selector=system_nodes,
+                ),
+                opts=on_cluster,
+            )
+            for model in spec.serving.models:
+                self.models.append(self._model(name, spec, model, on_cluster))
+        if spec.monitoring.enabled:
+            self.monitoring = MonitoringStack(
+                f"{name}-monitoring",
+                MonitoringStackArgs(
+                    spec=spec.monitoring,
+                    environment=spec.environment,
+                    models=spec.serving.models if spec.serving.enabled else (),
+                    serving_namespace=spec.serving.namespace,
+                    storage_class=self.cluster.storage_class,
+                    grafana_admin_password=secrets.grafana_admin_password,
+                    alert_receivers=secrets.alert_receivers,
+                    node_selector=system_nodes,
+                    labels=labels,
+                ),
+                opts=on_cluster,
+            )
+
+    def _model(
+        self, name: str, spec: PlatformSpec, model, on_cluster: pulumi.ResourceOptions
+    ) -> ModelDeployment:
+        """One model: an IAM role bound to its service account, read-only on its bucket prefix."""
+        assert self.serving is not None
+        prefix = model.storage_prefix or f"models/{model.name}/"
+        service_account = f"{model.name}-model"
+        identity = WorkloadIdentity(
+            f"{name}-model-{model.name}-identity",
+            WorkloadIdentityArgs(
+                namespace=spec.serving.namespace,
+                service_account=service_account,
+                cluster_name=self.cluster.cluster_name,
+                oidc_provider_arn=self.cluster.oidc_provider_arn,
+                oidc_provider_url=self.cluster.oidc_provider_url,
+                policy_json=self.artifacts.policy_document(prefix, "read"),
+                mode=spec.aws.workload_identity if spec.aws else "irsa",
+                tags=spec.required_tags,
+            ),
+            opts=pulumi.ResourceOptions(parent=self, providers={"aws": self.provider}),
+        )
+        args = self.serving.model_args(
+            model,
+            storage_uri=pulumi.Output.concat("s3://", self.artifacts.bucket_name, "/", prefix),
+            service_account_annotations=identity.service_account_annotations,
+            scheduling=gpu_scheduling(model.gpu_pool) if model.gpu_pool else None,
+        )
+        deps = [self.serving, *([self.gpu] if self.gpu else [])]
+        return ModelDeployment(
+            f"{name}-model-{model.name}",
+            args,
+            opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=deps)),
+        )
+
+
+def _budget(name: str, spec: PlatformSpec, parent: pulumi.Resource) -> budgets.Budget:
+    """Monthly cost budget filtered on the platform's cost-center tag, notifying by e-mail.
+
+    The tag filter counts only once `cost-center` is activated as a cost allocation tag in
+    the billing console (an account-level, one-time step).
+    """
+    notifications = [
+        budgets.BudgetNotificationArgs(
+            comparison_operator="GREATER_THAN",
+            notification_type="ACTUAL",
+            threshold=float(pct),
+            threshold_type="PERCENTAGE",
+            subscriber_email_addresses=spec.budget.alert_emails,
+        )
+        for pct in spec.budget.thresholds_percent
+    ]
+    notifications.append(
+        budgets.BudgetNotificationArgs(
+            comparison_operator="GREATER_THAN",
+            notification_type="FORECASTED",
+            threshold=100.0,
+            threshold_type="PERCENTAGE",
+            subscriber_email_addresses=spec.budget.alert_emails,
+        )
+    )
+    return budgets.Budget(
+        f"{name}-budget",
+        name=f"{spec.prefix}-monthly",
+        budget_type="COST",
+        time_unit="MONTHLY",
+        limit_amount=f"{spec.budget.monthly_limit_usd:.2f}",
+        limit_unit="USD",
+        cost_filters=[
+            budgets.BudgetCostFilterArgs(
+                name="TagKeyValue", values=[f"user:cost-center${spec.tags.cost_center}"]
+            )
+        ],
+        notifications=notifications,
+        tags=spec.required_tags,
+        opts=child(parent),
+    )

@@ -1,0 +1,5 @@
+"""Cost estimate of a plan from a dated list-price table (see prices_<cloud>.json)."""
+
+from mlinfra.cost.estimator import estimate_plan, load_prices
+
+__all__ = ["estimate_plan", "load_prices"]

@@ -1,0 +1,80 @@
+"""`MlPlatform`: a PlatformSpec in, the right cloud's platform out.
+
+Cloud SDKs are imported only when their platform is built, so `import mlinfra.platform`
+works with any one extra installed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pulumi
+
+from mlinfra.spec import PlatformSpec, SpecError
+
+IMPLEMENTED_CLOUDS = ("aws",)
+
+
+@dataclass
+class PlatformSecrets:
+    """Secrets a platform consumes; read from the stack's secret config (`pulumi config set --secret`)."""
+
+    grafana_admin_password: pulumi.Input[str] | None = None
+    alert_receivers: dict[str, pulumi.Input[str]] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, namespace: str = "mlinfra") -> PlatformSecrets:
+        cfg = pulumi.Config(namespace)
+        receivers: dict[str, pulumi.Input[str]] = {}
+        for receiver, key in (
+            ("slack", "slackWebhookUrl"),
+            ("pagerduty", "pagerdutyKey"),
+            ("webhook", "alertWebhookUrl"),
+        ):
+            value = cfg.get_secret(key)
+            if value is not None:
+                receivers[receiver] = value
+        return cls(grafana_admin_password=cfg.get_secret("grafanaAdminPassword"), alert_receivers=receivers)
+
+
+def MlPlatform(  # noqa: N802 - reads as the component it returns
+    name: str,
+    spec: PlatformSpec,
+    secrets: PlatformSecrets | None = None,
+    opts: pulumi.ResourceOptions | None = None,
+):
+    """Build the platform for `spec.cloud`; returns that cloud's platform component.
+
+    Every platform exposes the same outputs: cluster_name, cluster_endpoint, kubeconfig
+    (secret), oidc_issuer, bucket_name, registry_urls, k8s_provider.
+    """
+    secrets = secrets or PlatformSecrets()
+    if spec.cloud == "aws":
+        from mlinfra.aws.platform import AwsPlatform
+
+        return AwsPlatform(name, spec, secrets, opts)
+    raise SpecError(
+        f"cloud {spec.cloud!r} is accepted by the spec but its platform is not built in this release; "
+        f"implemented: {', '.join(IMPLEMENTED_CLOUDS)}",
+        "cloud",
+    )
+
+
+def warn_missing_receivers(spec: PlatformSpec, secrets: PlatformSecrets) -> list[str]:
+    """Receivers the spec asks for whose secret is not configured: warn, with the command that fixes it."""
+    alerting = spec.monitoring.alerting
+    wanted = {
+        "slack": (alerting.slack_channel is not None, "slackWebhookUrl"),
+        "pagerduty": (alerting.pagerduty, "pagerdutyKey"),
+        "webhook": (alerting.webhook, "alertWebhookUrl"),
+    }
+    missing = []
+    for receiver, (asked, key) in wanted.items():
+        if spec.monitoring.enabled and asked and receiver not in secrets.alert_receivers:
+            msg = (
+                f"monitoring.alerting asks for {receiver} but the secret config mlinfra:{key} is not set; "
+                f"alerts will not reach {receiver} until `pulumi config set --secret mlinfra:{key} ...`"
+            )
+            pulumi.log.warn(msg)
+            missing.append(receiver)
+    return missing
