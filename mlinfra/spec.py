@@ -593,13 +593,13 @@ class PlatformSpec(_Model):
                 raise SpecError(
                     f"max_nodes {pool.max_nodes} exceeds the {env} cap of {cap}", f"gpu_pools.{i}.max_nodes"
                 )
-        if env == "prod" and self.gpu_pools and all(p.capacity_type == "spot" for p in self.gpu_pools):
-            if not self.guardrails.allow_spot_only_gpu:
-                raise SpecError(
-                    "prod GPU capacity is spot only; add an on_demand pool or set "
-                    "guardrails.allow_spot_only_gpu: true with guardrails.override_reason",
-                    "gpu_pools",
-                )
+        spot_only = bool(self.gpu_pools) and all(p.capacity_type == "spot" for p in self.gpu_pools)
+        if env == "prod" and spot_only and not self.guardrails.allow_spot_only_gpu:
+            raise SpecError(
+                "prod GPU capacity is spot only; add an on_demand pool or set "
+                "guardrails.allow_spot_only_gpu: true with guardrails.override_reason",
+                "gpu_pools",
+            )
         if self.guardrails.allow_spot_only_gpu and not self.guardrails.override_reason:
             raise SpecError("an override needs a reason", "guardrails.override_reason")
         # endpoint exposure

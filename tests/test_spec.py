@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import ipaddress
+from pathlib import Path
 
 import pytest
 import yaml
@@ -203,14 +204,12 @@ def test_required_tags():
 
 
 def test_shipped_stack_configs_are_valid_specs():
+    cidrs = set()
     for env in ("dev", "staging", "prod"):
-        doc = yaml.safe_load(open(f"stacks/aws/Pulumi.{env}.yaml"))
+        doc = yaml.safe_load(Path(f"stacks/aws/Pulumi.{env}.yaml").read_text())
         spec = PlatformSpec.load(doc["config"]["mlinfra:platform"])
         assert spec.environment == env
-    cidrs = {
-        yaml.safe_load(open(f"stacks/aws/Pulumi.{env}.yaml"))["config"]["mlinfra:platform"]["network"]["cidr"]
-        for env in ("dev", "staging", "prod")
-    }
+        cidrs.add(spec.network.cidr)
     assert len(cidrs) == 3, "each environment has its own address space"
 
 
