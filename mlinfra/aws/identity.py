@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import pulumi
+import pulumi_aws as aws
 from pulumi_aws import eks, iam
 
 from mlinfra.components import child
@@ -25,6 +26,7 @@ WORKLOAD_IDENTITY_MODES = ("irsa", "pod_identity")
 
 _K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 _POLICY_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(aws|\d{12}):policy/[\w+=,.@/-]+$")
+_POLICY_PATH = re.compile(r"^([\w+=,.@-]+/)*[\w+=,.@-]+$")
 
 
 @dataclass
@@ -36,7 +38,10 @@ class WorkloadIdentityArgs:
     oidc_provider_arn / oidc_provider_url: the cluster's IAM OIDC provider; the URL is the
         issuer without `https://` (used for IRSA only, may be empty strings in pod_identity mode).
     policy_json: an inline policy document (JSON string or Output of one).
-    managed_policy_arns: managed policies to attach (AWS managed or customer managed).
+    managed_policy_arns: managed policies to attach, by full ARN.
+    aws_managed_policies: AWS managed policies by path and name (`AmazonEKS_CNI_Policy`,
+        `service-role/AmazonEBSCSIDriverPolicy`); the ARN is built with the provider's partition,
+        so the same code works in aws, aws-cn and aws-us-gov.
     mode: "irsa" (OIDC web identity) or "pod_identity" (EKS Pod Identity agent).
     tags: tags for the role.
     """
@@ -48,6 +53,7 @@ class WorkloadIdentityArgs:
     oidc_provider_url: pulumi.Input[str]
     policy_json: pulumi.Input[str] | None = None
     managed_policy_arns: Sequence[str] = ()
+    aws_managed_policies: Sequence[str] = ()
     mode: Literal["irsa", "pod_identity"] = "irsa"
     tags: Mapping[str, str] = field(default_factory=dict)
 
@@ -106,7 +112,13 @@ def _validate(args: WorkloadIdentityArgs) -> None:
             raise ValueError(
                 f"managed_policy_arns[{i}]: {arn!r} is not an IAM policy ARN (arn:aws:iam::<account|aws>:policy/...)"
             )
-    shorts = [_short(a) for a in args.managed_policy_arns]
+    for i, path in enumerate(args.aws_managed_policies):
+        if not isinstance(path, str) or not _POLICY_PATH.match(path):
+            raise ValueError(
+                f"aws_managed_policies[{i}]: {path!r} is not an AWS managed policy name "
+                "(e.g. AmazonEKS_CNI_Policy or service-role/AmazonEBSCSIDriverPolicy)"
+            )
+    shorts = [_short(a) for a in [*args.managed_policy_arns, *args.aws_managed_policies]]
     if len(set(shorts)) != len(shorts):
         raise ValueError(f"managed_policy_arns: policy names must be unique (got {sorted(shorts)})")
 
@@ -148,6 +160,15 @@ class WorkloadIdentity(pulumi.ComponentResource):
             iam.RolePolicyAttachment(
                 f"{name}-{_short(arn)}", role=role.name, policy_arn=arn, opts=child(self)
             )
+        if args.aws_managed_policies:
+            partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
+            for path in args.aws_managed_policies:
+                iam.RolePolicyAttachment(
+                    f"{name}-{_short(path)}",
+                    role=role.name,
+                    policy_arn=partition.apply(lambda p, path=path: f"arn:{p}:iam::aws:policy/{path}"),
+                    opts=child(self),
+                )
 
         if args.mode == "pod_identity":
             eks.PodIdentityAssociation(

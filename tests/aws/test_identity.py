@@ -89,6 +89,13 @@ def test_inline_and_managed_policies():
     assert [a.inputs["policyArn"] for a in attachments] == [S3_READ]
 
 
+def test_aws_managed_policies_use_the_partition():
+    plan = plan_of(_program(_args(aws_managed_policies=["service-role/AmazonEBSCSIDriverPolicy"])))
+    (att,) = plan.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    assert att.name == "model-AmazonEBSCSIDriverPolicy"
+    assert att.inputs["policyArn"] == "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
+
+
 def test_no_policy_means_no_permissions():
     plan = plan_of(_program(_args()))
     assert plan.of_type("aws:iam/rolePolicy:RolePolicy") == []
@@ -129,6 +136,7 @@ def test_children_are_parented_to_the_component():
         ({"service_account": ""}, "service_account"),
         ({"managed_policy_arns": ["AmazonS3ReadOnlyAccess"]}, "managed_policy_arns[0]"),
         ({"managed_policy_arns": [S3_READ, S3_READ]}, "managed_policy_arns"),
+        ({"aws_managed_policies": ["arn:aws:iam::aws:policy/X"]}, "aws_managed_policies[0]"),
     ],
 )
 def test_bad_input_fails_before_registration(kw, field):
