@@ -184,6 +184,8 @@ def _capturing_monitor_class():
             response = super().RegisterResource(request)
             if request.type == "pulumi:pulumi:Stack":
                 return response
+            if request.additionalSecretOutputs:
+                _secret_outputs(response.object, list(request.additionalSecretOutputs))
             inputs = rpc.deserialize_properties(request.object, keep_internal=True)
             self.records.append(
                 ResourceRecord(
@@ -203,6 +205,19 @@ def _capturing_monitor_class():
             return response
 
     return CapturingMonitor
+
+
+def _secret_outputs(struct, keys: list[str]) -> None:
+    """Mark `additionalSecretOutputs` secret in a mocked response, as the engine does."""
+    from google.protobuf import json_format
+    from pulumi.runtime import rpc
+
+    state = json_format.MessageToDict(struct)
+    for key in keys:
+        if key in state and not (isinstance(state[key], dict) and rpc._special_sig_key in state[key]):
+            state[key] = {rpc._special_sig_key: rpc._special_secret_sig, "value": state[key]}
+    struct.Clear()
+    json_format.ParseDict(state, struct)
 
 
 def _mark_secrets(struct, deserialized: Any) -> Any:
@@ -400,7 +415,14 @@ def load_stack(stack_dir: str | os.PathLike[str], stack: str) -> StackConfig:
         value, secret = _unsecure(value)
         if secret:
             secret_keys.append(full)
-        config[full] = value if isinstance(value, str) else json.dumps(value)
+        if isinstance(value, bool):
+            config[full] = "true" if value else "false"
+        elif isinstance(value, str):
+            config[full] = value
+        elif isinstance(value, int | float):
+            config[full] = str(value)
+        else:
+            config[full] = json.dumps(value)
 
     for key, spec in (project_doc.get("config") or {}).items():
         if isinstance(spec, dict) and ("default" in spec or "value" in spec):
@@ -426,10 +448,6 @@ def _unsecure(value: Any) -> tuple[Any, bool]:
     if isinstance(value, list):
         items = [_unsecure(v) for v in value]
         return [i[0] for i in items], any(i[1] for i in items)
-    if isinstance(value, bool):
-        return ("true" if value else "false"), False
-    if isinstance(value, int | float):
-        return str(value), False
     return value, False
 
 
