@@ -1,0 +1,315 @@
+"""GPU enablement inside any Kubernetes cluster: NVIDIA device plugin (+ time-slicing) and DCGM exporter.
+
+The device plugin advertises `nvidia.com/gpu` to the kubelet; without it no pod can request a
+GPU. On GKE with Google-managed drivers the platform installs its own plugin: set
+`install_device_plugin=False` there. The DCGM exporter publishes per-GPU telemetry
+(utilisation, memory, temperature, power, XID errors) that the monitoring stack alerts on.
+
+Both are node daemons that need host access (the kubelet's device-plugin socket directory,
+/var/lib/kubelet/pod-resources, SYS_ADMIN for DCGM), so their namespace is the one namespace
+labelled Pod Security `privileged`; nothing else runs there, and ingress to it is denied
+except Prometheus scraping the exporter from the monitoring namespace.
+
+Time-slicing: the device plugin chart builds a ConfigMap from `config.map`; a config-manager
+sidecar picks the entry named by the node label `nvidia.com/device-plugin.config` and falls
+back to `config.default`. Each pool with `time_slicing_replicas > 1` gets an entry
+`pool-<name>`; node pools put `device_plugin_node_labels(pool)` on their nodes to select it.
+Nodes without the label get the `default` entry: no sharing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import yaml
+
+from mlinfra.catalog import ENVIRONMENTS
+from mlinfra.components import child
+from mlinfra.k8s.metrics import MONITORING_RELEASE_NAME, NODE_LABEL, RELEASE_LABEL
+from mlinfra.k8s.scheduling import GPU_NODE_LABEL, GPU_RESOURCE, gpu_toleration, standard_labels
+from mlinfra.spec import GpuPoolSpec, SpecError
+
+# Pinned charts (a real `pulumi up` fetches exactly these; bump deliberately, never float).
+DEVICE_PLUGIN_CHART = "nvidia-device-plugin"
+DEVICE_PLUGIN_REPO = "https://nvidia.github.io/k8s-device-plugin"
+DEVICE_PLUGIN_VERSION = "0.18.2"
+DEVICE_PLUGIN_RELEASE_NAME = "nvidia-device-plugin"
+
+DCGM_EXPORTER_CHART = "dcgm-exporter"
+DCGM_EXPORTER_REPO = "https://nvidia.github.io/dcgm-exporter/helm-charts"
+DCGM_EXPORTER_VERSION = "4.8.3"
+DCGM_EXPORTER_RELEASE_NAME = "dcgm-exporter"
+DCGM_EXPORTER_PORT = 9400  # the chart's service.port / containerPort "metrics"
+
+# The device plugin's config-manager reads this node label to pick a config from `config.map`.
+DEVICE_PLUGIN_CONFIG_LABEL = "nvidia.com/device-plugin.config"
+DEFAULT_DEVICE_PLUGIN_CONFIG = "default"
+
+# Built-in class (highest node-level priority): a GPU node without its device plugin cannot
+# run a single GPU pod, and a node without DCGM is invisible to the XID/idle alerts.
+GPU_DAEMON_PRIORITY_CLASS = "system-node-critical"
+
+REQUIRED_LABEL_KEYS = ("owner", "cost-center", "environment")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+# --------------------------------------------------------------------------- shared helpers
+
+
+def object_labels(component: str, labels: Mapping[str, str], field_name: str = "labels") -> dict[str, str]:
+    """`standard_labels(...)` from a label mapping that must carry owner, cost-center, environment."""
+    missing = [k for k in REQUIRED_LABEL_KEYS if not str(labels.get(k, "")).strip()]
+    if missing:
+        raise SpecError(
+            f"missing required labels {missing}; every object carries {list(REQUIRED_LABEL_KEYS)}", field_name
+        )
+    env = labels["environment"]
+    if env not in ENVIRONMENTS:
+        raise SpecError(f"environment label {env!r} is not one of {', '.join(ENVIRONMENTS)}", field_name)
+    extra = {k: v for k, v in labels.items() if k not in REQUIRED_LABEL_KEYS}
+    return standard_labels(component, labels["owner"], labels["cost-center"], env, **extra)
+
+
+def check_dns_label(value: str, field_name: str, max_len: int = 63) -> str:
+    if not (1 <= len(value) <= max_len) or not _DNS_LABEL.match(value):
+        raise SpecError(
+            f"{value!r} must be 1-{max_len} lowercase letters, digits or '-', starting and ending with a letter or digit",
+            field_name,
+        )
+    return value
+
+
+def device_plugin_config_name(pool: GpuPoolSpec) -> str:
+    """Name of the pool's entry in the device plugin's config map (prefixed: never 'default')."""
+    return f"pool-{pool.name}"
+
+
+def device_plugin_node_labels(pool: GpuPoolSpec) -> dict[str, str]:
+    """Node labels a GPU pool must carry so the device plugin applies its time-slicing config.
+
+    Empty for pools without sharing (they get the default config). Cloud node pools merge this
+    into their node labels.
+    """
+    if pool.time_slicing_replicas <= 1:
+        return {}
+    return {DEVICE_PLUGIN_CONFIG_LABEL: device_plugin_config_name(pool)}
+
+
+def _plugin_config(replicas: int | None) -> str:
+    doc: dict[str, Any] = {"version": "v1", "flags": {"migStrategy": "none"}}
+    if replicas is not None:
+        doc["sharing"] = {
+            "timeSlicing": {
+                # Keep the resource name `nvidia.com/gpu` so workloads need no change; allow
+                # requests > 1 because the spec sizes models in GPU shares (gpus <= gpus x replicas).
+                "renameByDefault": False,
+                "failRequestsGreaterThanOne": False,
+                "resources": [{"name": GPU_RESOURCE, "replicas": replicas}],
+            }
+        }
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def time_slicing_config(pools: Sequence[GpuPoolSpec]) -> dict[str, Any] | None:
+    """The device plugin chart's `config` value; None when no pool shares its GPUs."""
+    sharing = [p for p in pools if p.time_slicing_replicas > 1]
+    if not sharing:
+        return None
+    entries = {DEFAULT_DEVICE_PLUGIN_CONFIG: _plugin_config(None)}
+    for p in sharing:
+        entries[device_plugin_config_name(p)] = _plugin_config(p.time_slicing_replicas)
+    return {"map": entries, "default": DEFAULT_DEVICE_PLUGIN_CONFIG}
+
+
+def gpu_node_affinity() -> dict[str, Any]:
+    """Required node affinity on `mlinfra.io/gpu-node=true` (replaces the chart's NFD-based terms)."""
+    return {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {"matchExpressions": [{"key": GPU_NODE_LABEL, "operator": "In", "values": ["true"]}]}
+                ]
+            }
+        }
+    }
+
+
+# --------------------------------------------------------------------------- component
+
+
+@dataclass
+class GpuEnablementArgs:
+    pools: Sequence[GpuPoolSpec]
+    """GPU pools of the cluster; `time_slicing_replicas > 1` turns on sharing for that pool."""
+    install_device_plugin: bool = True
+    """False on GKE with Google-managed drivers (GKE installs its own plugin)."""
+    namespace: str = "gpu-system"
+    """Namespace of the GPU daemons (the only Pod Security `privileged` namespace)."""
+    monitoring_namespace: str = "monitoring"
+    """Namespace of Prometheus: the only source allowed to reach the exporter."""
+    service_monitor: bool = True
+    """Let the DCGM chart create a ServiceMonitor (needs the Prometheus Operator CRDs)."""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """Must carry owner, cost-center, environment; extra labels are added to every object."""
+
+
+class GpuEnablement(pulumi.ComponentResource):
+    """NVIDIA device plugin (optional time-slicing) and DCGM exporter on the GPU nodes."""
+
+    namespace: pulumi.Output[str]
+    dcgm_service_name: str
+    device_plugin: k8s.helm.v3.Release | None
+    dcgm_exporter: k8s.helm.v3.Release
+
+    def __init__(self, name: str, args: GpuEnablementArgs, opts: pulumi.ResourceOptions | None = None):
+        # Validate everything before the first registration.
+        meta_labels = object_labels("gpu", args.labels)
+        check_dns_label(args.namespace, "namespace")
+        check_dns_label(args.monitoring_namespace, "monitoring_namespace")
+        pools = list(args.pools)
+        names = [p.name for p in pools]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise SpecError(f"duplicate pool names {dupes}", "pools")
+        sharing = time_slicing_config(pools)
+        if sharing and not args.install_device_plugin:
+            shared = [p.name for p in pools if p.time_slicing_replicas > 1]
+            raise SpecError(
+                f"pools {shared} set time_slicing_replicas > 1 but install_device_plugin is false; "
+                "time-slicing is configured through this device plugin (on GKE use the node pool's "
+                "GPU sharing settings and time_slicing_replicas: 1 here)",
+                "install_device_plugin",
+            )
+
+        super().__init__("mlinfra:k8s:GpuEnablement", name, None, opts)
+
+        ns = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=args.namespace,
+                labels={
+                    **meta_labels,
+                    # The device plugin mounts /var/lib/kubelet/device-plugins (hostPath) and DCGM
+                    # needs SYS_ADMIN and /var/lib/kubelet/pod-resources: both are forbidden by the
+                    # baseline level. Only this namespace, which holds nothing but these daemons,
+                    # is privileged; audit/warn still report what `restricted` would reject.
+                    "pod-security.kubernetes.io/enforce": "privileged",
+                    "pod-security.kubernetes.io/audit": "restricted",
+                    "pod-security.kubernetes.io/warn": "restricted",
+                },
+            ),
+            opts=child(self),
+        )
+        self.namespace = ns.metadata.apply(lambda m: m.name)
+
+        # Deny all ingress to the GPU daemons except Prometheus scraping DCGM.
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-default-deny",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name="default-deny-ingress", namespace=self.namespace, labels=meta_labels
+            ),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(pod_selector={}, policy_types=["Ingress"]),
+            opts=child(self),
+        )
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-allow-scrape",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name="allow-dcgm-scrape", namespace=self.namespace, labels=meta_labels
+            ),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector={"matchLabels": {"app.kubernetes.io/name": DCGM_EXPORTER_CHART}},
+                policy_types=["Ingress"],
+                ingress=[
+                    {
+                        "from": [
+                            {
+                                "namespaceSelector": {
+                                    "matchLabels": {"kubernetes.io/metadata.name": args.monitoring_namespace}
+                                }
+                            }
+                        ],
+                        "ports": [{"port": DCGM_EXPORTER_PORT, "protocol": "TCP"}],
+                    }
+                ],
+            ),
+            opts=child(self),
+        )
+
+        scheduling = {
+            "nodeSelector": {GPU_NODE_LABEL: "true"},
+            "affinity": gpu_node_affinity(),
+            "tolerations": [gpu_toleration()],
+            "priorityClassName": GPU_DAEMON_PRIORITY_CLASS,
+        }
+
+        self.device_plugin = None
+        if args.install_device_plugin:
+            values: dict[str, Any] = {
+                "fullnameOverride": DEVICE_PLUGIN_RELEASE_NAME,
+                **scheduling,
+                # GPU feature discovery / NFD are not needed: node pools label their nodes.
+                "gfd": {"enabled": False},
+                "nfd": {"enabled": False},
+                "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+            }
+            if sharing:
+                values["config"] = sharing
+            self.device_plugin = k8s.helm.v3.Release(
+                f"{name}-device-plugin",
+                name=DEVICE_PLUGIN_RELEASE_NAME,
+                chart=DEVICE_PLUGIN_CHART,
+                version=DEVICE_PLUGIN_VERSION,
+                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=DEVICE_PLUGIN_REPO),
+                namespace=self.namespace,
+                values=values,
+                max_history=10,
+                cleanup_on_fail=True,
+                opts=child(self),
+            )
+
+        self.dcgm_service_name = DCGM_EXPORTER_RELEASE_NAME
+        self.dcgm_exporter = k8s.helm.v3.Release(
+            f"{name}-dcgm-exporter",
+            name=DCGM_EXPORTER_RELEASE_NAME,
+            chart=DCGM_EXPORTER_CHART,
+            version=DCGM_EXPORTER_VERSION,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=DCGM_EXPORTER_REPO),
+            namespace=self.namespace,
+            values={
+                "fullnameOverride": DCGM_EXPORTER_RELEASE_NAME,
+                **scheduling,
+                "podLabels": meta_labels,
+                "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
+                # Pod-to-GPU mapping needs cluster-wide pod read access: off (least privilege).
+                "kubernetes": {"enablePodLabels": False},
+                "serviceMonitor": {
+                    "enabled": args.service_monitor,
+                    "interval": "15s",
+                    "honorLabels": False,
+                    "additionalLabels": {RELEASE_LABEL: MONITORING_RELEASE_NAME, **meta_labels},
+                    "relabelings": [
+                        {
+                            "sourceLabels": ["__meta_kubernetes_pod_node_name"],
+                            "targetLabel": NODE_LABEL,
+                            "action": "replace",
+                        }
+                    ],
+                },
+            },
+            max_history=10,
+            cleanup_on_fail=True,
+            opts=child(self),
+        )
+
+        self.register_outputs(
+            {
+                "namespace": self.namespace,
+                "dcgm_service_name": self.dcgm_service_name,
+                "device_plugin_installed": args.install_device_plugin,
+            }
+        )
