@@ -1,0 +1,288 @@
+"""A GPU node pool on EKS: a managed node group that scales to zero and only runs GPU work.
+
+Nodes carry the taint `nvidia.com/gpu=true:NoSchedule` and the mlinfra pool labels, so
+only pods that tolerate the taint (see `GpuNodePool.scheduling()`) land there. The
+cluster autoscaler owns the node count after creation; it can scale a pool up from zero
+nodes only if it knows, without a node to look at, what a node would offer: the
+node-template tags on the Auto Scaling group tell it (labels, taint, GPU count, disk).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+from pulumi_aws import autoscaling, eks, iam
+
+with warnings.catch_warnings():
+    # `pulumi_aws.ec2`'s package __init__ imports every ec2 module, one of which warns at import
+    # time about a resource mlinfra never creates (EncryptionControl). Load it here, with that
+    # import-time noise silenced, so plans report only deprecations of what is actually used
+    # (those warn when the resource or argument is constructed, which stays visible).
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"pulumi_aws\.ec2\.")
+    from pulumi_aws import ec2
+
+    ec2.LaunchTemplate  # noqa: B018 (forces the lazy module to load now)
+
+from mlinfra.catalog import SUPPORTED_KUBERNETES_VERSIONS, GpuMachineType, gpu_machine_type
+from mlinfra.components import child
+from mlinfra.k8s.scheduling import (
+    ACCELERATOR_LABEL,
+    CAPACITY_LABEL,
+    GPU_NODE_LABEL,
+    GPU_RESOURCE,
+    GPU_TAINT_EFFECT,
+    GPU_TAINT_KEY,
+    GPU_TAINT_VALUE,
+    POOL_LABEL,
+    Scheduling,
+    gpu_node_labels,
+    gpu_scheduling,
+)
+from mlinfra.spec import GpuPoolSpec, SpecError
+
+# Amazon Linux 2023 with the NVIDIA driver and container toolkit, x86-64 (EKS API spelling).
+# Pinned: the AMI *type* fixes the OS family and driver stack; EKS picks the release of that
+# type that matches the node group's Kubernetes version.
+AMI_TYPE = "AL2023_x86_64_NVIDIA"
+
+# The node role gets only what the kubelet needs: join the cluster / describe EC2, and pull
+# images. AmazonEC2ContainerRegistryPullOnly is the narrower successor of ...ReadOnly (no
+# DescribeRepositories / ListImages) that the EKS user guide now recommends for nodes. The
+# VPC CNI gets its permissions through IRSA on its own role, not here; no SSM agent policy:
+# nodes are replaced, not logged into.
+NODE_ROLE_POLICIES: tuple[str, ...] = ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly")
+
+# EKS spells the Kubernetes taint effects in upper snake case.
+_EKS_TAINT_EFFECT = {
+    "NoSchedule": "NO_SCHEDULE",
+    "PreferNoSchedule": "PREFER_NO_SCHEDULE",
+    "NoExecute": "NO_EXECUTE",
+}
+_CAPACITY = {"on_demand": "ON_DEMAND", "spot": "SPOT"}
+_RESERVED_LABELS = (GPU_NODE_LABEL, POOL_LABEL, ACCELERATOR_LABEL, CAPACITY_LABEL)
+
+CA_PREFIX = "k8s.io/cluster-autoscaler"
+NODE_TEMPLATE_PREFIX = f"{CA_PREFIX}/node-template"
+
+
+@dataclass
+class GpuNodePoolArgs:
+    """Inputs of a GPU node pool.
+
+    pool: the pool's static settings (machine type, capacity type, sizes, disk, labels).
+    cluster_name: the EKS cluster to join.
+    kubernetes_version: pinned minor version of the nodes (the cluster's version).
+    subnet_ids: private subnets for the nodes (nodes never get public IPs).
+    volume_kms_key_arn: CMK for the encrypted root volume; the AWS-managed EBS key when None.
+        The key policy must let the Auto Scaling service-linked role use it, or instances
+        fail to launch.
+    tags: tags for the node group, launch template, instances and volumes.
+    """
+
+    pool: GpuPoolSpec
+    cluster_name: pulumi.Input[str]
+    kubernetes_version: str
+    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
+    volume_kms_key_arn: pulumi.Input[str] | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+def node_template_tags(labels: Mapping[str, str], gpus: int, disk_size_gb: int) -> dict[str, str]:
+    """Cluster-autoscaler node-template tags: what a node of this pool offers, for scale-from-zero."""
+    tags = {f"{NODE_TEMPLATE_PREFIX}/label/{k}": v for k, v in labels.items()}
+    tags[f"{NODE_TEMPLATE_PREFIX}/taint/{GPU_TAINT_KEY}"] = f"{GPU_TAINT_VALUE}:{GPU_TAINT_EFFECT}"
+    tags[f"{NODE_TEMPLATE_PREFIX}/resources/{GPU_RESOURCE}"] = str(gpus)
+    tags[f"{NODE_TEMPLATE_PREFIX}/resources/ephemeral-storage"] = f"{disk_size_gb}Gi"
+    return tags
+
+
+def _tag_slugs(tags: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+    """Resource-name slugs for tag keys. Named after the key (not an index), so adding a label
+    does not rename the other tag resources; a digest separates keys that slug alike."""
+    out: dict[str, tuple[str, str]] = {}
+    for key, value in sorted(tags.items()):
+        slug = re.sub(r"[^a-z0-9]+", "-", key.removeprefix(NODE_TEMPLATE_PREFIX + "/").lower()).strip("-")
+        if slug in out:
+            slug = f"{slug}-{hashlib.sha256(key.encode()).hexdigest()[:6]}"
+        out[slug] = (key, value)
+    return out
+
+
+class GpuNodePool(pulumi.ComponentResource):
+    """An EKS managed node group of one GPU machine type, tainted for GPU work only."""
+
+    node_group_name: pulumi.Output[str]
+    node_role_arn: pulumi.Output[str]
+    node_role_name: pulumi.Output[str]
+    launch_template_id: pulumi.Output[str]
+    autoscaling_group_name: pulumi.Output[str]
+    machine_type: GpuMachineType
+    labels: dict[str, str]
+
+    def __init__(self, name: str, args: GpuNodePoolArgs, opts: pulumi.ResourceOptions | None = None):
+        # Validate everything static before the first registration.
+        pool = args.pool
+        try:
+            machine = gpu_machine_type("aws", pool.machine_type)
+        except ValueError as e:
+            raise SpecError(str(e), "pool.machine_type") from None
+        if args.kubernetes_version not in SUPPORTED_KUBERNETES_VERSIONS:
+            raise SpecError(
+                f"{args.kubernetes_version!r} is not supported; allowed: {', '.join(SUPPORTED_KUBERNETES_VERSIONS)}",
+                "kubernetes_version",
+            )
+        clash = sorted(set(pool.labels) & set(_RESERVED_LABELS))
+        if clash:
+            raise SpecError(
+                f"labels {clash} are set by mlinfra and may not be overridden; reserved: {', '.join(_RESERVED_LABELS)}",
+                "pool.labels",
+            )
+
+        super().__init__("mlinfra:aws:GpuNodePool", name, None, opts)
+        self.machine_type = machine
+        self.pool = pool
+        tags = dict(args.tags)
+        self.labels = gpu_node_labels(pool.name, machine.gpu_model, pool.capacity_type, dict(pool.labels))
+        # With time-slicing the device plugin advertises gpus x replicas `nvidia.com/gpu` per node;
+        # the template must say the same or the autoscaler refuses pods that would fit.
+        advertised_gpus = machine.gpus * pool.time_slicing_replicas
+        template_tags = node_template_tags(self.labels, advertised_gpus, pool.disk_size_gb)
+
+        # ---- node role (least privilege; see NODE_ROLE_POLICIES)
+        role = iam.Role(
+            f"{name}-node-role",
+            description=f"EKS GPU node pool {pool.name}",
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "ec2.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
+            tags=tags,
+            opts=child(self),
+        )
+        partition = role.arn.apply(lambda arn: arn.split(":")[1])
+        attachments = [
+            iam.RolePolicyAttachment(
+                f"{name}-{policy.lower()}",
+                role=role.name,
+                policy_arn=partition.apply(lambda p, policy=policy: f"arn:{p}:iam::aws:policy/{policy}"),
+                opts=child(self),
+            )
+            for policy in NODE_ROLE_POLICIES
+        ]
+
+        # ---- launch template: IMDSv2 only with hop limit 1 (pods cannot borrow the node's
+        # credentials; they use IRSA), encrypted gp3 root volume, no SSH key, no public IP
+        # (no network interfaces are declared: the node group places nodes in private subnets).
+        lt = ec2.LaunchTemplate(
+            f"{name}-lt",
+            description=f"EKS GPU node pool {pool.name} ({pool.machine_type})",
+            metadata_options=ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled",
+                http_tokens="required",
+                http_put_response_hop_limit=1,
+                instance_metadata_tags="disabled",
+            ),
+            block_device_mappings=[
+                ec2.LaunchTemplateBlockDeviceMappingArgs(
+                    device_name="/dev/xvda",
+                    ebs=ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                        volume_size=pool.disk_size_gb,
+                        volume_type="gp3",
+                        encrypted="true",
+                        kms_key_id=args.volume_kms_key_arn,
+                        delete_on_termination="true",
+                    ),
+                )
+            ],
+            monitoring=ec2.LaunchTemplateMonitoringArgs(enabled=True),
+            tag_specifications=[
+                ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=tags)
+                for kind in ("instance", "volume")
+            ],
+            update_default_version=True,
+            tags=tags,
+            opts=child(self),
+        )
+
+        # ---- the node group. Spot pools keep one instance type so that every node offers the
+        # same GPU (the pool label promises a model); diversify across pools (e.g. a g5 and a g6
+        # spot pool) to ride out capacity shortages of one type.
+        node_group = eks.NodeGroup(
+            f"{name}-ng",
+            cluster_name=args.cluster_name,
+            version=args.kubernetes_version,
+            node_role_arn=role.arn,
+            subnet_ids=args.subnet_ids,
+            ami_type=AMI_TYPE,
+            capacity_type=_CAPACITY[pool.capacity_type],
+            instance_types=[pool.machine_type],
+            scaling_config=eks.NodeGroupScalingConfigArgs(
+                min_size=pool.min_nodes, desired_size=pool.desired_nodes, max_size=pool.max_nodes
+            ),
+            update_config=eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
+            launch_template=eks.NodeGroupLaunchTemplateArgs(
+                id=lt.id, version=lt.latest_version.apply(lambda v: str(v))
+            ),
+            labels=self.labels,
+            taints=[
+                eks.NodeGroupTaintArgs(
+                    key=GPU_TAINT_KEY, value=GPU_TAINT_VALUE, effect=_EKS_TAINT_EFFECT[GPU_TAINT_EFFECT]
+                )
+            ],
+            tags=pulumi.Output.from_input(args.cluster_name).apply(
+                lambda cluster: {
+                    **tags,
+                    f"{CA_PREFIX}/enabled": "true",
+                    f"{CA_PREFIX}/{cluster}": "owned",
+                    **template_tags,
+                }
+            ),
+            # The autoscaler owns the desired size after creation; a later `pulumi up` must not
+            # reset it (that would kill running GPU jobs or strand pending pods).
+            opts=child(self, depends_on=attachments, ignore_changes=["scalingConfig.desiredSize"]),
+        )
+
+        # EKS does not copy node-group tags to the Auto Scaling group, where the autoscaler
+        # reads node templates; tag the ASG directly (not propagated to instances: the launch
+        # template tags those).
+        asg_name = node_group.resources.apply(lambda r: r[0].autoscaling_groups[0].name)
+        for slug, (key, value) in _tag_slugs(template_tags).items():
+            autoscaling.Tag(
+                f"{name}-asg-{slug}",
+                autoscaling_group_name=asg_name,
+                tag=autoscaling.TagTagArgs(key=key, value=value, propagate_at_launch=False),
+                opts=child(self),
+            )
+
+        self.node_group_name = node_group.node_group_name
+        self.node_role_arn = role.arn
+        self.node_role_name = role.name
+        self.launch_template_id = lt.id
+        self.autoscaling_group_name = asg_name
+        self.register_outputs(
+            {
+                "node_group_name": self.node_group_name,
+                "node_role_arn": self.node_role_arn,
+                "node_role_name": self.node_role_name,
+                "launch_template_id": self.launch_template_id,
+                "autoscaling_group_name": self.autoscaling_group_name,
+            }
+        )
+
+    def scheduling(self) -> Scheduling:
+        """Tolerations and node selector that put a pod on this pool."""
+        return gpu_scheduling(self.pool.name)
