@@ -1,0 +1,1027 @@
+"""Cloud-agnostic model serving: ingress, TLS, KServe, a locked-down namespace, one model per component.
+
+`ServingCluster` installs the shared serving stack once per cluster:
+- ingress-nginx (Helm, pinned) behind an internal load balancer when the spec asks for one,
+  with request metrics and a ServiceMonitor (the model request-rate/latency signals
+  `nginx_ingress_controller_requests` / `nginx_ingress_controller_request_duration_seconds_bucket`);
+- cert-manager (Helm, pinned, CRDs through `crds.enabled`) and one `ClusterIssuer`;
+- KServe in raw-deployment mode (`kserve-crd` + `kserve` charts, same pinned version) with its
+  own Ingress creation disabled, so every model gets the same TLS Ingress from us;
+- the serving namespace: Pod Security `restricted`, ResourceQuota (incl. GPUs), LimitRange,
+  default-deny NetworkPolicies with narrow allowances.
+
+`ModelDeployment` serves one model behind TLS, either as a KServe `InferenceService`
+(runtime "kserve") or as a plain Deployment + Service + HPA for any model-server image
+(runtime "deployment"), always with its own ServiceAccount, PodDisruptionBudget, Ingress and
+a pod that passes Pod Security `restricted`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from mlinfra.catalog import DEFAULT_KUBERNETES_VERSION, SUPPORTED_KUBERNETES_VERSIONS
+from mlinfra.components import child
+from mlinfra.k8s.scheduling import GPU_RESOURCE, Scheduling, standard_labels
+from mlinfra.spec import ModelSpec, ServingSpec
+
+# --------------------------------------------------------------------------- shared names
+
+# The monitoring stack's ServiceMonitor selects model-server Services by this label and
+# scrapes their port named `metrics` (mlinfra/k8s/metrics.py defines the same names).
+MODEL_SERVER_LABEL = "mlinfra.io/model-server"
+MODEL_SERVER_LABEL_VALUE = "true"
+HTTP_PORT_NAME = "http"
+METRICS_PORT_NAME = "metrics"
+MODEL_LABEL = "mlinfra.io/model"
+
+SERVICE_HTTP_PORT = 80  # the Service port the Ingress targets (KServe raw mode uses 80 too)
+SERVICE_METRICS_PORT = 9090
+
+# --------------------------------------------------------------------------- pinned charts
+
+# ingress-nginx chart 4.14.3 = controller v1.14.3 (kubernetes/ingress-nginx PR #14510, 2026-02).
+INGRESS_NGINX_CHART = "ingress-nginx"
+INGRESS_NGINX_REPO = "https://kubernetes.github.io/ingress-nginx"
+INGRESS_NGINX_VERSION = "4.14.3"
+# cert-manager (jetstack); `crds.enabled`/`crds.keep` replace the deprecated `installCRDs` (>= v1.15).
+CERT_MANAGER_CHART = "cert-manager"
+CERT_MANAGER_REPO = "https://charts.jetstack.io"
+CERT_MANAGER_VERSION = "v1.18.2"
+# KServe charts are published as OCI artifacts; CRDs and controller must share one version.
+KSERVE_CRD_CHART = "oci://ghcr.io/kserve/charts/kserve-crd"
+KSERVE_CHART = "oci://ghcr.io/kserve/charts/kserve"
+KSERVE_VERSION = "v0.15.2"
+
+INGRESS_NAMESPACE = "ingress-nginx"
+CERT_MANAGER_NAMESPACE = "cert-manager"
+KSERVE_NAMESPACE = "kserve"
+# Our own IngressClass and controller class, so an ingress-nginx that already runs on a
+# bring-your-own cluster neither serves our Ingresses nor has its Ingresses served by ours.
+INGRESS_CLASS = "mlinfra-nginx"
+INGRESS_CONTROLLER_VALUE = "k8s.io/mlinfra-ingress-nginx"
+
+KSERVE_DEPLOYMENT_MODE = "RawDeployment"
+
+LETSENCRYPT_SERVERS = {
+    "letsencrypt": "https://acme-v02.api.letsencrypt.org/directory",
+    "letsencrypt-staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
+}
+ACME_SOLVER_LABEL = "acme.cert-manager.io/http01-solver"
+ACME_SOLVER_PORT = 8089
+
+# Internal load-balancer annotations per cloud. AWS: the in-tree NLB annotations, because they
+# work on every EKS cluster whether or not the AWS Load Balancer Controller is installed (the
+# controller's `external`/`nlb-ip` types silently do nothing without it).
+INTERNAL_LB_ANNOTATIONS: dict[str, dict[str, str]] = {
+    "aws": {
+        "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
+        "service.beta.kubernetes.io/aws-load-balancer-internal": "true",
+    },
+    "gcp": {"networking.gke.io/load-balancer-type": "Internal"},
+    "azure": {"service.beta.kubernetes.io/azure-load-balancer-internal": "true"},
+}
+# Public load balancers: an NLB on AWS (the in-tree default is a Classic ELB); defaults elsewhere.
+PUBLIC_LB_ANNOTATIONS: dict[str, dict[str, str]] = {
+    "aws": {"service.beta.kubernetes.io/aws-load-balancer-type": "nlb"},
+    "gcp": {},
+    "azure": {},
+    "kubernetes": {},
+}
+
+# Egress a pod needs to exchange its Kubernetes identity for a cloud token, per cloud.
+# AWS IRSA and Azure Workload Identity use a projected token + HTTPS (covered by allow-egress-https);
+# EKS Pod Identity asks the node agent at 169.254.170.23:80; GKE Workload Identity asks the
+# GKE metadata server, which listens on port 988 (169.254.169.252 with Dataplane V2,
+# 127.0.0.1 otherwise). The node's instance metadata (169.254.169.254) stays blocked on AWS.
+WORKLOAD_IDENTITY_EGRESS: dict[str, list[tuple[str, int]]] = {
+    "aws": [("169.254.170.23/32", 80)],
+    "gcp": [("169.254.169.252/32", 988), ("127.0.0.1/32", 988)],
+    "azure": [],
+    "kubernetes": [],
+}
+
+# Pod Security admission: `restricted` is enforced at the cluster's pinned minor version, so a
+# control-plane upgrade never tightens the rules under running pods by surprise (the pin moves
+# with `kubernetes_version`, in the same change that upgrades the cluster); audit and warn use
+# `latest` so upcoming tightenings show up as warnings before they bite.
+PSA_LEVEL = "restricted"
+
+# Restricted security context of every model-server pod.
+RUN_AS_USER = 1000
+RUN_AS_GROUP = 1000
+FS_GROUP = 1000
+TMP_DIR = "/tmp"
+CACHE_DIR = "/model-cache"
+TMP_SIZE_LIMIT = "2Gi"
+CACHE_SIZE_LIMIT = "100Gi"  # weights + compiled kernels; emptyDir on the node's (encrypted) disk
+SHM_SIZE_LIMIT = "1Gi"  # PyTorch/NCCL shared memory; counts against the memory limit
+
+# LimitRange defaults for containers that omit resources (required: the quota has limits.*).
+DEFAULT_CONTAINER_LIMITS = {"cpu": "500m", "memory": "512Mi"}
+DEFAULT_CONTAINER_REQUESTS = {"cpu": "100m", "memory": "128Mi"}
+
+STARTUP_PROBE_MAX_SECONDS = 1800  # large models take minutes to download and load
+
+
+SERVING_CLOUDS = ("aws", "gcp", "azure", "kubernetes")
+
+
+def _require_owner_labels(labels: Mapping[str, str], field_name: str) -> tuple[str, str]:
+    missing = [k for k in ("owner", "cost-center") if not labels.get(k)]
+    if missing:
+        raise ValueError(
+            f"{field_name}: missing {', '.join(missing)}; every Kubernetes object carries "
+            "owner and cost-center labels (e.g. PlatformSpec.required_tags)"
+        )
+    return labels["owner"], labels["cost-center"]
+
+
+def _labels(component: str, labels: Mapping[str, str], environment: str, **extra: str) -> dict[str, str]:
+    owner, cost_center = _require_owner_labels(labels, "labels")
+    rest = {k: v for k, v in labels.items() if k not in ("owner", "cost-center", "environment", "managed-by")}
+    return standard_labels(component, owner, cost_center, environment, **rest, **extra)
+
+
+def check_image_pinned(image: str | None, field_name: str = "model.image") -> str:
+    """Refuse an image that is not pinned by a tag other than `latest` or by a digest."""
+    if not image:
+        raise ValueError(f"{field_name}: an image pinned by tag or digest is required")
+    if "@sha256:" in image:
+        return image
+    tail = image.rsplit("/", 1)[-1]
+    if ":" not in tail or tail.endswith(":latest") or tail.endswith(":"):
+        raise ValueError(
+            f"{field_name}: {image!r} must be pinned by a tag other than 'latest' (repo:1.2.3) "
+            "or by a digest (repo@sha256:...)"
+        )
+    return image
+
+
+def _psa_labels(kubernetes_version: str) -> dict[str, str]:
+    return {
+        "pod-security.kubernetes.io/enforce": PSA_LEVEL,
+        "pod-security.kubernetes.io/enforce-version": f"v{kubernetes_version}",
+        "pod-security.kubernetes.io/audit": PSA_LEVEL,
+        "pod-security.kubernetes.io/audit-version": "latest",
+        "pod-security.kubernetes.io/warn": PSA_LEVEL,
+        "pod-security.kubernetes.io/warn-version": "latest",
+    }
+
+
+# --------------------------------------------------------------------------- ServingCluster
+
+
+@dataclass
+class ServingClusterArgs:
+    """Inputs of `ServingCluster`.
+
+    spec: the serving section of the platform spec (namespace, domain, TLS issuer, quota, LB).
+    cloud: picks the internal load-balancer annotations and workload-identity egress.
+    environment: dev | staging | prod (dev runs single replicas of the controllers).
+    labels: must carry `owner` and `cost-center`; put on every object.
+    node_selector: where the controllers run (the system pool).
+    kubernetes_version: the cluster's pinned minor version; pins Pod Security `enforce-version`.
+    monitoring_namespace: namespace whose Prometheus may scrape model pods (None: nobody).
+    service_monitor: render ServiceMonitors (needs the Prometheus Operator CRDs installed first).
+    load_balancer_annotations: replaces the computed ingress Service annotations (required for an
+        internal load balancer on cloud "kubernetes", which has no standard annotation).
+    """
+
+    spec: ServingSpec
+    cloud: Literal["aws", "gcp", "azure", "kubernetes"]
+    environment: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
+    monitoring_namespace: str | None = "monitoring"
+    service_monitor: bool = True
+    load_balancer_annotations: Mapping[str, str] | None = None
+
+
+class ServingCluster(pulumi.ComponentResource):
+    """ingress-nginx + cert-manager + KServe (raw mode) + the locked-down serving namespace."""
+
+    namespace: pulumi.Output[str]
+    ingress_class: str
+    cluster_issuer: str
+
+    def __init__(self, name: str, args: ServingClusterArgs, opts: pulumi.ResourceOptions | None = None):
+        spec = args.spec
+        # ---- validate everything before the first child
+        if args.cloud not in SERVING_CLOUDS:
+            raise ValueError(f"cloud: {args.cloud!r} is not supported; allowed: {', '.join(SERVING_CLOUDS)}")
+        if not spec.enabled:
+            raise ValueError("spec.enabled: serving is disabled in the spec; do not create a ServingCluster")
+        if args.kubernetes_version not in SUPPORTED_KUBERNETES_VERSIONS:
+            raise ValueError(
+                f"kubernetes_version: {args.kubernetes_version!r} is not supported; "
+                f"allowed: {', '.join(SUPPORTED_KUBERNETES_VERSIONS)}"
+            )
+        if not args.environment:
+            raise ValueError("environment: must not be empty (dev, staging or prod)")
+        _require_owner_labels(args.labels, "labels")
+        lb_annotations = self._lb_annotations(args)
+
+        super().__init__("mlinfra:k8s:ServingCluster", name, None, opts)
+
+        self.ingress_class = INGRESS_CLASS
+        self.cluster_issuer = f"mlinfra-{spec.tls_issuer}"
+        self._labels = dict(args.labels)
+        self._environment = args.environment
+        self._spec = spec
+        replicas = 1 if args.environment == "dev" else 2
+        node_selector = {"kubernetes.io/os": "linux", **dict(args.node_selector)}
+
+        def labels(component: str) -> dict[str, str]:
+            return _labels(component, args.labels, args.environment)
+
+        # ---- namespaces. Controllers: enforce baseline (third-party charts), audit/warn restricted.
+        def system_namespace(role: str, ns_name: str) -> k8s.core.v1.Namespace:
+            return k8s.core.v1.Namespace(
+                f"{name}-{role}-namespace",
+                metadata={
+                    "name": ns_name,
+                    "labels": {
+                        **labels(role),
+                        "pod-security.kubernetes.io/enforce": "baseline",
+                        "pod-security.kubernetes.io/enforce-version": f"v{args.kubernetes_version}",
+                        "pod-security.kubernetes.io/audit": PSA_LEVEL,
+                        "pod-security.kubernetes.io/warn": PSA_LEVEL,
+                    },
+                },
+                opts=child(self),
+            )
+
+        ingress_ns = system_namespace("ingress", INGRESS_NAMESPACE)
+        cert_ns = system_namespace("cert-manager", CERT_MANAGER_NAMESPACE)
+        kserve_ns = system_namespace("kserve", KSERVE_NAMESPACE)
+        serving_ns = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata={
+                "name": spec.namespace,
+                "labels": {**labels("serving"), **_psa_labels(args.kubernetes_version)},
+            },
+            opts=child(self),
+        )
+        ns_name = serving_ns.metadata.apply(lambda m: m.name)
+
+        # ---- ingress-nginx
+        ingress_values: dict[str, Any] = {
+            "controller": {
+                "replicaCount": replicas,
+                "minAvailable": 1,  # the chart renders the PDB only when replicaCount > 1
+                "ingressClass": INGRESS_CLASS,
+                "ingressClassResource": {
+                    "name": INGRESS_CLASS,
+                    "enabled": True,
+                    "default": False,
+                    "controllerValue": INGRESS_CONTROLLER_VALUE,
+                },
+                "watchIngressWithoutClass": False,
+                "allowSnippetAnnotations": False,  # snippets are arbitrary nginx config (CVE-2021-25742)
+                "image": {
+                    "runAsNonRoot": True,
+                    "runAsUser": 101,
+                    "runAsGroup": 82,
+                    "allowPrivilegeEscalation": False,
+                    "seccompProfile": {"type": "RuntimeDefault"},
+                    # nginx writes its config and temp files under its root filesystem; the chart
+                    # mounts no scratch volumes, so read-only would crash it.
+                    "readOnlyRootFilesystem": False,
+                },
+                "nodeSelector": node_selector,
+                "topologySpreadConstraints": [
+                    {
+                        "maxSkew": 1,
+                        "topologyKey": "topology.kubernetes.io/zone",
+                        "whenUnsatisfiable": "ScheduleAnyway",
+                        "labelSelector": {
+                            "matchLabels": {
+                                "app.kubernetes.io/name": "ingress-nginx",
+                                "app.kubernetes.io/component": "controller",
+                            }
+                        },
+                    }
+                ],
+                "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
+                "admissionWebhooks": {"patch": {"nodeSelector": node_selector}},
+                "metrics": {
+                    "enabled": True,
+                    "portName": METRICS_PORT_NAME,
+                    "serviceMonitor": {"enabled": args.service_monitor},
+                },
+                "service": {
+                    "annotations": lb_annotations,
+                    # keep the client source IP (rate limits, audit) and skip the extra node hop
+                    "externalTrafficPolicy": "Local",
+                },
+                "podLabels": labels("ingress"),
+                "labels": labels("ingress"),
+            },
+            "commonLabels": labels("ingress"),
+        }
+        ingress_release = k8s.helm.v3.Release(
+            f"{name}-ingress-nginx",
+            name="ingress-nginx",
+            chart=INGRESS_NGINX_CHART,
+            version=INGRESS_NGINX_VERSION,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=INGRESS_NGINX_REPO),
+            namespace=ingress_ns.metadata.apply(lambda m: m.name),
+            values=ingress_values,
+            atomic=True,
+            timeout=600,
+            opts=child(self, depends_on=[ingress_ns]),
+        )
+
+        # ---- cert-manager
+        cert_values: dict[str, Any] = {
+            "crds": {"enabled": True, "keep": True},  # keep: uninstalling must not delete every Certificate
+            "replicaCount": replicas,
+            "podDisruptionBudget": {"enabled": replicas > 1, "minAvailable": 1},
+            "nodeSelector": node_selector,
+            "webhook": {"replicaCount": replicas, "nodeSelector": node_selector},
+            "cainjector": {"replicaCount": replicas, "nodeSelector": node_selector},
+            "startupapicheck": {"nodeSelector": node_selector},
+            "prometheus": {"enabled": True, "servicemonitor": {"enabled": args.service_monitor}},
+            "podLabels": labels("cert-manager"),
+        }
+        cert_release = k8s.helm.v3.Release(
+            f"{name}-cert-manager",
+            name="cert-manager",
+            chart=CERT_MANAGER_CHART,
+            version=CERT_MANAGER_VERSION,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CERT_MANAGER_REPO),
+            namespace=cert_ns.metadata.apply(lambda m: m.name),
+            values=cert_values,
+            atomic=True,
+            timeout=600,
+            opts=child(self, depends_on=[cert_ns]),
+        )
+        issuer = k8s.apiextensions.CustomResource(
+            f"{name}-cluster-issuer",
+            api_version="cert-manager.io/v1",
+            kind="ClusterIssuer",
+            metadata={"name": self.cluster_issuer, "labels": labels("cert-manager")},
+            spec=self._issuer_spec(spec),
+            opts=child(self, depends_on=[cert_release]),
+        )
+
+        # ---- KServe (raw deployment: plain Deployments/Services/HPAs, no Knative or Istio)
+        kserve_crds = k8s.helm.v3.Release(
+            f"{name}-kserve-crd",
+            name="kserve-crd",
+            chart=KSERVE_CRD_CHART,
+            version=KSERVE_VERSION,
+            namespace=kserve_ns.metadata.apply(lambda m: m.name),
+            atomic=True,
+            timeout=600,
+            opts=child(self, depends_on=[kserve_ns]),
+        )
+        kserve_values: dict[str, Any] = {
+            "kserve": {
+                "controller": {
+                    "deploymentMode": KSERVE_DEPLOYMENT_MODE,
+                    "nodeSelector": node_selector,
+                    "gateway": {
+                        "domain": spec.domain,
+                        # We render one TLS Ingress per model (ModelDeployment) so every runtime
+                        # gets the same class, issuer annotation and certificate handling.
+                        "disableIngressCreation": True,
+                        "ingressGateway": {"className": INGRESS_CLASS},
+                    },
+                    "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+                    "containerSecurityContext": {
+                        "allowPrivilegeEscalation": False,
+                        "capabilities": {"drop": ["ALL"]},
+                        "privileged": False,
+                        "readOnlyRootFilesystem": True,
+                        "runAsNonRoot": True,
+                    },
+                },
+                # The storage-initializer is injected into model pods in the `restricted`
+                # serving namespace: its container must pass Pod Security too.
+                "storage": {
+                    "containerSecurityContext": {
+                        "allowPrivilegeEscalation": False,
+                        "capabilities": {"drop": ["ALL"]},
+                        "privileged": False,
+                        "runAsNonRoot": True,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    }
+                },
+            }
+        }
+        kserve_release = k8s.helm.v3.Release(
+            f"{name}-kserve",
+            name="kserve",
+            chart=KSERVE_CHART,
+            version=KSERVE_VERSION,
+            namespace=kserve_ns.metadata.apply(lambda m: m.name),
+            values=kserve_values,
+            atomic=True,
+            timeout=600,
+            # KServe's webhooks get their serving certificates from cert-manager.
+            opts=child(self, depends_on=[kserve_ns, kserve_crds, cert_release]),
+        )
+
+        # ---- serving namespace guardrails
+        q = spec.quota
+        k8s.core.v1.ResourceQuota(
+            f"{name}-quota",
+            metadata={"name": "serving-quota", "namespace": ns_name, "labels": labels("serving")},
+            spec={
+                "hard": {
+                    "requests.cpu": q.cpu,
+                    "requests.memory": q.memory,
+                    "limits.cpu": q.cpu,
+                    "limits.memory": q.memory,
+                    "pods": str(q.pods),
+                    f"requests.{GPU_RESOURCE}": str(q.gpus),
+                }
+            },
+            opts=child(self),
+        )
+        k8s.core.v1.LimitRange(
+            f"{name}-limits",
+            metadata={"name": "serving-limits", "namespace": ns_name, "labels": labels("serving")},
+            spec={
+                "limits": [
+                    {
+                        "type": "Container",
+                        "default": dict(DEFAULT_CONTAINER_LIMITS),
+                        "defaultRequest": dict(DEFAULT_CONTAINER_REQUESTS),
+                        # no single container may claim more than the namespace's whole budget
+                        "max": {"cpu": q.cpu, "memory": q.memory},
+                    }
+                ]
+            },
+            opts=child(self),
+        )
+        self._network_policies(name, args, ns_name, labels("serving"))
+
+        # Model components consume `namespace`: resolving it only once the controllers, their
+        # CRDs/webhooks and the issuer exist orders every model after them without depends_on.
+        ready = [ingress_release.id, cert_release.id, issuer.id, kserve_release.id]
+        self.namespace = pulumi.Output.all(ns_name, *ready).apply(lambda v: v[0])
+        self.ingress_namespace = INGRESS_NAMESPACE
+        self.register_outputs(
+            {
+                "namespace": self.namespace,
+                "ingress_class": self.ingress_class,
+                "cluster_issuer": self.cluster_issuer,
+            }
+        )
+
+    # ------------------------------------------------------------------ helpers
+
+    @staticmethod
+    def _lb_annotations(args: ServingClusterArgs) -> dict[str, str]:
+        if args.load_balancer_annotations is not None:
+            return dict(args.load_balancer_annotations)
+        if not args.spec.internal_load_balancer:
+            return dict(PUBLIC_LB_ANNOTATIONS[args.cloud])
+        if args.cloud not in INTERNAL_LB_ANNOTATIONS:
+            raise ValueError(
+                "load_balancer_annotations: spec.internal_load_balancer is on but cloud 'kubernetes' has "
+                "no standard internal load-balancer annotation; pass the annotations your load balancer "
+                "implementation uses"
+            )
+        return dict(INTERNAL_LB_ANNOTATIONS[args.cloud])
+
+    @staticmethod
+    def _issuer_spec(spec: ServingSpec) -> dict[str, Any]:
+        if spec.tls_issuer == "selfsigned":
+            return {"selfSigned": {}}
+        # HTTP-01 through our ingress class: the solver's temporary Ingress uses the same controller.
+        # Note: HTTP-01 needs the ingress reachable from Let's Encrypt on port 80; behind an internal
+        # load balancer use a DNS-01 solver instead.
+        return {
+            "acme": {
+                "server": LETSENCRYPT_SERVERS[spec.tls_issuer],
+                "email": spec.acme_email,
+                "privateKeySecretRef": {"name": f"mlinfra-{spec.tls_issuer}-account-key"},
+                "solvers": [{"http01": {"ingress": {"ingressClassName": INGRESS_CLASS}}}],
+            }
+        }
+
+    def _network_policies(
+        self, name: str, args: ServingClusterArgs, namespace: pulumi.Input[str], labels: dict[str, str]
+    ) -> None:
+        def policy(role: str, spec: dict[str, Any]) -> None:
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-{role}",
+                metadata={"name": role, "namespace": namespace, "labels": labels},
+                spec=spec,
+                opts=child(self),
+            )
+
+        model_pods = {"matchLabels": {MODEL_SERVER_LABEL: MODEL_SERVER_LABEL_VALUE}}
+
+        def from_namespace(ns: str) -> dict[str, Any]:
+            return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
+
+        http_port = [{"protocol": "TCP", "port": HTTP_PORT_NAME}]
+        # Nothing in, nothing out, unless a policy below allows it.
+        policy("default-deny", {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]})
+        policy(
+            "allow-from-ingress",
+            {
+                "podSelector": model_pods,
+                "policyTypes": ["Ingress"],
+                "ingress": [{"from": [from_namespace(INGRESS_NAMESPACE)], "ports": http_port}],
+            },
+        )
+        policy(
+            "allow-to-dns",
+            {
+                "podSelector": {},
+                "policyTypes": ["Egress"],
+                "egress": [
+                    {
+                        "to": [
+                            {
+                                **from_namespace("kube-system"),
+                                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                            }
+                        ],
+                        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+                    }
+                ],
+            },
+        )
+        # Model pods pull weights from object storage (S3 / GCS / Blob, public or VPC-endpoint
+        # addresses) and exchange tokens with the cloud's STS, all over TLS. NetworkPolicy cannot
+        # match host names, so the allowance is "any address, 443 only": no plaintext egress, no
+        # other ports; tighter FQDN rules need an egress proxy or a CNI with FQDN policies.
+        policy(
+            "allow-egress-https",
+            {
+                "podSelector": model_pods,
+                "policyTypes": ["Egress"],
+                "egress": [
+                    {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"protocol": "TCP", "port": 443}]}
+                ],
+            },
+        )
+        identity = WORKLOAD_IDENTITY_EGRESS[args.cloud]
+        if identity:
+            policy(
+                "allow-workload-identity",
+                {
+                    "podSelector": model_pods,
+                    "policyTypes": ["Egress"],
+                    "egress": [
+                        {"to": [{"ipBlock": {"cidr": cidr}}], "ports": [{"protocol": "TCP", "port": port}]}
+                        for cidr, port in identity
+                    ],
+                },
+            )
+        if args.monitoring_namespace:
+            policy(
+                "allow-from-monitoring",
+                {
+                    "podSelector": model_pods,
+                    "policyTypes": ["Ingress"],
+                    "ingress": [{"from": [from_namespace(args.monitoring_namespace)], "ports": http_port}],
+                },
+            )
+        if args.spec.tls_issuer in LETSENCRYPT_SERVERS:
+            # cert-manager runs the HTTP-01 solver pod in the namespace of the certificate.
+            policy(
+                "allow-acme-solver",
+                {
+                    "podSelector": {"matchLabels": {ACME_SOLVER_LABEL: "true"}},
+                    "policyTypes": ["Ingress"],
+                    "ingress": [
+                        {
+                            "from": [from_namespace(INGRESS_NAMESPACE)],
+                            "ports": [{"protocol": "TCP", "port": ACME_SOLVER_PORT}],
+                        }
+                    ],
+                },
+            )
+
+    def model_args(
+        self,
+        model: ModelSpec,
+        *,
+        storage_uri: pulumi.Input[str] | None = None,
+        service_account_annotations: pulumi.Input[Mapping[str, str]] | None = None,
+        scheduling: Scheduling | None = None,
+        pod_labels: Mapping[str, str] | None = None,
+    ) -> ModelDeploymentArgs:
+        """`ModelDeploymentArgs` wired to this serving cluster (namespace, domain, class, issuer, labels)."""
+        return ModelDeploymentArgs(
+            model=model,
+            namespace=self.namespace,
+            domain=self._spec.domain,
+            ingress_class=self.ingress_class,
+            cluster_issuer=self.cluster_issuer,
+            storage_uri=storage_uri,
+            service_account_annotations=service_account_annotations or {},
+            pod_labels=dict(pod_labels or {}),
+            scheduling=scheduling,
+            labels={**self._labels, "environment": self._environment},
+        )
+
+
+# --------------------------------------------------------------------------- ModelDeployment
+
+
+@dataclass
+class ModelDeploymentArgs:
+    """Inputs of `ModelDeployment`.
+
+    model: the model's spec (runtime, image, resources, replicas, probes path, canary).
+    namespace: the serving namespace (`ServingCluster.namespace` orders the model after the controllers).
+    domain / ingress_class / cluster_issuer: the host is `<model.name>.<domain>`, TLS from the issuer.
+    storage_uri: where the weights live (KServe `storageUri`; `MODEL_STORAGE_URI` for plain images).
+    service_account_annotations: cloud identity binding (IRSA role-arn, GKE WI, Azure WI client-id).
+    pod_labels: extra pod labels (e.g. `azure.workload.identity/use: "true"`).
+    scheduling: tolerations + node selector of the GPU pool (`gpu_scheduling(pool)`); required with GPUs.
+    labels: must carry `owner`, `cost-center` and `environment`.
+    """
+
+    model: ModelSpec
+    namespace: pulumi.Input[str]
+    domain: str
+    ingress_class: str
+    cluster_issuer: str
+    storage_uri: pulumi.Input[str] | None = None
+    service_account_annotations: pulumi.Input[Mapping[str, str]] = field(default_factory=dict)
+    pod_labels: Mapping[str, str] = field(default_factory=dict)
+    scheduling: Scheduling | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+class ModelDeployment(pulumi.ComponentResource):
+    """One model behind TLS: KServe InferenceService or Deployment + Service + HPA."""
+
+    host: str
+    url: str
+    service_account_name: str
+
+    def __init__(self, name: str, args: ModelDeploymentArgs, opts: pulumi.ResourceOptions | None = None):
+        m = args.model
+        # ---- validate everything before the first child
+        if m.gpus > 0 and args.scheduling is None:
+            raise ValueError(
+                f"scheduling: model {m.name!r} requests {m.gpus} GPU(s) but no scheduling was given; "
+                "pass gpu_scheduling(<pool>) so the pod tolerates the GPU taint and lands on a GPU pool"
+            )
+        if m.min_replicas < 1:
+            raise ValueError(
+                f"model.min_replicas: {m.min_replicas} is not supported; the HPA (and KServe raw mode) "
+                "needs at least 1 replica"
+            )
+        if m.runtime == "deployment" or m.image is not None:
+            check_image_pinned(m.image, "model.image")
+        if m.runtime == "kserve" and args.storage_uri is None:
+            raise ValueError(
+                f"storage_uri: runtime 'kserve' needs the model's storage URI (model {m.name!r})"
+            )
+        if not args.domain:
+            raise ValueError("domain: must not be empty")
+        if not args.ingress_class or not args.cluster_issuer:
+            raise ValueError("ingress_class / cluster_issuer: must not be empty")
+        owner, cost_center = _require_owner_labels(args.labels, "labels")
+        environment = args.labels.get("environment")
+        if not environment:
+            raise ValueError("labels: missing environment")
+
+        super().__init__("mlinfra:k8s:ModelDeployment", name, None, opts)
+
+        self.host = f"{m.name}.{args.domain}"
+        self.url = f"https://{self.host}"
+        self.service_account_name = m.name
+        rest = {
+            k: v
+            for k, v in args.labels.items()
+            if k not in ("owner", "cost-center", "environment", "managed-by")
+        }
+        labels = standard_labels(
+            "model-server", owner, cost_center, environment, **rest, **{MODEL_LABEL: m.name}
+        )
+        selector = {MODEL_LABEL: m.name}
+        pod_labels = {
+            **labels,
+            **dict(args.pod_labels),
+            MODEL_SERVER_LABEL: MODEL_SERVER_LABEL_VALUE,
+            **selector,
+        }
+
+        sa = k8s.core.v1.ServiceAccount(
+            f"{name}-service-account",
+            metadata={
+                "name": self.service_account_name,
+                "namespace": args.namespace,
+                "labels": labels,
+                "annotations": args.service_account_annotations,
+            },
+            # No API token in the pod: model servers never talk to the Kubernetes API. Cloud
+            # identity still works: the IRSA and Azure WI webhooks inject their own projected
+            # token volume, and GKE WI uses the metadata server.
+            automount_service_account_token=False,
+            opts=child(self),
+        )
+
+        pod = self._pod_fields(m, args, selector)
+        container = self._container_fields(m, args)
+        if m.runtime == "kserve":
+            workload = self._inference_service(name, m, args, labels, pod_labels, pod, container, sa)
+            backend_service = f"{m.name}-predictor"  # KServe raw mode: Service `<isvc>-predictor`, port 80
+            workload_selector = {"serving.kserve.io/inferenceservice": m.name}
+            k8s.core.v1.Service(
+                f"{name}-metrics",
+                metadata={
+                    "name": f"{m.name}-metrics",
+                    "namespace": args.namespace,
+                    "labels": {**labels, MODEL_SERVER_LABEL: MODEL_SERVER_LABEL_VALUE},
+                },
+                spec={
+                    "type": "ClusterIP",
+                    "selector": workload_selector,
+                    "ports": [
+                        {
+                            "name": METRICS_PORT_NAME,
+                            "port": SERVICE_METRICS_PORT,
+                            "targetPort": m.port,
+                            "protocol": "TCP",
+                        }
+                    ],
+                },
+                opts=child(self, depends_on=[workload]),
+            )
+        else:
+            workload = self._deployment(name, m, args, labels, pod_labels, selector, pod, container, sa)
+            backend_service = m.name
+            workload_selector = selector
+
+        k8s.policy.v1.PodDisruptionBudget(
+            f"{name}-pdb",
+            metadata={"name": m.name, "namespace": args.namespace, "labels": labels},
+            spec={
+                # maxUnavailable, not minAvailable: with one replica, minAvailable=1 would block
+                # every node drain (cluster upgrades, scale-down of the GPU pool) forever.
+                "maxUnavailable": 1,
+                "selector": {"matchLabels": workload_selector},
+                # a crash-looping pod must not block a drain either
+                "unhealthyPodEvictionPolicy": "AlwaysAllow",
+            },
+            opts=child(self, depends_on=[workload]),
+        )
+        k8s.networking.v1.Ingress(
+            f"{name}-ingress",
+            metadata={
+                "name": m.name,
+                "namespace": args.namespace,
+                "labels": labels,
+                "annotations": {
+                    "cert-manager.io/cluster-issuer": args.cluster_issuer,
+                    "nginx.ingress.kubernetes.io/force-ssl-redirect": "true",
+                    # generation requests stream for minutes and carry large prompts
+                    "nginx.ingress.kubernetes.io/proxy-read-timeout": "300",
+                    "nginx.ingress.kubernetes.io/proxy-send-timeout": "300",
+                    "nginx.ingress.kubernetes.io/proxy-body-size": "16m",
+                },
+            },
+            spec={
+                "ingressClassName": args.ingress_class,
+                "tls": [{"hosts": [self.host], "secretName": f"{m.name}-tls"}],
+                "rules": [
+                    {
+                        "host": self.host,
+                        "http": {
+                            "paths": [
+                                {
+                                    "path": "/",
+                                    "pathType": "Prefix",
+                                    "backend": {
+                                        "service": {
+                                            "name": backend_service,
+                                            "port": {"number": SERVICE_HTTP_PORT},
+                                        }
+                                    },
+                                }
+                            ]
+                        },
+                    }
+                ],
+            },
+            opts=child(self, depends_on=[workload]),
+        )
+
+        self.register_outputs(
+            {"host": self.host, "url": self.url, "service_account_name": self.service_account_name}
+        )
+
+    # ------------------------------------------------------------------ pod building blocks
+
+    @staticmethod
+    def _pod_fields(m: ModelSpec, args: ModelDeploymentArgs, selector: dict[str, str]) -> dict[str, Any]:
+        pod: dict[str, Any] = {
+            "serviceAccountName": m.name,
+            "automountServiceAccountToken": False,
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": RUN_AS_USER,
+                "runAsGroup": RUN_AS_GROUP,
+                "fsGroup": FS_GROUP,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "volumes": [
+                {"name": "tmp", "emptyDir": {"sizeLimit": TMP_SIZE_LIMIT}},
+                {"name": "model-cache", "emptyDir": {"sizeLimit": CACHE_SIZE_LIMIT}},
+                {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": SHM_SIZE_LIMIT}},
+            ],
+            # Spread replicas over zones and nodes, but never leave a replica pending for it:
+            # a GPU pool may have capacity in one zone only.
+            "topologySpreadConstraints": [
+                {
+                    "maxSkew": 1,
+                    "topologyKey": key,
+                    "whenUnsatisfiable": "ScheduleAnyway",
+                    "labelSelector": {"matchLabels": dict(selector)},
+                }
+                for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname")
+            ],
+        }
+        if args.scheduling is not None:
+            pod.update(args.scheduling.pod_spec_fields())
+        return pod
+
+    @staticmethod
+    def _container_fields(m: ModelSpec, args: ModelDeploymentArgs) -> dict[str, Any]:
+        amounts = {"cpu": m.cpu, "memory": m.memory}
+        if m.gpus > 0:
+            amounts[GPU_RESOURCE] = str(m.gpus)
+        probe = {"httpGet": {"path": m.health_path, "port": HTTP_PORT_NAME}}
+        env = [
+            {"name": "HF_HOME", "value": f"{CACHE_DIR}/huggingface"},
+            {"name": "XDG_CACHE_HOME", "value": CACHE_DIR},
+            {"name": "TMPDIR", "value": TMP_DIR},
+        ]
+        return {
+            "ports": [{"name": HTTP_PORT_NAME, "containerPort": m.port, "protocol": "TCP"}],
+            "env": env,
+            # requests == limits: Guaranteed QoS, and GPUs must be equal anyway
+            "resources": {"requests": dict(amounts), "limits": dict(amounts)},
+            "securityContext": {
+                "allowPrivilegeEscalation": False,
+                "capabilities": {"drop": ["ALL"]},
+                "readOnlyRootFilesystem": True,
+                "privileged": False,
+                "runAsNonRoot": True,
+            },
+            "volumeMounts": [
+                {"name": "tmp", "mountPath": TMP_DIR},
+                {"name": "model-cache", "mountPath": CACHE_DIR},
+                {"name": "dshm", "mountPath": "/dev/shm"},
+            ],
+            "startupProbe": {
+                **probe,
+                "periodSeconds": 10,
+                "timeoutSeconds": 5,
+                "failureThreshold": STARTUP_PROBE_MAX_SECONDS // 10,
+            },
+            "readinessProbe": {**probe, "periodSeconds": 10, "timeoutSeconds": 5, "failureThreshold": 3},
+            "livenessProbe": {**probe, "periodSeconds": 20, "timeoutSeconds": 5, "failureThreshold": 3},
+        }
+
+    def _inference_service(
+        self,
+        name: str,
+        m: ModelSpec,
+        args: ModelDeploymentArgs,
+        labels: dict[str, str],
+        pod_labels: dict[str, str],
+        pod: dict[str, Any],
+        container: dict[str, Any],
+        sa: k8s.core.v1.ServiceAccount,
+    ) -> k8s.apiextensions.CustomResource:
+        # v1beta1 PredictorSpec inlines the PodSpec (serviceAccountName, securityContext, volumes,
+        # tolerations, nodeSelector, ...) and the ComponentExtensionSpec (replicas, scaling,
+        # canary, labels); `model` inlines a Container merged over the ServingRuntime's container.
+        # The image comes from the ServingRuntime selected by modelFormat.
+        model: dict[str, Any] = {
+            "modelFormat": {"name": m.model_format},
+            "storageUri": args.storage_uri,
+            **container,
+        }
+        predictor: dict[str, Any] = {
+            **pod,
+            "minReplicas": m.min_replicas,
+            "maxReplicas": m.max_replicas,
+            "scaleMetric": "cpu",
+            "scaleTarget": m.target_utilization_percent,
+            "labels": pod_labels,
+            "model": model,
+        }
+        if m.canary_traffic_percent is not None:
+            predictor["canaryTrafficPercent"] = m.canary_traffic_percent
+        return k8s.apiextensions.CustomResource(
+            f"{name}-inference-service",
+            api_version="serving.kserve.io/v1beta1",
+            kind="InferenceService",
+            metadata={
+                "name": m.name,
+                "namespace": args.namespace,
+                "labels": labels,
+                "annotations": {
+                    "serving.kserve.io/deploymentMode": KSERVE_DEPLOYMENT_MODE,
+                    "serving.kserve.io/autoscalerClass": "hpa",
+                },
+            },
+            spec={"predictor": predictor},
+            opts=child(self, depends_on=[sa]),
+        )
+
+    def _deployment(
+        self,
+        name: str,
+        m: ModelSpec,
+        args: ModelDeploymentArgs,
+        labels: dict[str, str],
+        pod_labels: dict[str, str],
+        selector: dict[str, str],
+        pod: dict[str, Any],
+        container: dict[str, Any],
+        sa: k8s.core.v1.ServiceAccount,
+    ) -> k8s.apps.v1.Deployment:
+        main = {"name": "model-server", "image": m.image, "imagePullPolicy": "IfNotPresent", **container}
+        if args.storage_uri is not None:
+            main["env"] = [*main["env"], {"name": "MODEL_STORAGE_URI", "value": args.storage_uri}]
+        deployment = k8s.apps.v1.Deployment(
+            f"{name}-deployment",
+            metadata={"name": m.name, "namespace": args.namespace, "labels": labels},
+            spec={
+                # no `replicas`: the HPA owns the count, and a re-apply must not reset it
+                "selector": {"matchLabels": selector},
+                "revisionHistoryLimit": 5,
+                # surge first: never drop below the current capacity while a new replica loads
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+                "template": {
+                    "metadata": {"labels": pod_labels},
+                    "spec": {**pod, "terminationGracePeriodSeconds": 60, "containers": [main]},
+                },
+            },
+            opts=child(self, depends_on=[sa]),
+        )
+        k8s.core.v1.Service(
+            f"{name}-service",
+            metadata={
+                "name": m.name,
+                "namespace": args.namespace,
+                "labels": {**labels, MODEL_SERVER_LABEL: MODEL_SERVER_LABEL_VALUE},
+            },
+            spec={
+                "type": "ClusterIP",
+                "selector": selector,
+                "ports": [
+                    {
+                        "name": HTTP_PORT_NAME,
+                        "port": SERVICE_HTTP_PORT,
+                        "targetPort": HTTP_PORT_NAME,
+                        "protocol": "TCP",
+                    },
+                    {
+                        "name": METRICS_PORT_NAME,
+                        "port": SERVICE_METRICS_PORT,
+                        "targetPort": HTTP_PORT_NAME,
+                        "protocol": "TCP",
+                    },
+                ],
+            },
+            opts=child(self),
+        )
+        k8s.autoscaling.v2.HorizontalPodAutoscaler(
+            f"{name}-hpa",
+            metadata={"name": m.name, "namespace": args.namespace, "labels": labels},
+            spec={
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": m.name},
+                "minReplicas": m.min_replicas,
+                "maxReplicas": m.max_replicas,
+                "metrics": [
+                    {
+                        "type": "Resource",
+                        "resource": {
+                            "name": "cpu",
+                            "target": {
+                                "type": "Utilization",
+                                "averageUtilization": m.target_utilization_percent,
+                            },
+                        },
+                    }
+                ],
+                # a model replica is expensive to start: scale down slowly
+                "behavior": {"scaleDown": {"stabilizationWindowSeconds": 300}},
+            },
+            opts=child(self, depends_on=[deployment]),
+        )
+        return deployment
