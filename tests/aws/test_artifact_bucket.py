@@ -283,26 +283,31 @@ def test_policy_document_rejects_bad_prefixes(dev, prefix):
     plan_of(program)
 
 
-def test_bad_bucket_names_fail_before_any_resource(prod):
-    for name, field in (("Bad_Name", "artifacts.bucket_name"), ("a" * 60, "artifacts.bucket_name")):
-        caught: list[SpecError] = []
+@pytest.mark.parametrize(
+    ("name", "days", "field"),
+    [
+        ("Bad_Name", 30, "artifacts.bucket_name"),
+        ("a" * 60, 30, "artifacts.bucket_name"),  # valid, but "<name>-logs" exceeds 63 characters
+        ("acme-prod-artifacts", 3, "key_deletion_window_days"),
+    ],
+)
+def test_bad_input_fails_before_any_resource(prod, name, days, field):
+    caught: list[SpecError] = []
 
-        def program(name=name):
-            provider = aws.Provider("aws", region="us-west-2")
-            try:
-                ArtifactBucket(
-                    "artifacts",
-                    ArtifactBucketArgs(
-                        spec=prod, bucket_name=name, key_deletion_window_days=30, protect=True
-                    ),
-                    opts=pulumi.ResourceOptions(provider=provider),
-                )
-            except SpecError as e:
-                caught.append(e)
+    def program():
+        provider = aws.Provider("aws", region="us-west-2")
+        try:
+            ArtifactBucket(
+                "artifacts",
+                ArtifactBucketArgs(spec=prod, bucket_name=name, key_deletion_window_days=days, protect=True),
+                opts=pulumi.ResourceOptions(provider=provider),
+            )
+        except SpecError as e:
+            caught.append(e)
 
-        plan = plan_of(program)
-        assert caught and caught[0].field == field
-        assert [r.type for r in plan.resources] == ["pulumi:providers:aws"]
+    plan = plan_of(program)
+    assert caught and caught[0].field == field
+    assert [r.type for r in plan.resources] == ["pulumi:providers:aws"]
 
 
 def test_explicit_provider_on_every_child_and_no_warning(prod):
