@@ -1,0 +1,767 @@
+"""Cluster: a private, encrypted EKS cluster with a small on-demand system node group.
+
+Security posture, and why:
+- Kubernetes Secrets are envelope-encrypted with a customer-managed KMS key (rotation on),
+  so an etcd snapshot alone discloses nothing.
+- The API endpoint is private; a public endpoint exists only in dev, limited to listed CIDRs.
+- Authentication uses EKS access entries (`authenticationMode: API`), not the mutable
+  aws-auth ConfigMap; admins are explicit IAM principals.
+- Control-plane logs (api, audit, authenticator, ...) go to a pre-created log group with
+  bounded retention.
+- Nodes get only AmazonEKSWorkerNodePolicy + ECR read; the VPC CNI, the EBS CSI driver and
+  the Cluster Autoscaler each get their own IRSA role, so a pod that reaches the node role
+  (blocked anyway by IMDSv2 with hop limit 1) gains almost nothing.
+- Node root volumes and dynamically provisioned volumes are encrypted with a second CMK.
+Every version is pinned: Kubernetes minor, add-on eksbuilds, AMI type, chart and image.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import re
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+from pulumi_aws import cloudwatch, ec2, eks, iam
+
+from mlinfra.aws.identity import WorkloadIdentity, WorkloadIdentityArgs
+from mlinfra.aws.kms import customer_managed_key
+from mlinfra.catalog import ENVIRONMENTS
+from mlinfra.components import child, stateful
+from mlinfra.k8s.scheduling import POOL_LABEL, standard_labels
+from mlinfra.spec import ClusterSpec
+
+# See mlinfra/aws/network.py: load pulumi_aws.ec2 now so its import-time DeprecationWarning
+# (for EncryptionControl, unused here) is not attributed to a plan.
+with warnings.catch_warnings():
+    warnings.filterwarnings(
+        "ignore",
+        message=r"aws\.ec2/encryptioncontrol\.EncryptionControl has been deprecated",
+        category=DeprecationWarning,
+    )
+    ec2.LaunchTemplate  # noqa: B018
+
+# EKS managed add-on versions per Kubernetes minor, from the EKS user guide's version tables
+# (managing-vpc-cni, managing-coredns, managing-kube-proxy, ebs-csi, pod-id-agent-setup) and
+# `aws eks describe-addon-versions --kubernetes-version <minor>`, read 2025-11. Upgrading a
+# cluster means adding a row here; nothing floats to "latest".
+ADDON_VERSIONS: dict[str, dict[str, str]] = {
+    "1.32": {
+        "vpc-cni": "v1.20.4-eksbuild.2",
+        "kube-proxy": "v1.32.3-eksbuild.7",
+        "coredns": "v1.11.4-eksbuild.24",
+        "aws-ebs-csi-driver": "v1.53.0-eksbuild.1",
+        "eks-pod-identity-agent": "v1.3.10-eksbuild.1",
+    },
+    "1.33": {
+        "vpc-cni": "v1.20.4-eksbuild.2",
+        "kube-proxy": "v1.33.0-eksbuild.2",
+        "coredns": "v1.12.4-eksbuild.1",
+        "aws-ebs-csi-driver": "v1.53.0-eksbuild.1",
+        "eks-pod-identity-agent": "v1.3.10-eksbuild.1",
+    },
+    "1.34": {
+        "vpc-cni": "v1.20.4-eksbuild.2",
+        "kube-proxy": "v1.34.0-eksbuild.2",
+        "coredns": "v1.12.4-eksbuild.1",
+        "aws-ebs-csi-driver": "v1.53.0-eksbuild.1",
+        "eks-pod-identity-agent": "v1.3.10-eksbuild.1",
+    },
+}
+
+# Cluster Autoscaler must match the Kubernetes minor: (chart version, image tag) from
+# https://kubernetes.github.io/autoscaler (chart appVersion 1.32.0 / 1.33.0 / 1.34.1).
+CLUSTER_AUTOSCALER_REPO = "https://kubernetes.github.io/autoscaler"
+CLUSTER_AUTOSCALER: dict[str, tuple[str, str]] = {
+    "1.32": ("9.46.6", "v1.32.0"),
+    "1.33": ("9.50.1", "v1.33.0"),
+    "1.34": ("9.52.1", "v1.34.1"),
+}
+CLUSTER_AUTOSCALER_SA = "cluster-autoscaler"
+
+SYSTEM_AMI_TYPE = "AL2023_x86_64_STANDARD"
+SYSTEM_POOL = "system"
+STORAGE_CLASS = "gp3-encrypted"
+WORKLOAD_IDENTITY_MODES = ("irsa", "pod_identity")
+BASE_LOG_TYPES = ("api", "audit", "authenticator")
+EXTRA_LOG_TYPES = ("controllerManager", "scheduler")
+
+_CLUSTER_NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")
+_PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
+_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+_PRIVATE_RANGES = [ipaddress.ip_network(c) for c in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
+
+
+@dataclass
+class ClusterArgs:
+    """Inputs of a Cluster.
+
+    spec: the cluster section of the platform spec (version, endpoint access, admins, pools).
+    cluster_name: physical EKS cluster name.
+    vpc_id: VPC of the subnets (passed through as `Cluster.vpc_id` for in-cluster controllers).
+    subnet_ids: private subnets (>= 2 zones) for the control-plane ENIs and the system nodes.
+    service_cidr: Kubernetes service CIDR (must not overlap the VPC; /12 to /24, RFC 1918).
+    environment: dev | staging | prod (dev keeps only the three essential log types).
+    key_deletion_window_days: waiting period of the two CMKs (7-30).
+    protect: protect + retain_on_delete on the cluster and the keys, and EKS deletion protection.
+    tags: tags for every taggable child.
+    system_machine_type: instance type of the system node group.
+    workload_identity: "irsa" or "pod_identity" (the latter also installs the Pod Identity agent).
+    """
+
+    spec: ClusterSpec
+    cluster_name: str
+    vpc_id: pulumi.Input[str]
+    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
+    service_cidr: str
+    environment: str
+    key_deletion_window_days: int
+    protect: bool
+    tags: Mapping[str, str]
+    system_machine_type: str = "m6i.large"
+    workload_identity: Literal["irsa", "pod_identity"] = "irsa"
+
+
+def _validate(args: ClusterArgs) -> None:
+    if not isinstance(args.spec, ClusterSpec):
+        raise ValueError(f"spec: expected a mlinfra.spec.ClusterSpec, got {type(args.spec).__name__}")
+    if not isinstance(args.cluster_name, str) or not _CLUSTER_NAME.match(args.cluster_name):
+        raise ValueError(
+            f"cluster_name: {args.cluster_name!r} must be 1-100 letters, digits, '-' or '_', starting with a letter or digit"
+        )
+    if args.environment not in ENVIRONMENTS:
+        raise ValueError(
+            f"environment: {args.environment!r} is not allowed; allowed: {', '.join(ENVIRONMENTS)}"
+        )
+    if args.workload_identity not in WORKLOAD_IDENTITY_MODES:
+        raise ValueError(
+            f"workload_identity: {args.workload_identity!r} is not allowed; allowed: {', '.join(WORKLOAD_IDENTITY_MODES)}"
+        )
+    version = args.spec.kubernetes_version
+    if version not in ADDON_VERSIONS or version not in CLUSTER_AUTOSCALER:
+        raise ValueError(
+            f"spec.kubernetes_version: no pinned add-on versions for {version!r}; allowed: {', '.join(ADDON_VERSIONS)}"
+        )
+    if args.spec.endpoint_public_access and args.environment != "dev":
+        raise ValueError(
+            f"spec.endpoint_public_access: a public API endpoint is only allowed in dev "
+            f"(environment is {args.environment}); allowed: false"
+        )
+    if not 7 <= args.key_deletion_window_days <= 30:
+        raise ValueError(f"key_deletion_window_days: {args.key_deletion_window_days} is outside 7-30")
+    if isinstance(args.subnet_ids, str):
+        raise ValueError("subnet_ids: expected a list of subnet ids, got a single string")
+    if isinstance(args.subnet_ids, list | tuple):
+        if len(args.subnet_ids) == 0:
+            raise ValueError(
+                "subnet_ids: must not be empty; pass the private subnets (>= 2, in different zones)"
+            )
+        if len(args.subnet_ids) < 2:
+            raise ValueError("subnet_ids: EKS needs subnets in at least two availability zones; got 1")
+    try:
+        svc = ipaddress.ip_network(args.service_cidr)
+    except ValueError as e:
+        raise ValueError(f"service_cidr: {args.service_cidr!r} is not a CIDR ({e})") from None
+    if (
+        not isinstance(svc, ipaddress.IPv4Network)
+        or not 12 <= svc.prefixlen <= 24
+        or not any(svc.subnet_of(r) for r in _PRIVATE_RANGES)
+    ):
+        raise ValueError(
+            f"service_cidr: {args.service_cidr} must be an IPv4 /12 to /24 inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16"
+        )
+    for i, arn in enumerate(args.spec.admin_principals):
+        if not _PRINCIPAL_ARN.match(arn):
+            raise ValueError(
+                f"spec.admin_principals[{i}]: {arn!r} is not an IAM role or user ARN (arn:aws:iam::<account>:role/<name>)"
+            )
+    if len(set(args.spec.admin_principals)) != len(args.spec.admin_principals):
+        raise ValueError("spec.admin_principals: contains duplicates")
+    if not _INSTANCE_TYPE.match(args.system_machine_type):
+        raise ValueError(
+            f"system_machine_type: {args.system_machine_type!r} is not an EC2 instance type (e.g. m6i.large)"
+        )
+
+
+# --------------------------------------------------------------------------- policy documents
+
+
+def _trust(service: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+        }
+    )
+
+
+def node_volume_key_policy(partition: str, account: str) -> dict[str, Any]:
+    """Key policy of the node-volume CMK.
+
+    The account root administers the key (which also lets IAM policies, e.g. the EBS CSI
+    role's, grant use). Managed node groups launch instances through the Auto Scaling
+    service-linked role, which must be able to use the key and create grants for EC2;
+    without these two statements encrypted launch-template volumes fail to launch.
+    """
+    asg = f"arn:{partition}:iam::{account}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AccountAdministration",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+            {
+                "Sid": "AutoScalingUseOfTheKey",
+                "Effect": "Allow",
+                "Principal": {"AWS": asg},
+                "Action": [
+                    "kms:Encrypt",
+                    "kms:Decrypt",
+                    "kms:ReEncrypt*",
+                    "kms:GenerateDataKey*",
+                    "kms:DescribeKey",
+                ],
+                "Resource": "*",
+            },
+            {
+                "Sid": "AutoScalingAttachmentOfPersistentResources",
+                "Effect": "Allow",
+                "Principal": {"AWS": asg},
+                "Action": "kms:CreateGrant",
+                "Resource": "*",
+                "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            },
+        ],
+    }
+
+
+def ebs_csi_kms_policy(key_arn: str) -> dict[str, Any]:
+    """What the EBS CSI driver needs on the node-volume key to create and attach encrypted volumes."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "UseNodeVolumeKey",
+                "Effect": "Allow",
+                "Action": [
+                    "kms:Decrypt",
+                    "kms:GenerateDataKeyWithoutPlaintext",
+                    "kms:ReEncrypt*",
+                    "kms:DescribeKey",
+                ],
+                "Resource": key_arn,
+            },
+            {
+                "Sid": "GrantsForAttachedVolumes",
+                "Effect": "Allow",
+                "Action": "kms:CreateGrant",
+                "Resource": key_arn,
+                "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            },
+        ],
+    }
+
+
+def cluster_autoscaler_policy(partition: str, region: str, account: str, cluster_name: str) -> dict[str, Any]:
+    """Describe broadly (read-only), but scale/terminate only ASGs tagged as owned by this cluster."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "Describe",
+                "Effect": "Allow",
+                "Action": [
+                    "autoscaling:DescribeAutoScalingGroups",
+                    "autoscaling:DescribeAutoScalingInstances",
+                    "autoscaling:DescribeLaunchConfigurations",
+                    "autoscaling:DescribeScalingActivities",
+                    "autoscaling:DescribeTags",
+                    "ec2:DescribeImages",
+                    "ec2:DescribeInstanceTypes",
+                    "ec2:DescribeLaunchTemplateVersions",
+                    "ec2:GetInstanceTypesFromInstanceRequirements",
+                ],
+                "Resource": "*",
+            },
+            {
+                "Sid": "DescribeOwnNodegroups",
+                "Effect": "Allow",
+                "Action": "eks:DescribeNodegroup",
+                "Resource": f"arn:{partition}:eks:{region}:{account}:nodegroup/{cluster_name}/*/*",
+            },
+            {
+                "Sid": "ScaleOwnedGroupsOnly",
+                "Effect": "Allow",
+                "Action": [
+                    "autoscaling:SetDesiredCapacity",
+                    "autoscaling:TerminateInstanceInAutoScalingGroup",
+                ],
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster_name}": "owned"}
+                },
+            },
+        ],
+    }
+
+
+def build_kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str) -> dict[str, Any]:
+    """A kubeconfig that authenticates with `aws eks get-token` (no static credential inside)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": cluster_name, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}
+        ],
+        "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
+        "current-context": cluster_name,
+        "preferences": {},
+        "users": [
+            {
+                "name": cluster_name,
+                "user": {
+                    "exec": {
+                        "apiVersion": "client.authentication.k8s.io/v1beta1",
+                        "command": "aws",
+                        "args": [
+                            "eks",
+                            "get-token",
+                            "--cluster-name",
+                            cluster_name,
+                            "--region",
+                            region,
+                            "--output",
+                            "json",
+                        ],
+                        "interactiveMode": "Never",
+                    }
+                },
+            }
+        ],
+    }
+
+
+def _issuer(identities: Any) -> str:
+    first = identities[0]
+    oidcs = first["oidcs"] if isinstance(first, dict) else first.oidcs
+    oidc = oidcs[0]
+    return oidc["issuer"] if isinstance(oidc, dict) else oidc.issuer
+
+
+# --------------------------------------------------------------------------- component
+
+
+class Cluster(pulumi.ComponentResource):
+    """Private EKS cluster, encrypted secrets, access entries, pinned add-ons, system nodes,
+    default encrypted StorageClass and the Cluster Autoscaler."""
+
+    cluster_name: pulumi.Output[str]
+    cluster_arn: pulumi.Output[str]
+    region: pulumi.Output[str]
+    vpc_id: pulumi.Output[str]
+    endpoint: pulumi.Output[str]
+    certificate_authority: pulumi.Output[str]
+    oidc_issuer: pulumi.Output[str]
+    oidc_provider_arn: pulumi.Output[str]
+    oidc_provider_url: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+    k8s_provider: k8s.Provider
+    secrets_key_arn: pulumi.Output[str]
+    node_volume_key_arn: pulumi.Output[str]
+    cluster_security_group_id: pulumi.Output[str]
+    system_node_role_arn: pulumi.Output[str]
+    system_node_group_name: pulumi.Output[str]
+    storage_class: str
+    addon_versions: dict[str, str]
+
+    def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
+        _validate(args)
+        super().__init__("mlinfra:aws:Cluster", name, None, opts)
+        spec = args.spec
+        tags = dict(args.tags)
+        version = spec.kubernetes_version
+        self.addon_versions = dict(ADDON_VERSIONS[version])
+        if args.workload_identity != "pod_identity":
+            self.addon_versions.pop("eks-pod-identity-agent")
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        account = aws.get_caller_identity_output(opts=invoke).account_id
+        partition = aws.get_partition_output(opts=invoke).partition
+
+        def managed(policy: str) -> pulumi.Output[str]:
+            return partition.apply(lambda p: f"arn:{p}:iam::aws:policy/{policy}")
+
+        # ---- keys
+        secrets_key = customer_managed_key(
+            self,
+            f"{name}-secrets-key",
+            description=f"EKS secrets envelope encryption for {args.cluster_name}",
+            deletion_window_days=args.key_deletion_window_days,
+            protect=args.protect,
+            tags=tags,
+        )
+        node_key = customer_managed_key(
+            self,
+            f"{name}-node-volume-key",
+            description=f"EBS volumes of {args.cluster_name} nodes and persistent volumes",
+            deletion_window_days=args.key_deletion_window_days,
+            protect=args.protect,
+            tags=tags,
+            policy=pulumi.Output.all(partition, account).apply(
+                lambda v: json.dumps(node_volume_key_policy(v[0], v[1]))
+            ),
+        )
+
+        # ---- control plane
+        log_types = list(BASE_LOG_TYPES) + ([] if args.environment == "dev" else list(EXTRA_LOG_TYPES))
+        # Pre-created so retention is bounded (EKS would create it with "never expire").
+        log_group = cloudwatch.LogGroup(
+            f"{name}-control-plane-logs",
+            name=f"/aws/eks/{args.cluster_name}/cluster",
+            retention_in_days=spec.log_retention_days,
+            tags=tags,
+            opts=child(self),
+        )
+        cluster_role = iam.Role(
+            f"{name}-cluster-role",
+            assume_role_policy=_trust("eks.amazonaws.com"),
+            description=f"EKS control plane of {args.cluster_name}",
+            tags=tags,
+            opts=child(self),
+        )
+        cluster_policy = iam.RolePolicyAttachment(
+            f"{name}-cluster-AmazonEKSClusterPolicy",
+            role=cluster_role.name,
+            policy_arn=managed("AmazonEKSClusterPolicy"),
+            opts=child(self),
+        )
+        # The control plane encrypts/decrypts Secrets' data keys with the CMK: only that key.
+        cluster_kms = iam.RolePolicy(
+            f"{name}-cluster-secrets-key",
+            role=cluster_role.id,
+            policy=secrets_key.arn.apply(
+                lambda arn: json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey"],
+                                "Resource": arn,
+                            }
+                        ],
+                    }
+                )
+            ),
+            opts=child(self),
+        )
+        vpc_config: dict[str, Any] = {
+            "subnet_ids": args.subnet_ids,
+            "endpoint_private_access": True,
+            "endpoint_public_access": spec.endpoint_public_access,
+        }
+        if spec.endpoint_public_access:
+            vpc_config["public_access_cidrs"] = list(spec.public_access_cidrs)
+        cluster = eks.Cluster(
+            name,
+            name=args.cluster_name,
+            version=version,
+            role_arn=cluster_role.arn,
+            vpc_config=vpc_config,
+            kubernetes_network_config={"service_ipv4_cidr": args.service_cidr, "ip_family": "ipv4"},
+            encryption_config={"provider": {"key_arn": secrets_key.arn}, "resources": ["secrets"]},
+            enabled_cluster_log_types=log_types,
+            access_config={
+                "authentication_mode": "API",
+                # The identity running Pulumi must reach the API to create the StorageClass and
+                # the autoscaler below; everyone else comes in through an access entry.
+                "bootstrap_cluster_creator_admin_permissions": True,
+            },
+            # Core add-ons are installed below as pinned EKS managed add-ons instead.
+            bootstrap_self_managed_addons=False,
+            deletion_protection=args.protect,
+            tags=tags,
+            opts=stateful(self, args.protect, depends_on=[log_group, cluster_policy, cluster_kms]),
+        )
+        region = cluster.arn.apply(lambda arn: arn.split(":")[3])
+
+        for principal in spec.admin_principals:
+            suffix = f"{principal.rsplit('/', 1)[-1]}-{hashlib.sha256(principal.encode()).hexdigest()[:6]}"
+            entry = eks.AccessEntry(
+                f"{name}-admin-{suffix}",
+                cluster_name=cluster.name,
+                principal_arn=principal,
+                type="STANDARD",
+                tags=tags,
+                opts=child(self),
+            )
+            eks.AccessPolicyAssociation(
+                f"{name}-admin-{suffix}",
+                cluster_name=cluster.name,
+                principal_arn=principal,
+                policy_arn=partition.apply(
+                    lambda p: f"arn:{p}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+                ),
+                access_scope={"type": "cluster"},
+                opts=child(self, depends_on=[entry]),
+            )
+
+        # ---- IRSA: the OIDC provider. No thumbprint: IAM validates EKS issuers against its
+        # own trusted CAs and the field is optional in the provider.
+        issuer = cluster.identities.apply(_issuer)
+        oidc = iam.OpenIdConnectProvider(
+            f"{name}-oidc",
+            url=issuer,
+            client_id_lists=["sts.amazonaws.com"],
+            tags=tags,
+            opts=child(self),
+        )
+        oidc_url = issuer.apply(lambda u: u.removeprefix("https://"))
+
+        def irsa(role: str, sa: str, **kw: Any) -> WorkloadIdentity:
+            return WorkloadIdentity(
+                f"{name}-{role}",
+                WorkloadIdentityArgs(
+                    namespace="kube-system",
+                    service_account=sa,
+                    cluster_name=cluster.name,
+                    oidc_provider_arn=oidc.arn,
+                    oidc_provider_url=oidc_url,
+                    mode="irsa",
+                    tags=tags,
+                    **kw,
+                ),
+                opts=child(self),
+            )
+
+        cni_identity = irsa("vpc-cni", "aws-node", aws_managed_policies=["AmazonEKS_CNI_Policy"])
+        ebs_identity = irsa(
+            "ebs-csi",
+            "ebs-csi-controller-sa",
+            aws_managed_policies=["service-role/AmazonEBSCSIDriverPolicy"],
+            policy_json=node_key.arn.apply(lambda arn: json.dumps(ebs_csi_kms_policy(arn))),
+        )
+        autoscaler_identity = irsa(
+            "cluster-autoscaler",
+            CLUSTER_AUTOSCALER_SA,
+            policy_json=pulumi.Output.all(partition, region, account, cluster.name).apply(
+                lambda v: json.dumps(cluster_autoscaler_policy(v[0], v[1], v[2], v[3]))
+            ),
+        )
+
+        def addon(addon_name: str, role_arn: pulumi.Input[str] | None = None, depends_on=None) -> eks.Addon:
+            return eks.Addon(
+                f"{name}-{addon_name}",
+                cluster_name=cluster.name,
+                addon_name=addon_name,
+                addon_version=self.addon_versions[addon_name],
+                service_account_role_arn=role_arn,
+                resolve_conflicts_on_create="OVERWRITE",
+                resolve_conflicts_on_update="OVERWRITE",
+                tags=tags,
+                opts=child(self, depends_on=depends_on or []),
+            )
+
+        # Networking add-ons are DaemonSets that must exist before nodes can become Ready.
+        before_nodes = [addon("vpc-cni", cni_identity.role_arn), addon("kube-proxy")]
+        if args.workload_identity == "pod_identity":
+            before_nodes.append(addon("eks-pod-identity-agent"))
+
+        # ---- system node group
+        node_role = iam.Role(
+            f"{name}-node-role",
+            assume_role_policy=_trust("ec2.amazonaws.com"),
+            description=f"System nodes of {args.cluster_name} (CNI permissions live in the vpc-cni IRSA role)",
+            tags=tags,
+            opts=child(self),
+        )
+        node_policies = [
+            iam.RolePolicyAttachment(
+                f"{name}-node-{policy}", role=node_role.name, policy_arn=managed(policy), opts=child(self)
+            )
+            for policy in ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly")
+        ]
+        pool = spec.system_pool
+        launch_template = ec2.LaunchTemplate(
+            f"{name}-system",
+            description=f"System nodes of {args.cluster_name}: IMDSv2 only, encrypted gp3 root",
+            update_default_version=True,
+            # Hop limit 1: pods (not on the host network) cannot reach IMDS and borrow the
+            # node role; tokens required: no IMDSv1 SSRF path.
+            metadata_options={
+                "http_endpoint": "enabled",
+                "http_tokens": "required",
+                "http_put_response_hop_limit": 1,
+                "instance_metadata_tags": "disabled",
+            },
+            block_device_mappings=[
+                {
+                    "device_name": "/dev/xvda",  # AL2023 root device
+                    "ebs": {
+                        "volume_size": pool.disk_size_gb,
+                        "volume_type": "gp3",
+                        "encrypted": "true",
+                        "kms_key_id": node_key.arn,
+                        "delete_on_termination": "true",
+                    },
+                }
+            ],
+            tag_specifications=[
+                {"resource_type": "instance", "tags": {**tags, "Name": f"{args.cluster_name}-{SYSTEM_POOL}"}},
+                {"resource_type": "volume", "tags": {**tags, "Name": f"{args.cluster_name}-{SYSTEM_POOL}"}},
+            ],
+            tags=tags,
+            opts=child(self),
+        )
+        node_group = eks.NodeGroup(
+            f"{name}-{SYSTEM_POOL}",
+            cluster_name=cluster.name,
+            version=version,
+            node_role_arn=node_role.arn,
+            subnet_ids=args.subnet_ids,
+            ami_type=SYSTEM_AMI_TYPE,
+            capacity_type="ON_DEMAND",
+            instance_types=[args.system_machine_type],
+            scaling_config={
+                "min_size": pool.min_nodes,
+                "desired_size": pool.desired_nodes,
+                "max_size": pool.max_nodes,
+            },
+            launch_template={"id": launch_template.id, "version": launch_template.latest_version.apply(str)},
+            labels={POOL_LABEL: SYSTEM_POOL},
+            update_config={"max_unavailable": 1},
+            tags=tags,
+            # The Cluster Autoscaler owns the desired size once the group exists.
+            opts=child(
+                self,
+                depends_on=[*node_policies, *before_nodes],
+                ignore_changes=["scalingConfig.desiredSize"],
+            ),
+        )
+        # CoreDNS and the EBS CSI controller are Deployments: they go ACTIVE only with nodes.
+        addon("coredns", depends_on=[node_group])
+        ebs_addon = addon("aws-ebs-csi-driver", ebs_identity.role_arn, depends_on=[node_group])
+
+        # ---- Kubernetes access from Pulumi
+        kubeconfig = pulumi.Output.all(
+            cluster.name, cluster.endpoint, cluster.certificate_authority, region
+        ).apply(
+            lambda v: json.dumps(
+                build_kubeconfig(v[0], v[1], v[2]["data"] if isinstance(v[2], dict) else v[2].data, v[3])
+            )
+        )
+        self.kubeconfig = pulumi.Output.secret(kubeconfig)
+        self.k8s_provider = k8s.Provider(
+            f"{name}-k8s", kubeconfig=self.kubeconfig, enable_server_side_apply=True, opts=child(self)
+        )
+        k8s_opts = {"provider": self.k8s_provider}
+        labels = standard_labels(
+            "cluster",
+            owner=tags.get("owner", ""),
+            cost_center=tags.get("cost-center", ""),
+            environment=args.environment,
+        )
+
+        # Default StorageClass: every PVC is an encrypted gp3 volume under the node-volume CMK,
+        # bound in the zone of the pod that uses it. Retained in protected (prod) clusters so
+        # deleting a PVC by mistake does not delete the data.
+        k8s.storage.v1.StorageClass(
+            f"{name}-{STORAGE_CLASS}",
+            metadata={
+                "name": STORAGE_CLASS,
+                "labels": labels,
+                "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+            },
+            provisioner="ebs.csi.aws.com",
+            parameters={"type": "gp3", "encrypted": "true", "kmsKeyId": node_key.arn},
+            reclaim_policy="Retain" if args.protect else "Delete",
+            volume_binding_mode="WaitForFirstConsumer",
+            allow_volume_expansion=True,
+            opts=child(self, depends_on=[ebs_addon], **k8s_opts),
+        )
+
+        chart_version, image_tag = CLUSTER_AUTOSCALER[version]
+        k8s.helm.v3.Release(
+            f"{name}-cluster-autoscaler",
+            name="cluster-autoscaler",
+            chart="cluster-autoscaler",
+            version=chart_version,
+            repository_opts={"repo": CLUSTER_AUTOSCALER_REPO},
+            namespace="kube-system",
+            atomic=True,
+            cleanup_on_fail=True,
+            max_history=5,
+            values={
+                "cloudProvider": "aws",
+                "awsRegion": region,
+                "autoDiscovery": {"clusterName": cluster.name},
+                "image": {"tag": image_tag},
+                "rbac": {
+                    "create": True,
+                    "serviceAccount": {
+                        "create": True,
+                        "name": CLUSTER_AUTOSCALER_SA,
+                        "annotations": autoscaler_identity.service_account_annotations,
+                    },
+                },
+                "extraArgs": {
+                    # GPU pools come in similar groups (per zone / capacity type): keep them even.
+                    "balance-similar-node-groups": "true",
+                    # Otherwise a kube-system pod or an emptyDir model cache pins an idle (and
+                    # expensive) GPU node forever and the pool never scales back to zero.
+                    "skip-nodes-with-system-pods": "false",
+                    "skip-nodes-with-local-storage": "false",
+                    "expander": "least-waste",
+                    "scale-down-unneeded-time": "10m",
+                    "scale-down-delay-after-add": "10m",
+                },
+                "nodeSelector": {POOL_LABEL: SYSTEM_POOL},
+                "resources": {"requests": {"cpu": "100m", "memory": "300Mi"}, "limits": {"memory": "600Mi"}},
+                "additionalLabels": labels,
+            },
+            opts=child(self, depends_on=[node_group], **k8s_opts),
+        )
+
+        self.cluster_name = cluster.name
+        self.cluster_arn = cluster.arn
+        self.region = region
+        self.vpc_id = pulumi.Output.from_input(args.vpc_id)
+        self.endpoint = cluster.endpoint
+        self.certificate_authority = cluster.certificate_authority.apply(
+            lambda ca: ca["data"] if isinstance(ca, dict) else ca.data
+        )
+        self.oidc_issuer = issuer
+        self.oidc_provider_arn = oidc.arn
+        self.oidc_provider_url = oidc_url
+        self.secrets_key_arn = secrets_key.arn
+        self.node_volume_key_arn = node_key.arn
+        self.cluster_security_group_id = cluster.vpc_config.apply(
+            lambda c: c["cluster_security_group_id"] if isinstance(c, dict) else c.cluster_security_group_id
+        )
+        self.system_node_role_arn = node_role.arn
+        self.system_node_group_name = node_group.node_group_name
+        self.storage_class = STORAGE_CLASS
+        self.register_outputs(
+            {
+                "cluster_name": self.cluster_name,
+                "endpoint": self.endpoint,
+                "oidc_provider_arn": self.oidc_provider_arn,
+                "oidc_provider_url": self.oidc_provider_url,
+                "kubeconfig": self.kubeconfig,
+                "secrets_key_arn": self.secrets_key_arn,
+                "node_volume_key_arn": self.node_volume_key_arn,
+                "cluster_security_group_id": self.cluster_security_group_id,
+                "system_node_role_arn": self.system_node_role_arn,
+                "storage_class": self.storage_class,
+            }
+        )

@@ -1,0 +1,474 @@
+"""Cluster: encrypted secrets, private endpoint, access entries, pinned add-ons, hardened nodes."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pulumi
+import pulumi_aws as aws
+import pytest
+
+from mlinfra.aws.cluster import (
+    ADDON_VERSIONS,
+    CLUSTER_AUTOSCALER,
+    STORAGE_CLASS,
+    Cluster,
+    ClusterArgs,
+    build_kubeconfig,
+)
+from mlinfra.catalog import SUPPORTED_KUBERNETES_VERSIONS
+from mlinfra.spec import ClusterSpec, PlatformSpec
+from tests.conftest import PROD_SPEC, make_spec, plan_of
+
+ACCOUNT = "123456789012"
+ADMIN = f"arn:aws:iam::{ACCOUNT}:role/platform-admins"
+EKS = "aws:eks/cluster:Cluster"
+ADDON = "aws:eks/addon:Addon"
+ROLE = "aws:iam/role:Role"
+ATTACH = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+SUBNETS = ["subnet-a", "subnet-b", "subnet-c"]
+
+
+def _args(platform: PlatformSpec, **kw) -> ClusterArgs:
+    spec = platform
+    base = dict(
+        spec=spec.cluster,
+        cluster_name=spec.prefix,
+        vpc_id="vpc-0123",
+        subnet_ids=SUBNETS,
+        service_cidr=spec.network.service_cidr,
+        environment=spec.environment,
+        key_deletion_window_days=spec.encryption.key_deletion_window_days,
+        protect=spec.protect_stateful,
+        tags=spec.required_tags,
+    )
+    base.update(kw)
+    return ClusterArgs(**base)
+
+
+def _plan(spec: PlatformSpec, **kw):
+    def program():
+        provider = aws.Provider("aws", region=spec.region)
+        c = Cluster("cluster", _args(spec, **kw), opts=pulumi.ResourceOptions(provider=provider))
+        pulumi.export("kubeconfig", c.kubeconfig)
+        pulumi.export("oidc_provider_url", c.oidc_provider_url)
+        pulumi.export("oidc_issuer", c.oidc_issuer)
+        pulumi.export("oidc_provider_arn", c.oidc_provider_arn)
+        pulumi.export("secrets_key_arn", c.secrets_key_arn)
+        pulumi.export("node_volume_key_arn", c.node_volume_key_arn)
+        pulumi.export("system_node_role_arn", c.system_node_role_arn)
+        pulumi.export("cluster_security_group_id", c.cluster_security_group_id)
+        pulumi.export("storage_class", c.storage_class)
+        pulumi.export("region", c.region)
+
+    return plan_of(program, region=spec.region)
+
+
+@pytest.fixture(scope="module")
+def dev_plan():
+    return _plan(
+        make_spec(
+            cluster={
+                "endpoint_public_access": True,
+                "public_access_cidrs": ["203.0.113.0/24", "198.51.100.7/32"],
+            }
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def prod_plan():
+    spec = make_spec(PROD_SPEC, cluster={"admin_principals": [ADMIN]})
+    return _plan(spec, workload_identity="pod_identity")
+
+
+def _key_arn(plan, name: str) -> str:
+    return plan.outputs[name]
+
+
+def test_secrets_are_envelope_encrypted_with_a_rotating_cmk(prod_plan):
+    cluster = prod_plan.one(EKS)
+    key_arn = prod_plan.outputs["secrets_key_arn"]
+    assert key_arn.startswith(f"arn:aws:kms:us-east-1:{ACCOUNT}:key/")
+    assert cluster.inputs["encryptionConfig"] == {"resources": ["secrets"], "provider": {"keyArn": key_arn}}
+    key = prod_plan.one("aws:kms/key:Key", "cluster-secrets-key")
+    assert key.inputs["enableKeyRotation"] is True
+    assert key.inputs["deletionWindowInDays"] == 30
+    # the control plane may use exactly that key
+    policy = json.loads(
+        prod_plan.one("aws:iam/rolePolicy:RolePolicy", "cluster-cluster-secrets-key").inputs["policy"]
+    )
+    assert [s["Resource"] for s in policy["Statement"]] == [key_arn]
+
+
+def test_prod_endpoint_is_private_only(prod_plan):
+    vpc = prod_plan.one(EKS).inputs["vpcConfig"]
+    assert vpc["endpointPrivateAccess"] is True
+    assert vpc["endpointPublicAccess"] is False
+    assert "publicAccessCidrs" not in vpc
+    assert vpc["subnetIds"] == SUBNETS
+
+
+def test_dev_public_endpoint_is_limited_to_listed_cidrs(dev_plan):
+    vpc = dev_plan.one(EKS).inputs["vpcConfig"]
+    assert vpc["endpointPrivateAccess"] is True
+    assert vpc["endpointPublicAccess"] is True
+    assert vpc["publicAccessCidrs"] == ["203.0.113.0/24", "198.51.100.7/32"]
+
+
+def test_control_plane_logs_and_pre_created_log_group(dev_plan, prod_plan):
+    dev = dev_plan.one(EKS)
+    assert dev.inputs["enabledClusterLogTypes"] == ["api", "audit", "authenticator"]
+    prod = prod_plan.one(EKS)
+    assert {"api", "audit", "authenticator", "controllerManager", "scheduler"} == set(
+        prod.inputs["enabledClusterLogTypes"]
+    )
+    group = prod_plan.one("aws:cloudwatch/logGroup:LogGroup")
+    assert group.inputs["name"] == "/aws/eks/acme-prod/cluster"
+    assert group.inputs["retentionInDays"] == 365
+    assert group.urn in prod.dependencies
+    assert dev_plan.one("aws:cloudwatch/logGroup:LogGroup").inputs["retentionInDays"] == 30
+
+
+def test_cluster_shape(prod_plan):
+    c = prod_plan.one(EKS).inputs
+    assert c["name"] == "acme-prod"
+    assert c["version"] == "1.33"
+    assert c["accessConfig"]["authenticationMode"] == "API"
+    assert c["kubernetesNetworkConfig"] == {"serviceIpv4Cidr": "172.20.0.0/16", "ipFamily": "ipv4"}
+    assert c["bootstrapSelfManagedAddons"] is False
+    assert c["deletionProtection"] is True
+
+
+def test_admin_access_entries(prod_plan, dev_plan):
+    (entry,) = prod_plan.of_type("aws:eks/accessEntry:AccessEntry")
+    assert entry.inputs["principalArn"] == ADMIN
+    assert entry.inputs["type"] == "STANDARD"
+    assert entry.inputs["clusterName"] == "acme-prod"
+    (assoc,) = prod_plan.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+    assert assoc.inputs["principalArn"] == ADMIN
+    assert assoc.inputs["policyArn"] == "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+    assert assoc.inputs["accessScope"] == {"type": "cluster"}
+    assert entry.urn in assoc.dependencies
+    assert dev_plan.of_type("aws:eks/accessEntry:AccessEntry") == []
+    # no aws-auth ConfigMap is managed
+    assert not [r for r in prod_plan.resources if r.type == "kubernetes:core/v1:ConfigMap"]
+
+
+def test_cluster_role_has_only_the_cluster_policy(prod_plan):
+    role = prod_plan.one(ROLE, "cluster-cluster-role")
+    trust = json.loads(role.inputs["assumeRolePolicy"])
+    assert trust["Statement"] == [
+        {"Effect": "Allow", "Principal": {"Service": "eks.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    ]
+    attached = {
+        a.inputs["policyArn"] for a in prod_plan.of_type(ATTACH) if a.name.startswith("cluster-cluster-")
+    }
+    assert attached == {"arn:aws:iam::aws:policy/AmazonEKSClusterPolicy"}
+
+
+def test_oidc_provider(prod_plan):
+    oidc = prod_plan.one("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
+    issuer = prod_plan.outputs["oidc_issuer"]
+    assert issuer.startswith("https://oidc.eks.us-east-1.amazonaws.com/id/")
+    assert oidc.inputs["url"] == issuer
+    assert oidc.inputs["clientIdLists"] == ["sts.amazonaws.com"]
+    assert prod_plan.outputs["oidc_provider_url"] == issuer.removeprefix("https://")
+    assert prod_plan.outputs["oidc_provider_arn"] == f"arn:aws:iam::{ACCOUNT}:oidc-provider/{issuer[8:]}"
+
+
+def _addons(plan) -> dict[str, dict]:
+    return {r.inputs["addonName"]: r.inputs for r in plan.of_type(ADDON)}
+
+
+def test_addons_are_pinned(dev_plan, prod_plan):
+    dev, prod = _addons(dev_plan), _addons(prod_plan)
+    assert set(dev) == {"vpc-cni", "kube-proxy", "coredns", "aws-ebs-csi-driver"}
+    assert set(prod) == set(dev) | {"eks-pod-identity-agent"}
+    for name, inputs in prod.items():
+        assert inputs["addonVersion"] == ADDON_VERSIONS["1.33"][name]
+        assert re.fullmatch(r"v\d+\.\d+\.\d+-eksbuild\.\d+", inputs["addonVersion"]), inputs
+        assert inputs["resolveConflictsOnUpdate"] == "OVERWRITE"
+        assert inputs["clusterName"] == "acme-prod"
+
+
+@pytest.mark.parametrize("version", SUPPORTED_KUBERNETES_VERSIONS)
+def test_version_tables_cover_every_supported_version(version):
+    table = ADDON_VERSIONS[version]
+    assert set(table) == {"vpc-cni", "kube-proxy", "coredns", "aws-ebs-csi-driver", "eks-pod-identity-agent"}
+    for v in table.values():
+        assert re.fullmatch(r"v\d+\.\d+\.\d+-eksbuild\.\d+", v)
+    assert table["kube-proxy"].startswith(f"v{version}.")  # kube-proxy must match the minor
+    chart, image = CLUSTER_AUTOSCALER[version]
+    assert re.fullmatch(r"\d+\.\d+\.\d+", chart)
+    assert image.startswith(f"v{version}.")  # the autoscaler is built per Kubernetes minor
+
+
+def test_version_follows_spec():
+    plan = _plan(make_spec(cluster={"kubernetes_version": "1.34"}))
+    assert plan.one(EKS).inputs["version"] == "1.34"
+    assert _addons(plan)["kube-proxy"]["addonVersion"] == ADDON_VERSIONS["1.34"]["kube-proxy"]
+    release = plan.one("kubernetes:helm.sh/v3:Release")
+    assert release.inputs["version"] == CLUSTER_AUTOSCALER["1.34"][0]
+    assert release.inputs["values"]["image"]["tag"] == CLUSTER_AUTOSCALER["1.34"][1]
+    assert plan.one("aws:eks/nodeGroup:NodeGroup").inputs["version"] == "1.34"
+
+
+def _trust_condition(plan, role_name: str) -> dict:
+    role = plan.one(ROLE, role_name)
+    (stmt,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    assert stmt["Action"] == "sts:AssumeRoleWithWebIdentity"
+    assert stmt["Principal"] == {"Federated": plan.outputs["oidc_provider_arn"]}
+    return stmt["Condition"]
+
+
+@pytest.mark.parametrize(
+    ("role", "sa"),
+    [
+        ("cluster-vpc-cni-role", "aws-node"),
+        ("cluster-ebs-csi-role", "ebs-csi-controller-sa"),
+        ("cluster-cluster-autoscaler-role", "cluster-autoscaler"),
+    ],
+)
+def test_irsa_roles_trust_exactly_one_service_account(prod_plan, role, sa):
+    url = prod_plan.outputs["oidc_provider_url"]
+    assert _trust_condition(prod_plan, role) == {
+        "StringEquals": {
+            f"{url}:sub": f"system:serviceaccount:kube-system:{sa}",
+            f"{url}:aud": "sts.amazonaws.com",
+        }
+    }
+
+
+def test_addon_roles_and_policies(prod_plan):
+    addons = _addons(prod_plan)
+    roles = {r.name: r for r in prod_plan.of_type(ROLE)}
+    cni_arn = f"arn:aws:iam::{ACCOUNT}:role/{roles['cluster-vpc-cni-role'].id}"
+    ebs_arn = f"arn:aws:iam::{ACCOUNT}:role/{roles['cluster-ebs-csi-role'].id}"
+    assert addons["vpc-cni"]["serviceAccountRoleArn"] == cni_arn
+    assert addons["aws-ebs-csi-driver"]["serviceAccountRoleArn"] == ebs_arn
+    for name in ("kube-proxy", "coredns", "eks-pod-identity-agent"):
+        assert "serviceAccountRoleArn" not in addons[name]
+    attached = {a.name: a.inputs["policyArn"] for a in prod_plan.of_type(ATTACH)}
+    assert attached["cluster-vpc-cni-AmazonEKS_CNI_Policy"] == "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy"
+    assert (
+        attached["cluster-ebs-csi-AmazonEBSCSIDriverPolicy"]
+        == "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
+    )
+    assert not any(n.startswith("cluster-cluster-autoscaler-") for n in attached)
+    node_key = prod_plan.outputs["node_volume_key_arn"]
+    ebs_policy = json.loads(
+        prod_plan.one("aws:iam/rolePolicy:RolePolicy", "cluster-ebs-csi-policy").inputs["policy"]
+    )
+    actions = set()
+    for stmt in ebs_policy["Statement"]:
+        assert stmt["Resource"] == node_key
+        actions |= set([stmt["Action"]] if isinstance(stmt["Action"], str) else stmt["Action"])
+        if stmt["Action"] == "kms:CreateGrant":
+            assert stmt["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
+    assert actions == {
+        "kms:CreateGrant",
+        "kms:Decrypt",
+        "kms:GenerateDataKeyWithoutPlaintext",
+        "kms:ReEncrypt*",
+        "kms:DescribeKey",
+    }
+
+
+def test_core_networking_addons_precede_nodes_and_deployments_follow(prod_plan):
+    ng = prod_plan.one("aws:eks/nodeGroup:NodeGroup")
+    by_name = {r.inputs["addonName"]: r for r in prod_plan.of_type(ADDON)}
+    for before in ("vpc-cni", "kube-proxy", "eks-pod-identity-agent"):
+        assert by_name[before].urn in ng.dependencies
+    for after in ("coredns", "aws-ebs-csi-driver"):
+        assert ng.urn in by_name[after].dependencies
+
+
+def test_node_volume_key_policy_admits_autoscaling_service_linked_role(prod_plan):
+    key = prod_plan.one("aws:kms/key:Key", "cluster-node-volume-key")
+    assert key.inputs["enableKeyRotation"] is True
+    policy = {s["Sid"]: s for s in json.loads(key.inputs["policy"])["Statement"]}
+    slr = (
+        f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
+    )
+    assert policy["AccountAdministration"]["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}
+    use = policy["AutoScalingUseOfTheKey"]
+    assert use["Principal"] == {"AWS": slr}
+    assert set(use["Action"]) == {
+        "kms:Encrypt",
+        "kms:Decrypt",
+        "kms:ReEncrypt*",
+        "kms:GenerateDataKey*",
+        "kms:DescribeKey",
+    }
+    grant = policy["AutoScalingAttachmentOfPersistentResources"]
+    assert grant["Principal"] == {"AWS": slr}
+    assert grant["Action"] == "kms:CreateGrant"
+    assert grant["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
+
+
+def test_system_node_group(prod_plan):
+    ng = prod_plan.one("aws:eks/nodeGroup:NodeGroup").inputs
+    assert ng["capacityType"] == "ON_DEMAND"
+    assert ng["amiType"] == "AL2023_x86_64_STANDARD"
+    assert ng["instanceTypes"] == ["m6i.large"]
+    assert ng["labels"] == {"mlinfra.io/pool": "system"}
+    assert ng["scalingConfig"] == {"minSize": 3, "desiredSize": 3, "maxSize": 6}
+    assert ng["subnetIds"] == SUBNETS
+    assert "diskSize" not in ng  # the launch template owns the root volume
+    assert ng["nodeRoleArn"] == prod_plan.outputs["system_node_role_arn"]
+
+
+def test_launch_template_requires_imdsv2_and_encrypts_root(prod_plan):
+    lt = prod_plan.one("aws:ec2/launchTemplate:LaunchTemplate").inputs
+    assert lt["metadataOptions"]["httpTokens"] == "required"
+    assert lt["metadataOptions"]["httpPutResponseHopLimit"] == 1
+    (bdm,) = lt["blockDeviceMappings"]
+    assert bdm["deviceName"] == "/dev/xvda"
+    assert bdm["ebs"]["encrypted"] == "true"
+    assert bdm["ebs"]["volumeType"] == "gp3"
+    assert bdm["ebs"]["volumeSize"] == 50
+    assert bdm["ebs"]["kmsKeyId"] == prod_plan.outputs["node_volume_key_arn"]
+
+
+def test_node_role_policies_are_exactly_worker_and_ecr_read(prod_plan):
+    role = prod_plan.one(ROLE, "cluster-node-role")
+    assert json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]["Principal"] == {
+        "Service": "ec2.amazonaws.com"
+    }
+    attached = {a.inputs["policyArn"] for a in prod_plan.of_type(ATTACH) if a.inputs["role"] == role.id}
+    assert attached == {
+        "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
+        "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
+    }
+    assert not [p for p in prod_plan.of_type("aws:iam/rolePolicy:RolePolicy") if p.inputs["role"] == role.id]
+
+
+def test_default_storage_class_is_encrypted_gp3(prod_plan, dev_plan):
+    sc = prod_plan.one("kubernetes:storage.k8s.io/v1:StorageClass")
+    assert prod_plan.outputs["storage_class"] == STORAGE_CLASS == sc.inputs["metadata"]["name"]
+    assert sc.inputs["metadata"]["annotations"] == {"storageclass.kubernetes.io/is-default-class": "true"}
+    assert sc.inputs["provisioner"] == "ebs.csi.aws.com"
+    assert sc.inputs["parameters"] == {
+        "type": "gp3",
+        "encrypted": "true",
+        "kmsKeyId": prod_plan.outputs["node_volume_key_arn"],
+    }
+    assert sc.inputs["volumeBindingMode"] == "WaitForFirstConsumer"
+    assert sc.inputs["allowVolumeExpansion"] is True
+    assert sc.inputs["reclaimPolicy"] == "Retain"
+    assert dev_plan.one("kubernetes:storage.k8s.io/v1:StorageClass").inputs["reclaimPolicy"] == "Delete"
+
+
+def test_cluster_autoscaler(prod_plan):
+    rel = prod_plan.one("kubernetes:helm.sh/v3:Release")
+    assert rel.inputs["chart"] == "cluster-autoscaler"
+    assert rel.inputs["version"] == CLUSTER_AUTOSCALER["1.33"][0]
+    assert rel.inputs["repositoryOpts"] == {"repo": "https://kubernetes.github.io/autoscaler"}
+    assert rel.inputs["namespace"] == "kube-system"
+    values = rel.inputs["values"]
+    assert values["autoDiscovery"] == {"clusterName": "acme-prod"}
+    assert values["awsRegion"] == "us-east-1"
+    assert values["image"]["tag"] == CLUSTER_AUTOSCALER["1.33"][1]
+    assert values["nodeSelector"] == {"mlinfra.io/pool": "system"}
+    role = prod_plan.one(ROLE, "cluster-cluster-autoscaler-role")
+    sa = values["rbac"]["serviceAccount"]
+    assert sa["name"] == "cluster-autoscaler"
+    assert sa["annotations"] == {"eks.amazonaws.com/role-arn": f"arn:aws:iam::{ACCOUNT}:role/{role.id}"}
+    args = values["extraArgs"]
+    assert args["balance-similar-node-groups"] == "true"
+    assert args["skip-nodes-with-system-pods"] == "false"
+    assert args["expander"] in ("least-waste", "priority")
+    assert "scale-down-unneeded-time" in args
+    policy = json.loads(
+        prod_plan.one("aws:iam/rolePolicy:RolePolicy", "cluster-cluster-autoscaler-policy").inputs["policy"]
+    )
+    statements = {s["Sid"]: s for s in policy["Statement"]}
+    scale = statements["ScaleOwnedGroupsOnly"]
+    assert set(scale["Action"]) == {
+        "autoscaling:SetDesiredCapacity",
+        "autoscaling:TerminateInstanceInAutoScalingGroup",
+    }
+    assert scale["Condition"] == {
+        "StringEquals": {"aws:ResourceTag/k8s.io/cluster-autoscaler/acme-prod": "owned"}
+    }
+    # nothing mutating outside that statement
+    for sid, stmt in statements.items():
+        if sid != "ScaleOwnedGroupsOnly":
+            acts = [stmt["Action"]] if isinstance(stmt["Action"], str) else stmt["Action"]
+            assert all(a.split(":")[1].startswith(("Describe", "Get")) for a in acts), sid
+    assert (
+        statements["DescribeOwnNodegroups"]["Resource"]
+        == f"arn:aws:eks:us-east-1:{ACCOUNT}:nodegroup/acme-prod/*/*"
+    )
+
+
+def test_stateful_children_protected_in_prod_only(prod_plan, dev_plan):
+    for name, type_ in (
+        ("cluster", EKS),
+        ("cluster-secrets-key", "aws:kms/key:Key"),
+        ("cluster-node-volume-key", "aws:kms/key:Key"),
+    ):
+        prod = prod_plan.one(type_, name)
+        assert prod.protect and prod.retain_on_delete, name
+        dev = dev_plan.one(type_, name)
+        assert not dev.protect and not dev.retain_on_delete, name
+    assert dev_plan.one(EKS).inputs["deletionProtection"] is False
+
+
+def test_providers_are_explicit_and_no_warnings(prod_plan, dev_plan):
+    for plan in (prod_plan, dev_plan):
+        comp = plan.one("mlinfra:aws:Cluster", "cluster")
+        k8s_provider = plan.one("pulumi:providers:kubernetes", "cluster-k8s")
+        assert k8s_provider.parent == comp.urn
+        assert k8s_provider.inputs["kubeconfig"] == "[secret]"
+        assert k8s_provider.inputs["enableServerSideApply"] in (True, "true")
+        for r in plan.resources:
+            if r.type.startswith("aws:"):
+                assert r.provider is not None and r.provider.rsplit("::", 1)[-1] == "aws", r.name
+            elif r.type.startswith("kubernetes:"):
+                assert r.provider == k8s_provider.urn, r.name
+        assert plan.warnings == []
+        assert plan.outputs["kubeconfig"] == "[secret]"
+
+
+def test_kubeconfig_uses_exec_auth():
+    cfg = build_kubeconfig("acme-dev", "https://ABC.gr7.us-west-2.eks.amazonaws.com", "Q0E=", "us-west-2")
+    (user,) = cfg["users"]
+    exec_ = user["user"]["exec"]
+    assert exec_["apiVersion"] == "client.authentication.k8s.io/v1beta1"
+    assert exec_["command"] == "aws"
+    assert exec_["args"][:6] == ["eks", "get-token", "--cluster-name", "acme-dev", "--region", "us-west-2"]
+    assert "token" not in json.dumps(user["user"]).replace("get-token", "")
+    assert cfg["clusters"][0]["cluster"] == {
+        "server": "https://ABC.gr7.us-west-2.eks.amazonaws.com",
+        "certificate-authority-data": "Q0E=",
+    }
+    assert cfg["current-context"] == "acme-dev"
+
+
+def _bad(**kw):
+    return _args(make_spec(), **kw)
+
+
+@pytest.mark.parametrize(
+    ("kw", "field"),
+    [
+        ({"workload_identity": "kiam"}, "workload_identity"),
+        ({"subnet_ids": []}, "subnet_ids"),
+        ({"subnet_ids": ["subnet-a"]}, "subnet_ids"),
+        ({"subnet_ids": "subnet-a"}, "subnet_ids"),
+        ({"environment": "qa"}, "environment"),
+        ({"environment": "prod"}, "spec.endpoint_public_access"),
+        ({"service_cidr": "172.20.0.0/8"}, "service_cidr"),
+        ({"service_cidr": "nope"}, "service_cidr"),
+        ({"cluster_name": "-bad"}, "cluster_name"),
+        ({"key_deletion_window_days": 3}, "key_deletion_window_days"),
+        ({"system_machine_type": "large"}, "system_machine_type"),
+        ({"spec": ClusterSpec(admin_principals=["platform-admins"])}, "spec.admin_principals[0]"),
+    ],
+)
+def test_bad_input_fails_before_registration(kw, field):
+    with pytest.raises(ValueError, match="^" + re.escape(field) + ":"):
+        Cluster("cluster", _bad(**kw))
