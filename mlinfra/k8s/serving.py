@@ -924,6 +924,9 @@ class ModelDeployment(pulumi.ComponentResource):
             "model": model,
         }
         if m.canary_traffic_percent is not None:
+            # Caveat: KServe's raw mode accepts but does not split traffic by this field up to the
+            # pinned v0.15 (kserve/kserve#5335; raw-mode canaries arrive as `spec.canary` in v0.20):
+            # the new revision rolls out fully. It is rendered so the intent is declared.
             predictor["canaryTrafficPercent"] = m.canary_traffic_percent
         return k8s.apiextensions.CustomResource(
             f"{name}-inference-service",
