@@ -12,26 +12,16 @@ from __future__ import annotations
 
 import json
 import re
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
 import pulumi
+from pulumi_aws import s3
 
 from mlinfra.aws.kms import customer_managed_key
 from mlinfra.components import child, stateful
 from mlinfra.spec import ArtifactsSpec, SpecError, _check_bucket_name
-
-with warnings.catch_warnings():
-    # `pulumi_aws.s3`'s package __init__ imports the deprecated *V2 modules, which warn at import
-    # time although mlinfra never uses them. Load it here, with that import-time noise silenced,
-    # so plans report only deprecations of what is actually used (constructing a deprecated
-    # resource or argument warns again at that point, which stays visible).
-    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"pulumi_aws\.s3\.")
-    from pulumi_aws import s3
-
-    s3.Bucket  # noqa: B018 (forces the lazy module to load now)
 
 LOG_BUCKET_SUFFIX = "-logs"
 ACCESS_LOG_PREFIX = "access-logs/"

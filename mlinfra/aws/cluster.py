@@ -21,7 +21,6 @@ import hashlib
 import ipaddress
 import json
 import re
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -40,13 +39,6 @@ from mlinfra.spec import ClusterSpec
 
 # See mlinfra/aws/network.py: load pulumi_aws.ec2 now so its import-time DeprecationWarning
 # (for EncryptionControl, unused here) is not attributed to a plan.
-with warnings.catch_warnings():
-    warnings.filterwarnings(
-        "ignore",
-        message=r"aws\.ec2/encryptioncontrol\.EncryptionControl has been deprecated",
-        category=DeprecationWarning,
-    )
-    ec2.LaunchTemplate  # noqa: B018
 
 # EKS managed add-on versions per Kubernetes minor, from the EKS user guide's version tables
 # (managing-vpc-cni, managing-coredns, managing-kube-proxy, ebs-csi, pod-id-agent-setup) and

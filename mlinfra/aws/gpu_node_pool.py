@@ -12,22 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
-from pulumi_aws import autoscaling, eks, iam
-
-with warnings.catch_warnings():
-    # `pulumi_aws.ec2`'s package __init__ imports every ec2 module, one of which warns at import
-    # time about a resource mlinfra never creates (EncryptionControl). Load it here, with that
-    # import-time noise silenced, so plans report only deprecations of what is actually used
-    # (those warn when the resource or argument is constructed, which stays visible).
-    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"pulumi_aws\.ec2\.")
-    from pulumi_aws import ec2
-
-    ec2.LaunchTemplate  # noqa: B018 (forces the lazy module to load now)
+from pulumi_aws import autoscaling, ec2, eks, iam
 
 from mlinfra.catalog import SUPPORTED_KUBERNETES_VERSIONS, GpuMachineType, gpu_machine_type
 from mlinfra.components import child

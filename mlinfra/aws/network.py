@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import string
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,13 +27,6 @@ from mlinfra.spec import NetworkSpec
 # class defined there (EncryptionControl) that mlinfra never uses; `pulumi preview` shows
 # nothing for it. Load the module now, ignoring exactly that message, so the SDK-internal
 # warning is not attributed to the first plan that touches ec2.
-with warnings.catch_warnings():
-    warnings.filterwarnings(
-        "ignore",
-        message=r"aws\.ec2/encryptioncontrol\.EncryptionControl has been deprecated",
-        category=DeprecationWarning,
-    )
-    ec2.Vpc  # noqa: B018
 
 # Interface endpoints created in the private subnets (private DNS on, 443 from the VPC only):
 #   ecr.api, ecr.dkr  image manifests/auth and layers (layers themselves come via the S3 gateway);

@@ -15,7 +15,6 @@ import logging
 import os
 import runpy
 import sys
-import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,6 +35,10 @@ class ProgramError(Exception):
         self.stack = stack
         self.cause = cause
         super().__init__(f"stack {stack!r}: {message}")
+
+
+class OfflineConfigError(Exception):
+    """The offline engine lacks something only a real backend has (e.g. another stack's outputs)."""
 
 
 @dataclass
@@ -241,12 +244,26 @@ def _mark_secrets(struct, deserialized: Any) -> Any:
     return walk(raw, deserialized)
 
 
-def _make_mocks(default_region: str):
+STACK_OUTPUTS_KEY = "mlinfra:offlineStackOutputs"
+
+
+def _make_mocks(default_region: str, config: dict[str, str]):
     import pulumi
+
+    stack_outputs = _platform_config({"mlinfra:platform": config.get(STACK_OUTPUTS_KEY, "")})
 
     class OfflineMocks(pulumi.runtime.Mocks):
         def new_resource(self, args: pulumi.runtime.MockResourceArgs):
             region = str(args.inputs.get("region") or default_region)
+            if args.typ == "pulumi:pulumi:StackReference":
+                # Another stack's outputs cannot be read offline: they come from the config
+                # object `mlinfra:offlineStackOutputs: {<stack>: {...}}` (ignored by real runs).
+                ref = str(args.inputs.get("name") or args.name)
+                if ref not in stack_outputs:
+                    raise OfflineConfigError(
+                        f"stack reference {ref!r} has no offline outputs; add them under {STACK_OUTPUTS_KEY}"
+                    )
+                return ref, {"name": ref, "outputs": stack_outputs[ref], "secretOutputNames": []}
             if args.typ.startswith("pulumi:providers:"):
                 rid = f"{args.name}-provider-id"
                 return rid, dict(args.inputs)
@@ -293,7 +310,7 @@ def _run(program, project, stack, config, secret_keys, region) -> Plan:
     from pulumi.runtime.stack import run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await
 
-    monitor = _capturing_monitor_class()(_make_mocks(region or mock_table.DEFAULT_REGION))
+    monitor = _capturing_monitor_class()(_make_mocks(region or mock_table.DEFAULT_REGION, config))
     collector = _WarningCollector()
     logger = logging.getLogger(f"mlinfra.offline.{id(monitor)}")
     logger.propagate = False
@@ -304,22 +321,19 @@ def _run(program, project, stack, config, secret_keys, region) -> Plan:
     pulumi.runtime.set_mocks(
         monitor.mocks, project=project, stack=stack, preview=True, logger=logger, monitor=monitor
     )
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            _sync_await(run_pulumi_func(program))
-        except ProgramError:
-            raise
-        except BaseException as e:  # noqa: BLE001 surfaced as a ProgramError with its cause
-            raise ProgramError(stack, _describe(e), e) from e
+    # Warnings are what the program logs through the engine (`pulumi.log.warn`): that is
+    # where provider SDKs report a deprecated resource or property when it is used. Python
+    # `warnings` raised while an SDK module is imported concern resources nobody uses, and
+    # a real `pulumi preview` does not show them either.
+    try:
+        _sync_await(run_pulumi_func(program))
+    except ProgramError:
+        raise
+    except BaseException as e:  # noqa: BLE001 surfaced as a ProgramError with its cause
+        raise ProgramError(stack, _describe(e), e) from e
     root = pulumi_settings.get_root_resource()
     outputs = _resolve_outputs(getattr(root, "outputs", {}) or {})
     msgs = list(collector.messages)
-    for w in caught:
-        if issubclass(w.category, DeprecationWarning | FutureWarning | UserWarning):
-            mod = getattr(w, "filename", "")
-            if "pulumi" in mod or "mlinfra" in mod or "deprecat" in str(w.message).lower():
-                msgs.append(f"{w.category.__name__}: {w.message}")
     cloud = _detect_cloud(monitor.records, config, project)
     return Plan(
         stack=stack,
@@ -339,7 +353,7 @@ def _describe(e: BaseException) -> str:
 
     if isinstance(e, ValidationError):
         return format_validation_error(e)
-    if isinstance(e, SpecError):
+    if isinstance(e, SpecError | OfflineConfigError):
         return str(e)
     name = type(e).__name__
     if name == "ConfigMissingError":
