@@ -1,0 +1,461 @@
+"""Access pack: nothing public by accident, least privilege, hardened nodes and identities."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+from typing import Any
+
+from mlinfra.policy.model import Ctx, Res, rule
+from mlinfra.policy.props import UNKNOWN, as_bool, elements, get
+from mlinfra.policy.rules._common import (
+    ACR,
+    AKS_CLUSTER,
+    AKS_POOL,
+    AZ_STORAGE,
+    EC2_INSTANCE,
+    ECR_REPO,
+    EKS_CLUSTER,
+    GCS_BUCKET,
+    GKE_CLUSTER,
+    GKE_NODE_POOL,
+    LAUNCH_TEMPLATE,
+    S3_BUCKET,
+    S3_PAB,
+    attached,
+    doc_of,
+    of_type,
+    principal_is_wildcard,
+    statements,
+    str_list,
+)
+
+PACK = "access"
+_PAB_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+
+
+@rule(
+    "no-public-buckets",
+    pack=PACK,
+    kind="stack",
+    severity="critical",
+    description="Buckets and storage accounts cannot be made public.",
+    remediation=(
+        "S3: a BucketPublicAccessBlock for the bucket with all four flags true; GCS: public_access_prevention "
+        "'enforced' and uniform_bucket_level_access true; Azure: allow_blob_public_access and allow_shared_key_access false."
+    ),
+)
+def no_public_buckets(resources: list[Res], ctx: Ctx) -> Iterator[tuple[Res, str]]:
+    for b in of_type(resources, S3_BUCKET):
+        blocks = attached(b, resources, S3_PAB)
+        if not blocks:
+            yield b, "no BucketPublicAccessBlock targets this bucket"
+            continue
+        for blk in blocks:
+            off = [f for f in _PAB_FLAGS if as_bool(get(blk.props, f)) not in (True, UNKNOWN)]
+            if off:
+                yield b, f"BucketPublicAccessBlock {blk.name!r} leaves {', '.join(off)} off"
+    for g in of_type(resources, GCS_BUCKET):
+        pap = get(g.props, "publicAccessPrevention")
+        if pap is not UNKNOWN and pap != "enforced":
+            yield g, f"publicAccessPrevention is {pap!r}; it must be 'enforced'"
+        ubla = as_bool(get(g.props, "uniformBucketLevelAccess"))
+        if ubla is not UNKNOWN and ubla is not True:
+            yield g, "uniformBucketLevelAccess is not true (object ACLs can grant public access)"
+    for a in of_type(resources, AZ_STORAGE):
+        for f in ("allowBlobPublicAccess", "allowSharedKeyAccess"):
+            v = as_bool(get(a.props, f))
+            # Both default to true on older API versions: they must be set to false explicitly.
+            if v is not UNKNOWN and v is not False:
+                yield a, f"{f} is {v!r}; it must be false"
+
+
+_PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
+
+
+@rule(
+    "no-public-iam-members",
+    pack=PACK,
+    applies=lambda t: t.startswith("gcp:") and (t.endswith("IAMMember") or t.endswith("IAMBinding")),
+    severity="critical",
+    description="No IAM binding grants access to allUsers or allAuthenticatedUsers.",
+    remediation="Bind named service accounts or groups instead of allUsers / allAuthenticatedUsers.",
+)
+def no_public_iam_members(res: Res, ctx: Ctx) -> Iterator[str]:
+    members = [get(res.props, "member")] + elements(get(res.props, "members"))
+    for m in members:
+        if isinstance(m, str) and m in _PUBLIC_MEMBERS:
+            yield f"member {m!r} makes the resource public"
+
+
+def _cidr_open(cidrs: list[Any]) -> list[str]:
+    out = []
+    for c in cidrs:
+        try:
+            if isinstance(c, str) and ipaddress.ip_network(c, strict=False).prefixlen == 0:
+                out.append(c)
+        except ValueError:
+            continue
+    return out
+
+
+@rule(
+    "private-cluster-endpoint",
+    pack=PACK,
+    types=[EKS_CLUSTER, GKE_CLUSTER, AKS_CLUSTER],
+    severity="critical",
+    description="The Kubernetes API endpoint is private; dev alone may expose it to listed CIDRs.",
+    remediation=(
+        "EKS: vpc_config endpoint_public_access=False, endpoint_private_access=True (dev: public_access_cidrs "
+        "without 0.0.0.0/0); GKE: private_cluster_config.enable_private_endpoint; AKS: api_server_access_profile."
+        "enable_private_cluster (dev: authorized_ip_ranges)."
+    ),
+)
+def private_cluster_endpoint(res: Res, ctx: Ctx) -> Iterator[str]:
+    p = res.props
+    dev = ctx.environment == "dev"
+    if res.type == EKS_CLUSTER:
+        # EKS defaults: public access on, open to 0.0.0.0/0, private access off.
+        public = as_bool(get(p, "vpcConfig", "endpointPublicAccess", default=True))
+        private = as_bool(get(p, "vpcConfig", "endpointPrivateAccess", default=False))
+        if private is not UNKNOWN and private is not True:
+            yield "vpcConfig.endpointPrivateAccess is not true (nodes would reach the API over the internet)"
+        if public is UNKNOWN or public is False:
+            return
+        if not dev:
+            yield f"vpcConfig.endpointPublicAccess is on in {ctx.environment}; it must be false"
+            return
+        cidrs = elements(get(p, "vpcConfig", "publicAccessCidrs"))
+        if UNKNOWN in cidrs:
+            return
+        if not cidrs:
+            yield "public endpoint without vpcConfig.publicAccessCidrs (EKS opens it to 0.0.0.0/0)"
+        elif _cidr_open(cidrs):
+            yield f"vpcConfig.publicAccessCidrs contains {_cidr_open(cidrs)}"
+    elif res.type == GKE_CLUSTER:
+        private = as_bool(get(p, "privateClusterConfig", "enablePrivateEndpoint"))
+        if private is UNKNOWN or private is True:
+            return
+        if not dev:
+            yield f"privateClusterConfig.enablePrivateEndpoint is not true in {ctx.environment}"
+            return
+        blocks = elements(get(p, "masterAuthorizedNetworksConfig", "cidrBlocks"))
+        cidrs = [get(b, "cidrBlock") for b in blocks]
+        if UNKNOWN in cidrs:
+            return
+        if not cidrs or _cidr_open(cidrs):
+            yield "public endpoint without masterAuthorizedNetworksConfig limited to listed CIDRs"
+    else:
+        private = as_bool(get(p, "apiServerAccessProfile", "enablePrivateCluster"))
+        if private is UNKNOWN or private is True:
+            return
+        if not dev:
+            yield f"apiServerAccessProfile.enablePrivateCluster is not true in {ctx.environment}"
+            return
+        cidrs = elements(get(p, "apiServerAccessProfile", "authorizedIPRanges"))
+        if UNKNOWN in cidrs:
+            return
+        if not cidrs or _cidr_open(cidrs):
+            yield "public endpoint without apiServerAccessProfile.authorizedIPRanges limited to listed CIDRs"
+
+
+@rule(
+    "ecr-immutable-scanned",
+    pack=PACK,
+    types=[ECR_REPO],
+    severity="high",
+    description="Image tags are immutable and images are scanned on push.",
+    remediation="image_tag_mutability='IMMUTABLE' and image_scanning_configuration={scan_on_push: True}.",
+)
+def ecr_immutable_scanned(res: Res, ctx: Ctx) -> Iterator[str]:
+    mut = get(res.props, "imageTagMutability", default="MUTABLE")
+    if mut is not UNKNOWN and mut != "IMMUTABLE":
+        yield f"imageTagMutability is {mut!r}; a pushed tag could be replaced by another image"
+    scan = as_bool(get(res.props, "imageScanningConfiguration", "scanOnPush"))
+    if scan is not UNKNOWN and scan is not True:
+        yield "imageScanningConfiguration.scanOnPush is not true"
+
+
+@rule(
+    "acr-no-admin-or-anonymous",
+    pack=PACK,
+    types=[ACR],
+    severity="high",
+    description="Azure container registries have the admin user and anonymous pull turned off.",
+    remediation="admin_user_enabled=False and anonymous_pull_enabled=False; pull with managed identities.",
+)
+def acr_no_admin_or_anonymous(res: Res, ctx: Ctx) -> Iterator[str]:
+    for f in ("adminUserEnabled", "anonymousPullEnabled"):
+        v = as_bool(get(res.props, f))  # both default to false
+        if v is True:
+            yield f"{f} is true"
+
+
+# Policy-document inputs, per resource type, that may carry a resource-based or identity policy.
+_POLICY_PROPS: dict[str, tuple[str, ...]] = {
+    "aws:s3/bucketPolicy:BucketPolicy": ("policy",),
+    "aws:kms/key:Key": ("policy",),
+    "aws:kms/keyPolicy:KeyPolicy": ("policy",),
+    "aws:ecr/repositoryPolicy:RepositoryPolicy": ("policy",),
+    "aws:ecr/repository:Repository": (),
+    "aws:secretsmanager/secretPolicy:SecretPolicy": ("policy",),
+    "aws:sqs/queuePolicy:QueuePolicy": ("policy",),
+    "aws:sns/topicPolicy:TopicPolicy": ("policy",),
+    "aws:iam/role:Role": ("assumeRolePolicy",),
+    "aws:iam/policy:Policy": ("policy",),
+    "aws:iam/rolePolicy:RolePolicy": ("policy",),
+    "aws:iam/userPolicy:UserPolicy": ("policy",),
+    "aws:iam/groupPolicy:GroupPolicy": ("policy",),
+}
+
+
+def _documents(res: Res) -> list[tuple[str, Any]]:
+    docs = [(prop, doc_of(get(res.props, prop))) for prop in _POLICY_PROPS.get(res.type, ())]
+    if res.type == "aws:iam/role:Role":
+        for i, ip in enumerate(elements(get(res.props, "inlinePolicies"))):
+            docs.append((f"inlinePolicies[{i}].policy", doc_of(get(ip, "policy"))))
+    return [(n, d) for n, d in docs if d is not UNKNOWN and d is not None]
+
+
+@rule(
+    "no-wildcard-principal",
+    pack=PACK,
+    types=list(_POLICY_PROPS),
+    severity="critical",
+    description="No Allow statement in a resource or trust policy names the '*' principal.",
+    remediation=(
+        "Name the account, role or service principal that needs access. A '*' principal is accepted only "
+        "in Deny statements (e.g. the deny-insecure-transport statement)."
+    ),
+)
+def no_wildcard_principal(res: Res, ctx: Ctx) -> Iterator[str]:
+    for prop, doc in _documents(res):
+        for i, st in enumerate(statements(doc)):
+            if get(st, "Effect") == "Deny":
+                continue
+            if principal_is_wildcard(get(st, "Principal")):
+                yield f"{prop} Statement[{i}] ({get(st, 'Sid') or 'no Sid'}) allows Principal '*'"
+            if get(st, "NotPrincipal") is not None:
+                yield f"{prop} Statement[{i}] allows NotPrincipal (everyone else)"
+
+
+# Services that hold data: a wildcard on them is a data-access grant, not an operational one.
+DATA_SERVICES = frozenset(
+    {
+        "s3",
+        "kms",
+        "ecr",
+        "secretsmanager",
+        "dynamodb",
+        "ssm",
+        "rds",
+        "rds-data",
+        "sqs",
+        "sns",
+        "glue",
+        "athena",
+        "elasticfilesystem",
+        "fsx",
+        "redshift",
+        "sagemaker",
+        "kinesis",
+        "firehose",
+        "backup",
+        "logs",
+    }
+)
+# Data-service actions that have no resource-level permissions: AWS only accepts Resource "*" for them.
+RESOURCE_STAR_ONLY = frozenset(
+    {
+        "ecr:getauthorizationtoken",
+        "s3:listallmybuckets",
+        "kms:listkeys",
+        "kms:listaliases",
+        "secretsmanager:listsecrets",
+        "secretsmanager:getrandompassword",
+        "dynamodb:listtables",
+        "sqs:listqueues",
+        "sns:listtopics",
+        "ssm:describeparameters",
+        "logs:describeloggroups",
+    }
+)
+_FULL_ACCESS_MANAGED = frozenset(
+    {
+        "AdministratorAccess",
+        "PowerUserAccess",
+        "AmazonS3FullAccess",
+        "AWSKeyManagementServicePowerUser",
+        "AmazonEC2ContainerRegistryFullAccess",
+        "SecretsManagerReadWrite",
+        "AmazonDynamoDBFullAccess",
+        "AmazonSSMFullAccess",
+        "AmazonRDSFullAccess",
+        "AmazonSageMakerFullAccess",
+    }
+)
+_IAM_DOC_TYPES = [t for t in _POLICY_PROPS if t.startswith("aws:iam/") and t != "aws:iam/role:Role"]
+_ATTACHMENTS = [
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+    "aws:iam/policyAttachment:PolicyAttachment",
+    "aws:iam/userPolicyAttachment:UserPolicyAttachment",
+    "aws:iam/groupPolicyAttachment:GroupPolicyAttachment",
+]
+
+
+def wildcard_findings(doc: Any) -> list[str]:
+    """Exact semantics of `iam-least-privilege` for one identity-policy document (Allow statements only):
+
+    - Action "*" (or "*:*"), or any NotAction: flagged (everything, or everything but a few).
+    - An action on a data service (DATA_SERVICES) whose verb is "*" ("s3:*"): flagged.
+    - Resource "*" (or NotResource) together with any data-service action, unless every such action is
+      one AWS only grants on "*" (RESOURCE_STAR_ONLY, e.g. ecr:GetAuthorizationToken): flagged.
+    - Operational wildcards stay allowed: "ec2:Describe*" on Resource "*" passes, and so does "s3:Get*" on
+      a named bucket ARN.
+    """
+    out = []
+    for i, st in enumerate(statements(doc)):
+        if get(st, "Effect", default="Allow") != "Allow":
+            continue
+        sid = get(st, "Sid") or "no Sid"
+        actions = [a for a in str_list(get(st, "Action")) if isinstance(a, str)]
+        if get(st, "NotAction") is not None:
+            out.append(f"Statement[{i}] ({sid}) uses NotAction with Allow")
+        if any(a in ("*", "*:*") for a in actions):
+            out.append(f"Statement[{i}] ({sid}) allows Action '*'")
+            continue
+        data = [a for a in actions if a.split(":", 1)[0].lower() in DATA_SERVICES]
+        for a in data:
+            if a.split(":", 1)[1:] == ["*"]:
+                out.append(f"Statement[{i}] ({sid}) allows {a!r} (every action of the service)")
+        resources = str_list(get(st, "Resource"))
+        star = "*" in resources or get(st, "NotResource") is not None
+        scoped = [a for a in data if a.lower() not in RESOURCE_STAR_ONLY]
+        if star and scoped:
+            out.append(f"Statement[{i}] ({sid}) allows data actions {sorted(scoped)} on Resource '*'")
+    return out
+
+
+@rule(
+    "iam-least-privilege",
+    pack=PACK,
+    types=_IAM_DOC_TYPES + ["aws:iam/role:Role"] + _ATTACHMENTS,
+    severity="high",
+    description="IAM policies grant no '*' actions, and no '*' actions or resources on data services.",
+    remediation=(
+        "List the actions the workload calls (s3:GetObject, kms:Decrypt, ...) and scope Resource to the bucket, "
+        "key or repository ARNs; attach no AWS-managed full-access policy."
+    ),
+)
+def iam_least_privilege(res: Res, ctx: Ctx) -> Iterator[str]:
+    if res.type in _ATTACHMENTS:
+        arn = get(res.props, "policyArn")
+        if isinstance(arn, str) and arn.startswith("arn:aws:iam::aws:policy/"):
+            name = arn.rsplit("/", 1)[-1]
+            if name in _FULL_ACCESS_MANAGED:
+                yield f"attaches the AWS-managed {name} policy"
+        return
+    for prop, doc in _documents(res):
+        if prop == "assumeRolePolicy":
+            continue
+        for finding in wildcard_findings(doc):
+            yield f"{prop} {finding}"
+
+
+@rule(
+    "imdsv2-required",
+    pack=PACK,
+    types=[LAUNCH_TEMPLATE, EC2_INSTANCE],
+    severity="high",
+    description="Nodes require IMDSv2 session tokens for the instance metadata service.",
+    remediation="metadata_options={http_tokens: 'required', http_put_response_hop_limit: 1 or 2, http_endpoint: 'enabled'}.",
+)
+def imdsv2_required(res: Res, ctx: Ctx) -> Iterator[str]:
+    tokens = get(res.props, "metadataOptions", "httpTokens")
+    if tokens is not UNKNOWN and tokens != "required":
+        yield f"metadataOptions.httpTokens is {tokens!r}; IMDSv1 lets SSRF reach node credentials"
+
+
+@rule(
+    "no-node-public-ip",
+    pack=PACK,
+    types=[LAUNCH_TEMPLATE, EC2_INSTANCE, GKE_CLUSTER, AKS_POOL, AKS_CLUSTER],
+    severity="high",
+    description="Nodes get no public IP address.",
+    remediation=(
+        "EC2: network_interfaces associate_public_ip_address 'false' and private subnets; GKE: "
+        "private_cluster_config.enable_private_nodes; AKS: enable_node_public_ip false."
+    ),
+)
+def no_node_public_ip(res: Res, ctx: Ctx) -> Iterator[str]:
+    p = res.props
+    if res.type == LAUNCH_TEMPLATE:
+        for i, ni in enumerate(elements(get(p, "networkInterfaces"))):
+            if as_bool(get(ni, "associatePublicIpAddress")) is True:
+                yield f"networkInterfaces[{i}].associatePublicIpAddress is 'true'"
+    elif res.type == EC2_INSTANCE:
+        if as_bool(get(p, "associatePublicIpAddress")) is True:
+            yield "associatePublicIpAddress is true"
+    elif res.type == GKE_CLUSTER:
+        v = as_bool(get(p, "privateClusterConfig", "enablePrivateNodes"))
+        if v is not UNKNOWN and v is not True:
+            yield "privateClusterConfig.enablePrivateNodes is not true"
+    elif res.type == AKS_POOL:
+        if as_bool(get(p, "enableNodePublicIP")) is True:
+            yield "enableNodePublicIP is true"
+    else:
+        for i, pool in enumerate(elements(get(p, "agentPoolProfiles"))):
+            if as_bool(get(pool, "enableNodePublicIP")) is True:
+                yield f"agentPoolProfiles[{i}].enableNodePublicIP is true"
+
+
+@rule(
+    "aks-local-accounts-disabled",
+    pack=PACK,
+    types=[AKS_CLUSTER],
+    severity="high",
+    description="AKS clusters accept Entra ID identities only (no static local admin credentials).",
+    remediation="disable_local_accounts=True with aad_profile.managed and Azure RBAC.",
+)
+def aks_local_accounts_disabled(res: Res, ctx: Ctx) -> Iterator[str]:
+    v = as_bool(get(res.props, "disableLocalAccounts"))
+    if v is not UNKNOWN and v is not True:
+        yield "disableLocalAccounts is not true"
+
+
+@rule(
+    "workload-identity",
+    pack=PACK,
+    kind="stack",
+    severity="high",
+    description="Pods get cloud credentials through workload identity, never node credentials.",
+    remediation=(
+        "EKS: an IAM OIDC provider for the cluster (IRSA) or the eks-pod-identity-agent add-on; GKE: "
+        "workload_identity_config.workload_pool and node_config.workload_metadata_config.mode 'GKE_METADATA'; "
+        "AKS: oidc_issuer_profile.enabled and security_profile.workload_identity.enabled."
+    ),
+)
+def workload_identity(resources: list[Res], ctx: Ctx) -> Iterator[tuple[Res, str]]:
+    eks = of_type(resources, EKS_CLUSTER)
+    if eks:
+        has_oidc = bool(of_type(resources, "aws:iam/openIdConnectProvider:OpenIdConnectProvider"))
+        has_agent = any(
+            get(a.props, "addonName") == "eks-pod-identity-agent"
+            for a in of_type(resources, "aws:eks/addon:Addon")
+        )
+        if not (has_oidc or has_agent):
+            for c in eks:
+                yield c, "no IAM OIDC provider (IRSA) and no eks-pod-identity-agent add-on in the stack"
+    for c in of_type(resources, GKE_CLUSTER):
+        pool = get(c.props, "workloadIdentityConfig", "workloadPool")
+        if pool is not UNKNOWN and not pool:
+            yield c, "workloadIdentityConfig.workloadPool is not set"
+    for n in of_type(resources, GKE_NODE_POOL):
+        mode = get(n.props, "nodeConfig", "workloadMetadataConfig", "mode")
+        if mode is not UNKNOWN and mode != "GKE_METADATA":
+            yield n, f"nodeConfig.workloadMetadataConfig.mode is {mode!r}; it must be 'GKE_METADATA'"
+    for c in of_type(resources, AKS_CLUSTER):
+        for path in (("securityProfile", "workloadIdentity", "enabled"), ("oidcIssuerProfile", "enabled")):
+            v = as_bool(get(c.props, *path))
+            if v is not UNKNOWN and v is not True:
+                yield c, f"{'.'.join(path)} is not true"

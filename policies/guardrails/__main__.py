@@ -1,0 +1,22 @@
+"""CrossGuard pack `mlinfra-guardrails`: assembles the guardrails rules of mlinfra.policy; no logic here.
+
+Run: pulumi preview --policy-pack policies/guardrails [--policy-pack-config <(mlinfra policy export-config --pack guardrails --environment prod)]
+"""
+
+import sys
+from pathlib import Path
+
+# The checkout's own mlinfra when the pack venv has not installed it (see requirements.txt).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from mlinfra.policy.crossguard import pack_name, pack_policies, runtime_environment  # noqa: E402
+
+PACK = "guardrails"
+ENVIRONMENT = runtime_environment()
+POLICIES = pack_policies(PACK, ENVIRONMENT)
+
+if __name__ == "__main__":
+    from pulumi_policy import PolicyPack
+
+    # Constructing the pack serves gRPC to the Pulumi engine until it is stopped.
+    PolicyPack(name=pack_name(PACK), policies=POLICIES)
