@@ -5,6 +5,7 @@ hands rules during preview), including with the guarded property unknown."""
 from __future__ import annotations
 
 import copy
+import json
 from collections import Counter
 from typing import Any
 
@@ -117,8 +118,6 @@ def test_catalogue_entries_are_complete():
 
 
 def test_iam_semantics_operational_wildcards_pass():
-    import json
-
     from tests.policy.fixtures import iam_policy
 
     ok = [
@@ -161,7 +160,7 @@ def test_provider_default_tags_count_as_tags():
     r = ecr()
     del r.props["tags"]
     assert run_rule("required-tags", Res(r.type, r.name, r.props), "prod")
-    provider = {"region": "us-east-1", "defaultTags": '{"tags": %s}' % __import__("json").dumps(TAGS)}
+    provider = {"region": "us-east-1", "defaultTags": json.dumps({"tags": TAGS})}
     assert run_rule("required-tags", Res(r.type, r.name, r.props, provider_props=provider), "prod") == []
 
 
