@@ -59,22 +59,3 @@ def MlPlatform(  # noqa: N802 - reads as the component it returns
         "cloud",
     )
 
-
-def warn_missing_receivers(spec: PlatformSpec, secrets: PlatformSecrets) -> list[str]:
-    """Receivers the spec asks for whose secret is not configured: warn, with the command that fixes it."""
-    alerting = spec.monitoring.alerting
-    wanted = {
-        "slack": (alerting.slack_channel is not None, "slackWebhookUrl"),
-        "pagerduty": (alerting.pagerduty, "pagerdutyKey"),
-        "webhook": (alerting.webhook, "alertWebhookUrl"),
-    }
-    missing = []
-    for receiver, (asked, key) in wanted.items():
-        if spec.monitoring.enabled and asked and receiver not in secrets.alert_receivers:
-            msg = (
-                f"monitoring.alerting asks for {receiver} but the secret config mlinfra:{key} is not set; "
-                f"alerts will not reach {receiver} until `pulumi config set --secret mlinfra:{key} ...`"
-            )
-            pulumi.log.warn(msg)
-            missing.append(receiver)
-    return missing

@@ -324,7 +324,12 @@ class ModelSpec(_Model):
     gpus: int = Field(default=1, ge=0, le=8, description="GPUs per replica.")
     cpu: str = Field(default="2", description="CPU request and limit per replica.")
     memory: str = Field(default="8Gi", description="Memory request and limit per replica.")
-    min_replicas: int = Field(default=1, ge=0, le=100, description="Minimum replicas.")
+    min_replicas: int = Field(
+        default=1,
+        ge=1,
+        le=100,
+        description="Minimum replicas (>= 1: raw deployments and HPAs do not scale to 0).",
+    )
     max_replicas: int = Field(default=2, ge=1, le=100, description="Maximum replicas.")
     port: int = Field(default=8080, ge=1, le=65535, description="Container port.")
     health_path: str = Field(default="/health", description="HTTP path for liveness/readiness probes.")
@@ -340,6 +345,16 @@ class ModelSpec(_Model):
     @classmethod
     def _name(cls, v: str) -> str:
         return _dns_label(v, "model name", 40)
+
+    @field_validator("storage_prefix")
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        if v and (v.startswith("/") or not v.endswith("/") or any(c in v for c in "*?") or ".." in v):
+            raise ValueError(
+                f"storage_prefix {v!r} must be a relative key prefix ending in '/' "
+                "(e.g. models/reranker/), without wildcards or '..'"
+            )
+        return v
 
     @field_validator("image")
     @classmethod
@@ -382,8 +397,10 @@ class ServingSpec(_Model):
     internal_load_balancer: bool = Field(
         default=False, description="Ingress load balancer reachable only inside the network (on in prod)."
     )
-    tls_issuer: Literal["letsencrypt", "letsencrypt-staging", "selfsigned"] = Field(
-        default="letsencrypt-staging", description="cert-manager ClusterIssuer for model hosts."
+    tls_issuer: Literal["letsencrypt", "letsencrypt-staging", "private-ca", "selfsigned"] = Field(
+        default="letsencrypt-staging",
+        description="cert-manager issuer for model hosts: Let's Encrypt (public ingress only, HTTP-01), "
+        "a private CA (internal ingress), or self-signed (tests).",
     )
     acme_email: str = Field(
         default="platform@example.com", description="ACME account e-mail for Let's Encrypt."
@@ -395,6 +412,15 @@ class ServingSpec(_Model):
     @classmethod
     def _ns(cls, v: str) -> str:
         return _dns_label(v, "namespace", 63)
+
+    @model_validator(mode="after")
+    def _issuer_reachable(self):
+        if self.internal_load_balancer and self.tls_issuer.startswith("letsencrypt"):
+            raise ValueError(
+                f"tls_issuer {self.tls_issuer!r} needs the ingress reachable from the internet (HTTP-01) but "
+                "internal_load_balancer is on; allowed with an internal load balancer: private-ca, selfsigned"
+            )
+        return self
 
 
 class AlertingSpec(_Model):
@@ -499,7 +525,7 @@ PROFILES: dict[str, dict[str, Any]] = {
             "log_retention_days": 90,
         },
         "artifacts": {"access_logging": False, "noncurrent_version_expiration_days": 60},
-        "serving": {"internal_load_balancer": True, "tls_issuer": "letsencrypt"},
+        "serving": {"internal_load_balancer": True, "tls_issuer": "private-ca"},
         "monitoring": {"retention_days": 15, "prometheus_storage_gb": 100, "gpu_idle_minutes": 60},
         "encryption": {"key_deletion_window_days": 14},
     },
@@ -510,7 +536,7 @@ PROFILES: dict[str, dict[str, Any]] = {
             "log_retention_days": 365,
         },
         "artifacts": {"access_logging": True, "noncurrent_version_expiration_days": 180},
-        "serving": {"internal_load_balancer": True, "tls_issuer": "letsencrypt"},
+        "serving": {"internal_load_balancer": True, "tls_issuer": "private-ca"},
         "monitoring": {"retention_days": 30, "prometheus_storage_gb": 500, "gpu_idle_minutes": 120},
         "encryption": {"key_deletion_window_days": 30},
     },

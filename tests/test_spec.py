@@ -144,6 +144,16 @@ BAD_SPECS = [
         ),
         ["serving.models.0.image", "pinned"],
     ),
+    (
+        "Let's Encrypt behind an internal load balancer",
+        _with(PROD_SPEC, "serving", {"tls_issuer": "letsencrypt"}),
+        ["serving", "internal_load_balancer", "allowed with an internal load balancer: private-ca"],
+    ),
+    (
+        "model storage prefix with a wildcard",
+        _with(BASE_SPEC, "serving", {"models": [{"name": "m", "storage_prefix": "models/*"}]}),
+        ["serving.models.0.storage_prefix", "ending in '/'"],
+    ),
     ("invalid CIDR", _with(BASE_SPEC, "network", {"cidr": "10.0.0.300/16"}), ["network.cidr", "not a valid"]),
     (
         "aws section on gcp",

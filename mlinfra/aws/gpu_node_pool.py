@@ -20,6 +20,7 @@ from pulumi_aws import autoscaling, ec2, eks, iam
 
 from mlinfra.catalog import SUPPORTED_KUBERNETES_VERSIONS, GpuMachineType, gpu_machine_type
 from mlinfra.components import child
+from mlinfra.k8s.gpu import device_plugin_node_labels
 from mlinfra.k8s.scheduling import (
     ACCELERATOR_LABEL,
     CAPACITY_LABEL,
@@ -137,7 +138,11 @@ class GpuNodePool(pulumi.ComponentResource):
         self.machine_type = machine
         self.pool = pool
         tags = dict(args.tags)
-        self.labels = gpu_node_labels(pool.name, machine.gpu_model, pool.capacity_type, dict(pool.labels))
+        # The device-plugin config label selects the pool's time-slicing config (none when unshared).
+        self.labels = {
+            **gpu_node_labels(pool.name, machine.gpu_model, pool.capacity_type, dict(pool.labels)),
+            **device_plugin_node_labels(pool),
+        }
         # With time-slicing the device plugin advertises gpus x replicas `nvidia.com/gpu` per node;
         # the template must say the same or the autoscaler refuses pods that would fit.
         advertised_gpus = machine.gpus * pool.time_slicing_replicas

@@ -48,10 +48,9 @@ class AwsPlatform(pulumi.ComponentResource):
         if spec.cloud != "aws":
             raise ValueError(f"AwsPlatform needs cloud 'aws'; the spec says {spec.cloud!r}")
         super().__init__("mlinfra:aws:Platform", name, None, opts)
-        from mlinfra.platform import PlatformSecrets, warn_missing_receivers
+        from mlinfra.platform import PlatformSecrets
 
         secrets = secrets or PlatformSecrets()
-        warn_missing_receivers(spec, secrets)
         aws_opts = spec.aws
         assert aws_opts is not None  # the spec fills it in for cloud aws
         tags = spec.required_tags
@@ -140,8 +139,14 @@ class AwsPlatform(pulumi.ComponentResource):
         self.k8s_provider = self.cluster.k8s_provider
         self.bucket_name = self.artifacts.bucket_name
         self.registry_urls = self.registry.repository_urls
+        self.vpc_id = self.network.vpc_id
+        self.private_subnet_ids = self.network.private_subnet_ids
+        self.node_volume_key_arn = self.cluster.node_volume_key_arn
         self.register_outputs(
             {
+                "vpc_id": self.vpc_id,
+                "private_subnet_ids": self.private_subnet_ids,
+                "node_volume_key_arn": self.node_volume_key_arn,
                 "cluster_name": self.cluster_name,
                 "cluster_endpoint": self.cluster_endpoint,
                 "kubeconfig": self.kubeconfig,
@@ -152,14 +157,38 @@ class AwsPlatform(pulumi.ComponentResource):
         )
 
     def _in_cluster_layer(self, name: str, spec: PlatformSpec, secrets: PlatformSecrets) -> None:
-        """GPU enablement, serving and monitoring on the new cluster, after its nodes exist."""
+        """Monitoring, GPU enablement and serving on the new cluster, after its nodes exist.
+
+        Monitoring goes first: its chart installs the Prometheus Operator CRDs that the
+        ServiceMonitors of the GPU and serving charts need.
+        """
         labels = standard_labels("platform", spec.tags.owner, spec.tags.cost_center, spec.environment)
+        system_nodes = {POOL_LABEL: "system"}
         on_cluster = pulumi.ResourceOptions(
             parent=self,
             providers={"kubernetes": self.cluster.k8s_provider},
             depends_on=[self.cluster],
         )
-        system_nodes = {POOL_LABEL: "system"}
+        self.monitoring = None
+        if spec.monitoring.enabled:
+            self.monitoring = MonitoringStack(
+                f"{name}-monitoring",
+                MonitoringStackArgs(
+                    spec=spec.monitoring,
+                    environment=spec.environment,
+                    models=spec.serving.models if spec.serving.enabled else (),
+                    serving_namespace=spec.serving.namespace,
+                    storage_class=self.cluster.storage_class,
+                    grafana_admin_password=secrets.grafana_admin_password,
+                    alert_receivers=secrets.alert_receivers,
+                    node_selector=system_nodes,
+                    labels=labels,
+                ),
+                opts=on_cluster,
+            )
+            on_cluster = pulumi.ResourceOptions.merge(
+                on_cluster, pulumi.ResourceOptions(depends_on=[self.cluster, self.monitoring])
+            )
         self.gpu = None
         if spec.gpu_pools:
             self.gpu = GpuEnablement(
@@ -184,27 +213,14 @@ class AwsPlatform(pulumi.ComponentResource):
                     environment=spec.environment,
                     labels=labels,
                     node_selector=system_nodes,
+                    kubernetes_version=spec.cluster.kubernetes_version,
+                    monitoring_namespace=spec.monitoring.namespace if spec.monitoring.enabled else None,
+                    service_monitor=spec.monitoring.enabled,
                 ),
                 opts=on_cluster,
             )
             for model in spec.serving.models:
                 self.models.append(self._model(name, spec, model, on_cluster))
-        if spec.monitoring.enabled:
-            self.monitoring = MonitoringStack(
-                f"{name}-monitoring",
-                MonitoringStackArgs(
-                    spec=spec.monitoring,
-                    environment=spec.environment,
-                    models=spec.serving.models if spec.serving.enabled else (),
-                    serving_namespace=spec.serving.namespace,
-                    storage_class=self.cluster.storage_class,
-                    grafana_admin_password=secrets.grafana_admin_password,
-                    alert_receivers=secrets.alert_receivers,
-                    node_selector=system_nodes,
-                    labels=labels,
-                ),
-                opts=on_cluster,
-            )
 
     def _model(
         self, name: str, spec: PlatformSpec, model, on_cluster: pulumi.ResourceOptions

@@ -27,6 +27,12 @@ import pulumi_kubernetes as k8s
 
 from mlinfra.catalog import DEFAULT_KUBERNETES_VERSION, SUPPORTED_KUBERNETES_VERSIONS
 from mlinfra.components import child
+from mlinfra.k8s.metrics import (  # the serving <-> monitoring contract lives in metrics.py
+    METRICS_PORT_NAME,
+    MODEL_SERVER_LABEL,
+    MODEL_SERVER_LABEL_VALUE,
+)
+from mlinfra.k8s.metrics import MODEL_NAME_LABEL as MODEL_LABEL
 from mlinfra.k8s.scheduling import GPU_RESOURCE, Scheduling, standard_labels
 from mlinfra.spec import ModelSpec, ServingSpec
 
@@ -34,11 +40,8 @@ from mlinfra.spec import ModelSpec, ServingSpec
 
 # The monitoring stack's ServiceMonitor selects model-server Services by this label and
 # scrapes their port named `metrics` (mlinfra/k8s/metrics.py defines the same names).
-MODEL_SERVER_LABEL = "mlinfra.io/model-server"
-MODEL_SERVER_LABEL_VALUE = "true"
 HTTP_PORT_NAME = "http"
-METRICS_PORT_NAME = "metrics"
-MODEL_LABEL = "mlinfra.io/model"
+PRIVATE_CA_SECRET = "mlinfra-private-ca"  # cert-manager namespace; ca.crt is what clients trust
 
 SERVICE_HTTP_PORT = 80  # the Service port the Ingress targets (KServe raw mode uses 80 too)
 SERVICE_METRICS_PORT = 9090
@@ -363,13 +366,16 @@ class ServingCluster(pulumi.ComponentResource):
             timeout=600,
             opts=child(self, depends_on=[cert_ns]),
         )
+        issuer_deps: list[pulumi.Resource] = [cert_release]
+        if spec.tls_issuer == "private-ca":
+            issuer_deps.append(self._private_ca(name, cert_ns, cert_release, labels("cert-manager")))
         issuer = k8s.apiextensions.CustomResource(
             f"{name}-cluster-issuer",
             api_version="cert-manager.io/v1",
             kind="ClusterIssuer",
             metadata={"name": self.cluster_issuer, "labels": labels("cert-manager")},
             spec=self._issuer_spec(spec),
-            opts=child(self, depends_on=[cert_release]),
+            opts=child(self, depends_on=issuer_deps),
         )
 
         # ---- KServe (raw deployment: plain Deployments/Services/HPAs, no Knative or Istio)
@@ -494,13 +500,53 @@ class ServingCluster(pulumi.ComponentResource):
             )
         return dict(INTERNAL_LB_ANNOTATIONS[args.cloud])
 
+    def _private_ca(
+        self, name: str, cert_ns: k8s.core.v1.Namespace, cert_release: pulumi.Resource, labels: dict[str, str]
+    ) -> pulumi.Resource:
+        """A private CA for internal endpoints: a self-signed root whose key stays in the cluster.
+
+        Models behind an internal load balancer cannot answer Let's Encrypt's HTTP-01 challenge;
+        the `private-ca` issuer signs their certificates with this root instead, and clients
+        trust it by importing the `PRIVATE_CA_SECRET` certificate (ca.crt).
+        """
+        root = k8s.apiextensions.CustomResource(
+            f"{name}-selfsigned-root",
+            api_version="cert-manager.io/v1",
+            kind="ClusterIssuer",
+            metadata={"name": "mlinfra-selfsigned-root", "labels": labels},
+            spec={"selfSigned": {}},
+            opts=child(self, depends_on=[cert_release]),
+        )
+        return k8s.apiextensions.CustomResource(
+            f"{name}-private-ca-cert",
+            api_version="cert-manager.io/v1",
+            kind="Certificate",
+            metadata={"name": PRIVATE_CA_SECRET, "namespace": cert_ns.metadata.name, "labels": labels},
+            spec={
+                "isCA": True,
+                "commonName": "mlinfra serving private CA",
+                "secretName": PRIVATE_CA_SECRET,
+                "duration": "87600h",  # 10 years: the root; leaf certificates renew every 60 days
+                "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Never"},
+                "issuerRef": {
+                    "name": "mlinfra-selfsigned-root",
+                    "kind": "ClusterIssuer",
+                    "group": "cert-manager.io",
+                },
+            },
+            opts=child(self, depends_on=[root]),
+        )
+
     @staticmethod
     def _issuer_spec(spec: ServingSpec) -> dict[str, Any]:
         if spec.tls_issuer == "selfsigned":
             return {"selfSigned": {}}
+        if spec.tls_issuer == "private-ca":
+            # The CA secret lives in cert-manager's cluster resource namespace (its own namespace).
+            return {"ca": {"secretName": PRIVATE_CA_SECRET}}
         # HTTP-01 through our ingress class: the solver's temporary Ingress uses the same controller.
-        # Note: HTTP-01 needs the ingress reachable from Let's Encrypt on port 80; behind an internal
-        # load balancer use a DNS-01 solver instead.
+        # It needs the ingress reachable from Let's Encrypt on port 80, so the spec refuses
+        # Let's Encrypt behind an internal load balancer (use private-ca there).
         return {
             "acme": {
                 "server": LETSENCRYPT_SERVERS[spec.tls_issuer],

@@ -14,3 +14,7 @@ pulumi.export("kubeconfig", pulumi.Output.secret(platform.kubeconfig))
 pulumi.export("oidc_issuer", platform.oidc_issuer)
 pulumi.export("artifact_bucket", platform.bucket_name)
 pulumi.export("registry_urls", platform.registry_urls)
+# For team-owned stacks that add pools or buckets through a StackReference:
+pulumi.export("vpc_id", platform.vpc_id)
+pulumi.export("private_subnet_ids", platform.private_subnet_ids)
+pulumi.export("node_volume_key_arn", platform.node_volume_key_arn)

@@ -136,6 +136,14 @@ def test_time_sliced_pool_advertises_shared_gpus(dev_pool):
     assert tags[f"{TEMPLATE}/resources/nvidia.com/gpu"] == "4"  # 1 GPU x 4 replicas
 
 
+def test_time_sliced_pool_selects_its_device_plugin_config(dev_pool):
+    shared = dev_pool.model_copy(update={"time_slicing_replicas": 4})
+    labels = _plan(shared).one("aws:eks/nodeGroup:NodeGroup").inputs["labels"]
+    assert labels["nvidia.com/device-plugin.config"] == f"pool-{dev_pool.name}"
+    unshared = _plan(dev_pool).one("aws:eks/nodeGroup:NodeGroup").inputs["labels"]
+    assert "nvidia.com/device-plugin.config" not in unshared  # falls back to the default config
+
+
 def test_owned_tag_with_a_cluster_name_output(dev_pool):
     plan = _plan(dev_pool, cluster_name=lambda: pulumi.Output.from_input("from-stack-ref"))
     assert plan.one(NG).inputs["tags"]["k8s.io/cluster-autoscaler/from-stack-ref"] == "owned"

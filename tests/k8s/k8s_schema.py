@@ -8,6 +8,7 @@ import kubernetes_validate
 
 from mlinfra.catalog import DEFAULT_KUBERNETES_VERSION
 from mlinfra.offline import Plan
+from mlinfra.offline.engine import SECRET_MARK
 
 # Core API groups whose schemas kubernetes-validate ships (CRDs like InferenceService are not in it).
 CORE_GROUP_PREFIXES = (
@@ -24,8 +25,16 @@ CORE_GROUP_PREFIXES = (
 
 
 def object_of(record_inputs: dict[str, Any]) -> dict[str, Any]:
-    """The Kubernetes object as the API server would receive it (engine-only keys dropped)."""
-    return {k: v for k, v in record_inputs.items() if not k.startswith("__")}
+    """The Kubernetes object as the API server would receive it (engine-only keys dropped).
+
+    The plan masks secret values; a Secret's whole `data`/`stringData` map is masked when any
+    value in it is secret, so it is validated as an (unknown) empty map.
+    """
+    obj = {k: v for k, v in record_inputs.items() if not k.startswith("__")}
+    for key in ("data", "stringData"):
+        if obj.get(key) == SECRET_MARK:
+            obj[key] = {}
+    return obj
 
 
 def validate(obj: dict[str, Any], version: str = DEFAULT_KUBERNETES_VERSION) -> None:

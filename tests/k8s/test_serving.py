@@ -233,7 +233,9 @@ def test_workload_identity_egress_per_cloud(cloud: str, expected):
 
 
 def test_acme_solver_policy_only_with_an_acme_issuer(prod: Plan):
-    spec = _policy(prod, "allow-acme-solver")
+    assert "serving-allow-acme-solver" not in [r.name for r in prod.of_type(NETPOL)]  # prod: private CA
+    acme = _plan("prod", serving=_serving("prod", tls_issuer="letsencrypt", internal_load_balancer=False))
+    spec = _policy(acme, "allow-acme-solver")
     assert spec["podSelector"] == {"matchLabels": {"acme.cert-manager.io/http01-solver": "true"}}
     assert spec["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 8089}]
     selfsigned = _plan("prod", serving=_serving("prod", tls_issuer="selfsigned"))
@@ -343,13 +345,32 @@ def test_cert_manager_installs_its_crds_and_keeps_them(prod: Plan):
     ],
 )
 def test_acme_cluster_issuer_solves_http01_on_our_ingress_class(issuer: str, server: str):
-    plan = _plan("prod", serving=_serving("prod", tls_issuer=issuer, acme_email="pki@acme.test"))
+    public = _serving("prod", tls_issuer=issuer, acme_email="pki@acme.test", internal_load_balancer=False)
+    plan = _plan("prod", serving=public)
     record = plan.one("kubernetes:cert-manager.io/v1:ClusterIssuer")
     acme = record.inputs["spec"]["acme"]
     assert record.inputs["metadata"]["name"] == f"mlinfra-{issuer}"
     assert acme["server"] == server and acme["email"] == "pki@acme.test"
     assert acme["solvers"] == [{"http01": {"ingress": {"ingressClassName": INGRESS_CLASS}}}]
     assert plan.one(RELEASE, "serving-cert-manager").urn in record.dependencies
+
+
+def test_private_ca_issuer_chain_for_internal_endpoints(prod: Plan):
+    issuers = {
+        r.inputs["metadata"]["name"]: r for r in prod.of_type("kubernetes:cert-manager.io/v1:ClusterIssuer")
+    }
+    assert issuers["mlinfra-private-ca"].inputs["spec"] == {"ca": {"secretName": "mlinfra-private-ca"}}
+    assert issuers["mlinfra-selfsigned-root"].inputs["spec"] == {"selfSigned": {}}
+    ca = prod.one("kubernetes:cert-manager.io/v1:Certificate")
+    assert ca.inputs["spec"]["isCA"] is True
+    assert ca.inputs["spec"]["secretName"] == "mlinfra-private-ca"
+    assert ca.inputs["spec"]["issuerRef"]["name"] == "mlinfra-selfsigned-root"
+    assert ca.urn in issuers["mlinfra-private-ca"].dependencies
+    ingress = prod.of_type("kubernetes:networking.k8s.io/v1:Ingress")
+    assert all(
+        i.inputs["metadata"]["annotations"]["cert-manager.io/cluster-issuer"] == "mlinfra-private-ca"
+        for i in ingress
+    )
 
 
 def test_selfsigned_cluster_issuer():
