@@ -101,6 +101,27 @@ def s3_stack() -> list[R]:
     ]
 
 
+def log_target_stack() -> list[R]:
+    """A server-access-log bucket: S3 only delivers logs to SSE-S3 (AES256) buckets."""
+    logs = R("aws:s3/bucket:Bucket", "logs", {"bucket": f"{BUCKET}-logs", "tags": TAGS}, protect=True)
+    return [
+        logs,
+        R(
+            "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+            "logs-sse",
+            {
+                "bucket": f"{BUCKET}-logs",
+                "rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}],
+            },
+        ),
+        R(
+            "aws:s3/bucketLogging:BucketLogging",
+            "artifacts-logging",
+            {"bucket": BUCKET, "targetBucket": f"{BUCKET}-logs", "targetPrefix": "access-logs/"},
+        ),
+    ]
+
+
 def gcs() -> R:
     return R(
         "gcp:storage/bucket:Bucket",
@@ -539,6 +560,18 @@ CASES: list[Case] = [
         DELETE,
     ),
     Case("s3-sse-join", "storage-cmk-encryption", "prod", s3_stack(), SSE, ("bucket",), "another-bucket"),
+    Case(
+        "s3-log-target-aes256",
+        "storage-cmk-encryption",
+        "prod",
+        log_target_stack(),
+        1,
+        ("rules", 0, "applyServerSideEncryptionByDefault", "sseAlgorithm"),
+        "aws:kms",
+    ),
+    Case(
+        "s3-log-target-join", "storage-cmk-encryption", "prod", log_target_stack(), 2, ("targetBucket",), "x"
+    ),
     Case(
         "gcs-kms", "storage-cmk-encryption", "prod", [gcs()], 0, ("encryption", "defaultKmsKeyName"), DELETE
     ),

@@ -89,7 +89,15 @@ def test_mutation_is_flagged_on_the_mutated_resource(case: Case):
     target = case.resources[case.target]
     # Stack rules that join side resources report on the bucket the side resource configures.
     joined = target.type.startswith("aws:s3/bucket") and target.type != "aws:s3/bucket:Bucket"
-    expected = case.resources[0].name if joined else target.name
+    # The bucket that a side resource configures (by name), else the first bucket of the fixture.
+    if joined:
+        name = target.props.get("targetBucket") or target.props.get("bucket")
+        owner = [
+            r.name for r in case.resources if r.type == "aws:s3/bucket:Bucket" and r.props["bucket"] == name
+        ]
+        expected = (owner or [case.resources[0].name])[0]
+    else:
+        expected = target.name
     if case.path == ("__type__",):
         expected = case.resources[0].name
     assert expected in flagged, (flagged, messages)

@@ -22,6 +22,7 @@ from mlinfra.policy.rules._common import (
     KMS_KEY,
     LAUNCH_TEMPLATE,
     S3_BUCKET,
+    S3_LOGGING,
     S3_POLICY,
     S3_SSE,
     attached,
@@ -45,10 +46,14 @@ _KMS_ALGORITHMS = ("aws:kms", "aws:kms:dsse")
     remediation=(
         "S3: add a BucketServerSideEncryptionConfiguration for the bucket with sse_algorithm 'aws:kms' and "
         "kms_master_key_id set to a customer-managed key; GCS: set encryption.default_kms_key_name; "
-        "Azure (staging/prod): encryption.key_source 'Microsoft.Keyvault' with key_vault_properties."
+        "Azure (staging/prod): encryption.key_source 'Microsoft.Keyvault' with key_vault_properties. "
+        "An S3 server-access-log target bucket may use AES256 (S3 cannot deliver logs to SSE-KMS buckets)."
     ),
 )
 def storage_cmk_encryption(resources: list[Res], ctx: Ctx) -> Iterator[tuple[Res, str]]:
+    # S3 server access logs can only be delivered to a bucket encrypted with SSE-S3 (AES256):
+    # a bucket named as a BucketLogging target may use AES256, and nothing weaker.
+    log_targets = {get(r.props, "targetBucket") for r in of_type(resources, S3_LOGGING)}
     for b in of_type(resources, S3_BUCKET):
         configs = attached(b, resources, S3_SSE)
         if not configs:
@@ -67,6 +72,9 @@ def storage_cmk_encryption(resources: list[Res], ctx: Ctx) -> Iterator[tuple[Res
                 else:
                     verdicts.append((algo in _KMS_ALGORITHMS and bool(key), algo, key))
         if None in verdicts or any(v[0] for v in verdicts):
+            continue
+        maybe_log_target = get(b.props, "bucket") in log_targets or UNKNOWN in log_targets
+        if maybe_log_target and any(v[1] == "AES256" for v in verdicts):
             continue
         found = (
             ", ".join(f"sseAlgorithm={v[1]!r} kmsMasterKeyId={v[2] or None!r}" for v in verdicts)
