@@ -58,4 +58,3 @@ def MlPlatform(  # noqa: N802 - reads as the component it returns
         f"implemented: {', '.join(IMPLEMENTED_CLOUDS)}",
         "cloud",
     )
-

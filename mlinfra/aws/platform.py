@@ -128,7 +128,7 @@ class AwsPlatform(pulumi.ComponentResource):
             opts=on_aws,
         )
         if spec.budget.alert_emails:
-            self.budget = _budget(name, spec, self)
+            self.budget = _budget(name, spec, self, self.provider)
 
         self._in_cluster_layer(name, spec, secrets)
 
@@ -257,7 +257,7 @@ class AwsPlatform(pulumi.ComponentResource):
         )
 
 
-def _budget(name: str, spec: PlatformSpec, parent: pulumi.Resource) -> budgets.Budget:
+def _budget(name: str, spec: PlatformSpec, parent: pulumi.Resource, provider: AwsProvider) -> budgets.Budget:
     """Monthly cost budget filtered on the platform's cost-center tag, notifying by e-mail.
 
     The tag filter counts only once `cost-center` is activated as a cost allocation tag in
@@ -296,5 +296,5 @@ def _budget(name: str, spec: PlatformSpec, parent: pulumi.Resource) -> budgets.B
         ],
         notifications=notifications,
         tags=spec.required_tags,
-        opts=child(parent),
+        opts=child(parent, provider=provider),
     )

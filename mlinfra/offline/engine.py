@@ -340,7 +340,9 @@ def _run(program, project, stack, config, secret_keys, region) -> Plan:
         project=project,
         cloud=cloud,
         environment=_config_environment(config, stack),
-        resources=monitor.records,
+        # Registration order depends on how outputs resolve; sort so the same program always
+        # yields the same plan (and diffs of plan JSON are meaningful).
+        resources=sorted(monitor.records, key=lambda r: r.urn),
         outputs=outputs,
         warnings=msgs,
     )

@@ -62,7 +62,8 @@ def test_prod_spans_three_zones_with_private_and_public_subnets(prod_plan):
     private, public = _subnets(prod_plan, "private"), _subnets(prod_plan, "public")
     assert sorted(s.inputs["availabilityZone"] for s in private) == ["us-east-1a", "us-east-1b", "us-east-1c"]
     assert sorted(s.inputs["availabilityZone"] for s in public) == ["us-east-1a", "us-east-1b", "us-east-1c"]
-    assert [s.inputs["cidrBlock"] for s in private] == ["10.40.0.0/19", "10.40.32.0/19", "10.40.64.0/19"]
+    by_zone = sorted(private, key=lambda s: s.inputs["availabilityZone"])
+    assert [s.inputs["cidrBlock"] for s in by_zone] == ["10.40.0.0/19", "10.40.32.0/19", "10.40.64.0/19"]
     for s in private + public:
         assert s.inputs["mapPublicIpOnLaunch"] is False
         assert s.inputs["tags"]["kubernetes.io/cluster/acme-prod"] == "shared"
