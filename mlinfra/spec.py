@@ -302,6 +302,42 @@ class RegistrySpec(_Model):
 # --------------------------------------------------------------------------- in-cluster layer
 
 
+class CanarySpec(_Model):
+    """A new revision of a model, rolled out by weight before it replaces the stable one.
+
+    Both revisions run side by side (their own pods, Service and PDB); the ingress sends
+    `traffic_percent` of the requests to the canary. Promote by moving the new image /
+    version into the model itself and removing `canary`.
+    """
+
+    traffic_percent: int = Field(ge=1, le=99, description="Share of requests sent to the canary (1-99).")
+    image: str | None = Field(default=None, description="New model-server image (pinned), if it changes.")
+    version: str | None = Field(
+        default=None,
+        description="New model version: a folder under the model's storage_prefix (e.g. 2026-11-20/).",
+    )
+    max_replicas: int = Field(default=1, ge=1, le=100, description="Maximum canary replicas.")
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, v: str | None) -> str | None:
+        return None if v is None else _relative_folder(v, "canary.version")
+
+    @model_validator(mode="after")
+    def _changes_something(self):
+        if self.image is None and self.version is None:
+            raise ValueError("a canary needs a new image or a new version")
+        return self
+
+
+def _relative_folder(v: str, what: str) -> str:
+    if not v or v.startswith("/") or not v.endswith("/") or any(c in v for c in "*?") or ".." in v:
+        raise ValueError(
+            f"{what} {v!r} must be a relative folder ending in '/' (e.g. 2026-11-20/), without wildcards or '..'"
+        )
+    return v
+
+
 class ModelSpec(_Model):
     """One model served behind TLS."""
 
@@ -333,8 +369,13 @@ class ModelSpec(_Model):
     max_replicas: int = Field(default=2, ge=1, le=100, description="Maximum replicas.")
     port: int = Field(default=8080, ge=1, le=65535, description="Container port.")
     health_path: str = Field(default="/health", description="HTTP path for liveness/readiness probes.")
-    canary_traffic_percent: int | None = Field(
-        default=None, ge=0, le=100, description="Share of traffic to a new revision (KServe only)."
+    version: str | None = Field(
+        default=None,
+        description="Folder under storage_prefix holding the served revision (e.g. 2026-10-01/).",
+    )
+    canary: CanarySpec | None = Field(
+        default=None,
+        description="A new revision served next to the stable one, taking a share of the traffic.",
     )
     latency_slo_ms: int = Field(default=500, ge=1, description="p99 latency SLO in milliseconds (alerting).")
     target_utilization_percent: int = Field(
@@ -346,15 +387,30 @@ class ModelSpec(_Model):
     def _name(cls, v: str) -> str:
         return _dns_label(v, "model name", 40)
 
+    @property
+    def prefix(self) -> str:
+        """Where the model lives in the artifact bucket (its identity may read only there)."""
+        return self.storage_prefix or f"models/{self.name}/"
+
+    @property
+    def storage_path(self) -> str:
+        """The served revision: `<prefix><version>`, or the whole prefix without a version."""
+        return self.prefix + (self.version or "")
+
+    @property
+    def canary_storage_path(self) -> str | None:
+        """The canary revision's folder, when the canary brings a new version."""
+        return self.prefix + self.canary.version if self.canary and self.canary.version else None
+
+    @field_validator("version")
+    @classmethod
+    def _model_version(cls, v: str | None) -> str | None:
+        return None if v is None else _relative_folder(v, "version")
+
     @field_validator("storage_prefix")
     @classmethod
     def _prefix(cls, v: str) -> str:
-        if v and (v.startswith("/") or not v.endswith("/") or any(c in v for c in "*?") or ".." in v):
-            raise ValueError(
-                f"storage_prefix {v!r} must be a relative key prefix ending in '/' "
-                "(e.g. models/reranker/), without wildcards or '..'"
-            )
-        return v
+        return _relative_folder(v, "storage_prefix") if v else v
 
     @field_validator("image")
     @classmethod
@@ -374,8 +430,21 @@ class ModelSpec(_Model):
             raise ValueError(f"min_replicas ({self.min_replicas}) > max_replicas ({self.max_replicas})")
         if self.runtime == "deployment" and not self.image:
             raise ValueError("runtime 'deployment' needs an image")
-        if self.runtime == "deployment" and self.canary_traffic_percent is not None:
-            raise ValueError("canary_traffic_percent is only supported with runtime 'kserve'")
+        if self.canary is not None:
+            if self.canary.image is not None:
+                self.canary.image = self._image(self.canary.image)
+                if self.runtime == "kserve":
+                    raise ValueError(
+                        "canary.image: KServe takes the image from its ServingRuntime; use canary.version"
+                    )
+            if self.canary.version is not None:
+                if self.version is None:
+                    # Otherwise the stable revision's folder (the whole prefix) would contain the canary's.
+                    raise ValueError(
+                        "canary.version needs the model's own version, so both revisions are sibling folders"
+                    )
+                if self.canary.version == self.version:
+                    raise ValueError(f"canary.version {self.canary.version!r} is the stable version")
         if self.gpu_pool is None and self.gpus:
             self.gpus = 0
         return self

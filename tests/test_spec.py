@@ -154,6 +154,33 @@ BAD_SPECS = [
         _with(BASE_SPEC, "serving", {"models": [{"name": "m", "storage_prefix": "models/*"}]}),
         ["serving.models.0.storage_prefix", "ending in '/'"],
     ),
+    (
+        "canary version inside the stable revision",
+        _with(
+            BASE_SPEC,
+            "serving",
+            {"models": [{"name": "m", "canary": {"traffic_percent": 10, "version": "v2/"}}]},
+        ),
+        ["serving.models.0", "canary.version needs the model's own version"],
+    ),
+    (
+        "canary that changes nothing",
+        _with(BASE_SPEC, "serving", {"models": [{"name": "m", "canary": {"traffic_percent": 10}}]}),
+        ["serving.models.0.canary", "new image or a new version"],
+    ),
+    (
+        "canary taking all the traffic",
+        _with(
+            BASE_SPEC,
+            "serving",
+            {
+                "models": [
+                    {"name": "m", "version": "v1/", "canary": {"traffic_percent": 100, "version": "v2/"}}
+                ]
+            },
+        ),
+        ["serving.models.0.canary.traffic_percent", "99"],
+    ),
     ("invalid CIDR", _with(BASE_SPEC, "network", {"cidr": "10.0.0.300/16"}), ["network.cidr", "not a valid"]),
     (
         "aws section on gcp",
@@ -205,6 +232,20 @@ def test_prod_spot_only_allowed_with_explicit_override_and_reason():
     assert "override_reason" in _error(data)
     data["guardrails"]["override_reason"] = "batch-only inference, interruptions acceptable"
     assert PlatformSpec.load(data).gpu_pools[0].capacity_type == "spot"
+
+
+def test_model_storage_paths():
+    spec = make_spec(
+        serving={
+            "models": [{"name": "m", "version": "v1/", "canary": {"traffic_percent": 5, "version": "v2/"}}]
+        }
+    )
+    model = spec.serving.models[0]
+    assert (model.prefix, model.storage_path, model.canary_storage_path) == (
+        "models/m/",
+        "models/m/v1/",
+        "models/m/v2/",
+    )
 
 
 def test_required_tags():

@@ -71,12 +71,14 @@ cluster_serving = ServingCluster(
     opts=after_monitoring,
 )
 for model in serving.models:
-    prefix = model.storage_prefix or f"models/{model.name}/"
     ModelDeployment(
         f"model-{model.name}",
         cluster_serving.model_args(
             model,
-            storage_uri=storage_base + prefix,
+            storage_uri=storage_base + model.storage_path,
+            canary_storage_uri=storage_base + model.canary_storage_path
+            if model.canary_storage_path
+            else None,
             service_account_annotations=identities.get(model.name, {}),
             scheduling=gpu_scheduling(model.gpu_pool) if model.gpu_pool else None,
         ),

@@ -227,7 +227,7 @@ class AwsPlatform(pulumi.ComponentResource):
     ) -> ModelDeployment:
         """One model: an IAM role bound to its service account, read-only on its bucket prefix."""
         assert self.serving is not None
-        prefix = model.storage_prefix or f"models/{model.name}/"
+        prefix = model.prefix
         service_account = f"{model.name}-model"
         identity = WorkloadIdentity(
             f"{name}-model-{model.name}-identity",
@@ -245,7 +245,12 @@ class AwsPlatform(pulumi.ComponentResource):
         )
         args = self.serving.model_args(
             model,
-            storage_uri=pulumi.Output.concat("s3://", self.artifacts.bucket_name, "/", prefix),
+            storage_uri=pulumi.Output.concat("s3://", self.artifacts.bucket_name, "/", model.storage_path),
+            canary_storage_uri=(
+                pulumi.Output.concat("s3://", self.artifacts.bucket_name, "/", model.canary_storage_path)
+                if model.canary_storage_path
+                else None
+            ),
             service_account_annotations=identity.service_account_annotations,
             scheduling=gpu_scheduling(model.gpu_pool) if model.gpu_pool else None,
         )

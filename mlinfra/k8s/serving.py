@@ -658,6 +658,7 @@ class ServingCluster(pulumi.ComponentResource):
         model: ModelSpec,
         *,
         storage_uri: pulumi.Input[str] | None = None,
+        canary_storage_uri: pulumi.Input[str] | None = None,
         service_account_annotations: pulumi.Input[Mapping[str, str]] | None = None,
         scheduling: Scheduling | None = None,
         pod_labels: Mapping[str, str] | None = None,
@@ -670,6 +671,7 @@ class ServingCluster(pulumi.ComponentResource):
             ingress_class=self.ingress_class,
             cluster_issuer=self.cluster_issuer,
             storage_uri=storage_uri,
+            canary_storage_uri=canary_storage_uri,
             service_account_annotations=service_account_annotations or {},
             pod_labels=dict(pod_labels or {}),
             scheduling=scheduling,
@@ -678,6 +680,25 @@ class ServingCluster(pulumi.ComponentResource):
 
 
 # --------------------------------------------------------------------------- ModelDeployment
+
+STABLE, CANARY = "stable", "canary"
+TRACK_LABEL = "mlinfra.io/track"  # stable | canary: keeps each revision's Service on its own pods
+
+
+@dataclass(frozen=True)
+class _Track:
+    workload: pulumi.Resource
+    service: str  # the Service the Ingress routes to
+
+
+def sa_name(model: ModelSpec) -> str:
+    """The model's ServiceAccount: one identity for both revisions (the canary reads under its prefix)."""
+    return model.name
+
+
+def _ingress_rule(host: str, service: str) -> dict[str, Any]:
+    backend = {"service": {"name": service, "port": {"number": SERVICE_HTTP_PORT}}}
+    return {"host": host, "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]}}
 
 
 @dataclass
@@ -688,6 +709,7 @@ class ModelDeploymentArgs:
     namespace: the serving namespace (`ServingCluster.namespace` orders the model after the controllers).
     domain / ingress_class / cluster_issuer: the host is `<model.name>.<domain>`, TLS from the issuer.
     storage_uri: where the weights live (KServe `storageUri`; `MODEL_STORAGE_URI` for plain images).
+    canary_storage_uri: where the canary's weights live (model.canary_storage_path); else storage_uri.
     service_account_annotations: cloud identity binding (IRSA role-arn, GKE WI, Azure WI client-id).
     pod_labels: extra pod labels (e.g. `azure.workload.identity/use: "true"`).
     scheduling: tolerations + node selector of the GPU pool (`gpu_scheduling(pool)`); required with GPUs.
@@ -700,6 +722,7 @@ class ModelDeploymentArgs:
     ingress_class: str
     cluster_issuer: str
     storage_uri: pulumi.Input[str] | None = None
+    canary_storage_uri: pulumi.Input[str] | None = None
     service_account_annotations: pulumi.Input[Mapping[str, str]] = field(default_factory=dict)
     pod_labels: Mapping[str, str] = field(default_factory=dict)
     scheduling: Scheduling | None = None
@@ -732,6 +755,10 @@ class ModelDeployment(pulumi.ComponentResource):
             raise ValueError(
                 f"storage_uri: runtime 'kserve' needs the model's storage URI (model {m.name!r})"
             )
+        if m.canary is not None and m.canary.version is not None and args.canary_storage_uri is None:
+            raise ValueError(
+                f"canary_storage_uri: model {m.name!r} has a canary with a new version; pass its URI"
+            )
         if not args.domain:
             raise ValueError("domain: must not be empty")
         if not args.ingress_class or not args.cluster_issuer:
@@ -745,7 +772,7 @@ class ModelDeployment(pulumi.ComponentResource):
 
         self.host = f"{m.name}.{args.domain}"
         self.url = f"https://{self.host}"
-        self.service_account_name = m.name
+        self.service_account_name = sa_name(m)
         rest = {
             k: v
             for k, v in args.labels.items()
@@ -777,14 +804,92 @@ class ModelDeployment(pulumi.ComponentResource):
             opts=child(self),
         )
 
-        pod = self._pod_fields(m, args, selector)
+        stable = self._track(name, m, args, labels, pod_labels, sa, track=STABLE)
+        ingress_spec = {
+            "ingressClassName": args.ingress_class,
+            "tls": [{"hosts": [self.host], "secretName": f"{m.name}-tls"}],
+        }
+        k8s.networking.v1.Ingress(
+            f"{name}-ingress",
+            metadata={
+                "name": m.name,
+                "namespace": args.namespace,
+                "labels": labels,
+                "annotations": {
+                    "cert-manager.io/cluster-issuer": args.cluster_issuer,
+                    "nginx.ingress.kubernetes.io/force-ssl-redirect": "true",
+                    # generation requests stream for minutes and carry large prompts
+                    "nginx.ingress.kubernetes.io/proxy-read-timeout": "300",
+                    "nginx.ingress.kubernetes.io/proxy-send-timeout": "300",
+                    "nginx.ingress.kubernetes.io/proxy-body-size": "16m",
+                },
+            },
+            spec={**ingress_spec, "rules": [_ingress_rule(self.host, stable.service)]},
+            opts=child(self, depends_on=[stable.workload]),
+        )
+        if m.canary is not None:
+            canary = self._track(name, m, args, labels, pod_labels, sa, track=CANARY)
+            # ingress-nginx canary: a second Ingress for the same host that takes `canary-weight`
+            # percent of the requests. It repeats the TLS block (every Ingress has TLS) but not
+            # the issuer annotation, so cert-manager keeps one Certificate for the host.
+            k8s.networking.v1.Ingress(
+                f"{name}-canary-ingress",
+                metadata={
+                    "name": f"{m.name}-canary",
+                    "namespace": args.namespace,
+                    "labels": {**labels, TRACK_LABEL: CANARY},
+                    "annotations": {
+                        "nginx.ingress.kubernetes.io/canary": "true",
+                        "nginx.ingress.kubernetes.io/canary-weight": str(m.canary.traffic_percent),
+                    },
+                },
+                spec={**ingress_spec, "rules": [_ingress_rule(self.host, canary.service)]},
+                opts=child(self, depends_on=[canary.workload]),
+            )
+
+        self.register_outputs(
+            {"host": self.host, "url": self.url, "service_account_name": self.service_account_name}
+        )
+
+    def _track(
+        self,
+        name: str,
+        m: ModelSpec,
+        args: ModelDeploymentArgs,
+        labels: dict[str, str],
+        pod_labels: dict[str, str],
+        sa: k8s.core.v1.ServiceAccount,
+        track: str,
+    ) -> _Track:
+        """One revision of the model: its workload, Services and PDB (stable, or the canary)."""
+        if track == CANARY:
+            assert m.canary is not None
+            m = m.model_copy(
+                update={
+                    "name": f"{m.name}-canary",
+                    "image": m.canary.image or m.image,
+                    "min_replicas": 1,
+                    "max_replicas": m.canary.max_replicas,
+                    "canary": None,
+                }
+            )
+            storage_uri = args.canary_storage_uri if args.canary_storage_uri is not None else args.storage_uri
+        else:
+            storage_uri = args.storage_uri
+        labels = {**labels, TRACK_LABEL: track}
+        pod_labels = {**pod_labels, TRACK_LABEL: track}
+        selector = {MODEL_LABEL: args.model.name, TRACK_LABEL: track}
+        rname = f"{name}-canary" if track == CANARY else name  # the stable revision keeps its URNs
+        pod = self._pod_fields(m, args, selector, service_account=sa_name(args.model))
         container = self._container_fields(m, args)
         if m.runtime == "kserve":
-            workload = self._inference_service(name, m, args, labels, pod_labels, pod, container, sa)
+            workload = self._inference_service(
+                rname, m, args, labels, pod_labels, pod, container, sa, storage_uri
+            )
             backend_service = f"{m.name}-predictor"  # KServe raw mode: Service `<isvc>-predictor`, port 80
             workload_selector = {"serving.kserve.io/inferenceservice": m.name}
             k8s.core.v1.Service(
-                f"{name}-metrics",
+                f"{rname}-metrics",
                 metadata={
                     "name": f"{m.name}-metrics",
                     "namespace": args.namespace,
@@ -805,12 +910,14 @@ class ModelDeployment(pulumi.ComponentResource):
                 opts=child(self, depends_on=[workload]),
             )
         else:
-            workload = self._deployment(name, m, args, labels, pod_labels, selector, pod, container, sa)
+            workload = self._deployment(
+                rname, m, args, labels, pod_labels, selector, pod, container, sa, storage_uri
+            )
             backend_service = m.name
             workload_selector = selector
 
         k8s.policy.v1.PodDisruptionBudget(
-            f"{name}-pdb",
+            f"{rname}-pdb",
             metadata={"name": m.name, "namespace": args.namespace, "labels": labels},
             spec={
                 # maxUnavailable, not minAvailable: with one replica, minAvailable=1 would block
@@ -822,57 +929,16 @@ class ModelDeployment(pulumi.ComponentResource):
             },
             opts=child(self, depends_on=[workload]),
         )
-        k8s.networking.v1.Ingress(
-            f"{name}-ingress",
-            metadata={
-                "name": m.name,
-                "namespace": args.namespace,
-                "labels": labels,
-                "annotations": {
-                    "cert-manager.io/cluster-issuer": args.cluster_issuer,
-                    "nginx.ingress.kubernetes.io/force-ssl-redirect": "true",
-                    # generation requests stream for minutes and carry large prompts
-                    "nginx.ingress.kubernetes.io/proxy-read-timeout": "300",
-                    "nginx.ingress.kubernetes.io/proxy-send-timeout": "300",
-                    "nginx.ingress.kubernetes.io/proxy-body-size": "16m",
-                },
-            },
-            spec={
-                "ingressClassName": args.ingress_class,
-                "tls": [{"hosts": [self.host], "secretName": f"{m.name}-tls"}],
-                "rules": [
-                    {
-                        "host": self.host,
-                        "http": {
-                            "paths": [
-                                {
-                                    "path": "/",
-                                    "pathType": "Prefix",
-                                    "backend": {
-                                        "service": {
-                                            "name": backend_service,
-                                            "port": {"number": SERVICE_HTTP_PORT},
-                                        }
-                                    },
-                                }
-                            ]
-                        },
-                    }
-                ],
-            },
-            opts=child(self, depends_on=[workload]),
-        )
-
-        self.register_outputs(
-            {"host": self.host, "url": self.url, "service_account_name": self.service_account_name}
-        )
+        return _Track(workload=workload, service=backend_service)
 
     # ------------------------------------------------------------------ pod building blocks
 
     @staticmethod
-    def _pod_fields(m: ModelSpec, args: ModelDeploymentArgs, selector: dict[str, str]) -> dict[str, Any]:
+    def _pod_fields(
+        m: ModelSpec, args: ModelDeploymentArgs, selector: dict[str, str], service_account: str
+    ) -> dict[str, Any]:
         pod: dict[str, Any] = {
-            "serviceAccountName": m.name,
+            "serviceAccountName": service_account,
             "automountServiceAccountToken": False,
             "securityContext": {
                 "runAsNonRoot": True,
@@ -950,14 +1016,15 @@ class ModelDeployment(pulumi.ComponentResource):
         pod: dict[str, Any],
         container: dict[str, Any],
         sa: k8s.core.v1.ServiceAccount,
+        storage_uri: pulumi.Input[str] | None,
     ) -> k8s.apiextensions.CustomResource:
         # v1beta1 PredictorSpec inlines the PodSpec (serviceAccountName, securityContext, volumes,
         # tolerations, nodeSelector, ...) and the ComponentExtensionSpec (replicas, scaling,
-        # canary, labels); `model` inlines a Container merged over the ServingRuntime's container.
+        # labels); `model` inlines a Container merged over the ServingRuntime's container.
         # The image comes from the ServingRuntime selected by modelFormat.
         model: dict[str, Any] = {
             "modelFormat": {"name": m.model_format},
-            "storageUri": args.storage_uri,
+            "storageUri": storage_uri,
             **container,
         }
         predictor: dict[str, Any] = {
@@ -969,11 +1036,8 @@ class ModelDeployment(pulumi.ComponentResource):
             "labels": pod_labels,
             "model": model,
         }
-        if m.canary_traffic_percent is not None:
-            # Caveat: KServe's raw mode accepts but does not split traffic by this field up to the
-            # pinned v0.15 (kserve/kserve#5335; raw-mode canaries arrive as `spec.canary` in v0.20):
-            # the new revision rolls out fully. It is rendered so the intent is declared.
-            predictor["canaryTrafficPercent"] = m.canary_traffic_percent
+        # No `canaryTrafficPercent`: KServe's raw mode does not split traffic by it (it does only
+        # with Knative). A canary is a second InferenceService weighted at the ingress instead.
         return k8s.apiextensions.CustomResource(
             f"{name}-inference-service",
             api_version="serving.kserve.io/v1beta1",
@@ -1002,10 +1066,11 @@ class ModelDeployment(pulumi.ComponentResource):
         pod: dict[str, Any],
         container: dict[str, Any],
         sa: k8s.core.v1.ServiceAccount,
+        storage_uri: pulumi.Input[str] | None,
     ) -> k8s.apps.v1.Deployment:
         main = {"name": "model-server", "image": m.image, "imagePullPolicy": "IfNotPresent", **container}
-        if args.storage_uri is not None:
-            main["env"] = [*main["env"], {"name": "MODEL_STORAGE_URI", "value": args.storage_uri}]
+        if storage_uri is not None:
+            main["env"] = [*main["env"], {"name": "MODEL_STORAGE_URI", "value": storage_uri}]
         deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
             metadata={"name": m.name, "namespace": args.namespace, "labels": labels},

@@ -12,7 +12,7 @@ from mlinfra.catalog import SUPPORTED_KUBERNETES_VERSIONS
 from mlinfra.k8s.scheduling import Scheduling, gpu_scheduling
 from mlinfra.k8s.serving import MODEL_SERVER_LABEL, ModelDeployment, ModelDeploymentArgs
 from mlinfra.offline import Plan
-from mlinfra.spec import ModelSpec
+from mlinfra.spec import CanarySpec, ModelSpec
 from tests.conftest import plan_of
 from tests.k8s.k8s_schema import validate_core_objects
 
@@ -20,6 +20,8 @@ LABELS = {"owner": "ml-platform", "cost-center": "cc-1234", "environment": "prod
 IRSA = {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/acme-prod-llm"}
 ISVC = "kubernetes:serving.kserve.io/v1beta1:InferenceService"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
+PDB = "kubernetes:policy/v1:PodDisruptionBudget"
 PROVIDER_URN_SUFFIX = "pulumi:providers:kubernetes::k8s"
 
 # Volume types Pod Security `restricted` admits.
@@ -34,9 +36,7 @@ RESTRICTED_VOLUME_TYPES = {
     "secret",
 }
 
-KSERVE_MODEL = ModelSpec(
-    name="llm", gpu_pool="a10g", gpus=1, cpu="4", memory="16Gi", canary_traffic_percent=10
-)
+KSERVE_MODEL = ModelSpec(name="llm", gpu_pool="a10g", gpus=1, cpu="4", memory="16Gi")
 VLLM_MODEL = ModelSpec(
     name="chat",
     runtime="deployment",
@@ -281,7 +281,7 @@ def test_service_is_marked_for_the_service_monitor(vllm: Plan):
     ports = {p["name"]: p for p in svc["spec"]["ports"]}
     assert ports["http"]["port"] == 80 and ports["http"]["targetPort"] == "http"
     assert ports["metrics"]["targetPort"] == "http"
-    assert svc["spec"]["selector"] == {"mlinfra.io/model": "chat"}
+    assert svc["spec"]["selector"] == {"mlinfra.io/model": "chat", "mlinfra.io/track": "stable"}
 
 
 def test_storage_uri_reaches_a_plain_model_server(vllm: Plan):
@@ -299,15 +299,86 @@ def test_inference_service_in_raw_deployment_mode(kserve: Plan):
     predictor = isvc["spec"]["predictor"]
     assert predictor["model"]["modelFormat"] == {"name": "huggingface"}
     assert predictor["model"]["storageUri"] == "s3://acme-prod-artifacts/models/llm/"
-    assert predictor["canaryTrafficPercent"] == 10
+    assert (
+        "canaryTrafficPercent" not in predictor
+    )  # raw mode ignores it; canaries are weighted at the ingress
     assert (predictor["minReplicas"], predictor["maxReplicas"]) == (1, 2)
     assert (predictor["scaleMetric"], predictor["scaleTarget"]) == ("cpu", 70)
     assert predictor["labels"][MODEL_SERVER_LABEL] == "true"
 
 
-def test_no_canary_field_without_a_canary():
-    model = ModelSpec(name="llm", gpu_pool="a10g", gpus=1)
-    assert "canaryTrafficPercent" not in _plan(_args(model)).one(ISVC).inputs["spec"]["predictor"]
+def test_no_canary_without_a_canary(kserve: Plan, vllm: Plan):
+    for plan in (kserve, vllm):
+        assert len(plan.of_type(INGRESS)) == 1
+        assert all(
+            r.inputs["metadata"]["labels"].get("mlinfra.io/track", "stable") == "stable"
+            for r in plan.resources
+            if r.type.startswith("kubernetes:")
+            and "metadata" in r.inputs
+            and r.type != "kubernetes:core/v1:ServiceAccount"
+        )
+
+
+def _canary_plan(model: ModelSpec, **kw: Any) -> Plan:
+    return _plan(_args(model, **kw))
+
+
+def test_kserve_canary_is_a_second_inference_service_weighted_at_the_ingress():
+    model = KSERVE_MODEL.model_copy(
+        update={"canary": CanarySpec(traffic_percent=10, version="v2/", max_replicas=2)}
+    )
+    plan = _canary_plan(model, canary_storage_uri="s3://acme-prod-artifacts/models/llm/v2/")
+    isvcs = {r.inputs["metadata"]["name"]: r.inputs for r in plan.of_type(ISVC)}
+    assert set(isvcs) == {"llm", "llm-canary"}
+    assert isvcs["llm"]["spec"]["predictor"]["model"]["storageUri"] == "s3://acme-prod-artifacts/models/llm/"
+    canary = isvcs["llm-canary"]["spec"]["predictor"]
+    assert canary["model"]["storageUri"] == "s3://acme-prod-artifacts/models/llm/v2/"
+    assert (canary["minReplicas"], canary["maxReplicas"]) == (1, 2)
+    assert canary["serviceAccountName"] == "llm"  # same identity, reads under the model's prefix
+    assert canary["labels"]["mlinfra.io/track"] == "canary"
+    ingresses = {r.inputs["metadata"]["name"]: r.inputs for r in plan.of_type(INGRESS)}
+    stable_ing, canary_ing = ingresses["llm"], ingresses["llm-canary"]
+    assert stable_ing["spec"]["rules"][0]["host"] == canary_ing["spec"]["rules"][0]["host"]
+    backend = canary_ing["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"]
+    assert backend == "llm-canary-predictor"
+    notes = canary_ing["metadata"]["annotations"]
+    assert notes["nginx.ingress.kubernetes.io/canary"] == "true"
+    assert notes["nginx.ingress.kubernetes.io/canary-weight"] == "10"
+    assert "cert-manager.io/cluster-issuer" not in notes  # one Certificate per host
+    assert canary_ing["spec"]["tls"] == stable_ing["spec"]["tls"]
+    assert len(plan.of_type(PDB)) == 2
+    validate_core_objects(plan)
+
+
+def test_deployment_canary_runs_the_new_image_on_its_own_pods():
+    model = VLLM_MODEL.model_copy(
+        update={"canary": CanarySpec(traffic_percent=25, image="vllm/vllm-openai:v0.6.4")}
+    )
+    plan = _canary_plan(model)
+    deployments = {r.inputs["metadata"]["name"]: r.inputs for r in plan.of_type(DEPLOYMENT)}
+    assert set(deployments) == {"chat", "chat-canary"}
+    images = {n: d["spec"]["template"]["spec"]["containers"][0]["image"] for n, d in deployments.items()}
+    assert images == {"chat": "vllm/vllm-openai:v0.6.3", "chat-canary": "vllm/vllm-openai:v0.6.4"}
+    selectors = {n: d["spec"]["selector"]["matchLabels"] for n, d in deployments.items()}
+    assert (
+        selectors["chat"]["mlinfra.io/track"] == "stable"
+        and selectors["chat-canary"]["mlinfra.io/track"] == "canary"
+    )
+    services = {r.inputs["metadata"]["name"]: r.inputs for r in plan.of_type("kubernetes:core/v1:Service")}
+    assert services["chat"]["spec"]["selector"] == selectors["chat"]  # stable traffic never hits canary pods
+    assert services["chat-canary"]["spec"]["selector"] == selectors["chat-canary"]
+    weights = [
+        r.inputs["metadata"]["annotations"].get("nginx.ingress.kubernetes.io/canary-weight")
+        for r in plan.of_type(INGRESS)
+    ]
+    assert sorted(w for w in weights if w) == ["25"]
+    validate_core_objects(plan)
+
+
+def test_canary_with_a_new_prefix_needs_its_uri():
+    model = KSERVE_MODEL.model_copy(update={"canary": CanarySpec(traffic_percent=5, version="v2/")})
+    with pytest.raises(ValueError, match="canary_storage_uri"):
+        ModelDeployment("x", _args(model))
 
 
 def test_kserve_metrics_service_selects_the_predictor_pods(kserve: Plan):
@@ -322,7 +393,10 @@ def test_kserve_metrics_service_selects_the_predictor_pods(kserve: Plan):
 
 @pytest.mark.parametrize(
     ("runtime", "selector"),
-    [("kserve", {"serving.kserve.io/inferenceservice": "llm"}), ("vllm", {"mlinfra.io/model": "chat"})],
+    [
+        ("kserve", {"serving.kserve.io/inferenceservice": "llm"}),
+        ("vllm", {"mlinfra.io/model": "chat", "mlinfra.io/track": "stable"}),
+    ],
 )
 def test_pdb_allows_one_disruption(kserve: Plan, vllm: Plan, runtime: str, selector: dict[str, str]):
     spec = (
