@@ -206,3 +206,30 @@ def test_cli_unknown_stack_exits_two(tmp_path):
     result = CliRunner().invoke(app, ["plan", str(ROOT / "stacks/aws"), "--stack", "qa"])
     assert result.exit_code == 2
     assert "Pulumi.qa.yaml not found" in result.output
+
+
+def _saved_plan(tmp_path: Path, stack: str, mutate) -> Path:
+    data = planned("stacks/aws", stack).to_json()
+    cluster = next(r for r in data["resources"] if r["type"] == "aws:eks/cluster:Cluster")
+    mutate(cluster["inputs"]["vpcConfig"])
+    path = tmp_path / f"{stack}.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_policy_check_fails_a_prod_plan_with_a_public_endpoint(tmp_path):
+    def expose(vpc):
+        vpc.update(endpointPublicAccess=True, publicAccessCidrs=["0.0.0.0/0"])
+
+    result = CliRunner().invoke(app, ["policy", "check", str(_saved_plan(tmp_path, "prod", expose))])
+    assert result.exit_code == 1, result.output
+    assert "private-cluster-endpoint" in result.output and "mandatory" in result.output
+
+
+def test_policy_check_only_advises_on_dev(tmp_path):
+    def open_to_world(vpc):
+        vpc.update(publicAccessCidrs=["0.0.0.0/0"])
+
+    result = CliRunner().invoke(app, ["policy", "check", str(_saved_plan(tmp_path, "dev", open_to_world))])
+    assert result.exit_code == 0, result.output
+    assert "private-cluster-endpoint" in result.output and "advisory" in result.output
