@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
 import pulumi
 from pulumi_aws import s3
 
-from mlinfra.aws.kms import customer_managed_key
+from mlinfra.aws.kms import check_deletion_window, customer_managed_key
 from mlinfra.components import child, stateful
 from mlinfra.spec import ArtifactsSpec, SpecError, _check_bucket_name
 
@@ -159,11 +159,7 @@ class ArtifactBucket(pulumi.ComponentResource):
                 f"{_S3_MAX_NAME - len(LOG_BUCKET_SUFFIX)} characters when access_logging is on",
                 "artifacts.bucket_name",
             )
-        if not 7 <= args.key_deletion_window_days <= 30:
-            raise SpecError(
-                f"{args.key_deletion_window_days} is outside the KMS range; allowed: 7-30 days",
-                "key_deletion_window_days",
-            )
+        check_deletion_window(args.key_deletion_window_days)
         if not 1 <= args.access_log_retention_days <= 3653:
             raise SpecError(
                 f"{args.access_log_retention_days} is out of range; allowed: 1-3653 days",
@@ -173,6 +169,7 @@ class ArtifactBucket(pulumi.ComponentResource):
         super().__init__("mlinfra:aws:ArtifactBucket", name, None, opts)
         tags = dict(args.tags)
         protect = args.protect
+        self._abort_multipart_days = spec.abort_incomplete_multipart_days
 
         key = customer_managed_key(
             self,
@@ -182,45 +179,7 @@ class ArtifactBucket(pulumi.ComponentResource):
             protect=protect,
             tags=tags,
         )
-        bucket = s3.Bucket(
-            f"{name}-bucket",
-            bucket=args.bucket_name,
-            force_destroy=False,  # never delete artifacts along with the stack
-            tags=tags,
-            opts=stateful(self, protect),
-        )
-        s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-sse",
-            bucket=bucket.id,
-            rules=[
-                s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    apply_server_side_encryption_by_default=s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                        sse_algorithm="aws:kms", kms_master_key_id=key.arn
-                    ),
-                    # Bucket Keys cut KMS requests (cost, throttling) for many small objects.
-                    bucket_key_enabled=True,
-                    # Customer-provided keys would bypass the CMK (and its audit trail).
-                    blocked_encryption_types=["SSE-C"],
-                )
-            ],
-            opts=child(self),
-        )
-        versioning = s3.BucketVersioning(
-            f"{name}-versioning",
-            bucket=bucket.id,
-            versioning_configuration=s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
-            opts=child(self),
-        )
-        public_block = self._private(name, bucket)
-        s3.BucketPolicy(
-            f"{name}-policy",
-            bucket=bucket.id,
-            policy=pulumi.Output.all(bucket.arn, key.arn).apply(lambda a: artifact_bucket_policy(a[0], a[1])),
-            opts=child(self, depends_on=[public_block]),
-        )
-
         rules = [
-            _abort_multipart_rule(spec.abort_incomplete_multipart_days),
             s3.BucketLifecycleConfigurationRuleArgs(
                 id="expire-noncurrent-versions",
                 status="Enabled",
@@ -247,8 +206,17 @@ class ArtifactBucket(pulumi.ComponentResource):
                     ],
                 )
             )
-        s3.BucketLifecycleConfiguration(
-            f"{name}-lifecycle", bucket=bucket.id, rules=rules, opts=child(self, depends_on=[versioning])
+        bucket, _ = self._hardened_bucket(
+            name,
+            f"{name}-bucket",
+            bucket_name=args.bucket_name,
+            kms_key_arn=key.arn,
+            policy=lambda arn: pulumi.Output.all(arn, key.arn).apply(
+                lambda a: artifact_bucket_policy(a[0], a[1])
+            ),
+            lifecycle_rules=rules,
+            protect=protect,
+            tags=tags,
         )
 
         self.log_bucket_name = None
@@ -263,10 +231,61 @@ class ArtifactBucket(pulumi.ComponentResource):
             outputs["log_bucket_name"] = self.log_bucket_name
         self.register_outputs(outputs)
 
-    def _private(self, name: str, bucket: s3.Bucket) -> s3.BucketPublicAccessBlock:
-        """All four public access blocks on, and ACLs disabled (the bucket owner owns every object)."""
-        block = s3.BucketPublicAccessBlock(
-            f"{name}-public-access",
+    def _hardened_bucket(
+        self,
+        prefix: str,
+        bucket_resource: str,
+        *,
+        bucket_name: str,
+        kms_key_arn: pulumi.Input[str] | None,
+        policy: Callable[[pulumi.Output[str]], pulumi.Input[str]],
+        lifecycle_rules: list[s3.BucketLifecycleConfigurationRuleArgs],
+        protect: bool,
+        tags: dict[str, str],
+    ) -> tuple[s3.Bucket, s3.BucketPolicy]:
+        """One bucket with every setting both buckets share: no force-destroy, default
+        encryption (SSE-KMS under `kms_key_arn` with Bucket Keys, or SSE-S3 when None), SSE-C
+        blocked, versioning, all public access blocked, ACLs disabled, `policy(bucket_arn)`
+        attached once the public access block is in place, and lifecycle rules that always
+        include aborting stale multipart uploads. Children are named `<prefix>-<setting>`.
+        """
+        bucket = s3.Bucket(
+            bucket_resource,
+            bucket=bucket_name,
+            force_destroy=False,  # never delete objects along with the stack
+            tags=tags,
+            opts=stateful(self, protect),
+        )
+        if kms_key_arn is not None:
+            default = s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                sse_algorithm="aws:kms", kms_master_key_id=kms_key_arn
+            )
+        else:
+            default = s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                sse_algorithm="AES256"
+            )
+        s3.BucketServerSideEncryptionConfiguration(
+            f"{prefix}-sse",
+            bucket=bucket.id,
+            rules=[
+                s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                    apply_server_side_encryption_by_default=default,
+                    # Bucket Keys cut KMS requests (cost, throttling) for many small objects.
+                    bucket_key_enabled=True if kms_key_arn is not None else None,
+                    # Customer-provided keys would bypass the bucket's key (and its audit trail).
+                    blocked_encryption_types=["SSE-C"],
+                )
+            ],
+            opts=child(self),
+        )
+        versioning = s3.BucketVersioning(
+            f"{prefix}-versioning",
+            bucket=bucket.id,
+            versioning_configuration=s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
+            opts=child(self),
+        )
+        public_block = s3.BucketPublicAccessBlock(
+            f"{prefix}-public-access",
             bucket=bucket.id,
             block_public_acls=True,
             block_public_policy=True,
@@ -275,12 +294,24 @@ class ArtifactBucket(pulumi.ComponentResource):
             opts=child(self),
         )
         s3.BucketOwnershipControls(
-            f"{name}-ownership",
+            f"{prefix}-ownership",
             bucket=bucket.id,
             rule=s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
             opts=child(self),
         )
-        return block
+        bucket_policy = s3.BucketPolicy(
+            f"{prefix}-policy",
+            bucket=bucket.id,
+            policy=policy(bucket.arn),
+            opts=child(self, depends_on=[public_block]),
+        )
+        s3.BucketLifecycleConfiguration(
+            f"{prefix}-lifecycle",
+            bucket=bucket.id,
+            rules=[_abort_multipart_rule(self._abort_multipart_days), *lifecycle_rules],
+            opts=child(self, depends_on=[versioning]),
+        )
+        return bucket, bucket_policy
 
     def _access_logs(
         self, name: str, args: ArtifactBucketArgs, bucket: s3.Bucket, key, log_name: str, tags: dict[str, str]
@@ -288,48 +319,17 @@ class ArtifactBucket(pulumi.ComponentResource):
         """A separate log bucket: S3 server access logs can only be delivered to a bucket whose
         default encryption is SSE-S3 (AES256), not SSE-KMS (S3 user guide, "Troubleshoot server
         access logging"), so the log bucket uses SSE-S3; everything else is as strict."""
-        logs = s3.Bucket(
-            f"{name}-logs",
-            bucket=log_name,
-            force_destroy=False,
-            tags=tags,
-            opts=stateful(self, args.protect),
-        )
-        s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-logs-sse",
-            bucket=logs.id,
-            rules=[
-                s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    apply_server_side_encryption_by_default=s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                        sse_algorithm="AES256"
-                    ),
-                    blocked_encryption_types=["SSE-C"],
-                )
-            ],
-            opts=child(self),
-        )
-        versioning = s3.BucketVersioning(
-            f"{name}-logs-versioning",
-            bucket=logs.id,
-            versioning_configuration=s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
-            opts=child(self),
-        )
-        public_block = self._private(f"{name}-logs", logs)
         # The log bucket is in the key's account; the key ARN carries it (no extra lookup).
         account_id = key.arn.apply(lambda arn: arn.split(":")[4])
-        policy = s3.BucketPolicy(
-            f"{name}-logs-policy",
-            bucket=logs.id,
-            policy=pulumi.Output.all(logs.arn, bucket.arn, account_id).apply(
+        logs, policy = self._hardened_bucket(
+            f"{name}-logs",
+            f"{name}-logs",
+            bucket_name=log_name,
+            kms_key_arn=None,
+            policy=lambda arn: pulumi.Output.all(arn, bucket.arn, account_id).apply(
                 lambda a: log_bucket_policy(a[0], a[1], a[2])
             ),
-            opts=child(self, depends_on=[public_block]),
-        )
-        s3.BucketLifecycleConfiguration(
-            f"{name}-logs-lifecycle",
-            bucket=logs.id,
-            rules=[
-                _abort_multipart_rule(args.spec.abort_incomplete_multipart_days),
+            lifecycle_rules=[
                 s3.BucketLifecycleConfigurationRuleArgs(
                     id="expire-access-logs",
                     status="Enabled",
@@ -342,7 +342,8 @@ class ArtifactBucket(pulumi.ComponentResource):
                     ),
                 ),
             ],
-            opts=child(self, depends_on=[versioning]),
+            protect=args.protect,
+            tags=tags,
         )
         s3.BucketLogging(
             f"{name}-logging",

@@ -8,7 +8,7 @@ Security posture, and why:
   aws-auth ConfigMap; admins are explicit IAM principals.
 - Control-plane logs (api, audit, authenticator, ...) go to a pre-created log group with
   bounded retention.
-- Nodes get only AmazonEKSWorkerNodePolicy + ECR read; the VPC CNI, the EBS CSI driver and
+- Nodes get only AmazonEKSWorkerNodePolicy + ECR pull (nodes.py); the VPC CNI, the EBS CSI driver and
   the Cluster Autoscaler each get their own IRSA role, so a pod that reaches the node role
   (blocked anyway by IMDSv2 with hop limit 1) gains almost nothing.
 - Node root volumes and dynamically provisioned volumes are encrypted with a second CMK.
@@ -17,6 +17,7 @@ Every version is pinned: Kubernetes minor, add-on eksbuilds, AMI type, chart and
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import json
@@ -28,17 +29,22 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
-from pulumi_aws import cloudwatch, ec2, eks, iam
+from pulumi_aws import cloudwatch, eks, iam
 
-from mlinfra.aws.identity import WorkloadIdentity, WorkloadIdentityArgs
-from mlinfra.aws.kms import customer_managed_key
+from mlinfra.aws.identity import (
+    PRINCIPAL_ARN,
+    WORKLOAD_IDENTITY_MODES,
+    WorkloadIdentity,
+    WorkloadIdentityArgs,
+    aws_managed_policy_arn,
+    service_trust_policy,
+)
+from mlinfra.aws.kms import check_deletion_window, customer_managed_key
+from mlinfra.aws.nodes import node_launch_template, node_role
 from mlinfra.catalog import ENVIRONMENTS
 from mlinfra.components import child, stateful
 from mlinfra.k8s.scheduling import POOL_LABEL, standard_labels
 from mlinfra.spec import ClusterSpec
-
-# See mlinfra/aws/network.py: load pulumi_aws.ec2 now so its import-time DeprecationWarning
-# (for EncryptionControl, unused here) is not attributed to a plan.
 
 # EKS managed add-on versions per Kubernetes minor, from the EKS user guide's version tables
 # (managing-vpc-cni, managing-coredns, managing-kube-proxy, ebs-csi, pod-id-agent-setup) and
@@ -81,12 +87,12 @@ CLUSTER_AUTOSCALER_SA = "cluster-autoscaler"
 SYSTEM_AMI_TYPE = "AL2023_x86_64_STANDARD"
 SYSTEM_POOL = "system"
 STORAGE_CLASS = "gp3-encrypted"
-WORKLOAD_IDENTITY_MODES = ("irsa", "pod_identity")
 BASE_LOG_TYPES = ("api", "audit", "authenticator")
 EXTRA_LOG_TYPES = ("controllerManager", "scheduler")
 
 _CLUSTER_NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")
-_PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
+# Attachment names of the system node role that predate nodes.node_role (see there).
+_LEGACY_ATTACHMENT_NAMES = {"AmazonEC2ContainerRegistryPullOnly": "AmazonEC2ContainerRegistryReadOnly"}
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 _PRIVATE_RANGES = [ipaddress.ip_network(c) for c in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
 
@@ -146,8 +152,7 @@ def _validate(args: ClusterArgs) -> None:
             f"spec.endpoint_public_access: a public API endpoint is only allowed in dev "
             f"(environment is {args.environment}); allowed: false"
         )
-    if not 7 <= args.key_deletion_window_days <= 30:
-        raise ValueError(f"key_deletion_window_days: {args.key_deletion_window_days} is outside 7-30")
+    check_deletion_window(args.key_deletion_window_days)
     if isinstance(args.subnet_ids, str):
         raise ValueError("subnet_ids: expected a list of subnet ids, got a single string")
     if isinstance(args.subnet_ids, list | tuple):
@@ -170,7 +175,7 @@ def _validate(args: ClusterArgs) -> None:
             f"service_cidr: {args.service_cidr} must be an IPv4 /12 to /24 inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16"
         )
     for i, arn in enumerate(args.spec.admin_principals):
-        if not _PRINCIPAL_ARN.match(arn):
+        if not PRINCIPAL_ARN.match(arn):
             raise ValueError(
                 f"spec.admin_principals[{i}]: {arn!r} is not an IAM role or user ARN (arn:aws:iam::<account>:role/<name>)"
             )
@@ -183,15 +188,6 @@ def _validate(args: ClusterArgs) -> None:
 
 
 # --------------------------------------------------------------------------- policy documents
-
-
-def _trust(service: str) -> str:
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
-        }
-    )
 
 
 def node_volume_key_policy(partition: str, account: str) -> dict[str, Any]:
@@ -390,25 +386,20 @@ class Cluster(pulumi.ComponentResource):
         account = aws.get_caller_identity_output(opts=invoke).account_id
         partition = aws.get_partition_output(opts=invoke).partition
 
-        def managed(policy: str) -> pulumi.Output[str]:
-            return partition.apply(lambda p: f"arn:{p}:iam::aws:policy/{policy}")
-
         # ---- keys
-        secrets_key = customer_managed_key(
+        key = functools.partial(
+            customer_managed_key,
             self,
-            f"{name}-secrets-key",
-            description=f"EKS secrets envelope encryption for {args.cluster_name}",
             deletion_window_days=args.key_deletion_window_days,
             protect=args.protect,
             tags=tags,
         )
-        node_key = customer_managed_key(
-            self,
+        secrets_key = key(
+            f"{name}-secrets-key", description=f"EKS secrets envelope encryption for {args.cluster_name}"
+        )
+        node_key = key(
             f"{name}-node-volume-key",
             description=f"EBS volumes of {args.cluster_name} nodes and persistent volumes",
-            deletion_window_days=args.key_deletion_window_days,
-            protect=args.protect,
-            tags=tags,
             policy=pulumi.Output.all(partition, account).apply(
                 lambda v: json.dumps(node_volume_key_policy(v[0], v[1]))
             ),
@@ -426,7 +417,7 @@ class Cluster(pulumi.ComponentResource):
         )
         cluster_role = iam.Role(
             f"{name}-cluster-role",
-            assume_role_policy=_trust("eks.amazonaws.com"),
+            assume_role_policy=service_trust_policy("eks.amazonaws.com"),
             description=f"EKS control plane of {args.cluster_name}",
             tags=tags,
             opts=child(self),
@@ -434,7 +425,7 @@ class Cluster(pulumi.ComponentResource):
         cluster_policy = iam.RolePolicyAttachment(
             f"{name}-cluster-AmazonEKSClusterPolicy",
             role=cluster_role.name,
-            policy_arn=managed("AmazonEKSClusterPolicy"),
+            policy_arn=aws_managed_policy_arn(partition, "AmazonEKSClusterPolicy"),
             opts=child(self),
         )
         # The control plane encrypts/decrypts Secrets' data keys with the CMK: only that key.
@@ -569,57 +560,32 @@ class Cluster(pulumi.ComponentResource):
         if args.workload_identity == "pod_identity":
             before_nodes.append(addon("eks-pod-identity-agent"))
 
-        # ---- system node group
-        node_role = iam.Role(
+        # ---- system node group: the same role and launch template as a GPU pool (nodes.py)
+        pool = spec.system_pool
+        node = node_role(
+            self,
             f"{name}-node-role",
-            assume_role_policy=_trust("ec2.amazonaws.com"),
             description=f"System nodes of {args.cluster_name} (CNI permissions live in the vpc-cni IRSA role)",
             tags=tags,
-            opts=child(self),
+            # Resource names kept from before the shared helper (they are in the URNs); the ECR
+            # attachment's name still says ReadOnly but it attaches NODE_ROLE_POLICIES' PullOnly.
+            attachment_name=lambda policy: f"{name}-node-{_LEGACY_ATTACHMENT_NAMES.get(policy, policy)}",
         )
-        node_policies = [
-            iam.RolePolicyAttachment(
-                f"{name}-node-{policy}", role=node_role.name, policy_arn=managed(policy), opts=child(self)
-            )
-            for policy in ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly")
-        ]
-        pool = spec.system_pool
-        launch_template = ec2.LaunchTemplate(
-            f"{name}-system",
+        node_role_ = node.role
+        launch_template = node_launch_template(
+            self,
+            f"{name}-{SYSTEM_POOL}",
             description=f"System nodes of {args.cluster_name}: IMDSv2 only, encrypted gp3 root",
-            update_default_version=True,
-            # Hop limit 1: pods (not on the host network) cannot reach IMDS and borrow the
-            # node role; tokens required: no IMDSv1 SSRF path.
-            metadata_options={
-                "http_endpoint": "enabled",
-                "http_tokens": "required",
-                "http_put_response_hop_limit": 1,
-                "instance_metadata_tags": "disabled",
-            },
-            block_device_mappings=[
-                {
-                    "device_name": "/dev/xvda",  # AL2023 root device
-                    "ebs": {
-                        "volume_size": pool.disk_size_gb,
-                        "volume_type": "gp3",
-                        "encrypted": "true",
-                        "kms_key_id": node_key.arn,
-                        "delete_on_termination": "true",
-                    },
-                }
-            ],
-            tag_specifications=[
-                {"resource_type": "instance", "tags": {**tags, "Name": f"{args.cluster_name}-{SYSTEM_POOL}"}},
-                {"resource_type": "volume", "tags": {**tags, "Name": f"{args.cluster_name}-{SYSTEM_POOL}"}},
-            ],
+            disk_size_gb=pool.disk_size_gb,
+            volume_kms_key_arn=node_key.arn,
             tags=tags,
-            opts=child(self),
+            name_tag=f"{args.cluster_name}-{SYSTEM_POOL}",
         )
         node_group = eks.NodeGroup(
             f"{name}-{SYSTEM_POOL}",
             cluster_name=cluster.name,
             version=version,
-            node_role_arn=node_role.arn,
+            node_role_arn=node_role_.arn,
             subnet_ids=args.subnet_ids,
             ami_type=SYSTEM_AMI_TYPE,
             capacity_type="ON_DEMAND",
@@ -636,7 +602,7 @@ class Cluster(pulumi.ComponentResource):
             # The Cluster Autoscaler owns the desired size once the group exists.
             opts=child(
                 self,
-                depends_on=[*node_policies, *before_nodes],
+                depends_on=[*node.attachments, *before_nodes],
                 ignore_changes=["scalingConfig.desiredSize"],
             ),
         )
@@ -740,7 +706,7 @@ class Cluster(pulumi.ComponentResource):
         self.cluster_security_group_id = cluster.vpc_config.apply(
             lambda c: c["cluster_security_group_id"] if isinstance(c, dict) else c.cluster_security_group_id
         )
-        self.system_node_role_arn = node_role.arn
+        self.system_node_role_arn = node_role_.arn
         self.system_node_group_name = node_group.node_group_name
         self.storage_class = STORAGE_CLASS
         self.register_outputs(

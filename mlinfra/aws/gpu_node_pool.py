@@ -10,14 +10,14 @@ node-template tags on the Auto Scaling group tell it (labels, taint, GPU count, 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
-from pulumi_aws import autoscaling, ec2, eks, iam
+from pulumi_aws import autoscaling, eks
 
+from mlinfra.aws.nodes import node_launch_template, node_role
 from mlinfra.catalog import SUPPORTED_KUBERNETES_VERSIONS, GpuMachineType, gpu_machine_type
 from mlinfra.components import child
 from mlinfra.k8s.gpu import device_plugin_node_labels
@@ -40,13 +40,6 @@ from mlinfra.spec import GpuPoolSpec, SpecError
 # Pinned: the AMI *type* fixes the OS family and driver stack; EKS picks the release of that
 # type that matches the node group's Kubernetes version.
 AMI_TYPE = "AL2023_x86_64_NVIDIA"
-
-# The node role gets only what the kubelet needs: join the cluster / describe EC2, and pull
-# images. AmazonEC2ContainerRegistryPullOnly is the narrower successor of ...ReadOnly (no
-# DescribeRepositories / ListImages) that the EKS user guide now recommends for nodes. The
-# VPC CNI gets its permissions through IRSA on its own role, not here; no SSM agent policy:
-# nodes are replaced, not logged into.
-NODE_ROLE_POLICIES: tuple[str, ...] = ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly")
 
 # EKS spells the Kubernetes taint effects in upper snake case.
 _EKS_TAINT_EFFECT = {
@@ -148,68 +141,26 @@ class GpuNodePool(pulumi.ComponentResource):
         advertised_gpus = machine.gpus * pool.time_slicing_replicas
         template_tags = node_template_tags(self.labels, advertised_gpus, pool.disk_size_gb)
 
-        # ---- node role (least privilege; see NODE_ROLE_POLICIES)
-        role = iam.Role(
+        # ---- node role (least privilege, see nodes.NODE_ROLE_POLICIES) and launch template
+        # (IMDSv2 only, encrypted root volume); the same building blocks as the system nodes.
+        node = node_role(
+            self,
             f"{name}-node-role",
             description=f"EKS GPU node pool {pool.name}",
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "ec2.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            ),
             tags=tags,
-            opts=child(self),
+            attachment_name=lambda policy: f"{name}-{policy.lower()}",
         )
-        partition = role.arn.apply(lambda arn: arn.split(":")[1])
-        attachments = [
-            iam.RolePolicyAttachment(
-                f"{name}-{policy.lower()}",
-                role=role.name,
-                policy_arn=partition.apply(lambda p, policy=policy: f"arn:{p}:iam::aws:policy/{policy}"),
-                opts=child(self),
-            )
-            for policy in NODE_ROLE_POLICIES
-        ]
-
-        # ---- launch template: IMDSv2 only with hop limit 1 (pods cannot borrow the node's
-        # credentials; they use IRSA), encrypted gp3 root volume, no SSH key, no public IP
-        # (no network interfaces are declared: the node group places nodes in private subnets).
-        lt = ec2.LaunchTemplate(
+        role, attachments = node.role, node.attachments
+        lt = node_launch_template(
+            self,
             f"{name}-lt",
             description=f"EKS GPU node pool {pool.name} ({pool.machine_type})",
-            metadata_options=ec2.LaunchTemplateMetadataOptionsArgs(
-                http_endpoint="enabled",
-                http_tokens="required",
-                http_put_response_hop_limit=1,
-                instance_metadata_tags="disabled",
-            ),
-            block_device_mappings=[
-                ec2.LaunchTemplateBlockDeviceMappingArgs(
-                    device_name="/dev/xvda",
-                    ebs=ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                        volume_size=pool.disk_size_gb,
-                        volume_type="gp3",
-                        encrypted="true",
-                        kms_key_id=args.volume_kms_key_arn,
-                        delete_on_termination="true",
-                    ),
-                )
-            ],
-            monitoring=ec2.LaunchTemplateMonitoringArgs(enabled=True),
-            tag_specifications=[
-                ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=tags)
-                for kind in ("instance", "volume")
-            ],
-            update_default_version=True,
+            disk_size_gb=pool.disk_size_gb,
+            volume_kms_key_arn=args.volume_kms_key_arn,
             tags=tags,
-            opts=child(self),
+            name_tag=pulumi.Output.concat(args.cluster_name, "-", pool.name),
+            # 1-minute instance metrics: GPU nodes are the expensive ones to watch.
+            detailed_monitoring=True,
         )
 
         # ---- the node group. Spot pools keep one instance type so that every node offers the

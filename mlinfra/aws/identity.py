@@ -23,6 +23,9 @@ from mlinfra.components import child
 
 IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 WORKLOAD_IDENTITY_MODES = ("irsa", "pod_identity")
+# An IAM role or user ARN (no wildcards, no assumed-role session ARNs): what EKS access
+# entries and ECR repository policies accept as a principal.
+PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
 
 _K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 _POLICY_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(aws|\d{12}):policy/[\w+=,.@/-]+$")
@@ -56,6 +59,21 @@ class WorkloadIdentityArgs:
     aws_managed_policies: Sequence[str] = ()
     mode: Literal["irsa", "pod_identity"] = "irsa"
     tags: Mapping[str, str] = field(default_factory=dict)
+
+
+def service_trust_policy(service: str) -> str:
+    """Trust policy (JSON) letting one AWS service principal assume a role (EC2 for nodes, EKS)."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+        }
+    )
+
+
+def aws_managed_policy_arn(partition: pulumi.Input[str], path: str) -> pulumi.Output[str]:
+    """`arn:<partition>:iam::aws:policy/<path>`: the same code serves aws, aws-cn and aws-us-gov."""
+    return pulumi.Output.from_input(partition).apply(lambda p: f"arn:{p}:iam::aws:policy/{path}")
 
 
 def irsa_trust_policy(
@@ -166,7 +184,7 @@ class WorkloadIdentity(pulumi.ComponentResource):
                 iam.RolePolicyAttachment(
                     f"{name}-{_short(path)}",
                     role=role.name,
-                    policy_arn=partition.apply(lambda p, path=path: f"arn:{p}:iam::aws:policy/{path}"),
+                    policy_arn=aws_managed_policy_arn(partition, path),
                     opts=child(self),
                 )
 

@@ -8,6 +8,17 @@ import pulumi
 from pulumi_aws import kms
 
 from mlinfra.components import child, stateful
+from mlinfra.spec import SpecError
+
+# KMS's own bounds for the waiting period before a scheduled key deletion.
+DELETION_WINDOW_DAYS = (7, 30)
+
+
+def check_deletion_window(days: int, field: str = "key_deletion_window_days") -> None:
+    """Refuse a deletion window KMS would reject, before any resource is registered."""
+    low, high = DELETION_WINDOW_DAYS
+    if not low <= days <= high:
+        raise SpecError(f"{days} is outside the KMS range; allowed: {low}-{high} days", field)
 
 
 def customer_managed_key(
@@ -25,6 +36,7 @@ def customer_managed_key(
     `name` is the Pulumi name (`<component>-key`); stateful options apply in prod, since
     deleting a key makes everything encrypted with it unreadable.
     """
+    check_deletion_window(deletion_window_days)
     key = kms.Key(
         name,
         description=description,

@@ -23,11 +23,6 @@ from pulumi_aws import cloudwatch, ec2, iam
 from mlinfra.components import child
 from mlinfra.spec import NetworkSpec
 
-# pulumi_aws loads submodules lazily, and loading `ec2` emits a DeprecationWarning for a
-# class defined there (EncryptionControl) that mlinfra never uses; `pulumi preview` shows
-# nothing for it. Load the module now, ignoring exactly that message, so the SDK-internal
-# warning is not attributed to the first plan that touches ec2.
-
 # Interface endpoints created in the private subnets (private DNS on, 443 from the VPC only):
 #   ecr.api, ecr.dkr  image manifests/auth and layers (layers themselves come via the S3 gateway);
 #   sts               IRSA / Pod Identity credential exchange (AssumeRoleWithWebIdentity);

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 import pulumi
 from pulumi_aws import ecr
 
-from mlinfra.aws.kms import customer_managed_key
+from mlinfra.aws.identity import PRINCIPAL_ARN
+from mlinfra.aws.kms import check_deletion_window, customer_managed_key
 from mlinfra.components import child, stateful
 from mlinfra.spec import RegistrySpec, SpecError, _check_repository_name
 
@@ -25,7 +26,6 @@ PULL_ACTIONS: tuple[str, ...] = (
     "ecr:GetDownloadUrlForLayer",
     "ecr:BatchCheckLayerAvailability",
 )
-_PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
 
 
 @dataclass
@@ -107,7 +107,7 @@ def pull_policy(principal_arns: Sequence[str]) -> str:
 
 
 def _check_principal(arn: object, i: int) -> str:
-    if not isinstance(arn, str) or not _PRINCIPAL_ARN.match(arn):
+    if not isinstance(arn, str) or not PRINCIPAL_ARN.match(arn):
         raise SpecError(
             f"{arn!r} is not an IAM role or user ARN (arn:aws:iam::<account>:role/<name>); wildcards are not allowed",
             f"pull_principal_arns.{i}",
@@ -134,11 +134,7 @@ class Registry(pulumi.ComponentResource):
         names = {repo: f"{args.name_prefix}/{repo}" for repo in spec.repositories}
         for i, full in enumerate(names.values()):
             _check_repository_name("aws", full, f"registry.repositories.{i}")
-        if not 7 <= args.key_deletion_window_days <= 30:
-            raise SpecError(
-                f"{args.key_deletion_window_days} is outside the KMS range; allowed: 7-30 days",
-                "key_deletion_window_days",
-            )
+        check_deletion_window(args.key_deletion_window_days)
         principals = args.pull_principal_arns
         if not isinstance(principals, pulumi.Output):
             if isinstance(principals, str):

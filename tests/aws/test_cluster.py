@@ -330,9 +330,14 @@ def test_launch_template_requires_imdsv2_and_encrypts_root(prod_plan):
     assert bdm["ebs"]["volumeType"] == "gp3"
     assert bdm["ebs"]["volumeSize"] == 50
     assert bdm["ebs"]["kmsKeyId"] == prod_plan.outputs["node_volume_key_arn"]
+    assert bdm["ebs"]["deleteOnTermination"] == "true"
+    assert lt["metadataOptions"]["httpEndpoint"] == "enabled"
+    assert sorted(t["resourceType"] for t in lt["tagSpecifications"]) == ["instance", "volume"]
+    assert all(t["tags"]["Name"] == "acme-prod-system" for t in lt["tagSpecifications"])
+    assert "monitoring" not in lt
 
 
-def test_node_role_policies_are_exactly_worker_and_ecr_read(prod_plan):
+def test_node_role_policies_are_exactly_worker_and_ecr_pull_only(prod_plan):
     role = prod_plan.one(ROLE, "cluster-node-role")
     assert json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]["Principal"] == {
         "Service": "ec2.amazonaws.com"
@@ -340,9 +345,13 @@ def test_node_role_policies_are_exactly_worker_and_ecr_read(prod_plan):
     attached = {a.inputs["policyArn"] for a in prod_plan.of_type(ATTACH) if a.inputs["role"] == role.id}
     assert attached == {
         "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
-        "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
+        "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryPullOnly",
     }
     assert not [p for p in prod_plan.of_type("aws:iam/rolePolicy:RolePolicy") if p.inputs["role"] == role.id]
+    # The attachment keeps its pre-PullOnly resource name: renaming it would change its URN.
+    assert prod_plan.one(ATTACH, "cluster-node-AmazonEC2ContainerRegistryReadOnly").inputs["policyArn"] == (
+        "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryPullOnly"
+    )
 
 
 def test_default_storage_class_is_encrypted_gp3(prod_plan, dev_plan):

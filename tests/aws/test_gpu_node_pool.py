@@ -174,6 +174,7 @@ def test_launch_template_requires_imdsv2_and_encrypts_the_root_volume(dev_pool):
         assert forbidden not in inputs
     assert sorted(s["resourceType"] for s in inputs["tagSpecifications"]) == ["instance", "volume"]
     assert all(s["tags"]["owner"] == "ml-platform" for s in inputs["tagSpecifications"])
+    assert all(s["tags"]["Name"] == "acme-dev-a10g" for s in inputs["tagSpecifications"])
     # The node group launches from this template, at its latest version.
     assert plan.one(NG).inputs["launchTemplate"] == {"id": lt.id, "version": "1"}
 

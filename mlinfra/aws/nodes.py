@@ -1,0 +1,115 @@
+"""What every EKS managed node group is built from: the node role and the launch template.
+
+The system node group (cluster.py) and each GPU pool (gpu_node_pool.py) use these two
+functions, so both get the same least-privilege role and the same hardened instances.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+from pulumi_aws import ec2, iam
+
+from mlinfra.aws.identity import aws_managed_policy_arn, service_trust_policy
+from mlinfra.components import child
+
+# The node role gets only what the kubelet needs: join the cluster / describe EC2, and pull
+# images. AmazonEC2ContainerRegistryPullOnly is the narrower successor of ...ReadOnly (no
+# DescribeRepositories / ListImages) that the EKS user guide recommends for nodes
+# (create-node-role). The VPC CNI gets its permissions through IRSA on its own role, not
+# here; no SSM agent policy: nodes are replaced, not logged into.
+NODE_ROLE_POLICIES: tuple[str, ...] = ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly")
+
+ROOT_DEVICE = "/dev/xvda"  # Amazon Linux 2023 (standard and NVIDIA AMI types)
+
+
+@dataclass
+class NodeRole:
+    role: iam.Role
+    attachments: list[iam.RolePolicyAttachment]
+
+
+def node_role(
+    parent: pulumi.Resource,
+    name: str,
+    *,
+    description: str,
+    tags: Mapping[str, str],
+    attachment_name: Callable[[str], str],
+) -> NodeRole:
+    """An EC2-assumable role with exactly NODE_ROLE_POLICIES attached.
+
+    `name` is the role's resource name; `attachment_name(policy)` names each attachment
+    (the callers' names predate this helper and are part of their URNs).
+    """
+    role = iam.Role(
+        name,
+        description=description,
+        assume_role_policy=service_trust_policy("ec2.amazonaws.com"),
+        tags=dict(tags),
+        opts=child(parent),
+    )
+    # The role ARN carries the partition: no extra lookup, and aws-cn / aws-us-gov just work.
+    partition = role.arn.apply(lambda arn: arn.split(":")[1])
+    attachments = [
+        iam.RolePolicyAttachment(
+            attachment_name(policy),
+            role=role.name,
+            policy_arn=aws_managed_policy_arn(partition, policy),
+            opts=child(parent),
+        )
+        for policy in NODE_ROLE_POLICIES
+    ]
+    return NodeRole(role, attachments)
+
+
+def node_launch_template(
+    parent: pulumi.Resource,
+    name: str,
+    *,
+    description: str,
+    disk_size_gb: int,
+    volume_kms_key_arn: pulumi.Input[str] | None,
+    tags: Mapping[str, str],
+    name_tag: pulumi.Input[str],
+    detailed_monitoring: bool = False,
+) -> ec2.LaunchTemplate:
+    """Launch template of a managed node group: IMDSv2 only with hop limit 1 (pods cannot
+    borrow the node's credentials; they use IRSA / Pod Identity), an encrypted gp3 root volume
+    (under `volume_kms_key_arn`, or the AWS-managed EBS key when None), instances and volumes
+    tagged, and nothing else: no AMI (EKS picks the one of the node group's AMI type), no SSH
+    key, no network interfaces (the node group places nodes in its private subnets).
+    """
+    tag_specs: Sequence[ec2.LaunchTemplateTagSpecificationArgs] = [
+        ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags={**tags, "Name": name_tag})
+        for kind in ("instance", "volume")
+    ]
+    return ec2.LaunchTemplate(
+        name,
+        description=description,
+        update_default_version=True,
+        metadata_options=ec2.LaunchTemplateMetadataOptionsArgs(
+            http_endpoint="enabled",
+            http_tokens="required",  # no IMDSv1: no SSRF path to the node role
+            http_put_response_hop_limit=1,
+            instance_metadata_tags="disabled",
+        ),
+        block_device_mappings=[
+            ec2.LaunchTemplateBlockDeviceMappingArgs(
+                device_name=ROOT_DEVICE,
+                ebs=ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                    volume_size=disk_size_gb,
+                    volume_type="gp3",
+                    encrypted="true",
+                    kms_key_id=volume_kms_key_arn,
+                    delete_on_termination="true",
+                ),
+            )
+        ],
+        monitoring=ec2.LaunchTemplateMonitoringArgs(enabled=True) if detailed_monitoring else None,
+        tag_specifications=tag_specs,
+        tags=dict(tags),
+        opts=child(parent),
+    )
