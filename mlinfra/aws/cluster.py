@@ -46,41 +46,56 @@ from mlinfra.components import child, stateful
 from mlinfra.k8s.scheduling import POOL_LABEL, standard_labels
 from mlinfra.spec import ClusterSpec
 
-# EKS managed add-on versions per Kubernetes minor, from the EKS user guide's version tables
-# (managing-vpc-cni, managing-coredns, managing-kube-proxy, ebs-csi, pod-id-agent-setup) and
-# `aws eks describe-addon-versions --kubernetes-version <minor>`, read 2025-11. Upgrading a
-# cluster means adding a row here; nothing floats to "latest".
+# EKS managed add-on versions per Kubernetes minor. Upgrading a cluster means adding a row
+# here; nothing floats to "latest". Sources (checked 2025-11):
+# - kube-proxy, coredns: the EKS user guide's version tables,
+#   https://docs.aws.amazon.com/eks/latest/userguide/managing-kube-proxy.html
+#   (1.34 v1.34.1-eksbuild.2, 1.33 v1.33.5-eksbuild.2, 1.32 v1.32.9-eksbuild.2; same table at
+#   https://docs.amazonaws.cn/eks/latest/userguide/managing-kube-proxy.html) and
+#   https://docs.aws.amazon.com/eks/latest/userguide/managing-coredns.html
+#   (1.34 / 1.33 v1.12.4-eksbuild.1, 1.32 v1.11.4-eksbuild.24).
+# - vpc-cni, aws-ebs-csi-driver: cookpad/terraform-aws-eks versions.tf (generated from
+#   `aws eks describe-addon-versions`, Kubernetes 1.33): v1.20.4-eksbuild.3, v1.53.0-eksbuild.1.
+#   Both add-ons ship one build for every supported minor (the user guide's VPC CNI table
+#   lists the same version in every row).
+# - eks-pod-identity-agent: v1.3.10-eksbuild.1, pinned for 1.33 and 1.34 in public EKS
+#   Terraform configurations (no AWS table lists this add-on's versions); run
+#   `aws eks describe-addon-versions --addon-name eks-pod-identity-agent` before relying on it.
 ADDON_VERSIONS: dict[str, dict[str, str]] = {
     "1.32": {
-        "vpc-cni": "v1.20.4-eksbuild.2",
-        "kube-proxy": "v1.32.3-eksbuild.7",
+        "vpc-cni": "v1.20.4-eksbuild.3",
+        "kube-proxy": "v1.32.9-eksbuild.2",
         "coredns": "v1.11.4-eksbuild.24",
         "aws-ebs-csi-driver": "v1.53.0-eksbuild.1",
         "eks-pod-identity-agent": "v1.3.10-eksbuild.1",
     },
     "1.33": {
-        "vpc-cni": "v1.20.4-eksbuild.2",
-        "kube-proxy": "v1.33.0-eksbuild.2",
+        "vpc-cni": "v1.20.4-eksbuild.3",
+        "kube-proxy": "v1.33.5-eksbuild.2",
         "coredns": "v1.12.4-eksbuild.1",
         "aws-ebs-csi-driver": "v1.53.0-eksbuild.1",
         "eks-pod-identity-agent": "v1.3.10-eksbuild.1",
     },
     "1.34": {
-        "vpc-cni": "v1.20.4-eksbuild.2",
-        "kube-proxy": "v1.34.0-eksbuild.2",
+        "vpc-cni": "v1.20.4-eksbuild.3",
+        "kube-proxy": "v1.34.1-eksbuild.2",
         "coredns": "v1.12.4-eksbuild.1",
         "aws-ebs-csi-driver": "v1.53.0-eksbuild.1",
         "eks-pod-identity-agent": "v1.3.10-eksbuild.1",
     },
 }
 
-# Cluster Autoscaler must match the Kubernetes minor: (chart version, image tag) from
-# https://kubernetes.github.io/autoscaler (chart appVersion 1.32.0 / 1.33.0 / 1.34.1).
+# Cluster Autoscaler must match the Kubernetes minor: (chart version, image tag). The image
+# tag is set explicitly, so the chart only supplies the manifests. Sources: chart 9.46.6
+# (appVersion 1.32.0) kubermatic/kubermatic#16253; chart 9.50.1 entigolabs/entigo-infralib#1079
+# and sassoftware/viya4-deployment#755; chart 9.52.1 as the published cluster-autoscaler-9.52.1.tgz
+# vendored by public umbrella charts; images v1.32.5 / v1.33.3 / v1.34.2, the latest patch
+# of each minor, promoted in kubernetes/k8s.io#8815 (registry.k8s.io/autoscaling).
 CLUSTER_AUTOSCALER_REPO = "https://kubernetes.github.io/autoscaler"
 CLUSTER_AUTOSCALER: dict[str, tuple[str, str]] = {
-    "1.32": ("9.46.6", "v1.32.0"),
-    "1.33": ("9.50.1", "v1.33.0"),
-    "1.34": ("9.52.1", "v1.34.1"),
+    "1.32": ("9.46.6", "v1.32.5"),
+    "1.33": ("9.50.1", "v1.33.3"),
+    "1.34": ("9.52.1", "v1.34.2"),
 }
 CLUSTER_AUTOSCALER_SA = "cluster-autoscaler"
 

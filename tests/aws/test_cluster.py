@@ -205,6 +205,29 @@ def test_version_tables_cover_every_supported_version(version):
     assert image.startswith(f"v{version}.")  # the autoscaler is built per Kubernetes minor
 
 
+def test_pins_are_the_ones_the_cited_sources_publish():
+    """A change to a pin must come with a new source next to the table in cluster.py."""
+    assert {v: t["kube-proxy"] for v, t in ADDON_VERSIONS.items()} == {
+        "1.32": "v1.32.9-eksbuild.2",
+        "1.33": "v1.33.5-eksbuild.2",
+        "1.34": "v1.34.1-eksbuild.2",
+    }
+    assert {v: t["coredns"] for v, t in ADDON_VERSIONS.items()} == {
+        "1.32": "v1.11.4-eksbuild.24",
+        "1.33": "v1.12.4-eksbuild.1",
+        "1.34": "v1.12.4-eksbuild.1",
+    }
+    for table in ADDON_VERSIONS.values():
+        assert table["vpc-cni"] == "v1.20.4-eksbuild.3"
+        assert table["aws-ebs-csi-driver"] == "v1.53.0-eksbuild.1"
+        assert table["eks-pod-identity-agent"] == "v1.3.10-eksbuild.1"
+    assert CLUSTER_AUTOSCALER == {
+        "1.32": ("9.46.6", "v1.32.5"),
+        "1.33": ("9.50.1", "v1.33.3"),
+        "1.34": ("9.52.1", "v1.34.2"),
+    }
+
+
 def test_version_follows_spec():
     plan = _plan(make_spec(cluster={"kubernetes_version": "1.34"}))
     assert plan.one(EKS).inputs["version"] == "1.34"
