@@ -265,21 +265,8 @@ class Network(pulumi.ComponentResource):
             opts=child(self),
         )
         caller = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
-        # Confused-deputy guard: only flow logs of this account may assume the role.
-        trust = caller.account_id.apply(
-            lambda account: json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                            "Condition": {"StringEquals": {"aws:SourceAccount": account}},
-                        }
-                    ],
-                }
-            )
+        trust = pulumi.Output.all(caller.arn, caller.account_id).apply(
+            lambda v: json.dumps(flow_log_trust_policy(v[0].split(":")[1], args.region, v[1]))
         )
         role = iam.Role(f"{name}-flow-logs", assume_role_policy=trust, tags=tags, opts=child(self))
         iam.RolePolicy(
@@ -309,6 +296,25 @@ class Network(pulumi.ComponentResource):
                 "zones": self.zones,
             }
         )
+
+
+def flow_log_trust_policy(partition: str, region: str, account: str) -> dict[str, Any]:
+    """Confused-deputy guard (VPC user guide, flow-logs-iam-role): the service may assume the
+    role only for flow logs of this account in this region, not on behalf of anyone else's."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": account},
+                    "ArnLike": {"aws:SourceArn": f"arn:{partition}:ec2:{region}:{account}:vpc-flow-log/*"},
+                },
+            }
+        ],
+    }
 
 
 def flow_log_policy(log_group_arn: str) -> dict[str, Any]:

@@ -152,7 +152,11 @@ def test_flow_logs_only_in_prod(dev_plan, prod_plan):
     role = prod_plan.one("aws:iam/role:Role", "net-flow-logs")
     trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]
     assert trust["Principal"] == {"Service": "vpc-flow-logs.amazonaws.com"}
-    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+    # Both confused-deputy keys: this account, and flow logs of this account and region only.
+    assert trust["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": "123456789012"},
+        "ArnLike": {"aws:SourceArn": "arn:aws:ec2:us-east-1:123456789012:vpc-flow-log/*"},
+    }
     policy = json.loads(prod_plan.one("aws:iam/rolePolicy:RolePolicy").inputs["policy"])
     (stmt,) = policy["Statement"]
     assert stmt["Resource"] == [group_arn, f"{group_arn}:*"]
