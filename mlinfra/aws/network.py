@@ -128,31 +128,27 @@ class Network(pulumi.ComponentResource):
 
         igw = ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags=tagged("igw"), opts=child(self))
 
-        public_subnets: list[ec2.Subnet] = []
-        private_subnets: list[ec2.Subnet] = []
+        # Neither tier auto-assigns public IPs: public subnets hold only NAT gateways and
+        # internet-facing LBs; the role tags tell the load balancer controller which is which.
+        tiers = {
+            "public": (public_cidrs, "kubernetes.io/role/elb"),
+            "private": (private_cidrs, "kubernetes.io/role/internal-elb"),
+        }
+        subnets: dict[str, list[ec2.Subnet]] = {tier: [] for tier in tiers}
         for i, zone in enumerate(self.zones):
-            public_subnets.append(
-                ec2.Subnet(
-                    f"{name}-public-{zone}",
-                    vpc_id=vpc.id,
-                    cidr_block=public_cidrs[i],
-                    availability_zone=zone,
-                    map_public_ip_on_launch=False,  # only NAT gateways and LBs live here
-                    tags=tagged(f"public-{zone}", **{"kubernetes.io/role/elb": "1"}, **cluster_tag),
-                    opts=child(self),
+            for tier, (cidrs, lb_role) in tiers.items():
+                subnets[tier].append(
+                    ec2.Subnet(
+                        f"{name}-{tier}-{zone}",
+                        vpc_id=vpc.id,
+                        cidr_block=cidrs[i],
+                        availability_zone=zone,
+                        map_public_ip_on_launch=False,
+                        tags=tagged(f"{tier}-{zone}", **{lb_role: "1"}, **cluster_tag),
+                        opts=child(self),
+                    )
                 )
-            )
-            private_subnets.append(
-                ec2.Subnet(
-                    f"{name}-private-{zone}",
-                    vpc_id=vpc.id,
-                    cidr_block=private_cidrs[i],
-                    availability_zone=zone,
-                    map_public_ip_on_launch=False,
-                    tags=tagged(f"private-{zone}", **{"kubernetes.io/role/internal-elb": "1"}, **cluster_tag),
-                    opts=child(self),
-                )
-            )
+        public_subnets, private_subnets = subnets["public"], subnets["private"]
 
         public_rt = ec2.RouteTable(
             f"{name}-public-rt", vpc_id=vpc.id, tags=tagged("public"), opts=child(self)

@@ -10,9 +10,9 @@ import pytest
 
 from mlinfra.aws.artifact_bucket import ArtifactBucket, ArtifactBucketArgs
 from mlinfra.spec import ArtifactsSpec, SpecError
+from tests.aws.support import PROVIDER_URN, refused_before_any_resource
 from tests.conftest import PROD_SPEC, make_spec, plan_of
 
-PROVIDER_URN = "urn:pulumi:test::mlinfra-test::pulumi:providers:aws::aws"
 BUCKET = "aws:s3/bucket:Bucket"
 SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
 VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
@@ -292,22 +292,15 @@ def test_policy_document_rejects_bad_prefixes(dev, prefix):
     ],
 )
 def test_bad_input_fails_before_any_resource(prod, name, days, field):
-    caught: list[SpecError] = []
-
-    def program():
-        provider = aws.Provider("aws", region="us-west-2")
-        try:
-            ArtifactBucket(
-                "artifacts",
-                ArtifactBucketArgs(spec=prod, bucket_name=name, key_deletion_window_days=days, protect=True),
-                opts=pulumi.ResourceOptions(provider=provider),
-            )
-        except SpecError as e:
-            caught.append(e)
-
-    plan = plan_of(program)
-    assert caught and caught[0].field == field
-    assert [r.type for r in plan.resources] == ["pulumi:providers:aws"]
+    err, registered = refused_before_any_resource(
+        lambda opts: ArtifactBucket(
+            "artifacts",
+            ArtifactBucketArgs(spec=prod, bucket_name=name, key_deletion_window_days=days, protect=True),
+            opts=opts,
+        )
+    )
+    assert err.field == field
+    assert registered == []
 
 
 def test_explicit_provider_on_every_child_and_no_warning(prod):

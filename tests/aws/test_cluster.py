@@ -19,6 +19,7 @@ from mlinfra.aws.cluster import (
 )
 from mlinfra.catalog import SUPPORTED_KUBERNETES_VERSIONS
 from mlinfra.spec import ClusterSpec, PlatformSpec
+from tests.aws.support import export_outputs
 from tests.conftest import PROD_SPEC, make_spec, plan_of
 
 ACCOUNT = "123456789012"
@@ -51,16 +52,19 @@ def _plan(spec: PlatformSpec, **kw):
     def program():
         provider = aws.Provider("aws", region=spec.region)
         c = Cluster("cluster", _args(spec, **kw), opts=pulumi.ResourceOptions(provider=provider))
-        pulumi.export("kubeconfig", c.kubeconfig)
-        pulumi.export("oidc_provider_url", c.oidc_provider_url)
-        pulumi.export("oidc_issuer", c.oidc_issuer)
-        pulumi.export("oidc_provider_arn", c.oidc_provider_arn)
-        pulumi.export("secrets_key_arn", c.secrets_key_arn)
-        pulumi.export("node_volume_key_arn", c.node_volume_key_arn)
-        pulumi.export("system_node_role_arn", c.system_node_role_arn)
-        pulumi.export("cluster_security_group_id", c.cluster_security_group_id)
-        pulumi.export("storage_class", c.storage_class)
-        pulumi.export("region", c.region)
+        export_outputs(
+            c,
+            "kubeconfig",
+            "oidc_provider_url",
+            "oidc_issuer",
+            "oidc_provider_arn",
+            "secrets_key_arn",
+            "node_volume_key_arn",
+            "system_node_role_arn",
+            "cluster_security_group_id",
+            "storage_class",
+            "region",
+        )
 
     return plan_of(program, region=spec.region)
 

@@ -11,9 +11,9 @@ import pytest
 from mlinfra.aws.gpu_node_pool import AMI_TYPE, GpuNodePool, GpuNodePoolArgs
 from mlinfra.offline.mocks import digest
 from mlinfra.spec import GpuPoolSpec, SpecError
+from tests.aws.support import PROVIDER_URN, refused_before_any_resource
 from tests.conftest import PROD_SPEC, make_spec, plan_of
 
-PROVIDER_URN = "urn:pulumi:test::mlinfra-test::pulumi:providers:aws::aws"
 KEY_ARN = "arn:aws:kms:us-west-2:123456789012:key/11111111-2222-3333-4444-555555555555"
 NG = "aws:eks/nodeGroup:NodeGroup"
 LT = "aws:ec2/launchTemplate:LaunchTemplate"
@@ -224,23 +224,12 @@ def test_every_child_uses_the_explicit_provider_and_no_warning(dev_pool):
     assert plan.warnings == []
 
 
-def _registered_under_error(pool: GpuPoolSpec, **kw) -> tuple[Exception, list]:
-    caught: list[Exception] = []
-
-    def program():
-        provider = aws.Provider("aws", region="us-west-2")
-        try:
-            GpuNodePool(
-                "gpu",
-                GpuNodePoolArgs(pool=pool, cluster_name="c", subnet_ids=["s"], **kw),
-                opts=pulumi.ResourceOptions(provider=provider),
-            )
-        except SpecError as e:
-            caught.append(e)
-
-    plan = plan_of(program)
-    assert caught, "expected a SpecError"
-    return caught[0], [r for r in plan.resources if not r.type.startswith("pulumi:providers:")]
+def _registered_under_error(pool: GpuPoolSpec, **kw) -> tuple[SpecError, list]:
+    return refused_before_any_resource(
+        lambda opts: GpuNodePool(
+            "gpu", GpuNodePoolArgs(pool=pool, cluster_name="c", subnet_ids=["s"], **kw), opts=opts
+        )
+    )
 
 
 def test_unknown_gpu_type_fails_before_any_resource():

@@ -10,6 +10,7 @@ import pytest
 
 from mlinfra.aws.network import INTERFACE_ENDPOINTS, Network, NetworkArgs
 from mlinfra.spec import PlatformSpec
+from tests.aws.support import export_outputs
 from tests.conftest import PROD_SPEC, make_spec, plan_of
 
 SUBNET = "aws:ec2/subnet:Subnet"
@@ -26,10 +27,7 @@ def _plan(spec: PlatformSpec, **kw):
             ),
             opts=pulumi.ResourceOptions(provider=provider),
         )
-        pulumi.export("vpc_id", net.vpc_id)
-        pulumi.export("private", net.private_subnet_ids)
-        pulumi.export("public", net.public_subnet_ids)
-        pulumi.export("zones", net.zones)
+        export_outputs(net, "vpc_id", "private_subnet_ids", "public_subnet_ids", "zones")
 
     return plan_of(program, region=spec.region)
 
@@ -72,7 +70,7 @@ def test_prod_spans_three_zones_with_private_and_public_subnets(prod_plan):
     assert all("kubernetes.io/role/elb" not in s.inputs["tags"] for s in private)
     assert all(s.inputs["tags"]["kubernetes.io/role/elb"] == "1" for s in public)
     assert prod_plan.outputs["zones"] == ["us-east-1a", "us-east-1b", "us-east-1c"]
-    assert len(prod_plan.outputs["private"]) == 3
+    assert len(prod_plan.outputs["private_subnet_ids"]) == 3
 
 
 def test_dev_has_one_nat_prod_one_per_zone(dev_plan, prod_plan):
@@ -119,7 +117,7 @@ def test_endpoints(prod_plan):
     assert len(s3.inputs["routeTableIds"]) == 3
     for required in ("ecr.api", "ecr.dkr", "sts"):
         assert required in INTERFACE_ENDPOINTS
-    private_ids = sorted(prod_plan.outputs["private"])
+    private_ids = sorted(prod_plan.outputs["private_subnet_ids"])
     for svc in INTERFACE_ENDPOINTS:
         ep = eps[f"com.amazonaws.us-east-1.{svc}"]
         assert ep.inputs["vpcEndpointType"] == "Interface"
@@ -196,8 +194,8 @@ def test_bring_your_own_network_creates_nothing():
     assert [r.type for r in plan.resources if r.type.startswith("aws:")] == []
     assert plan.of_type("aws:ec2/vpc:Vpc") == []
     assert plan.outputs["vpc_id"] == "vpc-0abc"
-    assert plan.outputs["private"] == ["subnet-1", "subnet-2"]
-    assert plan.outputs["public"] == ["subnet-9"]
+    assert plan.outputs["private_subnet_ids"] == ["subnet-1", "subnet-2"]
+    assert plan.outputs["public_subnet_ids"] == ["subnet-9"]
 
 
 def test_explicit_zones_override_letters():

@@ -9,10 +9,10 @@ import pulumi_aws as aws
 import pytest
 
 from mlinfra.aws.registry import Registry, RegistryArgs
-from mlinfra.spec import RegistrySpec, SpecError
+from mlinfra.spec import RegistrySpec
+from tests.aws.support import PROVIDER_URN, refused_before_any_resource
 from tests.conftest import make_spec, plan_of
 
-PROVIDER_URN = "urn:pulumi:test::mlinfra-test::pulumi:providers:aws::aws"
 REPO = "aws:ecr/repository:Repository"
 LIFECYCLE = "aws:ecr/lifecyclePolicy:LifecyclePolicy"
 REPO_POLICY = "aws:ecr/repositoryPolicy:RepositoryPolicy"
@@ -163,25 +163,18 @@ def test_bad_repositories_fail_before_any_resource(spec, field):
 
 
 def _assert_fails_early(spec: RegistrySpec, principals, field: str) -> None:
-    caught: list[SpecError] = []
-
-    def program():
-        provider = aws.Provider("aws", region="us-west-2")
-        try:
-            Registry(
-                "registry",
-                RegistryArgs(
-                    spec=spec,
-                    name_prefix="acme-dev",
-                    pull_principal_arns=principals,
-                    key_deletion_window_days=7,
-                    protect=False,
-                ),
-                opts=pulumi.ResourceOptions(provider=provider),
-            )
-        except SpecError as e:
-            caught.append(e)
-
-    plan = plan_of(program)
-    assert caught and caught[0].field == field, caught
-    assert [r.type for r in plan.resources] == ["pulumi:providers:aws"]
+    err, registered = refused_before_any_resource(
+        lambda opts: Registry(
+            "registry",
+            RegistryArgs(
+                spec=spec,
+                name_prefix="acme-dev",
+                pull_principal_arns=principals,
+                key_deletion_window_days=7,
+                protect=False,
+            ),
+            opts=opts,
+        )
+    )
+    assert err.field == field, err
+    assert registered == []
