@@ -210,7 +210,8 @@ class ClusterSpec(_Model):
     )
     admin_principals: list[str] = Field(
         default_factory=list,
-        description="Cloud principals (aws: IAM role ARNs) granted cluster-admin through access entries.",
+        description="Cloud principals (aws: IAM role ARNs) granted cluster-admin through access entries; "
+        "not the identity that runs Pulumi, which is admin as the cluster's creator.",
     )
     log_retention_days: int = Field(default=90, ge=1, le=3653, description="Control-plane log retention.")
     system_pool: SystemPoolSpec = Field(default_factory=SystemPoolSpec, description="System node pool.")
