@@ -19,7 +19,6 @@ Nodes without the label get the `default` entry: no sharing.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,10 +27,20 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from mlinfra.catalog import ENVIRONMENTS
-from mlinfra.components import child
 from mlinfra.k8s.metrics import MONITORING_RELEASE_NAME, NODE_LABEL, RELEASE_LABEL
-from mlinfra.k8s.scheduling import GPU_NODE_LABEL, GPU_RESOURCE, gpu_toleration, standard_labels
+from mlinfra.k8s.objects import (
+    chart_labels,
+    check_dns_label,
+    from_namespace,
+    helm_release,
+    name_of,
+    namespace,
+    network_policy,
+    object_labels,
+    pod_security_labels,
+    unique_names,
+)
+from mlinfra.k8s.scheduling import GPU_NODE_LABEL, GPU_RESOURCE, gpu_toleration
 from mlinfra.spec import GpuPoolSpec, SpecError
 
 # Pinned charts (a real `pulumi up` fetches exactly these; bump deliberately, never float).
@@ -53,35 +62,10 @@ DEFAULT_DEVICE_PLUGIN_CONFIG = "default"
 # Built-in class (highest node-level priority): a GPU node without its device plugin cannot
 # run a single GPU pod, and a node without DCGM is invisible to the XID/idle alerts.
 GPU_DAEMON_PRIORITY_CLASS = "system-node-critical"
+# Keep a bounded history, and roll back a failed upgrade's leftovers.
+RELEASE_OPTIONS: dict[str, Any] = {"max_history": 10, "cleanup_on_fail": True}
 
-REQUIRED_LABEL_KEYS = ("owner", "cost-center", "environment")
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-
-
-# --------------------------------------------------------------------------- shared helpers
-
-
-def object_labels(component: str, labels: Mapping[str, str], field_name: str = "labels") -> dict[str, str]:
-    """`standard_labels(...)` from a label mapping that must carry owner, cost-center, environment."""
-    missing = [k for k in REQUIRED_LABEL_KEYS if not str(labels.get(k, "")).strip()]
-    if missing:
-        raise SpecError(
-            f"missing required labels {missing}; every object carries {list(REQUIRED_LABEL_KEYS)}", field_name
-        )
-    env = labels["environment"]
-    if env not in ENVIRONMENTS:
-        raise SpecError(f"environment label {env!r} is not one of {', '.join(ENVIRONMENTS)}", field_name)
-    extra = {k: v for k, v in labels.items() if k not in REQUIRED_LABEL_KEYS}
-    return standard_labels(component, labels["owner"], labels["cost-center"], env, **extra)
-
-
-def check_dns_label(value: str, field_name: str, max_len: int = 63) -> str:
-    if not (1 <= len(value) <= max_len) or not _DNS_LABEL.match(value):
-        raise SpecError(
-            f"{value!r} must be 1-{max_len} lowercase letters, digits or '-', starting and ending with a letter or digit",
-            field_name,
-        )
-    return value
+# --------------------------------------------------------------------------- time-slicing
 
 
 def device_plugin_config_name(pool: GpuPoolSpec) -> str:
@@ -172,10 +156,7 @@ class GpuEnablement(pulumi.ComponentResource):
         check_dns_label(args.namespace, "namespace")
         check_dns_label(args.monitoring_namespace, "monitoring_namespace")
         pools = list(args.pools)
-        names = [p.name for p in pools]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise SpecError(f"duplicate pool names {dupes}", "pools")
+        unique_names([p.name for p in pools], "pool", "pools")
         sharing = time_slicing_config(pools)
         if sharing and not args.install_device_plugin:
             shared = [p.name for p in pools if p.time_slicing_replicas > 1]
@@ -188,56 +169,40 @@ class GpuEnablement(pulumi.ComponentResource):
 
         super().__init__("mlinfra:k8s:GpuEnablement", name, None, opts)
 
-        ns = k8s.core.v1.Namespace(
-            f"{name}-namespace",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=args.namespace,
-                labels={
-                    **meta_labels,
-                    # The device plugin mounts /var/lib/kubelet/device-plugins (hostPath) and DCGM
-                    # needs SYS_ADMIN and /var/lib/kubelet/pod-resources: both are forbidden by the
-                    # baseline level. Only this namespace, which holds nothing but these daemons,
-                    # is privileged; audit/warn still report what `restricted` would reject.
-                    "pod-security.kubernetes.io/enforce": "privileged",
-                    "pod-security.kubernetes.io/audit": "restricted",
-                    "pod-security.kubernetes.io/warn": "restricted",
-                },
-            ),
-            opts=child(self),
+        # The device plugin mounts /var/lib/kubelet/device-plugins (hostPath) and DCGM needs
+        # SYS_ADMIN and /var/lib/kubelet/pod-resources: both are forbidden by the baseline level.
+        # Only this namespace, which holds nothing but these daemons, is privileged; audit/warn
+        # still report what `restricted` would reject.
+        ns = namespace(
+            self, f"{name}-namespace", args.namespace, meta_labels, pod_security_labels("privileged")
         )
-        self.namespace = ns.metadata.apply(lambda m: m.name)
+        self.namespace = name_of(ns)
 
         # Deny all ingress to the GPU daemons except Prometheus scraping DCGM.
-        k8s.networking.v1.NetworkPolicy(
+        network_policy(
+            self,
             f"{name}-default-deny",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name="default-deny-ingress", namespace=self.namespace, labels=meta_labels
-            ),
-            spec=k8s.networking.v1.NetworkPolicySpecArgs(pod_selector={}, policy_types=["Ingress"]),
-            opts=child(self),
+            "default-deny-ingress",
+            self.namespace,
+            meta_labels,
+            {"podSelector": {}, "policyTypes": ["Ingress"]},
         )
-        k8s.networking.v1.NetworkPolicy(
+        network_policy(
+            self,
             f"{name}-allow-scrape",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name="allow-dcgm-scrape", namespace=self.namespace, labels=meta_labels
-            ),
-            spec=k8s.networking.v1.NetworkPolicySpecArgs(
-                pod_selector={"matchLabels": {"app.kubernetes.io/name": DCGM_EXPORTER_CHART}},
-                policy_types=["Ingress"],
-                ingress=[
+            "allow-dcgm-scrape",
+            self.namespace,
+            meta_labels,
+            {
+                "podSelector": {"matchLabels": {"app.kubernetes.io/name": DCGM_EXPORTER_CHART}},
+                "policyTypes": ["Ingress"],
+                "ingress": [
                     {
-                        "from": [
-                            {
-                                "namespaceSelector": {
-                                    "matchLabels": {"kubernetes.io/metadata.name": args.monitoring_namespace}
-                                }
-                            }
-                        ],
+                        "from": [from_namespace(args.monitoring_namespace)],
                         "ports": [{"port": DCGM_EXPORTER_PORT, "protocol": "TCP"}],
                     }
                 ],
-            ),
-            opts=child(self),
+            },
         )
 
         scheduling = {
@@ -259,31 +224,31 @@ class GpuEnablement(pulumi.ComponentResource):
             }
             if sharing:
                 values["config"] = sharing
-            self.device_plugin = k8s.helm.v3.Release(
+            self.device_plugin = helm_release(
+                self,
                 f"{name}-device-plugin",
-                name=DEVICE_PLUGIN_RELEASE_NAME,
+                release_name=DEVICE_PLUGIN_RELEASE_NAME,
                 chart=DEVICE_PLUGIN_CHART,
                 version=DEVICE_PLUGIN_VERSION,
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=DEVICE_PLUGIN_REPO),
+                repo=DEVICE_PLUGIN_REPO,
                 namespace=self.namespace,
                 values=values,
-                max_history=10,
-                cleanup_on_fail=True,
-                opts=child(self),
+                **RELEASE_OPTIONS,
             )
 
         self.dcgm_service_name = DCGM_EXPORTER_RELEASE_NAME
-        self.dcgm_exporter = k8s.helm.v3.Release(
+        self.dcgm_exporter = helm_release(
+            self,
             f"{name}-dcgm-exporter",
-            name=DCGM_EXPORTER_RELEASE_NAME,
+            release_name=DCGM_EXPORTER_RELEASE_NAME,
             chart=DCGM_EXPORTER_CHART,
             version=DCGM_EXPORTER_VERSION,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=DCGM_EXPORTER_REPO),
+            repo=DCGM_EXPORTER_REPO,
             namespace=self.namespace,
             values={
                 "fullnameOverride": DCGM_EXPORTER_RELEASE_NAME,
                 **scheduling,
-                "podLabels": meta_labels,
+                "podLabels": chart_labels(meta_labels),
                 "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
                 # Pod-to-GPU mapping needs cluster-wide pod read access: off (least privilege).
                 "kubernetes": {"enablePodLabels": False},
@@ -291,7 +256,7 @@ class GpuEnablement(pulumi.ComponentResource):
                     "enabled": args.service_monitor,
                     "interval": "15s",
                     "honorLabels": False,
-                    "additionalLabels": {RELEASE_LABEL: MONITORING_RELEASE_NAME, **meta_labels},
+                    "additionalLabels": {RELEASE_LABEL: MONITORING_RELEASE_NAME, **chart_labels(meta_labels)},
                     "relabelings": [
                         {
                             "sourceLabels": ["__meta_kubernetes_pod_node_name"],
@@ -301,9 +266,7 @@ class GpuEnablement(pulumi.ComponentResource):
                     ],
                 },
             },
-            max_history=10,
-            cleanup_on_fail=True,
-            opts=child(self),
+            **RELEASE_OPTIONS,
         )
 
         self.register_outputs(

@@ -24,7 +24,16 @@ import yaml
 from mlinfra.catalog import ENVIRONMENTS
 from mlinfra.components import child
 from mlinfra.k8s import metrics as m
-from mlinfra.k8s.gpu import check_dns_label, object_labels
+from mlinfra.k8s.objects import (
+    chart_labels,
+    check_dns_label,
+    helm_release,
+    name_of,
+    namespace,
+    object_labels,
+    pod_security_labels,
+    unique_names,
+)
 from mlinfra.spec import ModelSpec, MonitoringSpec, SpecError
 
 KUBE_PROMETHEUS_STACK_CHART = "kube-prometheus-stack"
@@ -348,10 +357,7 @@ class MonitoringStack(pulumi.ComponentResource):
                 raise SpecError(
                     f"node selector entry {k!r}: {v!r} must map a label key to a string", "node_selector"
                 )
-        names = [mdl.name for mdl in args.models]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise SpecError(f"duplicate model names {dupes}", "models")
+        unique_names([mdl.name for mdl in args.models], "model", "models")
         dashboards = dashboard_files()
         for fname, text in dashboards.items():
             try:
@@ -365,36 +371,18 @@ class MonitoringStack(pulumi.ComponentResource):
         ns_name = spec.namespace
         node_exporter_ns_name = f"{ns_name}-node-exporter"[:63]
 
-        ns = k8s.core.v1.Namespace(
-            f"{name}-namespace",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=ns_name,
-                labels={
-                    **meta_labels,
-                    # Operator, Prometheus, Alertmanager, Grafana and kube-state-metrics need no host
-                    # access; `restricted` violations are reported before the level is tightened.
-                    "pod-security.kubernetes.io/enforce": "baseline",
-                    "pod-security.kubernetes.io/audit": "restricted",
-                    "pod-security.kubernetes.io/warn": "restricted",
-                },
-            ),
-            opts=child(self),
-        )
-        self.namespace = ns.metadata.apply(lambda meta: meta.name)
-        node_ns = k8s.core.v1.Namespace(
+        # Operator, Prometheus, Alertmanager, Grafana and kube-state-metrics need no host access;
+        # `restricted` violations are reported before the level is tightened.
+        ns = namespace(self, f"{name}-namespace", ns_name, meta_labels, pod_security_labels("baseline"))
+        self.namespace = name_of(ns)
+        # node-exporter reads the host's /proc, /sys and root filesystem with hostPID and
+        # hostNetwork: it is isolated here so the main monitoring namespace stays baseline.
+        node_ns = namespace(
+            self,
             f"{name}-node-exporter-namespace",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=node_exporter_ns_name,
-                labels={
-                    **meta_labels,
-                    # node-exporter reads the host's /proc, /sys and root filesystem with hostPID and
-                    # hostNetwork: it is isolated here so the main monitoring namespace stays baseline.
-                    "pod-security.kubernetes.io/enforce": "privileged",
-                    "pod-security.kubernetes.io/audit": "restricted",
-                    "pod-security.kubernetes.io/warn": "restricted",
-                },
-            ),
-            opts=child(self),
+            node_exporter_ns_name,
+            meta_labels,
+            pod_security_labels("privileged"),
         )
 
         # ---- Grafana admin credentials: a Secret built from a Pulumi secret
@@ -407,17 +395,20 @@ class MonitoringStack(pulumi.ComponentResource):
             password = pulumi.Output.from_input(args.grafana_admin_password)
         self.grafana_admin_password = pulumi.Output.secret(password)
         grafana_secret_name = f"{self.release_name}-grafana-admin"
-        grafana_secret = k8s.core.v1.Secret(
-            f"{name}-grafana-admin",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=grafana_secret_name, namespace=self.namespace, labels=meta_labels
-            ),
-            type="Opaque",
-            string_data={
-                GRAFANA_USER_KEY: GRAFANA_ADMIN_USER,
-                GRAFANA_PASSWORD_KEY: self.grafana_admin_password,
-            },
-            opts=child(self),
+
+        def secret(role: str, secret_name: str, data: Mapping[str, pulumi.Input[str]]) -> k8s.core.v1.Secret:
+            return k8s.core.v1.Secret(
+                f"{name}-{role}",
+                metadata={"name": secret_name, "namespace": self.namespace, "labels": meta_labels},
+                type="Opaque",
+                string_data=dict(data),
+                opts=child(self),
+            )
+
+        grafana_secret = secret(
+            "grafana-admin",
+            grafana_secret_name,
+            {GRAFANA_USER_KEY: GRAFANA_ADMIN_USER, GRAFANA_PASSWORD_KEY: self.grafana_admin_password},
         )
 
         # ---- Alertmanager configuration: a Secret (receiver URLs/keys are credentials)
@@ -426,14 +417,8 @@ class MonitoringStack(pulumi.ComponentResource):
         am_yaml = pulumi.Output.all(**receivers).apply(
             lambda r: yaml.safe_dump(alertmanager_config(spec, r), sort_keys=False)
         )
-        am_secret = k8s.core.v1.Secret(
-            f"{name}-alertmanager-config",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=am_secret_name, namespace=self.namespace, labels=meta_labels
-            ),
-            type="Opaque",
-            string_data={ALERTMANAGER_CONFIG_KEY: pulumi.Output.secret(am_yaml)},
-            opts=child(self),
+        am_secret = secret(
+            "alertmanager-config", am_secret_name, {ALERTMANAGER_CONFIG_KEY: pulumi.Output.secret(am_yaml)}
         )
 
         # ---- kube-prometheus-stack
@@ -456,7 +441,7 @@ class MonitoringStack(pulumi.ComponentResource):
         if args.storage_class:
             grafana_persistence["storageClassName"] = args.storage_class
         values: dict[str, Any] = {
-            "commonLabels": meta_labels,
+            "commonLabels": chart_labels(meta_labels),
             "crds": {"enabled": True},
             "prometheusOperator": {
                 "nodeSelector": node_selector,
@@ -523,30 +508,40 @@ class MonitoringStack(pulumi.ComponentResource):
             },
             "prometheus-node-exporter": {"namespaceOverride": node_exporter_ns_name},
         }
-        self.release = k8s.helm.v3.Release(
+        self.release = helm_release(
+            self,
             f"{name}-kube-prometheus-stack",
-            name=self.release_name,
+            release_name=self.release_name,
             chart=KUBE_PROMETHEUS_STACK_CHART,
             version=KUBE_PROMETHEUS_STACK_VERSION,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=KUBE_PROMETHEUS_STACK_REPO),
+            repo=KUBE_PROMETHEUS_STACK_REPO,
             namespace=self.namespace,
             values=values,
+            depends_on=[grafana_secret, am_secret, node_ns],
             timeout=900,
             max_history=10,
             cleanup_on_fail=True,
-            opts=child(self, depends_on=[grafana_secret, am_secret, node_ns]),
         )
 
-        # ---- scraping the model servers (contract documented in mlinfra.k8s.metrics)
+        # ---- scraping the model servers (contract documented in mlinfra.k8s.metrics), alert rules
         monitor_labels = {**meta_labels, m.RELEASE_LABEL: self.release_name}
-        k8s.apiextensions.CustomResource(
-            f"{name}-model-servers",
-            api_version="monitoring.coreos.com/v1",
-            kind="ServiceMonitor",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name="model-servers", namespace=self.namespace, labels=monitor_labels
-            ),
-            spec={
+
+        def operator_object(role: str, kind: str, object_name: str, spec: dict[str, Any]) -> None:
+            # Prometheus Operator CRDs come with the chart: create these after it.
+            k8s.apiextensions.CustomResource(
+                f"{name}-{role}",
+                api_version="monitoring.coreos.com/v1",
+                kind=kind,
+                metadata={"name": object_name, "namespace": self.namespace, "labels": monitor_labels},
+                spec=spec,
+                opts=child(self, depends_on=[self.release]),
+            )
+
+        operator_object(
+            "model-servers",
+            "ServiceMonitor",
+            "model-servers",
+            {
                 "selector": {"matchLabels": {m.MODEL_SERVER_LABEL: m.MODEL_SERVER_LABEL_VALUE}},
                 "namespaceSelector": {"matchNames": [args.serving_namespace]},
                 "targetLabels": [m.MODEL_NAME_LABEL],
@@ -554,19 +549,9 @@ class MonitoringStack(pulumi.ComponentResource):
                     {"port": m.METRICS_PORT_NAME, "path": m.METRICS_PATH, "interval": "30s", "scheme": "http"}
                 ],
             },
-            opts=child(self, depends_on=[self.release]),
         )
-
-        # ---- alert rules
-        k8s.apiextensions.CustomResource(
-            f"{name}-alert-rules",
-            api_version="monitoring.coreos.com/v1",
-            kind="PrometheusRule",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name="mlinfra-alerts", namespace=self.namespace, labels=monitor_labels
-            ),
-            spec={"groups": alert_rules(spec, args.models, env)},
-            opts=child(self, depends_on=[self.release]),
+        operator_object(
+            "alert-rules", "PrometheusRule", "mlinfra-alerts", {"groups": alert_rules(spec, args.models, env)}
         )
 
         # ---- dashboards (package data) for the Grafana sidecar
@@ -575,12 +560,12 @@ class MonitoringStack(pulumi.ComponentResource):
             text = render_dashboard(text, args.serving_namespace)
             k8s.core.v1.ConfigMap(
                 f"{name}-dashboard-{stem}",
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=f"mlinfra-dashboard-{stem}",
-                    namespace=self.namespace,
-                    labels={**meta_labels, m.DASHBOARD_LABEL: m.DASHBOARD_LABEL_VALUE},
-                    annotations={DASHBOARD_FOLDER_ANNOTATION: DASHBOARD_FOLDER},
-                ),
+                metadata={
+                    "name": f"mlinfra-dashboard-{stem}",
+                    "namespace": self.namespace,
+                    "labels": {**meta_labels, m.DASHBOARD_LABEL: m.DASHBOARD_LABEL_VALUE},
+                    "annotations": {DASHBOARD_FOLDER_ANNOTATION: DASHBOARD_FOLDER},
+                },
                 data={fname: text},
                 opts=child(self),
             )

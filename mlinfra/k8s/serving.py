@@ -25,7 +25,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from mlinfra.catalog import DEFAULT_KUBERNETES_VERSION, SUPPORTED_KUBERNETES_VERSIONS
+from mlinfra.catalog import DEFAULT_KUBERNETES_VERSION, ENVIRONMENTS, SUPPORTED_KUBERNETES_VERSIONS
 from mlinfra.components import child
 from mlinfra.k8s.metrics import (  # the serving <-> monitoring contract lives in metrics.py
     METRICS_PORT_NAME,
@@ -33,8 +33,18 @@ from mlinfra.k8s.metrics import (  # the serving <-> monitoring contract lives i
     MODEL_SERVER_LABEL_VALUE,
 )
 from mlinfra.k8s.metrics import MODEL_NAME_LABEL as MODEL_LABEL
-from mlinfra.k8s.scheduling import GPU_RESOURCE, Scheduling, standard_labels
-from mlinfra.spec import ModelSpec, ServingSpec
+from mlinfra.k8s.objects import (
+    chart_labels,
+    from_namespace,
+    helm_release,
+    name_of,
+    namespace,
+    network_policy,
+    object_labels,
+    pod_security_labels,
+)
+from mlinfra.k8s.scheduling import GPU_RESOURCE, Scheduling
+from mlinfra.spec import ModelSpec, ServingSpec, SpecError
 
 # --------------------------------------------------------------------------- shared names
 
@@ -114,6 +124,9 @@ WORKLOAD_IDENTITY_EGRESS: dict[str, list[tuple[str, int]]] = {
 # with `kubernetes_version`, in the same change that upgrades the cluster); audit and warn use
 # `latest` so upcoming tightenings show up as warnings before they bite.
 PSA_LEVEL = "restricted"
+# Controllers and their webhooks must come up whole or not at all (atomic rolls back a failed
+# install); large charts with CRDs take minutes on a fresh cluster.
+RELEASE_OPTIONS: dict[str, Any] = {"atomic": True, "timeout": 600}
 
 # Restricted security context of every model-server pod.
 RUN_AS_USER = 1000
@@ -135,22 +148,6 @@ STARTUP_PROBE_MAX_SECONDS = 1800  # large models take minutes to download and lo
 SERVING_CLOUDS = ("aws", "gcp", "azure", "kubernetes")
 
 
-def _require_owner_labels(labels: Mapping[str, str], field_name: str) -> tuple[str, str]:
-    missing = [k for k in ("owner", "cost-center") if not labels.get(k)]
-    if missing:
-        raise ValueError(
-            f"{field_name}: missing {', '.join(missing)}; every Kubernetes object carries "
-            "owner and cost-center labels (e.g. PlatformSpec.required_tags)"
-        )
-    return labels["owner"], labels["cost-center"]
-
-
-def _labels(component: str, labels: Mapping[str, str], environment: str, **extra: str) -> dict[str, str]:
-    owner, cost_center = _require_owner_labels(labels, "labels")
-    rest = {k: v for k, v in labels.items() if k not in ("owner", "cost-center", "environment", "managed-by")}
-    return standard_labels(component, owner, cost_center, environment, **rest, **extra)
-
-
 def check_image_pinned(image: str | None, field_name: str = "model.image") -> str:
     """Refuse an image that is not pinned by a tag other than `latest` or by a digest."""
     if not image:
@@ -164,17 +161,6 @@ def check_image_pinned(image: str | None, field_name: str = "model.image") -> st
             "or by a digest (repo@sha256:...)"
         )
     return image
-
-
-def _psa_labels(kubernetes_version: str) -> dict[str, str]:
-    return {
-        "pod-security.kubernetes.io/enforce": PSA_LEVEL,
-        "pod-security.kubernetes.io/enforce-version": f"v{kubernetes_version}",
-        "pod-security.kubernetes.io/audit": PSA_LEVEL,
-        "pod-security.kubernetes.io/audit-version": "latest",
-        "pod-security.kubernetes.io/warn": PSA_LEVEL,
-        "pod-security.kubernetes.io/warn-version": "latest",
-    }
 
 
 # --------------------------------------------------------------------------- ServingCluster
@@ -226,9 +212,10 @@ class ServingCluster(pulumi.ComponentResource):
                 f"kubernetes_version: {args.kubernetes_version!r} is not supported; "
                 f"allowed: {', '.join(SUPPORTED_KUBERNETES_VERSIONS)}"
             )
-        if not args.environment:
-            raise ValueError("environment: must not be empty (dev, staging or prod)")
-        _require_owner_labels(args.labels, "labels")
+        if args.environment not in ENVIRONMENTS:
+            raise SpecError(f"{args.environment!r} is not one of {', '.join(ENVIRONMENTS)}", "environment")
+        base_labels = {**args.labels, "environment": args.environment}
+        object_labels("serving", base_labels)  # validates before the first child
         lb_annotations = self._lb_annotations(args)
 
         super().__init__("mlinfra:k8s:ServingCluster", name, None, opts)
@@ -242,37 +229,33 @@ class ServingCluster(pulumi.ComponentResource):
         node_selector = {"kubernetes.io/os": "linux", **dict(args.node_selector)}
 
         def labels(component: str) -> dict[str, str]:
-            return _labels(component, args.labels, args.environment)
+            return object_labels(component, base_labels)
 
         # ---- namespaces. Controllers: enforce baseline (third-party charts), audit/warn restricted.
+        k8s_version = f"v{args.kubernetes_version}"
+
         def system_namespace(role: str, ns_name: str) -> k8s.core.v1.Namespace:
-            return k8s.core.v1.Namespace(
+            return namespace(
+                self,
                 f"{name}-{role}-namespace",
-                metadata={
-                    "name": ns_name,
-                    "labels": {
-                        **labels(role),
-                        "pod-security.kubernetes.io/enforce": "baseline",
-                        "pod-security.kubernetes.io/enforce-version": f"v{args.kubernetes_version}",
-                        "pod-security.kubernetes.io/audit": PSA_LEVEL,
-                        "pod-security.kubernetes.io/warn": PSA_LEVEL,
-                    },
-                },
-                opts=child(self),
+                ns_name,
+                labels(role),
+                pod_security_labels("baseline", audit=PSA_LEVEL, enforce_version=k8s_version),
             )
 
         ingress_ns = system_namespace("ingress", INGRESS_NAMESPACE)
         cert_ns = system_namespace("cert-manager", CERT_MANAGER_NAMESPACE)
         kserve_ns = system_namespace("kserve", KSERVE_NAMESPACE)
-        serving_ns = k8s.core.v1.Namespace(
+        serving_ns = namespace(
+            self,
             f"{name}-namespace",
-            metadata={
-                "name": spec.namespace,
-                "labels": {**labels("serving"), **_psa_labels(args.kubernetes_version)},
-            },
-            opts=child(self),
+            spec.namespace,
+            labels("serving"),
+            pod_security_labels(
+                PSA_LEVEL, audit=PSA_LEVEL, enforce_version=k8s_version, audit_warn_version="latest"
+            ),
         )
-        ns_name = serving_ns.metadata.apply(lambda m: m.name)
+        ns_name = name_of(serving_ns)
 
         # ---- ingress-nginx
         ingress_values: dict[str, Any] = {
@@ -324,22 +307,24 @@ class ServingCluster(pulumi.ComponentResource):
                     # keep the client source IP (rate limits, audit) and skip the extra node hop
                     "externalTrafficPolicy": "Local",
                 },
-                "podLabels": labels("ingress"),
-                "labels": labels("ingress"),
+                # The chart writes `controller.labels` onto the Deployment and its pods, next to
+                # `commonLabels` and `podLabels`: a key given twice is a duplicate YAML key that
+                # Helm refuses, so the ownership labels go through commonLabels + podLabels only.
+                "podLabels": chart_labels(labels("ingress")),
             },
-            "commonLabels": labels("ingress"),
+            "commonLabels": chart_labels(labels("ingress")),
         }
-        ingress_release = k8s.helm.v3.Release(
+        ingress_release = helm_release(
+            self,
             f"{name}-ingress-nginx",
-            name="ingress-nginx",
+            release_name="ingress-nginx",
             chart=INGRESS_NGINX_CHART,
             version=INGRESS_NGINX_VERSION,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=INGRESS_NGINX_REPO),
-            namespace=ingress_ns.metadata.apply(lambda m: m.name),
+            repo=INGRESS_NGINX_REPO,
+            namespace=name_of(ingress_ns),
             values=ingress_values,
-            atomic=True,
-            timeout=600,
-            opts=child(self, depends_on=[ingress_ns]),
+            depends_on=[ingress_ns],
+            **RELEASE_OPTIONS,
         )
 
         # ---- cert-manager
@@ -352,19 +337,19 @@ class ServingCluster(pulumi.ComponentResource):
             "cainjector": {"replicaCount": replicas, "nodeSelector": node_selector},
             "startupapicheck": {"nodeSelector": node_selector},
             "prometheus": {"enabled": True, "servicemonitor": {"enabled": args.service_monitor}},
-            "podLabels": labels("cert-manager"),
+            "podLabels": chart_labels(labels("cert-manager")),
         }
-        cert_release = k8s.helm.v3.Release(
+        cert_release = helm_release(
+            self,
             f"{name}-cert-manager",
-            name="cert-manager",
+            release_name="cert-manager",
             chart=CERT_MANAGER_CHART,
             version=CERT_MANAGER_VERSION,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CERT_MANAGER_REPO),
-            namespace=cert_ns.metadata.apply(lambda m: m.name),
+            repo=CERT_MANAGER_REPO,
+            namespace=name_of(cert_ns),
             values=cert_values,
-            atomic=True,
-            timeout=600,
-            opts=child(self, depends_on=[cert_ns]),
+            depends_on=[cert_ns],
+            **RELEASE_OPTIONS,
         )
         issuer_deps: list[pulumi.Resource] = [cert_release]
         if spec.tls_issuer == "private-ca":
@@ -379,15 +364,15 @@ class ServingCluster(pulumi.ComponentResource):
         )
 
         # ---- KServe (raw deployment: plain Deployments/Services/HPAs, no Knative or Istio)
-        kserve_crds = k8s.helm.v3.Release(
+        kserve_crds = helm_release(
+            self,
             f"{name}-kserve-crd",
-            name="kserve-crd",
+            release_name="kserve-crd",
             chart=KSERVE_CRD_CHART,
             version=KSERVE_VERSION,
-            namespace=kserve_ns.metadata.apply(lambda m: m.name),
-            atomic=True,
-            timeout=600,
-            opts=child(self, depends_on=[kserve_ns]),
+            namespace=name_of(kserve_ns),
+            depends_on=[kserve_ns],
+            **RELEASE_OPTIONS,
         )
         kserve_values: dict[str, Any] = {
             "kserve": {
@@ -423,17 +408,17 @@ class ServingCluster(pulumi.ComponentResource):
                 },
             }
         }
-        kserve_release = k8s.helm.v3.Release(
+        kserve_release = helm_release(
+            self,
             f"{name}-kserve",
-            name="kserve",
+            release_name="kserve",
             chart=KSERVE_CHART,
             version=KSERVE_VERSION,
-            namespace=kserve_ns.metadata.apply(lambda m: m.name),
+            namespace=name_of(kserve_ns),
             values=kserve_values,
-            atomic=True,
-            timeout=600,
             # KServe's webhooks get their serving certificates from cert-manager.
-            opts=child(self, depends_on=[kserve_ns, kserve_crds, cert_release]),
+            depends_on=[kserve_ns, kserve_crds, cert_release],
+            **RELEASE_OPTIONS,
         )
 
         # ---- serving namespace guardrails
@@ -560,17 +545,9 @@ class ServingCluster(pulumi.ComponentResource):
         self, name: str, args: ServingClusterArgs, namespace: pulumi.Input[str], labels: dict[str, str]
     ) -> None:
         def policy(role: str, spec: dict[str, Any]) -> None:
-            k8s.networking.v1.NetworkPolicy(
-                f"{name}-{role}",
-                metadata={"name": role, "namespace": namespace, "labels": labels},
-                spec=spec,
-                opts=child(self),
-            )
+            network_policy(self, f"{name}-{role}", role, namespace, labels, spec)
 
         model_pods = {"matchLabels": {MODEL_SERVER_LABEL: MODEL_SERVER_LABEL_VALUE}}
-
-        def from_namespace(ns: str) -> dict[str, Any]:
-            return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
 
         http_port = [{"protocol": "TCP", "port": HTTP_PORT_NAME}]
         # Nothing in, nothing out, unless a policy below allows it.
@@ -696,6 +673,11 @@ def sa_name(model: ModelSpec) -> str:
     return model.name
 
 
+def _meta(name: str, args: ModelDeploymentArgs, labels: dict[str, str], **extra: Any) -> dict[str, Any]:
+    """Object metadata in the serving namespace (`extra`: annotations)."""
+    return {"name": name, "namespace": args.namespace, "labels": labels, **extra}
+
+
 def _ingress_rule(host: str, service: str) -> dict[str, Any]:
     backend = {"service": {"name": service, "port": {"number": SERVICE_HTTP_PORT}}}
     return {"host": host, "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]}}
@@ -763,24 +745,13 @@ class ModelDeployment(pulumi.ComponentResource):
             raise ValueError("domain: must not be empty")
         if not args.ingress_class or not args.cluster_issuer:
             raise ValueError("ingress_class / cluster_issuer: must not be empty")
-        owner, cost_center = _require_owner_labels(args.labels, "labels")
-        environment = args.labels.get("environment")
-        if not environment:
-            raise ValueError("labels: missing environment")
+        labels = object_labels("model-server", args.labels, **{MODEL_LABEL: m.name})
 
         super().__init__("mlinfra:k8s:ModelDeployment", name, None, opts)
 
         self.host = f"{m.name}.{args.domain}"
         self.url = f"https://{self.host}"
         self.service_account_name = sa_name(m)
-        rest = {
-            k: v
-            for k, v in args.labels.items()
-            if k not in ("owner", "cost-center", "environment", "managed-by")
-        }
-        labels = standard_labels(
-            "model-server", owner, cost_center, environment, **rest, **{MODEL_LABEL: m.name}
-        )
         selector = {MODEL_LABEL: m.name}
         pod_labels = {
             **labels,
@@ -791,12 +762,9 @@ class ModelDeployment(pulumi.ComponentResource):
 
         sa = k8s.core.v1.ServiceAccount(
             f"{name}-service-account",
-            metadata={
-                "name": self.service_account_name,
-                "namespace": args.namespace,
-                "labels": labels,
-                "annotations": args.service_account_annotations,
-            },
+            metadata=_meta(
+                self.service_account_name, args, labels, annotations=args.service_account_annotations
+            ),
             # No API token in the pod: model servers never talk to the Kubernetes API. Cloud
             # identity still works: the IRSA and Azure WI webhooks inject their own projected
             # token volume, and GKE WI uses the metadata server.
@@ -805,50 +773,86 @@ class ModelDeployment(pulumi.ComponentResource):
         )
 
         stable = self._track(name, m, args, labels, pod_labels, sa, track=STABLE)
-        ingress_spec = {
-            "ingressClassName": args.ingress_class,
-            "tls": [{"hosts": [self.host], "secretName": f"{m.name}-tls"}],
-        }
-        k8s.networking.v1.Ingress(
+        self._ingress(
             f"{name}-ingress",
-            metadata={
-                "name": m.name,
-                "namespace": args.namespace,
-                "labels": labels,
-                "annotations": {
-                    "cert-manager.io/cluster-issuer": args.cluster_issuer,
-                    "nginx.ingress.kubernetes.io/force-ssl-redirect": "true",
-                    # generation requests stream for minutes and carry large prompts
-                    "nginx.ingress.kubernetes.io/proxy-read-timeout": "300",
-                    "nginx.ingress.kubernetes.io/proxy-send-timeout": "300",
-                    "nginx.ingress.kubernetes.io/proxy-body-size": "16m",
-                },
+            m.name,
+            args,
+            labels,
+            {
+                "cert-manager.io/cluster-issuer": args.cluster_issuer,
+                "nginx.ingress.kubernetes.io/force-ssl-redirect": "true",
+                # generation requests stream for minutes and carry large prompts
+                "nginx.ingress.kubernetes.io/proxy-read-timeout": "300",
+                "nginx.ingress.kubernetes.io/proxy-send-timeout": "300",
+                "nginx.ingress.kubernetes.io/proxy-body-size": "16m",
             },
-            spec={**ingress_spec, "rules": [_ingress_rule(self.host, stable.service)]},
-            opts=child(self, depends_on=[stable.workload]),
+            stable,
         )
         if m.canary is not None:
             canary = self._track(name, m, args, labels, pod_labels, sa, track=CANARY)
             # ingress-nginx canary: a second Ingress for the same host that takes `canary-weight`
             # percent of the requests. It repeats the TLS block (every Ingress has TLS) but not
             # the issuer annotation, so cert-manager keeps one Certificate for the host.
-            k8s.networking.v1.Ingress(
+            self._ingress(
                 f"{name}-canary-ingress",
-                metadata={
-                    "name": f"{m.name}-canary",
-                    "namespace": args.namespace,
-                    "labels": {**labels, TRACK_LABEL: CANARY},
-                    "annotations": {
-                        "nginx.ingress.kubernetes.io/canary": "true",
-                        "nginx.ingress.kubernetes.io/canary-weight": str(m.canary.traffic_percent),
-                    },
+                f"{m.name}-canary",
+                args,
+                {**labels, TRACK_LABEL: CANARY},
+                {
+                    "nginx.ingress.kubernetes.io/canary": "true",
+                    "nginx.ingress.kubernetes.io/canary-weight": str(m.canary.traffic_percent),
                 },
-                spec={**ingress_spec, "rules": [_ingress_rule(self.host, canary.service)]},
-                opts=child(self, depends_on=[canary.workload]),
+                canary,
             )
 
         self.register_outputs(
             {"host": self.host, "url": self.url, "service_account_name": self.service_account_name}
+        )
+
+    def _ingress(
+        self,
+        resource_name: str,
+        ingress_name: str,
+        args: ModelDeploymentArgs,
+        labels: dict[str, str],
+        annotations: dict[str, str],
+        track: _Track,
+    ) -> None:
+        """A TLS Ingress for the model's host, routing to one revision's Service."""
+        k8s.networking.v1.Ingress(
+            resource_name,
+            metadata=_meta(ingress_name, args, labels, annotations=annotations),
+            spec={
+                "ingressClassName": args.ingress_class,
+                "tls": [{"hosts": [self.host], "secretName": f"{args.model.name}-tls"}],
+                "rules": [_ingress_rule(self.host, track.service)],
+            },
+            opts=child(self, depends_on=[track.workload]),
+        )
+
+    def _service(
+        self,
+        resource_name: str,
+        service_name: str,
+        args: ModelDeploymentArgs,
+        labels: dict[str, str],
+        selector: dict[str, str],
+        ports: list[tuple[str, int, int | str]],
+        depends_on: list[pulumi.Resource] | None = None,
+    ) -> None:
+        """A ClusterIP Service the model-server ServiceMonitor selects (its `metrics` port)."""
+        k8s.core.v1.Service(
+            resource_name,
+            metadata=_meta(service_name, args, {**labels, MODEL_SERVER_LABEL: MODEL_SERVER_LABEL_VALUE}),
+            spec={
+                "type": "ClusterIP",
+                "selector": selector,
+                "ports": [
+                    {"name": port_name, "port": port, "targetPort": target, "protocol": "TCP"}
+                    for port_name, port, target in ports
+                ],
+            },
+            opts=child(self, depends_on=depends_on) if depends_on else child(self),
         )
 
     def _track(
@@ -888,26 +892,14 @@ class ModelDeployment(pulumi.ComponentResource):
             )
             backend_service = f"{m.name}-predictor"  # KServe raw mode: Service `<isvc>-predictor`, port 80
             workload_selector = {"serving.kserve.io/inferenceservice": m.name}
-            k8s.core.v1.Service(
+            self._service(
                 f"{rname}-metrics",
-                metadata={
-                    "name": f"{m.name}-metrics",
-                    "namespace": args.namespace,
-                    "labels": {**labels, MODEL_SERVER_LABEL: MODEL_SERVER_LABEL_VALUE},
-                },
-                spec={
-                    "type": "ClusterIP",
-                    "selector": workload_selector,
-                    "ports": [
-                        {
-                            "name": METRICS_PORT_NAME,
-                            "port": SERVICE_METRICS_PORT,
-                            "targetPort": m.port,
-                            "protocol": "TCP",
-                        }
-                    ],
-                },
-                opts=child(self, depends_on=[workload]),
+                f"{m.name}-metrics",
+                args,
+                labels,
+                workload_selector,
+                [(METRICS_PORT_NAME, SERVICE_METRICS_PORT, m.port)],
+                depends_on=[workload],
             )
         else:
             workload = self._deployment(
@@ -918,7 +910,7 @@ class ModelDeployment(pulumi.ComponentResource):
 
         k8s.policy.v1.PodDisruptionBudget(
             f"{rname}-pdb",
-            metadata={"name": m.name, "namespace": args.namespace, "labels": labels},
+            metadata=_meta(m.name, args, labels),
             spec={
                 # maxUnavailable, not minAvailable: with one replica, minAvailable=1 would block
                 # every node drain (cluster upgrades, scale-down of the GPU pool) forever.
@@ -1042,15 +1034,15 @@ class ModelDeployment(pulumi.ComponentResource):
             f"{name}-inference-service",
             api_version="serving.kserve.io/v1beta1",
             kind="InferenceService",
-            metadata={
-                "name": m.name,
-                "namespace": args.namespace,
-                "labels": labels,
-                "annotations": {
+            metadata=_meta(
+                m.name,
+                args,
+                labels,
+                annotations={
                     "serving.kserve.io/deploymentMode": KSERVE_DEPLOYMENT_MODE,
                     "serving.kserve.io/autoscalerClass": "hpa",
                 },
-            },
+            ),
             spec={"predictor": predictor},
             opts=child(self, depends_on=[sa]),
         )
@@ -1073,7 +1065,7 @@ class ModelDeployment(pulumi.ComponentResource):
             main["env"] = [*main["env"], {"name": "MODEL_STORAGE_URI", "value": storage_uri}]
         deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
-            metadata={"name": m.name, "namespace": args.namespace, "labels": labels},
+            metadata=_meta(m.name, args, labels),
             spec={
                 # no `replicas`: the HPA owns the count, and a re-apply must not reset it
                 "selector": {"matchLabels": selector},
@@ -1087,36 +1079,20 @@ class ModelDeployment(pulumi.ComponentResource):
             },
             opts=child(self, depends_on=[sa]),
         )
-        k8s.core.v1.Service(
+        self._service(
             f"{name}-service",
-            metadata={
-                "name": m.name,
-                "namespace": args.namespace,
-                "labels": {**labels, MODEL_SERVER_LABEL: MODEL_SERVER_LABEL_VALUE},
-            },
-            spec={
-                "type": "ClusterIP",
-                "selector": selector,
-                "ports": [
-                    {
-                        "name": HTTP_PORT_NAME,
-                        "port": SERVICE_HTTP_PORT,
-                        "targetPort": HTTP_PORT_NAME,
-                        "protocol": "TCP",
-                    },
-                    {
-                        "name": METRICS_PORT_NAME,
-                        "port": SERVICE_METRICS_PORT,
-                        "targetPort": HTTP_PORT_NAME,
-                        "protocol": "TCP",
-                    },
-                ],
-            },
-            opts=child(self),
+            m.name,
+            args,
+            labels,
+            selector,
+            [
+                (HTTP_PORT_NAME, SERVICE_HTTP_PORT, HTTP_PORT_NAME),
+                (METRICS_PORT_NAME, SERVICE_METRICS_PORT, HTTP_PORT_NAME),
+            ],
         )
         k8s.autoscaling.v2.HorizontalPodAutoscaler(
             f"{name}-hpa",
-            metadata={"name": m.name, "namespace": args.namespace, "labels": labels},
+            metadata=_meta(m.name, args, labels),
             spec={
                 "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": m.name},
                 "minReplicas": m.min_replicas,

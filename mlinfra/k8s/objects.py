@@ -1,0 +1,172 @@
+"""Building blocks every in-cluster component shares: validated labels, Pod Security namespaces,
+NetworkPolicies and pinned Helm releases.
+
+One place decides what an mlinfra object's labels are and how a chart may receive them, so the
+GPU, serving and monitoring components cannot drift apart (and a fix lands in all three).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from mlinfra.catalog import ENVIRONMENTS
+from mlinfra.components import child
+from mlinfra.k8s.scheduling import standard_labels
+from mlinfra.spec import SpecError
+
+REQUIRED_LABEL_KEYS = ("owner", "cost-center", "environment")
+# Keys `standard_labels` sets itself; a caller's copy (e.g. labels built for another component)
+# must not override them, or every object would claim the caller's component.
+_OWN_KEYS = frozenset(
+    {
+        *REQUIRED_LABEL_KEYS,
+        "managed-by",  # PlatformSpec.required_tags spelling; app.kubernetes.io/managed-by says it
+        "app.kubernetes.io/managed-by",
+        "app.kubernetes.io/part-of",
+        "app.kubernetes.io/component",
+    }
+)
+# Charts write their own `app.kubernetes.io/*` labels next to the ones passed in values; a second
+# copy of a key is a duplicate YAML mapping key, and Helm refuses the whole manifest.
+CHART_OWNED_PREFIX = "app.kubernetes.io/"
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+PSA = "pod-security.kubernetes.io"
+
+
+def object_labels(
+    component: str, labels: Mapping[str, str], field_name: str = "labels", **extra: str
+) -> dict[str, str]:
+    """`standard_labels(...)` from a mapping that must carry owner, cost-center and environment.
+
+    Other keys of `labels` are kept, except the ones `standard_labels` owns (the component is
+    always `component`). `extra` is added last (e.g. the model label).
+    """
+    missing = [k for k in REQUIRED_LABEL_KEYS if not str(labels.get(k, "")).strip()]
+    if missing:
+        raise SpecError(
+            f"missing required labels {missing}; every object carries {list(REQUIRED_LABEL_KEYS)} "
+            "(e.g. PlatformSpec.required_tags)",
+            field_name,
+        )
+    env = labels["environment"]
+    if env not in ENVIRONMENTS:
+        raise SpecError(f"environment label {env!r} is not one of {', '.join(ENVIRONMENTS)}", field_name)
+    rest = {k: v for k, v in labels.items() if k not in _OWN_KEYS}
+    return standard_labels(component, labels["owner"], labels["cost-center"], env, **rest, **extra)
+
+
+def chart_labels(labels: Mapping[str, str]) -> dict[str, str]:
+    """Labels for a chart's label values (commonLabels, podLabels, ...): without the
+    `app.kubernetes.io/*` keys the chart's templates already write."""
+    return {k: v for k, v in labels.items() if not k.startswith(CHART_OWNED_PREFIX)}
+
+
+def check_dns_label(value: str, field_name: str, max_len: int = 63) -> str:
+    if not (1 <= len(value) <= max_len) or not _DNS_LABEL.match(value):
+        raise SpecError(
+            f"{value!r} must be 1-{max_len} lowercase letters, digits or '-', starting and ending with a letter or digit",
+            field_name,
+        )
+    return value
+
+
+def unique_names(names: Sequence[str], what: str, field_name: str) -> None:
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise SpecError(f"duplicate {what} names {dupes}", field_name)
+
+
+def pod_security_labels(
+    enforce: str,
+    *,
+    audit: str = "restricted",
+    enforce_version: str | None = None,
+    audit_warn_version: str | None = None,
+) -> dict[str, str]:
+    """Pod Security admission labels: `enforce` blocks, audit/warn (same level) only report."""
+    out = {f"{PSA}/enforce": enforce}
+    if enforce_version is not None:
+        out[f"{PSA}/enforce-version"] = enforce_version
+    for mode in ("audit", "warn"):
+        out[f"{PSA}/{mode}"] = audit
+        if audit_warn_version is not None:
+            out[f"{PSA}/{mode}-version"] = audit_warn_version
+    return out
+
+
+def namespace(
+    parent: pulumi.Resource,
+    resource_name: str,
+    name: str,
+    labels: Mapping[str, str],
+    pod_security: Mapping[str, str],
+) -> k8s.core.v1.Namespace:
+    """A Namespace carrying the object labels and its Pod Security level."""
+    return k8s.core.v1.Namespace(
+        resource_name,
+        metadata={"name": name, "labels": {**labels, **pod_security}},
+        opts=child(parent),
+    )
+
+
+def name_of(obj: k8s.core.v1.Namespace) -> pulumi.Output[str]:
+    """The object's name as an Output (it depends on the object, so users wait for it)."""
+    return obj.metadata.apply(lambda meta: meta.name)
+
+
+def from_namespace(ns: str) -> dict[str, Any]:
+    """A NetworkPolicy peer: every pod of namespace `ns` (by its immutable name label)."""
+    return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
+
+
+def network_policy(
+    parent: pulumi.Resource,
+    resource_name: str,
+    name: str,
+    namespace: pulumi.Input[str],
+    labels: Mapping[str, str],
+    spec: Mapping[str, Any],
+) -> k8s.networking.v1.NetworkPolicy:
+    return k8s.networking.v1.NetworkPolicy(
+        resource_name,
+        metadata={"name": name, "namespace": namespace, "labels": dict(labels)},
+        spec=dict(spec),
+        opts=child(parent),
+    )
+
+
+def helm_release(
+    parent: pulumi.Resource,
+    resource_name: str,
+    *,
+    release_name: str,
+    chart: str,
+    version: str,
+    namespace: pulumi.Input[str],
+    repo: str | None = None,
+    values: Mapping[str, Any] | None = None,
+    depends_on: Sequence[pulumi.Resource] | None = None,
+    **options: Any,
+) -> k8s.helm.v3.Release:
+    """A Helm release of a pinned chart version (`repo` None: an OCI chart reference).
+
+    `options` are the Release's own settings (atomic, timeout, max_history, cleanup_on_fail).
+    """
+    return k8s.helm.v3.Release(
+        resource_name,
+        name=release_name,
+        chart=chart,
+        version=version,
+        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=repo) if repo is not None else None,
+        namespace=namespace,
+        values=dict(values) if values is not None else None,
+        opts=child(parent, depends_on=list(depends_on)) if depends_on else child(parent),
+        **options,
+    )
