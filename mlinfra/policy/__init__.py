@@ -5,17 +5,8 @@
 `pulumi preview --policy-pack policies/<pack>`.
 """
 
-from mlinfra.policy.config import Exemption, PackConfigError
-from mlinfra.policy.engine import (
-    PackConfig,
-    PolicyInfo,
-    PolicyReport,
-    Violation,
-    catalogue,
-    check_plan,
-    check_resources,
-    load_pack_config,
-)
+from mlinfra.policy.config import Exemption, PackConfig, PackConfigError, load_pack_config
+from mlinfra.policy.engine import PolicyInfo, PolicyReport, Violation, catalogue, check_plan, check_resources
 from mlinfra.policy.model import PACKS
 
 __all__ = [

@@ -21,6 +21,7 @@ from pulumi_policy import (
     EnforcementLevel,
     Policy,
     PolicyConfigSchema,
+    PolicyResource,
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
@@ -94,19 +95,39 @@ def _message(rule: Rule, message: str) -> str:
     return f"{message}\nRemediation: {rule.remediation}"
 
 
+def _res(r: ResourceValidationArgs | PolicyResource, graph: bool = False) -> Res:
+    """A resource as rules see it; `graph`: with its dependencies and parent (stack policies)."""
+    return Res(
+        type=r.resource_type,
+        name=r.name,
+        props=r.props,
+        urn=r.urn,
+        protect=bool(r.opts.protect) if r.opts else False,
+        provider_props=r.provider.props if r.provider else None,
+        dependencies=[d.urn for d in r.dependencies] if graph else [],
+        parent=r.parent.urn if graph and r.parent else None,
+    )
+
+
+def _policy_settings(rule: Rule, environment: str) -> dict[str, Any]:
+    """What every policy of a rule carries, resource or stack."""
+    return {
+        "name": rule.name,
+        "description": rule.description,
+        "enforcement_level": _LEVEL[DEFAULT_ENFORCEMENT[environment]],
+        "config_schema": CONFIG_SCHEMA,
+        "severity": _SEVERITY[rule.severity],
+        "remediation_steps": rule.remediation,
+        "tags": ["mlinfra", rule.pack],
+    }
+
+
 def resource_policy(rule: Rule, environment: str) -> ResourceValidationPolicy:
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         if not rule.applies_to(args.resource_type):
             return
         config = args.get_config() or {}
-        res = Res(
-            type=args.resource_type,
-            name=args.name,
-            props=args.props,
-            urn=args.urn,
-            protect=bool(args.opts.protect) if args.opts else False,
-            provider_props=args.provider.props if args.provider else None,
-        )
+        res = _res(args)
         messages = list(rule.check(res, _ctx(config, environment)))
         if not messages:
             return
@@ -116,35 +137,13 @@ def resource_policy(rule: Rule, environment: str) -> ResourceValidationPolicy:
         for m in messages:
             report_violation(_message(rule, m), None)
 
-    return ResourceValidationPolicy(
-        name=rule.name,
-        description=rule.description,
-        validate=validate,
-        enforcement_level=_LEVEL[DEFAULT_ENFORCEMENT[environment]],
-        config_schema=CONFIG_SCHEMA,
-        severity=_SEVERITY[rule.severity],
-        remediation_steps=rule.remediation,
-        tags=["mlinfra", rule.pack],
-    )
+    return ResourceValidationPolicy(validate=validate, **_policy_settings(rule, environment))
 
 
 def stack_policy(rule: Rule, environment: str) -> StackValidationPolicy:
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
         config = args.get_config() or {}
-        resources = [
-            Res(
-                type=r.resource_type,
-                name=r.name,
-                props=r.props,
-                urn=r.urn,
-                protect=bool(r.opts.protect) if r.opts else False,
-                provider_props=r.provider.props if r.provider else None,
-                dependencies=[d.urn for d in r.dependencies],
-                parent=r.parent.urn if r.parent else None,
-            )
-            for r in args.resources
-            if not r.resource_type.startswith("pulumi:")
-        ]
+        resources = [_res(r, graph=True) for r in args.resources if not r.resource_type.startswith("pulumi:")]
         exempted = []
         reported = 0
         for res, m in rule.check(resources, _ctx(config, environment)):
@@ -157,16 +156,7 @@ def stack_policy(rule: Rule, environment: str) -> StackValidationPolicy:
         if exempted and not reported:
             args.not_applicable("; ".join(sorted(set(exempted))))
 
-    return StackValidationPolicy(
-        name=rule.name,
-        description=rule.description,
-        validate=validate,
-        enforcement_level=_LEVEL[DEFAULT_ENFORCEMENT[environment]],
-        config_schema=CONFIG_SCHEMA,
-        severity=_SEVERITY[rule.severity],
-        remediation_steps=rule.remediation,
-        tags=["mlinfra", rule.pack],
-    )
+    return StackValidationPolicy(validate=validate, **_policy_settings(rule, environment))
 
 
 def pack_policies(pack: str, environment: str | None = None) -> list[Policy]:

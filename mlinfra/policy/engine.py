@@ -8,26 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from mlinfra.catalog import ENVIRONMENTS
 from mlinfra.policy import rules as _rules  # noqa: F401  (fills the catalogue)
-from mlinfra.policy.config import PackConfig, PackConfigError, load_pack_config
+from mlinfra.policy.config import PackConfig, PackConfigError
 from mlinfra.policy.model import PACKS, RULES, Ctx, Res, Rule
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from mlinfra.offline import Plan
-
-__all__ = [
-    "PackConfig",
-    "PackConfigError",
-    "PolicyInfo",
-    "PolicyReport",
-    "Violation",
-    "catalogue",
-    "check_plan",
-    "check_resources",
-    "load_pack_config",
-    "resources_of",
-]
 
 
 @dataclass(frozen=True)
@@ -243,6 +230,3 @@ def run_rule(rule_name: str, resources: list[Res] | Res, environment: str = "dev
         raise KeyError(f"unknown policy {rule_name!r}")
     items = resources if isinstance(resources, list) else [resources]
     return [m for _, m in _findings(rule, items, Ctx(environment))]
-
-
-__all__ += ["environment_of", "load_pack_config", "run_rule"]

@@ -104,6 +104,12 @@ def as_bool(v: Any) -> bool | None | _Unknown:
     return None
 
 
+def not_true(v: Any) -> bool:
+    """A flag that is known and not true: false, absent or unreadable (rules require it set)."""
+    b = as_bool(v)
+    return b is not UNKNOWN and b is not True
+
+
 def as_number(v: Any) -> float | None | _Unknown:
     if v is UNKNOWN:
         return UNKNOWN

@@ -673,6 +673,15 @@ CASES: list[Case] = [
         ("enableEncryptionAtHost",),
         False,
     ),
+    Case(
+        "aks-profile-host-encryption",
+        "node-disk-encryption",
+        "dev",
+        [aks()],
+        0,
+        ("agentPoolProfiles", 0, "enableEncryptionAtHost"),
+        False,
+    ),
     # ---------------------------------------------------------------- access
     Case("s3-pab-flag", "no-public-buckets", "dev", s3_stack(), PAB, ("restrictPublicBuckets",), False),
     Case("s3-pab-join", "no-public-buckets", "dev", s3_stack(), PAB, ("bucket",), "another-bucket"),
@@ -905,6 +914,15 @@ CASES: list[Case] = [
         False,
     ),
     Case("aks-node-public-ip", "no-node-public-ip", "dev", [aks_pool()], 0, ("enableNodePublicIP",), True),
+    Case(
+        "aks-profile-public-ip",
+        "no-node-public-ip",
+        "dev",
+        [aks()],
+        0,
+        ("agentPoolProfiles", 0, "enableNodePublicIP"),
+        True,
+    ),
     Case(
         "aks-local-accounts",
         "aks-local-accounts-disabled",

@@ -107,5 +107,16 @@ def azure_gpu_vm(vm_size: Any) -> bool:
     )
 
 
+def aks_pools(res: Res) -> list[tuple[str, Any]]:
+    """(where, pool) for an AKS AgentPool itself, or for each agentPoolProfiles entry of a cluster."""
+    if res.type == AKS_POOL:
+        return [("", res.props)]
+    return [
+        (f"agentPoolProfiles[{i}] ({get(pool, 'name')}) ", pool)
+        for i, pool in enumerate(elements(get(res.props, "agentPoolProfiles")))
+        if pool is not UNKNOWN
+    ]
+
+
 def known(v: Any) -> bool:
     return v is not UNKNOWN

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from mlinfra.policy.model import Ctx, Res, rule
-from mlinfra.policy.props import UNKNOWN, as_bool, elements, get
+from mlinfra.policy.props import UNKNOWN, as_bool, elements, get, not_true
 from mlinfra.policy.rules._common import (
     ACR,
     AKS_CLUSTER,
@@ -22,6 +22,7 @@ from mlinfra.policy.rules._common import (
     LAUNCH_TEMPLATE,
     S3_BUCKET,
     S3_PAB,
+    aks_pools,
     attached,
     doc_of,
     of_type,
@@ -59,8 +60,7 @@ def no_public_buckets(resources: list[Res], ctx: Ctx) -> Iterator[tuple[Res, str
         pap = get(g.props, "publicAccessPrevention")
         if pap is not UNKNOWN and pap != "enforced":
             yield g, f"publicAccessPrevention is {pap!r}; it must be 'enforced'"
-        ubla = as_bool(get(g.props, "uniformBucketLevelAccess"))
-        if ubla is not UNKNOWN and ubla is not True:
+        if not_true(get(g.props, "uniformBucketLevelAccess")):
             yield g, "uniformBucketLevelAccess is not true (object ACLs can grant public access)"
     for a in of_type(resources, AZ_STORAGE):
         for f in ("allowBlobPublicAccess", "allowSharedKeyAccess"):
@@ -117,8 +117,7 @@ def private_cluster_endpoint(res: Res, ctx: Ctx) -> Iterator[str]:
     if res.type == EKS_CLUSTER:
         # EKS defaults: public access on, open to 0.0.0.0/0, private access off.
         public = as_bool(get(p, "vpcConfig", "endpointPublicAccess", default=True))
-        private = as_bool(get(p, "vpcConfig", "endpointPrivateAccess", default=False))
-        if private is not UNKNOWN and private is not True:
+        if not_true(get(p, "vpcConfig", "endpointPrivateAccess", default=False)):
             yield "vpcConfig.endpointPrivateAccess is not true (nodes would reach the API over the internet)"
         if public is UNKNOWN or public is False:
             return
@@ -133,30 +132,38 @@ def private_cluster_endpoint(res: Res, ctx: Ctx) -> Iterator[str]:
         elif _cidr_open(cidrs):
             yield f"vpcConfig.publicAccessCidrs contains {_cidr_open(cidrs)}"
     elif res.type == GKE_CLUSTER:
-        private = as_bool(get(p, "privateClusterConfig", "enablePrivateEndpoint"))
-        if private is UNKNOWN or private is True:
-            return
-        if not dev:
-            yield f"privateClusterConfig.enablePrivateEndpoint is not true in {ctx.environment}"
-            return
         blocks = elements(get(p, "masterAuthorizedNetworksConfig", "cidrBlocks"))
-        cidrs = [get(b, "cidrBlock") for b in blocks]
-        if UNKNOWN in cidrs:
-            return
-        if not cidrs or _cidr_open(cidrs):
-            yield "public endpoint without masterAuthorizedNetworksConfig limited to listed CIDRs"
+        yield from _private_or_listed(
+            ctx,
+            ("privateClusterConfig", "enablePrivateEndpoint"),
+            p,
+            "masterAuthorizedNetworksConfig",
+            [get(b, "cidrBlock") for b in blocks],
+        )
     else:
-        private = as_bool(get(p, "apiServerAccessProfile", "enablePrivateCluster"))
-        if private is UNKNOWN or private is True:
-            return
-        if not dev:
-            yield f"apiServerAccessProfile.enablePrivateCluster is not true in {ctx.environment}"
-            return
-        cidrs = elements(get(p, "apiServerAccessProfile", "authorizedIPRanges"))
-        if UNKNOWN in cidrs:
-            return
-        if not cidrs or _cidr_open(cidrs):
-            yield "public endpoint without apiServerAccessProfile.authorizedIPRanges limited to listed CIDRs"
+        yield from _private_or_listed(
+            ctx,
+            ("apiServerAccessProfile", "enablePrivateCluster"),
+            p,
+            "apiServerAccessProfile.authorizedIPRanges",
+            elements(get(p, "apiServerAccessProfile", "authorizedIPRanges")),
+        )
+
+
+def _private_or_listed(
+    ctx: Ctx, flag: tuple[str, ...], props: Any, allowlist: str, cidrs: list[Any]
+) -> Iterator[str]:
+    """GKE/AKS: the endpoint is private, or (dev only) public to a listed, non-open set of CIDRs."""
+    private = as_bool(get(props, *flag))
+    if private is UNKNOWN or private is True:
+        return
+    if ctx.environment != "dev":
+        yield f"{'.'.join(flag)} is not true in {ctx.environment}"
+        return
+    if UNKNOWN in cidrs:
+        return
+    if not cidrs or _cidr_open(cidrs):
+        yield f"public endpoint without {allowlist} limited to listed CIDRs"
 
 
 @rule(
@@ -171,8 +178,7 @@ def ecr_immutable_scanned(res: Res, ctx: Ctx) -> Iterator[str]:
     mut = get(res.props, "imageTagMutability", default="MUTABLE")
     if mut is not UNKNOWN and mut != "IMMUTABLE":
         yield f"imageTagMutability is {mut!r}; a pushed tag could be replaced by another image"
-    scan = as_bool(get(res.props, "imageScanningConfiguration", "scanOnPush"))
-    if scan is not UNKNOWN and scan is not True:
+    if not_true(get(res.props, "imageScanningConfiguration", "scanOnPush")):
         yield "imageScanningConfiguration.scanOnPush is not true"
 
 
@@ -397,16 +403,12 @@ def no_node_public_ip(res: Res, ctx: Ctx) -> Iterator[str]:
         if as_bool(get(p, "associatePublicIpAddress")) is True:
             yield "associatePublicIpAddress is true"
     elif res.type == GKE_CLUSTER:
-        v = as_bool(get(p, "privateClusterConfig", "enablePrivateNodes"))
-        if v is not UNKNOWN and v is not True:
+        if not_true(get(p, "privateClusterConfig", "enablePrivateNodes")):
             yield "privateClusterConfig.enablePrivateNodes is not true"
-    elif res.type == AKS_POOL:
-        if as_bool(get(p, "enableNodePublicIP")) is True:
-            yield "enableNodePublicIP is true"
     else:
-        for i, pool in enumerate(elements(get(p, "agentPoolProfiles"))):
+        for where, pool in aks_pools(res):
             if as_bool(get(pool, "enableNodePublicIP")) is True:
-                yield f"agentPoolProfiles[{i}].enableNodePublicIP is true"
+                yield f"{where}enableNodePublicIP is true"
 
 
 @rule(
@@ -418,8 +420,7 @@ def no_node_public_ip(res: Res, ctx: Ctx) -> Iterator[str]:
     remediation="disable_local_accounts=True with aad_profile.managed and Azure RBAC.",
 )
 def aks_local_accounts_disabled(res: Res, ctx: Ctx) -> Iterator[str]:
-    v = as_bool(get(res.props, "disableLocalAccounts"))
-    if v is not UNKNOWN and v is not True:
+    if not_true(get(res.props, "disableLocalAccounts")):
         yield "disableLocalAccounts is not true"
 
 
@@ -456,6 +457,5 @@ def workload_identity(resources: list[Res], ctx: Ctx) -> Iterator[tuple[Res, str
             yield n, f"nodeConfig.workloadMetadataConfig.mode is {mode!r}; it must be 'GKE_METADATA'"
     for c in of_type(resources, AKS_CLUSTER):
         for path in (("securityProfile", "workloadIdentity", "enabled"), ("oidcIssuerProfile", "enabled")):
-            v = as_bool(get(c.props, *path))
-            if v is not UNKNOWN and v is not True:
+            if not_true(get(c.props, *path)):
                 yield c, f"{'.'.join(path)} is not true"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from mlinfra.policy.model import Ctx, Res, rule
-from mlinfra.policy.props import UNKNOWN, as_bool, as_number, elements, get
+from mlinfra.policy.props import UNKNOWN, as_bool, as_number, elements, get, not_true
 from mlinfra.policy.rules._common import (
     ACR,
     AKS_CLUSTER,
@@ -25,6 +25,7 @@ from mlinfra.policy.rules._common import (
     S3_LOGGING,
     S3_POLICY,
     S3_SSE,
+    aks_pools,
     attached,
     doc_of,
     of_type,
@@ -273,12 +274,7 @@ def node_disk_encryption(res: Res, ctx: Ctx) -> Iterator[str]:
         key = get(p, "nodeConfig", "bootDiskKmsKey")
         if key is not UNKNOWN and not key:
             yield "nodeConfig.bootDiskKmsKey is not set"
-    elif res.type == AKS_POOL:
-        enc = as_bool(get(p, "enableEncryptionAtHost"))
-        if enc is not UNKNOWN and enc is not True:
-            yield "enableEncryptionAtHost is not true"
     else:
-        for i, pool in enumerate(elements(get(p, "agentPoolProfiles"))):
-            enc = as_bool(get(pool, "enableEncryptionAtHost"))
-            if pool is not UNKNOWN and enc is not UNKNOWN and enc is not True:
-                yield f"agentPoolProfiles[{i}] ({get(pool, 'name')}) enableEncryptionAtHost is not true"
+        for where, pool in aks_pools(res):
+            if not_true(get(pool, "enableEncryptionAtHost")):
+                yield f"{where}enableEncryptionAtHost is not true"

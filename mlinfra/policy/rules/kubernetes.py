@@ -7,7 +7,7 @@ from typing import Any
 
 from mlinfra.k8s.scheduling import GPU_RESOURCE, GPU_TAINT_EFFECT, GPU_TAINT_KEY, GPU_TAINT_VALUE
 from mlinfra.policy.model import Ctx, Res, rule
-from mlinfra.policy.props import UNKNOWN, as_bool, elements, get, is_map, items
+from mlinfra.policy.props import UNKNOWN, as_bool, elements, get, is_map, items, not_true
 
 PACK = "kubernetes"
 
@@ -127,8 +127,7 @@ def pod_security_restricted(res: Res, ctx: Ctx) -> Iterator[str]:
         adds = [a for a in elements(get(sc, "capabilities", "add")) if a not in (UNKNOWN, "NET_BIND_SERVICE")]
         if adds:
             yield f"{label}: capabilities.add {adds} (only NET_BIND_SERVICE is allowed)"
-        ro = as_bool(get(sc, "readOnlyRootFilesystem"))
-        if ro is not UNKNOWN and ro is not True:
+        if not_true(get(sc, "readOnlyRootFilesystem")):
             yield f"{label}: readOnlyRootFilesystem is not true"
 
 
