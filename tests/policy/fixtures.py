@@ -327,6 +327,7 @@ def container(gpu: bool = False) -> dict[str, Any]:
     return {
         "name": "server",
         "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/acme/serving:1.4.2",
+        "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}],
         "resources": {"requests": {"cpu": "2", "memory": "8Gi"}, "limits": limits},
         "securityContext": {k: v for k, v in RESTRICTED_SC.items() if k != "runAsNonRoot"},
     }
@@ -340,6 +341,7 @@ def deployment(gpu: bool = False) -> R:
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         "containers": [container(gpu)],
+        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}],
     }
     if gpu:
         spec["tolerations"] = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
@@ -965,6 +967,24 @@ CASES: list[Case] = [
         DELETE,
     ),
     Case(
+        "psa-hostpath-volume",
+        "pod-security-restricted",
+        "prod",
+        [deployment()],
+        0,
+        ("spec", "template", "spec", "volumes", 0),
+        {"name": "tmp", "hostPath": {"path": "/var/run"}},
+    ),
+    Case(
+        "psa-host-port",
+        "pod-security-restricted",
+        "prod",
+        [deployment()],
+        0,
+        ("spec", "template", "spec", "containers", 0, "ports", 0, "hostPort"),
+        8080,
+    ),
+    Case(
         "psa-container-nonroot",
         "pod-security-restricted",
         "prod",
@@ -1091,6 +1111,16 @@ CASES: list[Case] = [
         {},
     ),
     Case("ingress-no-tls", "ingress-tls", "dev", [ingress()], 0, ("spec", "tls"), DELETE),
+    # A wildcard covers exactly one label: *.example.com does not cover llama.models.example.com.
+    Case(
+        "ingress-wildcard-too-broad",
+        "ingress-tls",
+        "dev",
+        [ingress()],
+        0,
+        ("spec", "tls", 0, "hosts"),
+        ["*.example.com"],
+    ),
     Case(
         "ingress-host-uncovered",
         "ingress-tls",

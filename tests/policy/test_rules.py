@@ -215,3 +215,21 @@ def test_s3_join_falls_back_to_dependencies_when_names_are_unknown():
     assert run_rule("no-public-buckets", resources, "prod") == []
     resources[1].dependencies = []  # the SSE config no longer points at this bucket
     assert run_rule("storage-cmk-encryption", resources, "prod")
+
+
+@pytest.mark.parametrize(
+    "tls_hosts,flagged",
+    [
+        (["*.models.example.com"], False),  # one label below the wildcard: covered
+        (["llama.models.example.com"], False),
+        (["*.llama.models.example.com"], True),  # a wildcard never covers its own parent
+        (["*.example.com"], True),  # nor two labels below it
+    ],
+)
+def test_ingress_tls_wildcard_hosts(tls_hosts, flagged):
+    from tests.policy.fixtures import ingress
+
+    r = ingress()
+    r.props["spec"]["tls"][0]["hosts"] = tls_hosts
+    messages = run_rule("ingress-tls", _res(r, proxy=False))
+    assert bool(messages) is flagged, messages

@@ -65,6 +65,21 @@ def _is_root(uid: Any) -> bool:
     return isinstance(uid, int | float) and not isinstance(uid, bool) and uid == 0
 
 
+# Volume types the `restricted` Pod Security Standard admits (hostPath and the rest are node access).
+RESTRICTED_VOLUME_TYPES = frozenset(
+    {
+        "configMap",
+        "csi",
+        "downwardAPI",
+        "emptyDir",
+        "ephemeral",
+        "persistentVolumeClaim",
+        "projected",
+        "secret",
+    }
+)
+
+
 def _pod_security_exemption(res: Res) -> str | None:
     ns = _namespace(res)
     if ns in SYSTEM_NAMESPACES:
@@ -100,7 +115,16 @@ def pod_security_restricted(res: Res, ctx: Ctx) -> Iterator[str]:
     pod_seccomp = get(pod_sc, "seccompProfile", "type")
     if _is_root(get(pod_sc, "runAsUser")):
         yield "securityContext.runAsUser is 0"
+    for v in elements(get(spec, "volumes")):
+        kinds = [k for k, _ in items(v) if k != "name"]
+        bad = [k for k in kinds if k not in RESTRICTED_VOLUME_TYPES]
+        if bad:
+            yield f"volume {get(v, 'name')!r} is of type {bad[0]} (restricted admits {', '.join(sorted(RESTRICTED_VOLUME_TYPES))})"
     for label, c in containers(res):
+        for port in elements(get(c, "ports")):
+            host_port = get(port, "hostPort")
+            if isinstance(host_port, int | float) and not isinstance(host_port, bool) and host_port != 0:
+                yield f"{label}: hostPort {int(host_port)} (binds the node's network)"
         sc = get(c, "securityContext", default={})
         if sc is UNKNOWN:
             continue
@@ -292,8 +316,16 @@ def ingress_tls(res: Res, ctx: Ctx) -> Iterator[str]:
         return
     for r in elements(get(res.props, "spec", "rules")):
         host = get(r, "host")
-        if isinstance(host, str) and host not in covered:
+        if isinstance(host, str) and not _tls_covers(covered, host):
             yield f"host {host!r} has no spec.tls entry"
+
+
+def _tls_covers(tls_hosts: set[Any], host: str) -> bool:
+    """An exact TLS host, or a wildcard `*.<parent>` for a host exactly one label below it (RFC 6125)."""
+    if host in tls_hosts:
+        return True
+    _, _, parent = host.partition(".")
+    return bool(parent) and f"*.{parent}" in tls_hosts
 
 
 def image_pinned(image: str) -> bool:
