@@ -12,6 +12,7 @@ from mlinfra.catalog import SUPPORTED_KUBERNETES_VERSIONS
 from mlinfra.k8s.scheduling import Scheduling, gpu_scheduling
 from mlinfra.k8s.serving import MODEL_SERVER_LABEL, ModelDeployment, ModelDeploymentArgs
 from mlinfra.offline import Plan
+from mlinfra.policy.rules.kubernetes import RESTRICTED_VOLUME_TYPES  # the policy's own list
 from mlinfra.spec import CanarySpec, ModelSpec
 from tests.conftest import plan_of
 from tests.k8s.k8s_schema import validate_core_objects
@@ -24,17 +25,6 @@ INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
 PDB = "kubernetes:policy/v1:PodDisruptionBudget"
 PROVIDER_URN_SUFFIX = "pulumi:providers:kubernetes::k8s"
 
-# Volume types Pod Security `restricted` admits.
-RESTRICTED_VOLUME_TYPES = {
-    "configMap",
-    "csi",
-    "downwardAPI",
-    "emptyDir",
-    "ephemeral",
-    "persistentVolumeClaim",
-    "projected",
-    "secret",
-}
 
 KSERVE_MODEL = ModelSpec(name="llm", gpu_pool="a10g", gpus=1, cpu="4", memory="16Gi")
 VLLM_MODEL = ModelSpec(
