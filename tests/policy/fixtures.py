@@ -874,6 +874,37 @@ CASES: list[Case] = [
         json.dumps({"Version": "2012-10-17", "Statement": [{**READ_MODELS, "Action": "*"}]}),
     ),
     Case(
+        "iam-iam-star",
+        "iam-least-privilege",
+        "dev",
+        [iam_policy(READ_MODELS)],
+        0,
+        ("policy",),
+        json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    READ_MODELS,
+                    {"Effect": "Allow", "Action": "iam:*", "Resource": "arn:aws:iam::123456789012:role/x"},
+                ],
+            }
+        ),
+    ),
+    Case(
+        "iam-passrole-star",
+        "iam-least-privilege",
+        "dev",
+        [iam_policy(READ_MODELS)],
+        0,
+        ("policy",),
+        json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [READ_MODELS, {"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"}],
+            }
+        ),
+    ),
+    Case(
         "iam-managed-full",
         "iam-least-privilege",
         "dev",

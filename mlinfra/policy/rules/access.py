@@ -270,6 +270,10 @@ DATA_SERVICES = frozenset(
         "logs",
     }
 )
+# Identity services: a wildcard on them lets a workload grant itself anything (privilege escalation).
+ESCALATION_SERVICES = frozenset({"iam", "sts", "organizations"})
+# Handing any role to any service is the classic escalation path; PassRole must name its roles.
+ESCALATION_ON_STAR = frozenset({"iam:passrole"})
 # Data-service actions that have no resource-level permissions: AWS only accepts Resource "*" for them.
 RESOURCE_STAR_ONLY = frozenset(
     {
@@ -298,6 +302,7 @@ _FULL_ACCESS_MANAGED = frozenset(
         "AmazonSSMFullAccess",
         "AmazonRDSFullAccess",
         "AmazonSageMakerFullAccess",
+        "IAMFullAccess",
     }
 )
 _IAM_DOC_TYPES = [t for t in _POLICY_PROPS if t.startswith("aws:iam/") and t != "aws:iam/role:Role"]
@@ -313,7 +318,9 @@ def wildcard_findings(doc: Any) -> list[str]:
     """Exact semantics of `iam-least-privilege` for one identity-policy document (Allow statements only):
 
     - Action "*" (or "*:*"), or any NotAction: flagged (everything, or everything but a few).
-    - An action on a data service (DATA_SERVICES) whose verb is "*" ("s3:*"): flagged.
+    - An action on a data service (DATA_SERVICES) or an identity service (ESCALATION_SERVICES: iam, sts,
+      organizations) whose verb is "*" ("s3:*", "iam:*"): flagged.
+    - iam:PassRole on Resource "*": flagged (it must name the roles it may pass).
     - Resource "*" (or NotResource) together with any data-service action, unless every such action is
       one AWS only grants on "*" (RESOURCE_STAR_ONLY, e.g. ecr:GetAuthorizationToken): flagged.
     - Operational wildcards stay allowed: "ec2:Describe*" on Resource "*" passes, and so does "s3:Get*" on
@@ -331,11 +338,15 @@ def wildcard_findings(doc: Any) -> list[str]:
             out.append(f"Statement[{i}] ({sid}) allows Action '*'")
             continue
         data = [a for a in actions if a.split(":", 1)[0].lower() in DATA_SERVICES]
-        for a in data:
-            if a.split(":", 1)[1:] == ["*"]:
+        for a in actions:
+            service, _, verb = a.partition(":")
+            if verb == "*" and service.lower() in DATA_SERVICES | ESCALATION_SERVICES:
                 out.append(f"Statement[{i}] ({sid}) allows {a!r} (every action of the service)")
         resources = str_list(get(st, "Resource"))
         star = "*" in resources or get(st, "NotResource") is not None
+        passes = sorted(a for a in actions if a.lower() in ESCALATION_ON_STAR)
+        if star and passes:
+            out.append(f"Statement[{i}] ({sid}) allows {passes} on Resource '*' (any role to any service)")
         scoped = [a for a in data if a.lower() not in RESOURCE_STAR_ONLY]
         if star and scoped:
             out.append(f"Statement[{i}] ({sid}) allows data actions {sorted(scoped)} on Resource '*'")
