@@ -43,8 +43,10 @@ def plan(
     """Run a stack program offline (no CLI, no credentials), print its resources and the policy verdict."""
     from mlinfra.policy import check_plan, load_pack_config
 
-    console = Console(highlight=False, soft_wrap=True)
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    # Piped (CI logs, PR comments): wide enough that resource names are never cropped.
+    width = None if sys.stdout.isatty() else 240
+    console = Console(highlight=False, soft_wrap=True, width=width)
+    err = Console(stderr=True, highlight=False, soft_wrap=True, width=width)
     try:
         result = plan_stack(stack_dir, stack)
     except ProgramError as e:
