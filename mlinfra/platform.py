@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import pulumi
 
-from mlinfra.spec import PlatformSpec, SpecError
+from mlinfra.spec import RECEIVER_SECRET_KEYS, PlatformSpec, SpecError
 
 IMPLEMENTED_CLOUDS = ("aws",)
 
@@ -26,11 +26,7 @@ class PlatformSecrets:
     def from_config(cls, namespace: str = "mlinfra") -> PlatformSecrets:
         cfg = pulumi.Config(namespace)
         receivers: dict[str, pulumi.Input[str]] = {}
-        for receiver, key in (
-            ("slack", "slackWebhookUrl"),
-            ("pagerduty", "pagerdutyKey"),
-            ("webhook", "alertWebhookUrl"),
-        ):
+        for receiver, key in RECEIVER_SECRET_KEYS.items():
             value = cfg.get_secret(key)
             if value is not None:
                 receivers[receiver] = value

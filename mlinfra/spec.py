@@ -493,6 +493,11 @@ class ServingSpec(_Model):
         return self
 
 
+# The stack's secret config key (namespace mlinfra) holding each receiver's URL / routing key;
+# read by PlatformSecrets.from_config, named in the monitoring stack's warnings.
+RECEIVER_SECRET_KEYS = {"slack": "slackWebhookUrl", "pagerduty": "pagerdutyKey", "webhook": "alertWebhookUrl"}
+
+
 class AlertingSpec(_Model):
     slack_channel: str | None = Field(
         default=None,

@@ -34,7 +34,7 @@ from mlinfra.k8s.objects import (
     pod_security_labels,
     unique_names,
 )
-from mlinfra.spec import ModelSpec, MonitoringSpec, SpecError
+from mlinfra.spec import RECEIVER_SECRET_KEYS, ModelSpec, MonitoringSpec, SpecError
 
 KUBE_PROMETHEUS_STACK_CHART = "kube-prometheus-stack"
 KUBE_PROMETHEUS_STACK_REPO = "https://prometheus-community.github.io/helm-charts"
@@ -261,10 +261,6 @@ def alertmanager_config(spec: MonitoringSpec, receivers: Mapping[str, str]) -> d
         ],
         "receivers": receiver_list,
     }
-
-
-# The stack's secret config key holding each receiver's URL / routing key.
-RECEIVER_SECRET_KEYS = {"slack": "slackWebhookUrl", "pagerduty": "pagerdutyKey", "webhook": "alertWebhookUrl"}
 
 
 def _enabled_receivers(spec: MonitoringSpec) -> set[str]:
