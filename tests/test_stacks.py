@@ -233,3 +233,22 @@ def test_policy_check_only_advises_on_dev(tmp_path):
     result = CliRunner().invoke(app, ["policy", "check", str(_saved_plan(tmp_path, "dev", open_to_world))])
     assert result.exit_code == 0, result.output
     assert "private-cluster-endpoint" in result.output and "advisory" in result.output
+
+
+@pytest.mark.parametrize("case", STACKS, ids=_id)
+def test_each_model_identity_trusts_exactly_the_models_service_account(case):
+    plan = planned(*case)
+    accounts = {
+        f"system:serviceaccount:{r.inputs['metadata']['namespace']}:{r.inputs['metadata']['name']}"
+        for r in plan.of_type("kubernetes:core/v1:ServiceAccount")
+        if r.parent and "mlinfra:k8s:ModelDeployment" in r.urn
+    }
+    trusted = set()
+    for role in plan.of_type("aws:iam/role:Role"):
+        if "WorkloadIdentity" not in role.urn or "-model-" not in role.name:
+            continue
+        for st in json.loads(role.inputs["assumeRolePolicy"])["Statement"]:
+            for key, value in st["Condition"]["StringEquals"].items():
+                if key.endswith(":sub"):
+                    trusted.add(value)
+    assert accounts and trusted == accounts

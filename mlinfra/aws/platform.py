@@ -20,11 +20,10 @@ from mlinfra.aws.identity import WorkloadIdentity, WorkloadIdentityArgs
 from mlinfra.aws.network import Network, NetworkArgs
 from mlinfra.aws.registry import Registry, RegistryArgs
 from mlinfra.components import child
-from mlinfra.k8s.gpu import GpuEnablement, GpuEnablementArgs
-from mlinfra.k8s.monitoring import MonitoringStack, MonitoringStackArgs
-from mlinfra.k8s.scheduling import POOL_LABEL, gpu_scheduling, standard_labels
-from mlinfra.k8s.serving import ModelDeployment, ServingCluster, ServingClusterArgs
-from mlinfra.spec import PlatformSpec
+from mlinfra.k8s.layer import InClusterLayerArgs, in_cluster_layer
+from mlinfra.k8s.scheduling import POOL_LABEL
+from mlinfra.k8s.serving import sa_name
+from mlinfra.spec import ModelSpec, PlatformSpec
 
 if TYPE_CHECKING:
     from mlinfra.platform import PlatformSecrets
@@ -157,108 +156,54 @@ class AwsPlatform(pulumi.ComponentResource):
         )
 
     def _in_cluster_layer(self, name: str, spec: PlatformSpec, secrets: PlatformSecrets) -> None:
-        """Monitoring, GPU enablement and serving on the new cluster, after its nodes exist.
-
-        Monitoring goes first: its chart installs the Prometheus Operator CRDs that the
-        ServiceMonitors of the GPU and serving charts need.
-        """
-        labels = standard_labels("platform", spec.tags.owner, spec.tags.cost_center, spec.environment)
-        system_nodes = {POOL_LABEL: "system"}
-        on_cluster = pulumi.ResourceOptions(
-            parent=self,
-            providers={"kubernetes": self.cluster.k8s_provider},
-            depends_on=[self.cluster],
+        """Monitoring, GPU enablement, serving and models on the new cluster, after its nodes exist."""
+        bucket = self.artifacts.bucket_name
+        layer = in_cluster_layer(
+            f"{name}-",
+            InClusterLayerArgs(
+                environment=spec.environment,
+                tags=spec.tags,
+                gpu_pools=spec.gpu_pools,
+                serving=spec.serving,
+                monitoring=spec.monitoring,
+                cloud="aws",
+                kubernetes_version=spec.cluster.kubernetes_version,
+                storage_uri=lambda path: pulumi.Output.concat("s3://", bucket, "/", path),
+                identity=lambda model: self._model_identity(name, spec, model).service_account_annotations,
+                storage_class=self.cluster.storage_class,
+                install_device_plugin=True,  # EKS does not manage the NVIDIA device plugin
+                system_node_selector={POOL_LABEL: "system"},
+                grafana_admin_password=secrets.grafana_admin_password,
+                alert_receivers=secrets.alert_receivers,
+            ),
+            pulumi.ResourceOptions(
+                parent=self,
+                providers={"kubernetes": self.cluster.k8s_provider},
+                depends_on=[self.cluster],
+            ),
         )
-        self.monitoring = None
-        if spec.monitoring.enabled:
-            self.monitoring = MonitoringStack(
-                f"{name}-monitoring",
-                MonitoringStackArgs(
-                    spec=spec.monitoring,
-                    environment=spec.environment,
-                    models=spec.serving.models if spec.serving.enabled else (),
-                    serving_namespace=spec.serving.namespace,
-                    storage_class=self.cluster.storage_class,
-                    grafana_admin_password=secrets.grafana_admin_password,
-                    alert_receivers=secrets.alert_receivers,
-                    node_selector=system_nodes,
-                    labels=labels,
-                ),
-                opts=on_cluster,
-            )
-            on_cluster = pulumi.ResourceOptions.merge(
-                on_cluster, pulumi.ResourceOptions(depends_on=[self.cluster, self.monitoring])
-            )
-        self.gpu = None
-        if spec.gpu_pools:
-            self.gpu = GpuEnablement(
-                f"{name}-gpu",
-                GpuEnablementArgs(
-                    pools=spec.gpu_pools,
-                    install_device_plugin=True,  # EKS does not manage the NVIDIA device plugin
-                    monitoring_namespace=spec.monitoring.namespace,
-                    service_monitor=spec.monitoring.enabled,
-                    labels=labels,
-                ),
-                opts=on_cluster,
-            )
-        self.serving = None
-        self.models: list[ModelDeployment] = []
-        if spec.serving.enabled:
-            self.serving = ServingCluster(
-                f"{name}-serving",
-                ServingClusterArgs(
-                    spec=spec.serving,
-                    cloud="aws",
-                    environment=spec.environment,
-                    labels=labels,
-                    node_selector=system_nodes,
-                    kubernetes_version=spec.cluster.kubernetes_version,
-                    monitoring_namespace=spec.monitoring.namespace if spec.monitoring.enabled else None,
-                    service_monitor=spec.monitoring.enabled,
-                ),
-                opts=on_cluster,
-            )
-            for model in spec.serving.models:
-                self.models.append(self._model(name, spec, model, on_cluster))
+        self.monitoring, self.gpu, self.serving, self.models = (
+            layer.monitoring,
+            layer.gpu,
+            layer.serving,
+            layer.models,
+        )
 
-    def _model(
-        self, name: str, spec: PlatformSpec, model, on_cluster: pulumi.ResourceOptions
-    ) -> ModelDeployment:
-        """One model: an IAM role bound to its service account, read-only on its bucket prefix."""
-        assert self.serving is not None
-        prefix = model.prefix
-        service_account = f"{model.name}-model"
-        identity = WorkloadIdentity(
+    def _model_identity(self, name: str, spec: PlatformSpec, model: ModelSpec) -> WorkloadIdentity:
+        """An IAM role for the model's ServiceAccount, read-only on the model's bucket prefix."""
+        return WorkloadIdentity(
             f"{name}-model-{model.name}-identity",
             WorkloadIdentityArgs(
                 namespace=spec.serving.namespace,
-                service_account=service_account,
+                service_account=sa_name(model),
                 cluster_name=self.cluster.cluster_name,
                 oidc_provider_arn=self.cluster.oidc_provider_arn,
                 oidc_provider_url=self.cluster.oidc_provider_url,
-                policy_json=self.artifacts.policy_document(prefix, "read"),
+                policy_json=self.artifacts.policy_document(model.prefix, "read"),
                 mode=spec.aws.workload_identity if spec.aws else "irsa",
                 tags=spec.required_tags,
             ),
             opts=pulumi.ResourceOptions(parent=self, providers={"aws": self.provider}),
-        )
-        args = self.serving.model_args(
-            model,
-            storage_uri=pulumi.Output.concat("s3://", self.artifacts.bucket_name, "/", model.storage_path),
-            canary_storage_uri=(
-                pulumi.Output.concat("s3://", self.artifacts.bucket_name, "/", model.canary_storage_path)
-                if model.canary_storage_path
-                else None
-            ),
-            service_account_annotations=identity.service_account_annotations,
-            scheduling=gpu_scheduling(model.gpu_pool) if model.gpu_pool else None,
-        )
-        deps = [self.serving, *([self.gpu] if self.gpu else [])]
-        return ModelDeployment(
-            f"{name}-model-{model.name}",
-            args,
-            opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=deps)),
         )
 
 
