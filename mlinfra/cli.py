@@ -146,9 +146,5 @@ def spec(
     sys.stdout.write(json.dumps(resolved.model_dump(mode="json"), indent=2) + "\n")
 
 
-def main() -> None:  # pragma: no cover - console script entry
-    app()
-
-
 if __name__ == "__main__":  # pragma: no cover
     app()

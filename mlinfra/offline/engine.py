@@ -250,7 +250,7 @@ STACK_OUTPUTS_KEY = "mlinfra:offlineStackOutputs"
 def _make_mocks(default_region: str, config: dict[str, str]):
     import pulumi
 
-    stack_outputs = _platform_config({"mlinfra:platform": config.get(STACK_OUTPUTS_KEY, "")})
+    stack_outputs = _config_object(config, STACK_OUTPUTS_KEY)
 
     class OfflineMocks(pulumi.runtime.Mocks):
         def new_resource(self, args: pulumi.runtime.MockResourceArgs):
@@ -334,7 +334,7 @@ def _run(program, project, stack, config, secret_keys, region) -> Plan:
     root = pulumi_settings.get_root_resource()
     outputs = _resolve_outputs(getattr(root, "outputs", {}) or {})
     msgs = list(collector.messages)
-    cloud = _detect_cloud(monitor.records, config, project)
+    cloud = _detect_cloud(monitor.records, config)
     return Plan(
         stack=stack,
         project=project,
@@ -376,8 +376,8 @@ def _resolve_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
     return resolved
 
 
-def _detect_cloud(records: list[ResourceRecord], config: dict[str, str], project: str) -> str:
-    cloud = _platform_config(config).get("cloud")
+def _detect_cloud(records: list[ResourceRecord], config: dict[str, str]) -> str:
+    cloud = _config_object(config).get("cloud")
     if cloud:
         return str(cloud)
     for prefix in ("aws", "gcp", "azure-native"):
@@ -492,8 +492,9 @@ def plan_stack(stack_dir: str | os.PathLike[str], stack: str) -> Plan:
     )
 
 
-def _platform_config(config: dict[str, str]) -> dict[str, Any]:
-    raw = config.get("mlinfra:platform")
+def _config_object(config: dict[str, str], key: str = "mlinfra:platform") -> dict[str, Any]:
+    """A structured (JSON) config value as a dict; {} when absent or not an object."""
+    raw = config.get(key)
     if not raw:
         return {}
     try:
@@ -505,11 +506,11 @@ def _platform_config(config: dict[str, str]) -> dict[str, Any]:
 
 def _config_environment(config: dict[str, str], stack: str) -> str | None:
     """The platform's environment (dev/staging/prod) from config, else the stack name if it is one."""
-    env = _platform_config(config).get("environment") or config.get("mlinfra:environment")
+    env = _config_object(config).get("environment") or config.get("mlinfra:environment")
     if env:
         return str(env)
     return stack if stack in ("dev", "staging", "prod") else None
 
 
 def _config_region(config: dict[str, str]) -> str | None:
-    return _platform_config(config).get("region") or config.get("aws:region")
+    return _config_object(config).get("region") or config.get("aws:region")
