@@ -43,6 +43,7 @@ from mlinfra.aws.kms import check_deletion_window, customer_managed_key
 from mlinfra.aws.nodes import node_launch_template, node_role
 from mlinfra.catalog import ENVIRONMENTS
 from mlinfra.components import child, stateful
+from mlinfra.k8s.charts import CLUSTER_AUTOSCALER as CLUSTER_AUTOSCALER_CHARTS
 from mlinfra.k8s.scheduling import POOL_LABEL, standard_labels
 from mlinfra.spec import ClusterSpec
 
@@ -85,17 +86,14 @@ ADDON_VERSIONS: dict[str, dict[str, str]] = {
     },
 }
 
-# Cluster Autoscaler must match the Kubernetes minor: (chart version, image tag). The image
-# tag is set explicitly, so the chart only supplies the manifests. Sources: chart 9.46.6
-# (appVersion 1.32.0) kubermatic/kubermatic#16253; chart 9.50.1 entigolabs/entigo-infralib#1079
-# and sassoftware/viya4-deployment#755; chart 9.52.1 as the published cluster-autoscaler-9.52.1.tgz
-# vendored by public umbrella charts; images v1.32.5 / v1.33.3 / v1.34.2, the latest patch
-# of each minor, promoted in kubernetes/k8s.io#8815 (registry.k8s.io/autoscaling).
-CLUSTER_AUTOSCALER_REPO = "https://kubernetes.github.io/autoscaler"
+# Cluster Autoscaler must match the Kubernetes minor: (chart version, image tag). The chart
+# pins (and the upstream tags they were checked against) are in mlinfra/k8s/charts.py; the image
+# tag is set explicitly, so the chart only supplies the manifests: v1.32.5 / v1.33.3 / v1.34.2,
+# the latest patch of each minor, promoted in kubernetes/k8s.io#8815 (registry.k8s.io/autoscaling).
+_CLUSTER_AUTOSCALER_IMAGES = {"1.32": "v1.32.5", "1.33": "v1.33.3", "1.34": "v1.34.2"}
 CLUSTER_AUTOSCALER: dict[str, tuple[str, str]] = {
-    "1.32": ("9.46.6", "v1.32.5"),
-    "1.33": ("9.50.1", "v1.33.3"),
-    "1.34": ("9.52.1", "v1.34.2"),
+    minor: (CLUSTER_AUTOSCALER_CHARTS[minor].version, image)
+    for minor, image in _CLUSTER_AUTOSCALER_IMAGES.items()
 }
 CLUSTER_AUTOSCALER_SA = "cluster-autoscaler"
 
@@ -667,9 +665,9 @@ class Cluster(pulumi.ComponentResource):
         k8s.helm.v3.Release(
             f"{name}-cluster-autoscaler",
             name="cluster-autoscaler",
-            chart="cluster-autoscaler",
+            chart=CLUSTER_AUTOSCALER_CHARTS[version].chart,
             version=chart_version,
-            repository_opts={"repo": CLUSTER_AUTOSCALER_REPO},
+            repository_opts={"repo": CLUSTER_AUTOSCALER_CHARTS[version].repo},
             namespace="kube-system",
             atomic=True,
             cleanup_on_fail=True,

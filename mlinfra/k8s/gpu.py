@@ -27,6 +27,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
+from mlinfra.k8s.charts import DCGM_EXPORTER, NVIDIA_DEVICE_PLUGIN
 from mlinfra.k8s.metrics import MONITORING_RELEASE_NAME, NODE_LABEL, RELEASE_LABEL
 from mlinfra.k8s.objects import (
     chart_labels,
@@ -43,15 +44,9 @@ from mlinfra.k8s.objects import (
 from mlinfra.k8s.scheduling import GPU_NODE_LABEL, GPU_RESOURCE, gpu_toleration
 from mlinfra.spec import GpuPoolSpec, SpecError
 
-# Pinned charts (a real `pulumi up` fetches exactly these; bump deliberately, never float).
-DEVICE_PLUGIN_CHART = "nvidia-device-plugin"
-DEVICE_PLUGIN_REPO = "https://nvidia.github.io/k8s-device-plugin"
-DEVICE_PLUGIN_VERSION = "0.18.2"
+# Pinned charts: mlinfra/k8s/charts.py (NVIDIA_DEVICE_PLUGIN, DCGM_EXPORTER).
 DEVICE_PLUGIN_RELEASE_NAME = "nvidia-device-plugin"
 
-DCGM_EXPORTER_CHART = "dcgm-exporter"
-DCGM_EXPORTER_REPO = "https://nvidia.github.io/dcgm-exporter/helm-charts"
-DCGM_EXPORTER_VERSION = "4.8.3"
 DCGM_EXPORTER_RELEASE_NAME = "dcgm-exporter"
 DCGM_EXPORTER_PORT = 9400  # the chart's service.port / containerPort "metrics"
 
@@ -194,7 +189,7 @@ class GpuEnablement(pulumi.ComponentResource):
             self.namespace,
             meta_labels,
             {
-                "podSelector": {"matchLabels": {"app.kubernetes.io/name": DCGM_EXPORTER_CHART}},
+                "podSelector": {"matchLabels": {"app.kubernetes.io/name": DCGM_EXPORTER.name}},
                 "policyTypes": ["Ingress"],
                 "ingress": [
                     {
@@ -228,9 +223,7 @@ class GpuEnablement(pulumi.ComponentResource):
                 self,
                 f"{name}-device-plugin",
                 release_name=DEVICE_PLUGIN_RELEASE_NAME,
-                chart=DEVICE_PLUGIN_CHART,
-                version=DEVICE_PLUGIN_VERSION,
-                repo=DEVICE_PLUGIN_REPO,
+                pin=NVIDIA_DEVICE_PLUGIN,
                 namespace=self.namespace,
                 values=values,
                 **RELEASE_OPTIONS,
@@ -241,9 +234,7 @@ class GpuEnablement(pulumi.ComponentResource):
             self,
             f"{name}-dcgm-exporter",
             release_name=DCGM_EXPORTER_RELEASE_NAME,
-            chart=DCGM_EXPORTER_CHART,
-            version=DCGM_EXPORTER_VERSION,
-            repo=DCGM_EXPORTER_REPO,
+            pin=DCGM_EXPORTER,
             namespace=self.namespace,
             values={
                 "fullnameOverride": DCGM_EXPORTER_RELEASE_NAME,

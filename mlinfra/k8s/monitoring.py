@@ -24,6 +24,7 @@ import yaml
 from mlinfra.catalog import ENVIRONMENTS
 from mlinfra.components import child
 from mlinfra.k8s import metrics as m
+from mlinfra.k8s.charts import KUBE_PROMETHEUS_STACK
 from mlinfra.k8s.objects import (
     chart_labels,
     check_dns_label,
@@ -35,10 +36,6 @@ from mlinfra.k8s.objects import (
     unique_names,
 )
 from mlinfra.spec import RECEIVER_SECRET_KEYS, ModelSpec, MonitoringSpec, SpecError
-
-KUBE_PROMETHEUS_STACK_CHART = "kube-prometheus-stack"
-KUBE_PROMETHEUS_STACK_REPO = "https://prometheus-community.github.io/helm-charts"
-KUBE_PROMETHEUS_STACK_VERSION = "81.4.5"
 
 ALERT_RECEIVERS = ("slack", "pagerduty", "webhook")
 GRAFANA_ADMIN_USER = "admin"
@@ -508,9 +505,7 @@ class MonitoringStack(pulumi.ComponentResource):
             self,
             f"{name}-kube-prometheus-stack",
             release_name=self.release_name,
-            chart=KUBE_PROMETHEUS_STACK_CHART,
-            version=KUBE_PROMETHEUS_STACK_VERSION,
-            repo=KUBE_PROMETHEUS_STACK_REPO,
+            pin=KUBE_PROMETHEUS_STACK,
             namespace=self.namespace,
             values=values,
             depends_on=[grafana_secret, am_secret, node_ns],

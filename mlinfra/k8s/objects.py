@@ -16,6 +16,7 @@ import pulumi_kubernetes as k8s
 
 from mlinfra.catalog import ENVIRONMENTS
 from mlinfra.components import child
+from mlinfra.k8s.charts import ChartPin
 from mlinfra.k8s.scheduling import standard_labels
 from mlinfra.spec import SpecError
 
@@ -147,24 +148,22 @@ def helm_release(
     resource_name: str,
     *,
     release_name: str,
-    chart: str,
-    version: str,
+    pin: ChartPin,
     namespace: pulumi.Input[str],
-    repo: str | None = None,
     values: Mapping[str, Any] | None = None,
     depends_on: Sequence[pulumi.Resource] | None = None,
     **options: Any,
 ) -> k8s.helm.v3.Release:
-    """A Helm release of a pinned chart version (`repo` None: an OCI chart reference).
+    """A Helm release of a pinned chart (`mlinfra.k8s.charts`): chart, version and repository from the pin.
 
     `options` are the Release's own settings (atomic, timeout, max_history, cleanup_on_fail).
     """
     return k8s.helm.v3.Release(
         resource_name,
         name=release_name,
-        chart=chart,
-        version=version,
-        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=repo) if repo is not None else None,
+        chart=pin.chart,
+        version=pin.version,
+        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=pin.repo) if pin.repo is not None else None,
         namespace=namespace,
         values=dict(values) if values is not None else None,
         opts=child(parent, depends_on=list(depends_on)) if depends_on else child(parent),

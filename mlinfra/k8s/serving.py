@@ -27,6 +27,7 @@ import pulumi_kubernetes as k8s
 
 from mlinfra.catalog import DEFAULT_KUBERNETES_VERSION, ENVIRONMENTS, SUPPORTED_KUBERNETES_VERSIONS
 from mlinfra.components import child
+from mlinfra.k8s.charts import CERT_MANAGER, INGRESS_NGINX, KSERVE, KSERVE_CRD
 from mlinfra.k8s.metrics import (  # the serving <-> monitoring contract lives in metrics.py
     METRICS_PORT_NAME,
     MODEL_SERVER_LABEL,
@@ -58,18 +59,7 @@ SERVICE_METRICS_PORT = 9090
 
 # --------------------------------------------------------------------------- pinned charts
 
-# ingress-nginx chart 4.14.3 = controller v1.14.3 (kubernetes/ingress-nginx PR #14510, 2026-02).
-INGRESS_NGINX_CHART = "ingress-nginx"
-INGRESS_NGINX_REPO = "https://kubernetes.github.io/ingress-nginx"
-INGRESS_NGINX_VERSION = "4.14.3"
-# cert-manager (jetstack); `crds.enabled`/`crds.keep` replace the deprecated `installCRDs` (>= v1.15).
-CERT_MANAGER_CHART = "cert-manager"
-CERT_MANAGER_REPO = "https://charts.jetstack.io"
-CERT_MANAGER_VERSION = "v1.18.2"
-# KServe charts are published as OCI artifacts; CRDs and controller must share one version.
-KSERVE_CRD_CHART = "oci://ghcr.io/kserve/charts/kserve-crd"
-KSERVE_CHART = "oci://ghcr.io/kserve/charts/kserve"
-KSERVE_VERSION = "v0.15.2"
+# Pinned charts (ingress-nginx, cert-manager, kserve-crd, kserve): mlinfra/k8s/charts.py.
 
 INGRESS_NAMESPACE = "ingress-nginx"
 CERT_MANAGER_NAMESPACE = "cert-manager"
@@ -318,9 +308,7 @@ class ServingCluster(pulumi.ComponentResource):
             self,
             f"{name}-ingress-nginx",
             release_name="ingress-nginx",
-            chart=INGRESS_NGINX_CHART,
-            version=INGRESS_NGINX_VERSION,
-            repo=INGRESS_NGINX_REPO,
+            pin=INGRESS_NGINX,
             namespace=name_of(ingress_ns),
             values=ingress_values,
             depends_on=[ingress_ns],
@@ -343,9 +331,7 @@ class ServingCluster(pulumi.ComponentResource):
             self,
             f"{name}-cert-manager",
             release_name="cert-manager",
-            chart=CERT_MANAGER_CHART,
-            version=CERT_MANAGER_VERSION,
-            repo=CERT_MANAGER_REPO,
+            pin=CERT_MANAGER,
             namespace=name_of(cert_ns),
             values=cert_values,
             depends_on=[cert_ns],
@@ -368,8 +354,7 @@ class ServingCluster(pulumi.ComponentResource):
             self,
             f"{name}-kserve-crd",
             release_name="kserve-crd",
-            chart=KSERVE_CRD_CHART,
-            version=KSERVE_VERSION,
+            pin=KSERVE_CRD,
             namespace=name_of(kserve_ns),
             depends_on=[kserve_ns],
             **RELEASE_OPTIONS,
@@ -412,8 +397,7 @@ class ServingCluster(pulumi.ComponentResource):
             self,
             f"{name}-kserve",
             release_name="kserve",
-            chart=KSERVE_CHART,
-            version=KSERVE_VERSION,
+            pin=KSERVE,
             namespace=name_of(kserve_ns),
             values=kserve_values,
             # KServe's webhooks get their serving certificates from cert-manager.

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from mlinfra.catalog import SUPPORTED_KUBERNETES_VERSIONS
-from mlinfra.k8s import gpu
+from mlinfra.k8s.charts import DCGM_EXPORTER, NVIDIA_DEVICE_PLUGIN
 from mlinfra.k8s.gpu import GpuEnablement, GpuEnablementArgs, device_plugin_node_labels
 from mlinfra.k8s.metrics import MONITORING_RELEASE_NAME
 from mlinfra.k8s.scheduling import GPU_NODE_LABEL, gpu_toleration
@@ -48,7 +48,7 @@ def test_device_plugin_is_pinned_and_runs_only_on_gpu_nodes():
     plan = run()
     rel = plan.one(RELEASE, "gpu-device-plugin").inputs
     assert rel["chart"] == "nvidia-device-plugin"
-    assert rel["version"] == gpu.DEVICE_PLUGIN_VERSION == "0.18.2"
+    assert rel["version"] == NVIDIA_DEVICE_PLUGIN.version == "0.18.2"
     assert rel["repositoryOpts"]["repo"] == "https://nvidia.github.io/k8s-device-plugin"
     assert rel["namespace"] == "gpu-system"
     assert rel["name"] == "nvidia-device-plugin"
@@ -123,7 +123,7 @@ def test_dcgm_exporter_values():
     plan = run()
     rel = plan.one(RELEASE, "gpu-dcgm-exporter").inputs
     assert rel["chart"] == "dcgm-exporter"
-    assert rel["version"] == gpu.DCGM_EXPORTER_VERSION == "4.8.3"
+    assert rel["version"] == DCGM_EXPORTER.version == "4.8.2"
     assert rel["repositoryOpts"]["repo"] == "https://nvidia.github.io/dcgm-exporter/helm-charts"
     v = rel["values"]
     assert v["fullnameOverride"] == "dcgm-exporter"

@@ -12,7 +12,7 @@ import yaml
 
 from mlinfra.catalog import SUPPORTED_KUBERNETES_VERSIONS
 from mlinfra.k8s import metrics as m
-from mlinfra.k8s import monitoring
+from mlinfra.k8s.charts import KUBE_PROMETHEUS_STACK
 from mlinfra.k8s.monitoring import MonitoringStack, MonitoringStackArgs, alert_rules, alertmanager_config
 from mlinfra.offline.engine import SECRET_MARK
 from mlinfra.spec import ModelSpec, MonitoringSpec, SpecError
@@ -58,7 +58,7 @@ def kps(plan) -> dict:
 def test_chart_is_pinned():
     rel = kps(run())
     assert rel["chart"] == "kube-prometheus-stack"
-    assert rel["version"] == monitoring.KUBE_PROMETHEUS_STACK_VERSION == "81.4.5"
+    assert rel["version"] == KUBE_PROMETHEUS_STACK.version == "81.4.3"
     assert rel["repositoryOpts"]["repo"] == "https://prometheus-community.github.io/helm-charts"
     assert rel["name"] == m.MONITORING_RELEASE_NAME
     assert rel["namespace"] == "monitoring"

@@ -10,12 +10,10 @@ import pulumi_kubernetes as k8s
 import pytest
 
 from mlinfra.catalog import SUPPORTED_KUBERNETES_VERSIONS
+from mlinfra.k8s.charts import CERT_MANAGER, INGRESS_NGINX, KSERVE
 from mlinfra.k8s.scheduling import gpu_scheduling
 from mlinfra.k8s.serving import (
-    CERT_MANAGER_VERSION,
     INGRESS_CLASS,
-    INGRESS_NGINX_VERSION,
-    KSERVE_VERSION,
     MODEL_SERVER_LABEL,
     ModelDeployment,
     ServingCluster,
@@ -252,9 +250,9 @@ def test_chart_versions_are_pinned(prod: Plan):
         version = r.inputs["version"]
         assert version and version != "latest"
         assert re.fullmatch(r"v?\d+\.\d+\.\d+", version), (r.name, version)
-    assert _release(prod, "ingress-nginx")["version"] == INGRESS_NGINX_VERSION
-    assert _release(prod, "cert-manager")["version"] == CERT_MANAGER_VERSION
-    assert _release(prod, "kserve-crd")["version"] == _release(prod, "kserve")["version"] == KSERVE_VERSION
+    assert _release(prod, "ingress-nginx")["version"] == INGRESS_NGINX.version
+    assert _release(prod, "cert-manager")["version"] == CERT_MANAGER.version
+    assert _release(prod, "kserve-crd")["version"] == _release(prod, "kserve")["version"] == KSERVE.version
 
 
 def test_charts_come_from_their_upstream_repositories(prod: Plan):
