@@ -29,6 +29,9 @@ from mlinfra.catalog import (
 Cloud = Literal["aws", "gcp", "azure"]
 Environment = Literal["dev", "staging", "prod"]
 CapacityType = Literal["on_demand", "spot"]
+# How the deployer (`pulumi up`, kubectl) reaches the Kubernetes API; see ClusterSpec.api_access.
+ApiAccess = Literal["public", "private", "dns"]
+API_ACCESS_DEFAULT: dict[str, str] = {"aws": "private", "gcp": "dns", "azure": "private"}
 
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
@@ -202,11 +205,17 @@ class ClusterSpec(_Model):
         default=DEFAULT_KUBERNETES_VERSION,
         description=f"Pinned Kubernetes minor version; one of {', '.join(SUPPORTED_KUBERNETES_VERSIONS)}.",
     )
-    endpoint_public_access: bool = Field(
-        default=False, description="Expose the API endpoint publicly (dev only, CIDR-limited)."
+    api_access: ApiAccess = Field(
+        default="private",
+        description="How `pulumi up` and kubectl reach the Kubernetes API. "
+        "public: dev only, a public endpoint limited to public_access_cidrs; one stack installs everything. "
+        "private: a private endpoint only; the in-cluster layer is installed from inside the network. "
+        "dns: gcp only, the IAM-gated DNS endpoint (private IP endpoint kept); one stack from anywhere. "
+        "Default: dns on gcp, private on aws and azure.",
     )
     public_access_cidrs: list[str] = Field(
-        default_factory=list, description="CIDRs allowed to reach a public endpoint (required when public)."
+        default_factory=list,
+        description="CIDRs allowed to reach the public endpoint (api_access: public; required then).",
     )
     admin_principals: list[str] = Field(
         default_factory=list,
@@ -238,9 +247,12 @@ class ClusterSpec(_Model):
 
     @model_validator(mode="after")
     def _public_needs_cidrs(self):
-        if self.endpoint_public_access and not self.public_access_cidrs:
+        if self.api_access == "public" and not self.public_access_cidrs:
+            raise ValueError("api_access is public but public_access_cidrs is empty; list the allowed CIDRs")
+        if self.api_access != "public" and self.public_access_cidrs:
             raise ValueError(
-                "endpoint_public_access is on but public_access_cidrs is empty; list the allowed CIDRs"
+                f"public_access_cidrs is set but api_access is {self.api_access!r}; "
+                "they apply to api_access: public only"
             )
         return self
 
@@ -660,6 +672,13 @@ class PlatformSpec(_Model):
             data = _merge(PROFILES[data["environment"]], data)
             if data.get("cloud") == "aws" and data.get("aws") is None:
                 data["aws"] = {}
+            cluster = data.get("cluster")
+            if (
+                isinstance(cluster, dict)
+                and "api_access" not in cluster
+                and data.get("cloud") in API_ACCESS_DEFAULT
+            ):
+                data["cluster"] = {**cluster, "api_access": API_ACCESS_DEFAULT[data["cloud"]]}
         return data
 
     @field_validator("name")
@@ -704,10 +723,16 @@ class PlatformSpec(_Model):
         if self.guardrails.allow_spot_only_gpu and not self.guardrails.override_reason:
             raise SpecError("an override needs a reason", "guardrails.override_reason")
         # endpoint exposure
-        if self.cluster.endpoint_public_access and env != "dev":
+        if self.cluster.api_access == "public" and env != "dev":
             raise SpecError(
-                f"a public API endpoint is only allowed in dev (environment is {env}); allowed: false",
-                "cluster.endpoint_public_access",
+                f"a public API endpoint is only allowed in dev (environment is {env}); "
+                f"allowed: {'dns, private' if cloud == 'gcp' else 'private'}",
+                "cluster.api_access",
+            )
+        if self.cluster.api_access == "dns" and cloud != "gcp":
+            raise SpecError(
+                f"the IAM-gated DNS endpoint is GKE's (cloud is {cloud}); allowed: public (dev), private",
+                "cluster.api_access",
             )
         # serving models must name existing pools
         for i, m in enumerate(self.serving.models):

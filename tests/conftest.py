@@ -17,7 +17,7 @@ BASE_SPEC: dict[str, Any] = {
     "region": "us-west-2",
     "environment": "dev",
     "tags": {"owner": "ml-platform", "cost_center": "cc-1234"},
-    "cluster": {"endpoint_public_access": True, "public_access_cidrs": ["203.0.113.0/24"]},
+    "cluster": {"api_access": "public", "public_access_cidrs": ["203.0.113.0/24"]},
     "gpu_pools": [
         {"name": "a10g", "machine_type": "g5.xlarge", "capacity_type": "spot", "min_nodes": 0, "max_nodes": 2}
     ],

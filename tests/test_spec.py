@@ -110,20 +110,28 @@ BAD_SPECS = [
     ),
     (
         "public endpoint in prod",
-        _with(
-            PROD_SPEC, "cluster", {"endpoint_public_access": True, "public_access_cidrs": ["203.0.113.0/24"]}
-        ),
-        ["cluster.endpoint_public_access", "only allowed in dev"],
+        _with(PROD_SPEC, "cluster", {"api_access": "public", "public_access_cidrs": ["203.0.113.0/24"]}),
+        ["cluster.api_access", "only allowed in dev"],
     ),
     (
         "public endpoint open to the world",
-        _with(BASE_SPEC, "cluster", {"endpoint_public_access": True, "public_access_cidrs": ["0.0.0.0/0"]}),
+        _with(BASE_SPEC, "cluster", {"api_access": "public", "public_access_cidrs": ["0.0.0.0/0"]}),
         ["public_access_cidrs", "0.0.0.0/0"],
     ),
     (
         "public endpoint without CIDRs",
-        _with(BASE_SPEC, "cluster", {"endpoint_public_access": True}),
+        _with(BASE_SPEC, "cluster", {"api_access": "public"}),
         ["public_access_cidrs is empty"],
+    ),
+    (
+        "CIDRs for a public endpoint the spec does not ask for",
+        _with(PROD_SPEC, "cluster", {"public_access_cidrs": ["203.0.113.0/24"]}),
+        ["public_access_cidrs", "api_access: public only"],
+    ),
+    (
+        "the GKE DNS endpoint on another cloud",
+        _with(PROD_SPEC, "cluster", {"api_access": "dns"}),
+        ["cluster.api_access", "DNS endpoint", "private"],
     ),
     (
         "GPU pool above the environment cap",
@@ -337,3 +345,12 @@ def test_bucket_names_follow_s3_rules(name):
         accepted = False
     if not valid:
         assert not accepted
+
+
+@pytest.mark.parametrize(
+    ("cloud", "region", "expected"), [("aws", "us-east-1", "private"), ("gcp", "us-central1", "dns")]
+)
+def test_api_access_defaults_per_cloud(cloud, region, expected):
+    data = {**PROD_SPEC, "cloud": cloud, "region": region, "gpu_pools": [], "serving": {"models": []}}
+    data.pop("aws", None)
+    assert PlatformSpec.load(data).cluster.api_access == expected

@@ -160,10 +160,14 @@ def _validate(args: ClusterArgs) -> None:
         raise ValueError(
             f"spec.kubernetes_version: no pinned add-on versions for {version!r}; allowed: {', '.join(ADDON_VERSIONS)}"
         )
-    if args.spec.endpoint_public_access and args.environment != "dev":
+    if args.spec.api_access not in ("public", "private"):
         raise ValueError(
-            f"spec.endpoint_public_access: a public API endpoint is only allowed in dev "
-            f"(environment is {args.environment}); allowed: false"
+            f"spec.api_access: {args.spec.api_access!r} is not an EKS option; allowed: public, private"
+        )
+    if args.spec.api_access == "public" and args.environment != "dev":
+        raise ValueError(
+            f"spec.api_access: a public API endpoint is only allowed in dev "
+            f"(environment is {args.environment}); allowed: private"
         )
     check_deletion_window(args.key_deletion_window_days)
     if isinstance(args.subnet_ids, str):
@@ -464,9 +468,9 @@ class Cluster(pulumi.ComponentResource):
         vpc_config: dict[str, Any] = {
             "subnet_ids": args.subnet_ids,
             "endpoint_private_access": True,
-            "endpoint_public_access": spec.endpoint_public_access,
+            "endpoint_public_access": spec.api_access == "public",
         }
-        if spec.endpoint_public_access:
+        if spec.api_access == "public":
             vpc_config["public_access_cidrs"] = list(spec.public_access_cidrs)
         cluster = eks.Cluster(
             name,

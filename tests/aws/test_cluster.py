@@ -74,7 +74,7 @@ def dev_plan():
     return _plan(
         make_spec(
             cluster={
-                "endpoint_public_access": True,
+                "api_access": "public",
                 "public_access_cidrs": ["203.0.113.0/24", "198.51.100.7/32"],
             }
         )
@@ -496,7 +496,7 @@ def _bad(**kw):
         ({"subnet_ids": ["subnet-a"]}, "subnet_ids"),
         ({"subnet_ids": "subnet-a"}, "subnet_ids"),
         ({"environment": "qa"}, "environment"),
-        ({"environment": "prod"}, "spec.endpoint_public_access"),
+        ({"environment": "prod"}, "spec.api_access"),
         ({"service_cidr": "172.20.0.0/8"}, "service_cidr"),
         ({"service_cidr": "nope"}, "service_cidr"),
         ({"cluster_name": "-bad"}, "cluster_name"),
