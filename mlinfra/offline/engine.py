@@ -251,6 +251,12 @@ def _make_mocks(default_region: str, config: dict[str, str]):
     import pulumi
 
     stack_outputs = _config_object(config, STACK_OUTPUTS_KEY)
+    # Inputs of each provider by its id, so a resource's mocked outputs can use its provider's
+    # settings (azure-native ids carry the provider's subscription and location).
+    providers: dict[str, dict[str, Any]] = {}
+
+    def provider_of(ref: str | None) -> dict[str, Any]:
+        return providers.get((ref or "").rsplit("::", 1)[-1], {})
 
     class OfflineMocks(pulumi.runtime.Mocks):
         def new_resource(self, args: pulumi.runtime.MockResourceArgs):
@@ -266,13 +272,18 @@ def _make_mocks(default_region: str, config: dict[str, str]):
                 return ref, {"name": ref, "outputs": stack_outputs[ref], "secretOutputNames": []}
             if args.typ.startswith("pulumi:providers:"):
                 rid = f"{args.name}-provider-id"
+                providers[rid] = dict(args.inputs)
                 return rid, dict(args.inputs)
             if not args.custom:
                 return "", {}
-            return mock_table.computed_outputs(args.typ, args.name, dict(args.inputs), region)
+            return mock_table.computed_outputs(
+                args.typ, args.name, dict(args.inputs), region, provider_of(args.provider)
+            )
 
         def call(self, args: pulumi.runtime.MockCallArgs):
-            return mock_table.call_outputs(args.token, dict(args.args), default_region)
+            return mock_table.call_outputs(
+                args.token, dict(args.args), default_region, provider_of(args.provider)
+            )
 
     return OfflineMocks()
 
