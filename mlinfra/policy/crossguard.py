@@ -147,7 +147,7 @@ def stack_policy(rule: Rule, environment: str) -> StackValidationPolicy:
         exempted = []
         reported = 0
         for res, m in rule.check(resources, _ctx(config, environment)):
-            reason = _exemption(config, res)
+            reason = _exemption(config, res) or (rule.self_exemption(res) if rule.self_exemption else None)
             if reason:
                 exempted.append(f"{res.name} exempt: {reason}")
                 continue

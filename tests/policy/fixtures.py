@@ -231,6 +231,7 @@ def aks() -> R:
                 "workloadIdentity": {"enabled": True},
                 "azureKeyVaultKms": {"enabled": True, "keyId": "https://kv.vault.azure.net/keys/k/1"},
             },
+            "diskEncryptionSetID": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/diskEncryptionSets/d",
             "oidcIssuerProfile": {"enabled": True},
             "agentPoolProfiles": [
                 {
@@ -509,6 +510,7 @@ def aks_pool() -> R:
             "scaleSetPriority": "Regular",
             "enableEncryptionAtHost": True,
             "enableNodePublicIP": False,
+            "tags": TAGS,
         },
     )
 
@@ -522,6 +524,47 @@ def acr() -> R:
             "adminUserEnabled": False,
             "anonymousPullEnabled": False,
             "encryption": {"status": "enabled", "keyVaultProperties": {"keyIdentifier": "https://kv/keys/k"}},
+            "tags": TAGS,
+        },
+        protect=True,
+    )
+
+
+def az_key() -> R:
+    return R(
+        "azure-native:keyvault:Key",
+        "disk-key",
+        {
+            "keyName": "disks",
+            "vaultName": "acme-prod-x1y2z",
+            "properties": {
+                "kty": "RSA-HSM",
+                "rotationPolicy": {
+                    "attributes": {"expiryTime": "P2Y"},
+                    "lifetimeActions": [
+                        {"action": {"type": "rotate"}, "trigger": {"timeAfterCreate": "P1Y"}},
+                        {"action": {"type": "notify"}, "trigger": {"timeBeforeExpiry": "P30D"}},
+                    ],
+                },
+            },
+            "tags": TAGS,
+        },
+        protect=True,
+    )
+
+
+def az_vault() -> R:
+    return R(
+        "azure-native:keyvault:Vault",
+        "vault",
+        {
+            "vaultName": "acme-prod-x1y2z",
+            "properties": {
+                "enableRbacAuthorization": True,
+                "enableSoftDelete": True,
+                "softDeleteRetentionInDays": 30,
+                "enablePurgeProtection": True,
+            },
             "tags": TAGS,
         },
         protect=True,
@@ -594,6 +637,8 @@ CASES: list[Case] = [
     ),
     Case("azure-https", "storage-tls-only", "dev", [azure_storage()], 0, ("enableHttpsTrafficOnly",), False),
     Case("azure-tls", "storage-tls-only", "dev", [azure_storage()], 0, ("minimumTlsVersion",), "TLS1_0"),
+    # Azure refuses TLS1_3 as a minimum (build sheet §9 G8).
+    Case("azure-tls13", "storage-tls-only", "dev", [azure_storage()], 0, ("minimumTlsVersion",), "TLS1_3"),
     Case(
         "ecr-kms",
         "registry-cmk-encryption",
@@ -643,7 +688,56 @@ CASES: list[Case] = [
         ("securityProfile", "azureKeyVaultKms", "enabled"),
         False,
     ),
+    # A disk encryption set does not encrypt etcd (§9 G2); KMS needs a versioned key id.
+    Case(
+        "aks-kms-versioned",
+        "cluster-secrets-encryption",
+        "dev",
+        [aks()],
+        0,
+        ("securityProfile", "azureKeyVaultKms", "keyId"),
+        "https://kv.vault.azure.net/keys/k",
+    ),
     Case("kms-rotation", "kms-key-rotation", "prod", [kms_key()], 0, ("enableKeyRotation",), False),
+    Case(
+        "az-key-rotation", "kms-key-rotation", "prod", [az_key()], 0, ("properties", "rotationPolicy"), DELETE
+    ),
+    Case(
+        "az-key-rotate-action",
+        "kms-key-rotation",
+        "prod",
+        [az_key()],
+        0,
+        ("properties", "rotationPolicy", "lifetimeActions", 0, "action", "type"),
+        "notify",
+    ),
+    Case(
+        "az-key-expiry",
+        "kms-key-rotation",
+        "prod",
+        [az_key()],
+        0,
+        ("properties", "rotationPolicy", "attributes", "expiryTime"),
+        DELETE,
+    ),
+    Case(
+        "az-vault-purge",
+        "kms-key-rotation",
+        "dev",
+        [az_vault()],
+        0,
+        ("properties", "enablePurgeProtection"),
+        False,
+    ),
+    Case(
+        "az-vault-retention-prod",
+        "kms-key-rotation",
+        "prod",
+        [az_vault()],
+        0,
+        ("properties", "softDeleteRetentionInDays"),
+        7,
+    ),
     Case("kms-window-prod", "kms-key-rotation", "prod", [kms_key()], 0, ("deletionWindowInDays",), 14),
     Case("kms-window-dev", "kms-key-rotation", "dev", [kms_key()], 0, ("deletionWindowInDays",), 5),
     Case("gcp-key-rotation", "kms-key-rotation", "prod", [gcp_key()], 0, ("rotationPeriod",), DELETE),
@@ -684,6 +778,7 @@ CASES: list[Case] = [
         ("agentPoolProfiles", 0, "enableEncryptionAtHost"),
         False,
     ),
+    Case("aks-des", "node-disk-encryption", "dev", [aks()], 0, ("diskEncryptionSetID",), DELETE),
     # ---------------------------------------------------------------- access
     Case("s3-pab-flag", "no-public-buckets", "dev", s3_stack(), PAB, ("restrictPublicBuckets",), False),
     Case("s3-pab-join", "no-public-buckets", "dev", s3_stack(), PAB, ("bucket",), "another-bucket"),
@@ -1192,6 +1287,18 @@ CASES: list[Case] = [
         DELETE,
     ),
     Case("labels-gcs", "required-tags", "prod", [gcs()], 0, ("labels",), {"owner": "x"}),
+    # Types the old Azure allow-list missed (§9 G3), now read from the azure-native SDK's signatures.
+    Case("tags-aks-pool", "required-tags", "prod", [aks_pool()], 0, ("tags", "cost-center"), DELETE),
+    Case("tags-az-key", "required-tags", "prod", [az_key()], 0, ("tags",), {"owner": "x"}),
+    Case(
+        "tags-az-nat",
+        "required-tags",
+        "prod",
+        [R("azure-native:network:NatGateway", "nat", {"natGatewayName": "n", "tags": TAGS})],
+        0,
+        ("tags", "environment"),
+        DELETE,
+    ),
     Case("gpu-cap-eks", "gpu-pool-max-nodes-cap", "dev", [node_group()], 0, ("scalingConfig", "maxSize"), 5),
     Case(
         "gpu-cap-gke",

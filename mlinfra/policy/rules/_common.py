@@ -7,7 +7,7 @@ from typing import Any
 
 from mlinfra.catalog import GPU_MACHINE_TYPES
 from mlinfra.policy.model import Res
-from mlinfra.policy.props import UNKNOWN, elements, get, is_map, json_doc
+from mlinfra.policy.props import UNKNOWN, as_bool, elements, get, is_map, json_doc
 
 S3_BUCKET = "aws:s3/bucket:Bucket"
 S3_SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
@@ -29,6 +29,11 @@ GAR_REPO = "gcp:artifactregistry/repository:Repository"
 AKS_CLUSTER = "azure-native:containerservice:ManagedCluster"
 AKS_POOL = "azure-native:containerservice:AgentPool"
 ACR = "azure-native:containerregistry:Registry"
+AZ_VAULT = "azure-native:keyvault:Vault"
+AZ_KEY = "azure-native:keyvault:Key"
+# The `mlinfra-role` tag names resources a rule treats by their role (mlinfra.azure.network /
+# keyvault set it); the reasons are printed as named exemptions with the verdict.
+AZURE_ROLE_TAG = "mlinfra-role"
 
 
 def of_type(resources: Iterable[Res], type_: str) -> list[Res]:
@@ -120,3 +125,24 @@ def aks_pools(res: Res) -> list[tuple[str, Any]]:
 
 def known(v: Any) -> bool:
     return v is not UNKNOWN
+
+
+def azure_role(res: Res) -> Any:
+    """The `mlinfra-role` tag of an azure-native resource (None when absent or not known)."""
+    role = get(res.props, "tags", AZURE_ROLE_TAG)
+    return role if isinstance(role, str) else None
+
+
+FLOW_LOG_SINK_REASON = (
+    "VNet flow-log sink: Network Watcher writes flow logs with the account key (learn.microsoft.com "
+    "network-watcher/vnet-flow-logs-overview, 'Storage account considerations'), so the account keeps "
+    "shared-key access and Microsoft-managed encryption, like an S3 access-log target keeps SSE-S3"
+)
+
+
+def flow_log_sink_exemption(res: Res) -> str | None:
+    """The flow-log sink's shared key and platform-managed encryption. Only while blob public access
+    is off: a sink that could be made public is flagged like any other account."""
+    if res.type != AZ_STORAGE or azure_role(res) != "flow-log-sink":
+        return None
+    return FLOW_LOG_SINK_REASON if as_bool(get(res.props, "allowBlobPublicAccess")) is False else None

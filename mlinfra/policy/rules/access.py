@@ -25,6 +25,7 @@ from mlinfra.policy.rules._common import (
     aks_pools,
     attached,
     doc_of,
+    flow_log_sink_exemption,
     of_type,
     principal_is_wildcard,
     statements,
@@ -45,6 +46,7 @@ _PAB_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restr
         "S3: a BucketPublicAccessBlock for the bucket with all four flags true; GCS: public_access_prevention "
         "'enforced' and uniform_bucket_level_access true; Azure: allow_blob_public_access and allow_shared_key_access false."
     ),
+    self_exemption=flow_log_sink_exemption,
 )
 def no_public_buckets(resources: list[Res], ctx: Ctx) -> Iterator[tuple[Res, str]]:
     for b in of_type(resources, S3_BUCKET):
@@ -166,15 +168,34 @@ def _private_or_listed(
         yield f"public endpoint without {allowlist} limited to listed CIDRs"
 
 
+ACR_IMMUTABILITY_REASON = (
+    "Azure Container Registry cannot express registry-wide immutable tags or scan-on-push: tags and "
+    "repositories are locked one by one on the data plane (az acr repository update --write-enabled false, "
+    "learn.microsoft.com container-registry/container-registry-image-lock) and images are scanned by Microsoft "
+    "Defender for Containers, enabled per subscription (README 'ACR and ECR')"
+)
+
+
+def _acr_exemption(res: Res) -> str | None:
+    return ACR_IMMUTABILITY_REASON if res.type == ACR else None
+
+
 @rule(
     "ecr-immutable-scanned",
     pack=PACK,
-    types=[ECR_REPO],
+    types=[ECR_REPO, ACR],
     severity="high",
-    description="Image tags are immutable and images are scanned on push.",
-    remediation="image_tag_mutability='IMMUTABLE' and image_scanning_configuration={scan_on_push: True}.",
+    description="Image tags are immutable and images are scanned on push (an ACR is a named exemption).",
+    remediation=(
+        "image_tag_mutability='IMMUTABLE' and image_scanning_configuration={scan_on_push: True} (ECR); on ACR "
+        "lock released tags from CI and enable Defender for Containers on the subscription."
+    ),
+    self_exemption=_acr_exemption,
 )
 def ecr_immutable_scanned(res: Res, ctx: Ctx) -> Iterator[str]:
+    if res.type == ACR:
+        yield "registry-wide tag immutability and scan on push are not ACR registry settings"
+        return
     mut = get(res.props, "imageTagMutability", default="MUTABLE")
     if mut is not UNKNOWN and mut != "IMMUTABLE":
         yield f"imageTagMutability is {mut!r}; a pushed tag could be replaced by another image"

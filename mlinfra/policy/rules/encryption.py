@@ -10,7 +10,9 @@ from mlinfra.policy.rules._common import (
     ACR,
     AKS_CLUSTER,
     AKS_POOL,
+    AZ_KEY,
     AZ_STORAGE,
+    AZ_VAULT,
     ECR_REPO,
     EKS_CLUSTER,
     EKS_NODE_GROUP,
@@ -27,7 +29,9 @@ from mlinfra.policy.rules._common import (
     S3_SSE,
     aks_pools,
     attached,
+    azure_role,
     doc_of,
+    flow_log_sink_exemption,
     of_type,
     principal_is_wildcard,
     statements,
@@ -36,6 +40,16 @@ from mlinfra.policy.rules._common import (
 
 PACK = "encryption"
 _KMS_ALGORITHMS = ("aws:kms", "aws:kms:dsse")
+# A named exemption carried by the resource itself (its `mlinfra-role` tag), printed with the verdict.
+AKS_KMS_KEY_REASON = (
+    "AKS KMS key: the cluster pins a key version (securityProfile.azureKeyVaultKms.keyId), so an automatic "
+    "rotation or an expiring version would make etcd unreadable; it is rotated by hand "
+    "(learn.microsoft.com aks/use-kms-etcd-encryption 'Rotate the existing keys'; README)"
+)
+
+
+def _aks_kms_key_exemption(res: Res) -> str | None:
+    return AKS_KMS_KEY_REASON if res.type == AZ_KEY and azure_role(res) == "aks-kms-key" else None
 
 
 @rule(
@@ -50,6 +64,7 @@ _KMS_ALGORITHMS = ("aws:kms", "aws:kms:dsse")
         "Azure (staging/prod): encryption.key_source 'Microsoft.Keyvault' with key_vault_properties. "
         "An S3 server-access-log target bucket may use AES256 (S3 cannot deliver logs to SSE-KMS buckets)."
     ),
+    self_exemption=flow_log_sink_exemption,
 )
 def storage_cmk_encryption(resources: list[Res], ctx: Ctx) -> Iterator[tuple[Res, str]]:
     # S3 server access logs can only be delivered to a bucket encrypted with SSE-S3 (AES256):
@@ -132,8 +147,10 @@ def storage_tls_only(resources: list[Res], ctx: Ctx) -> Iterator[tuple[Res, str]
         if https is not UNKNOWN and https is not True:
             yield a, f"enableHttpsTrafficOnly is {https!r}; it must be true"
         tls = get(a.props, "minimumTlsVersion")
-        if tls is not UNKNOWN and tls not in ("TLS1_2", "TLS1_3"):
-            yield a, f"minimumTlsVersion is {tls!r}; it must be 'TLS1_2' or later"
+        # TLS1_2 is the highest minimum Azure Storage accepts (storage swagger: "Minimum TLS version
+        # 1.3 version is not supported"), and what checkov CKV_AZURE_44 requires.
+        if tls is not UNKNOWN and tls != "TLS1_2":
+            yield a, f"minimumTlsVersion is {tls!r}; it must be 'TLS1_2'"
 
 
 @rule(
@@ -177,7 +194,8 @@ def registry_cmk_encryption(res: Res, ctx: Ctx) -> Iterator[str]:
     description="Kubernetes secrets are envelope-encrypted with a customer-managed key.",
     remediation=(
         "EKS: encryption_config={resources: ['secrets'], provider: {key_arn: <CMK>}}; GKE: database_encryption "
-        "{state: 'ENCRYPTED', key_name}; AKS: security_profile.azure_key_vault_kms {enabled, key_id} or disk_encryption_set_id."
+        "{state: 'ENCRYPTED', key_name}; AKS: security_profile.azure_key_vault_kms {enabled: True, key_id: <versioned "
+        "key URI>} (a disk encryption set does not encrypt etcd)."
     ),
 )
 def cluster_secrets_encryption(res: Res, ctx: Ctx) -> Iterator[str]:
@@ -199,29 +217,85 @@ def cluster_secrets_encryption(res: Res, ctx: Ctx) -> Iterator[str]:
         elif state == "ENCRYPTED" and key is not UNKNOWN and not key:
             yield "databaseEncryption.keyName is not set"
     else:
+        # etcd is encrypted by the KMS plugin only; a disk encryption set protects node disks, not
+        # Secrets (that is node-disk-encryption's concern).
         kms = as_bool(get(p, "securityProfile", "azureKeyVaultKms", "enabled"))
-        des = get(p, "diskEncryptionSetID")
-        if kms is UNKNOWN or des is UNKNOWN:
+        key = get(p, "securityProfile", "azureKeyVaultKms", "keyId")
+        if kms is UNKNOWN:
             return
-        if kms is not True and not des:
-            yield "neither securityProfile.azureKeyVaultKms.enabled nor diskEncryptionSetID is set"
+        if kms is not True:
+            yield "securityProfile.azureKeyVaultKms.enabled is not true (Secrets are not envelope-encrypted)"
+        elif key is not UNKNOWN and not _versioned_key_uri(key):
+            yield (
+                f"securityProfile.azureKeyVaultKms.keyId is {key!r}; KMS needs a versioned key identifier "
+                "(https://<vault>.vault.azure.net/keys/<name>/<version>)"
+            )
+
+
+def _versioned_key_uri(uri: object) -> bool:
+    """`https://<vault>.vault.azure.net/keys/<name>/<version>` (learn.microsoft.com key-vault/general/
+    about-keys-secrets-certificates "Object identifiers")."""
+    if not isinstance(uri, str) or not uri.startswith("https://"):
+        return False
+    parts = uri.removeprefix("https://").rstrip("/").split("/")
+    return len(parts) == 4 and parts[1] == "keys" and all(parts)
 
 
 @rule(
     "kms-key-rotation",
     pack=PACK,
-    types=[KMS_KEY, GCP_KMS_KEY],
+    types=[KMS_KEY, GCP_KMS_KEY, AZ_KEY, AZ_VAULT],
     severity="high",
     description="Customer-managed keys rotate automatically and wait at least 7 days (30 in prod) before deletion.",
     remediation=(
         "AWS: enable_key_rotation=True and deletion_window_in_days >= 7 (30 in prod); GCP: rotation_period set "
-        "(e.g. '7776000s') and destroy_scheduled_duration >= 7 days (30 in prod)."
+        "(e.g. '7776000s') and destroy_scheduled_duration >= 7 days (30 in prod); Azure: a key rotation_policy "
+        "with a 'rotate' lifetime action and an expiry_time, and the vault with enable_purge_protection and "
+        "soft_delete_retention_in_days >= 7 (30 in prod)."
     ),
+    self_exemption=_aks_kms_key_exemption,
 )
 def kms_key_rotation(res: Res, ctx: Ctx) -> Iterator[str]:
     minimum = 30 if ctx.prod else 7
     p = res.props
-    if res.type == KMS_KEY:
+    if res.type == AZ_KEY:
+        policy = get(p, "properties", "rotationPolicy")
+        if policy is UNKNOWN:
+            return
+        actions = elements(get(policy, "lifetimeActions"))
+        if UNKNOWN in actions:
+            return
+        fields = [
+            (
+                get(a, "action", "type"),
+                get(a, "trigger", "timeAfterCreate"),
+                get(a, "trigger", "timeBeforeExpiry"),
+            )
+            for a in actions
+        ]
+        if any(UNKNOWN in f for f in fields):
+            return
+        if not any(str(kind).lower() == "rotate" and (after or before) for kind, after, before in fields):
+            yield "properties.rotationPolicy has no 'rotate' lifetime action with a trigger; automatic rotation must be on"
+        expiry = get(policy, "attributes", "expiryTime")
+        if expiry is not UNKNOWN and not expiry:
+            yield "properties.rotationPolicy.attributes.expiryTime is not set; key versions never expire"
+    elif res.type == AZ_VAULT:
+        props = get(p, "properties")
+        if props is UNKNOWN:
+            return
+        if not_true(get(props, "enablePurgeProtection")):
+            yield "properties.enablePurgeProtection is not true (a deleted key could be purged at once)"
+        if as_bool(get(props, "enableSoftDelete")) is False:
+            yield "properties.enableSoftDelete is false"
+        # Key Vault applies 90 days when the retention is not set.
+        days = as_number(get(props, "softDeleteRetentionInDays", default=90))
+        if days is not UNKNOWN and (days is None or days < minimum):
+            yield (
+                f"properties.softDeleteRetentionInDays is {get(props, 'softDeleteRetentionInDays')!r}; "
+                f"at least {minimum} in {ctx.environment}"
+            )
+    elif res.type == KMS_KEY:
         rot = as_bool(get(p, "enableKeyRotation"))
         if rot is not UNKNOWN and rot is not True:
             yield f"enableKeyRotation is {rot!r}; automatic rotation must be on"
@@ -247,7 +321,8 @@ def kms_key_rotation(res: Res, ctx: Ctx) -> Iterator[str]:
     description="Node root and data disks are encrypted.",
     remediation=(
         "EKS: give every node group a launch template whose block_device_mappings set ebs.encrypted 'true' "
-        "(with kms_key_id); GKE: node_config.boot_disk_kms_key; AKS: enable_encryption_at_host on every pool."
+        "(with kms_key_id); GKE: node_config.boot_disk_kms_key; AKS: enable_encryption_at_host on every pool and "
+        "the cluster's disk_encryption_set_id."
     ),
 )
 def node_disk_encryption(res: Res, ctx: Ctx) -> Iterator[str]:
@@ -278,3 +353,9 @@ def node_disk_encryption(res: Res, ctx: Ctx) -> Iterator[str]:
         for where, pool in aks_pools(res):
             if not_true(get(pool, "enableEncryptionAtHost")):
                 yield f"{where}enableEncryptionAtHost is not true"
+        # OS and data disks under a customer-managed key: the cluster's disk encryption set
+        # (settable only at creation: learn.microsoft.com aks/azure-disk-customer-managed-keys).
+        if res.type == AKS_CLUSTER:
+            des = get(res.props, "diskEncryptionSetID")
+            if des is not UNKNOWN and not des:
+                yield "diskEncryptionSetID is not set (node OS and data disks use platform-managed keys)"

@@ -47,17 +47,29 @@ GCP_LABEL_FIELDS: dict[str, tuple[str, ...]] = {
     "gcp:sql/databaseInstance:DatabaseInstance": ("settings", "userLabels"),
     "gcp:compute/instance:Instance": ("labels",),
 }
-AZURE_TAGGABLE = frozenset(
+# Azure types known to take `tags`, used when pulumi_azure_native is not importable (the packs' venv
+# of an Azure stack has it); with the SDK, every type whose resource takes `tags` is checked.
+AZURE_TAGGABLE_FALLBACK = frozenset(
     {
         AZ_STORAGE,
         AKS_CLUSTER,
+        AKS_POOL,
         ACR,
         "azure-native:keyvault:Vault",
+        "azure-native:keyvault:Key",
         "azure-native:resources:ResourceGroup",
         "azure-native:network:VirtualNetwork",
+        "azure-native:network:NatGateway",
+        "azure-native:network:PublicIPAddress",
+        "azure-native:network:NetworkSecurityGroup",
+        "azure-native:network:PrivateEndpoint",
+        "azure-native:network:FlowLog",
+        "azure-native:privatedns:PrivateZone",
+        "azure-native:privatedns:VirtualNetworkLink",
         "azure-native:managedidentity:UserAssignedIdentity",
         "azure-native:operationalinsights:Workspace",
         "azure-native:compute:DiskEncryptionSet",
+        "azure-native:containerregistry:Task",
     }
 )
 # AWS types known to take `tags`, used when pulumi_aws is not importable (the packs' venv always has it).
@@ -90,28 +102,38 @@ AWS_TAGGABLE_FALLBACK = frozenset(
 )
 
 
+# package -> (Python SDK, module of a type token, fallback list when the SDK is not installed).
+# aws:s3/bucket:Bucket -> pulumi_aws.s3; azure-native:network/v20240301:Subnet ->
+# pulumi_azure_native.network.v20240301 (azure-native's explicit API versions are submodules).
+_TAGGED_SDKS: dict[str, tuple[str, Any, frozenset[str]]] = {
+    "aws": ("pulumi_aws", lambda module: module.split("/")[0], AWS_TAGGABLE_FALLBACK),
+    "azure-native": ("pulumi_azure_native", lambda module: module.replace("/", "."), AZURE_TAGGABLE_FALLBACK),
+}
+
+
 @functools.cache
-def aws_taggable(type_: str) -> bool:
-    """Whether an AWS resource type's inputs accept `tags`, read from the installed pulumi_aws SDK."""
+def sdk_taggable(type_: str) -> bool:
+    """Whether an AWS or azure-native resource type's inputs accept `tags`, read from the installed SDK."""
+    package, module_part, cls_name = type_.split(":")[:3]
+    sdk, module_of, fallback = _TAGGED_SDKS[package]
     try:
-        module_part, cls_name = type_.split(":")[1:3]
         # Importing an SDK package also imports its deprecated aliases, which warn at import time;
         # only signatures are read here, so those warnings are not about this code.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
-            module = importlib.import_module(f"pulumi_aws.{module_part.split('/')[0]}")
+            module = importlib.import_module(f"{sdk}.{module_of(module_part)}")
             cls = getattr(module, cls_name)
         return "tags" in inspect.signature(cls._internal_init).parameters
     except (ImportError, AttributeError, ValueError, TypeError):
-        return type_ in AWS_TAGGABLE_FALLBACK
+        return type_ in fallback
 
 
 def _taggable(type_: str) -> bool:
-    if type_.startswith("aws:"):
-        return aws_taggable(type_)
+    if type_.startswith(("aws:", "azure-native:")):
+        return sdk_taggable(type_)
     if type_.startswith("kubernetes:"):
         return not type_.startswith(("kubernetes:helm.sh/", "kubernetes:yaml/", "kubernetes:kustomize/"))
-    return type_ in GCP_LABEL_FIELDS or type_ in AZURE_TAGGABLE
+    return type_ in GCP_LABEL_FIELDS
 
 
 def _provider_default_tags(provider_props: Any) -> dict[str, Any]:
@@ -128,8 +150,9 @@ def _provider_default_tags(provider_props: Any) -> dict[str, Any]:
     severity="medium",
     description="Every taggable resource carries owner, cost-center and environment tags (labels on Kubernetes objects).",
     remediation=(
-        "Pass PlatformSpec.required_tags as `tags` (AWS, Azure), `labels` (GCP) or metadata.labels "
-        "(mlinfra.k8s.scheduling.standard_labels); AWS provider default_tags also count."
+        "Pass PlatformSpec.required_tags as `tags` (AWS, Azure: azure-native has no provider default tags), "
+        "`labels` (GCP) or metadata.labels (mlinfra.k8s.scheduling.standard_labels); AWS provider default_tags "
+        "also count."
     ),
 )
 def required_tags(res: Res, ctx: Ctx) -> Iterator[str]:
@@ -240,6 +263,11 @@ STATEFUL_TYPES = frozenset(
         "azure-native:keyvault:Key",
         ACR,
         AKS_CLUSTER,
+        # A disk encryption set holds the key reference of every node disk; a deleted resource group
+        # deletes everything in it.
+        "azure-native:compute:DiskEncryptionSet",
+        "azure-native:resources:ResourceGroup",
+        "azure-native:storage:BlobContainer",
     }
 )
 
