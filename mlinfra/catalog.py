@@ -3,6 +3,10 @@
 Each table is keyed by cloud so that later clouds extend it without touching the spec.
 Figures for GPU machine types come from the providers' instance-type pages
 (AWS: https://aws.amazon.com/ec2/instance-types/ "Accelerated Computing"), read 2026-11.
+Azure: GPU count / memory per size as in KAITO's SKU table (kaito-project/kaito
+pkg/sku/azure_sku_handler.go) and the learn.microsoft.com size pages (virtual-machines/sizes/
+gpu-accelerated/*); vCPU / RAM as in skypilot-org/skypilot-catalog catalogs/v6/azure/vms.csv
+@098741e7 (Azure Retail Prices API rows).
 """
 
 from __future__ import annotations
@@ -54,6 +58,71 @@ GPU_MACHINE_TYPES: dict[str, dict[str, GpuMachineType]] = {
         GpuMachineType("p5.48xlarge", "nvidia-h100", 8, 80, 192, 2048),
         GpuMachineType("p5e.48xlarge", "nvidia-h200", 8, 141, 192, 2048),
     ),
+    # AKS GPU node pools: NVIDIA sizes AKS installs the driver on (gpu_profile.driver=Install).
+    # Not listed: partial-GPU sizes (NV*ads_A10_v5 below 36 vCPU; KAITO comments them out),
+    # AMD NV*as_v4 / NG*, and the retiring NCv3 (V100) series.
+    "azure": _table(
+        GpuMachineType("Standard_NC4as_T4_v3", "nvidia-t4", 1, 16, 4, 28),
+        GpuMachineType("Standard_NC8as_T4_v3", "nvidia-t4", 1, 16, 8, 56),
+        GpuMachineType("Standard_NC16as_T4_v3", "nvidia-t4", 1, 16, 16, 110),
+        GpuMachineType("Standard_NC64as_T4_v3", "nvidia-t4", 4, 16, 64, 440),
+        GpuMachineType("Standard_NV36ads_A10_v5", "nvidia-a10", 1, 24, 36, 440),
+        GpuMachineType("Standard_NV72ads_A10_v5", "nvidia-a10", 2, 24, 72, 880),
+        GpuMachineType("Standard_NC24ads_A100_v4", "nvidia-a100-80gb", 1, 80, 24, 220),
+        GpuMachineType("Standard_NC48ads_A100_v4", "nvidia-a100-80gb", 2, 80, 48, 440),
+        GpuMachineType("Standard_NC96ads_A100_v4", "nvidia-a100-80gb", 4, 80, 96, 880),
+        GpuMachineType("Standard_ND96asr_v4", "nvidia-a100", 8, 40, 96, 900),
+        GpuMachineType("Standard_ND96amsr_A100_v4", "nvidia-a100-80gb", 8, 80, 96, 1800),
+        GpuMachineType("Standard_NC40ads_H100_v5", "nvidia-h100-nvl", 1, 94, 40, 320),
+        GpuMachineType("Standard_NC80adis_H100_v5", "nvidia-h100-nvl", 2, 94, 80, 640),
+        GpuMachineType("Standard_ND96isr_H100_v5", "nvidia-h100", 8, 80, 96, 1900),
+    ),
+}
+
+# Region -> availability zones, per cloud (hooks.md D). Azure zones are the logical zone
+# numbers "1".."3" that every zone-redundant region exposes; regions from learn.microsoft.com
+# reliability/availability-zones-region-support (MicrosoftDocs/azure-docs
+# articles/reliability/availability-zones-region-support.md, 2024-11-20; Japan West, US Gov
+# and China clouds left out). A size is not offered in every zone of a region: GPU pools
+# still fail to scale where the size is missing (`az vm list-skus -l <region> --size <size>`).
+_AZURE_ZONES = ("1", "2", "3")
+REGION_ZONES: dict[str, dict[str, tuple[str, ...]]] = {
+    "azure": {
+        region: _AZURE_ZONES
+        for region in (
+            "brazilsouth",
+            "canadacentral",
+            "centralus",
+            "eastus",
+            "eastus2",
+            "mexicocentral",
+            "southcentralus",
+            "westus2",
+            "westus3",
+            "francecentral",
+            "germanywestcentral",
+            "italynorth",
+            "northeurope",
+            "norwayeast",
+            "polandcentral",
+            "spaincentral",
+            "swedencentral",
+            "switzerlandnorth",
+            "uksouth",
+            "westeurope",
+            "israelcentral",
+            "qatarcentral",
+            "uaenorth",
+            "southafricanorth",
+            "australiaeast",
+            "centralindia",
+            "eastasia",
+            "japaneast",
+            "koreacentral",
+            "newzealandnorth",
+            "southeastasia",
+        )
+    },
 }
 
 # Region name shapes per cloud; a region outside the shape is a typo, not a new region.
@@ -83,3 +152,19 @@ def gpu_machine_type(cloud: str, name: str) -> GpuMachineType:
         allowed = ", ".join(sorted(table)) or "(none yet for this cloud)"
         raise ValueError(f"unknown GPU machine type {name!r} for cloud {cloud!r}; allowed: {allowed}")
     return table[name]
+
+
+# Cluster Autoscaler behaviour every cloud's cluster asks for (flag names of
+# kubernetes/autoscaler cluster-autoscaler/FAQ.md "What are the parameters to CA?"): GPU pools come
+# in similar groups (per zone / capacity type) and are kept even; a kube-system pod or an emptyDir
+# model cache must not pin an idle, expensive GPU node (the pool would never scale back to zero);
+# the cheapest fitting pool wins; idle nodes go after 10 minutes. EKS passes them to the chart as
+# extraArgs, AKS through the managed autoscaler profile (same names in snake_case).
+CLUSTER_AUTOSCALER_FLAGS: dict[str, str] = {
+    "balance-similar-node-groups": "true",
+    "skip-nodes-with-system-pods": "false",
+    "skip-nodes-with-local-storage": "false",
+    "expander": "least-waste",
+    "scale-down-unneeded-time": "10m",
+    "scale-down-delay-after-add": "10m",
+}

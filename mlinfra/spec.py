@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import ipaddress
 import re
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -590,6 +591,134 @@ class AwsOptions(_Model):
     )
 
 
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+# learn.microsoft.com azure-resource-manager/management/resource-name-rules (Microsoft.Resources
+# resourcegroups): 1-90 of letters, digits, '_', '-', '.', '(' and ')', not ending in '.'.
+_RESOURCE_GROUP = re.compile(r"^[-\w.()]{0,89}[-\w()]$")
+_AZURE_VM_SIZE = re.compile(r"^Standard_[A-Za-z0-9_]+$")
+
+
+def _guid(v: str, what: str) -> str:
+    if not _GUID.match(v):
+        raise ValueError(f"{what} {v!r} is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)")
+    return v.lower()
+
+
+class AzureOptions(_Model):
+    """Options that only Azure has (cloud: azure); `AZURE_PROFILES` fills the per-environment ones."""
+
+    subscription_id: str = Field(
+        description="Subscription the platform is deployed into (GUID); the provider is pinned to it."
+    )
+    tenant_id: str = Field(
+        description="Entra ID tenant of the subscription (GUID): Key Vault and AKS Entra ID integration."
+    )
+    resource_group: str | None = Field(
+        default=None, description="Resource group of the platform; `<name>-<environment>` when empty."
+    )
+    existing_resource_group: bool = Field(
+        default=False,
+        description="Use `resource_group` as it is (created and owned by someone else) instead of creating it.",
+    )
+    system_vm_size: str = Field(
+        default="Standard_D4ds_v5",
+        description="VM size of the AKS system pool (tainted CriticalAddonsOnly: AKS add-ons only), and of "
+        "the platform pool that cluster.system_pool sizes unless its machine_type is set.",
+    )
+    sku_tier: Literal["Free", "Standard", "Premium"] = Field(
+        default="Standard",
+        description="AKS tier: Free has no uptime SLA (profile: dev), Standard the SLA (staging, prod), "
+        "Premium adds long-term support.",
+    )
+    pod_cidr: str = Field(
+        default="10.244.0.0/16",
+        description="Azure CNI Overlay pod address space (AKS's default); must not overlap the VNet or services.",
+    )
+    nodes_subnet_cidr: str | None = Field(
+        default=None, description="Node subnet; the first quarter of network.cidr when empty."
+    )
+    endpoints_subnet_cidr: str | None = Field(
+        default=None,
+        description="Private-endpoint subnet; a /24 in the third quarter of network.cidr when empty.",
+    )
+    apiserver_subnet_cidr: str | None = Field(
+        default=None,
+        description="Delegated subnet for API server VNet integration (>= /28); the first /28 of the last "
+        "quarter of network.cidr when empty.",
+    )
+    admin_group_object_ids: list[str] = Field(
+        default_factory=list,
+        description="Entra ID groups (object ids) that are cluster-admin through AKS's managed Entra integration.",
+    )
+    encryption_at_host: bool = Field(
+        default=True,
+        description="Encrypt node temp disks and caches on the host; needs the subscription feature "
+        "Microsoft.Compute/EncryptionAtHost registered (only settable when a pool is created).",
+    )
+    registry_name: str | None = Field(
+        default=None,
+        description="ACR name (5-50 letters and digits, globally unique); `<name><environment>` without "
+        "dashes when empty.",
+    )
+
+    @field_validator("subscription_id", "tenant_id")
+    @classmethod
+    def _ids(cls, v: str, info) -> str:
+        return _guid(v, info.field_name)
+
+    @field_validator("admin_group_object_ids")
+    @classmethod
+    def _groups(cls, v: list[str]) -> list[str]:
+        out = [_guid(g, "admin_group_object_ids entry") for g in v]
+        if len(set(out)) != len(out):
+            raise ValueError("admin_group_object_ids contains duplicates")
+        return out
+
+    @field_validator("pod_cidr", "nodes_subnet_cidr", "endpoints_subnet_cidr", "apiserver_subnet_cidr")
+    @classmethod
+    def _cidr(cls, v: str | None) -> str | None:
+        return None if v is None else str(_parse_cidr(v))
+
+    @field_validator("resource_group")
+    @classmethod
+    def _rg(cls, v: str | None) -> str | None:
+        if v is not None and not _RESOURCE_GROUP.match(v):
+            raise ValueError(
+                f"resource_group {v!r} must be 1-90 letters, digits, '_', '-', '.', '(' or ')', not ending in '.'"
+            )
+        return v
+
+    @field_validator("system_vm_size")
+    @classmethod
+    def _vm_size(cls, v: str) -> str:
+        if not _AZURE_VM_SIZE.match(v):
+            raise ValueError(f"system_vm_size {v!r} is not an Azure VM size (e.g. Standard_D4ds_v5)")
+        return v
+
+    @model_validator(mode="after")
+    def _existing_needs_name(self):
+        if self.existing_resource_group and not self.resource_group:
+            raise ValueError("existing_resource_group is true but resource_group is empty; name the group")
+        return self
+
+    def subnet_layout(self, network: NetworkSpec) -> dict[str, str]:
+        """Node, private-endpoint and API server subnets: given, or derived from the VNet's quarters.
+
+        Azure subnets span every zone of a region, so one node subnet serves all zones; with Azure
+        CNI Overlay pods take addresses from `pod_cidr`, not from the subnet.
+        """
+        net = ipaddress.ip_network(network.cidr)
+        quarters = list(net.subnets(prefixlen_diff=2))
+        return {
+            "nodes": self.nodes_subnet_cidr or str(quarters[0]),
+            "endpoints": self.endpoints_subnet_cidr
+            or str(next(quarters[2].subnets(new_prefix=max(24, quarters[2].prefixlen)))),
+            "apiserver": self.apiserver_subnet_cidr or str(next(quarters[3].subnets(new_prefix=28))),
+            # A private cluster's in-cluster layer is installed from a runner in this subnet.
+            "runners": str(list(quarters[3].subnets(new_prefix=max(27, quarters[3].prefixlen)))[1]),
+        }
+
+
 # --------------------------------------------------------------------------- profiles
 
 # Defaults per environment, applied under what the spec sets (the spec wins).
@@ -630,6 +759,19 @@ PROFILES: dict[str, dict[str, Any]] = {
 }
 
 
+# Azure's share of the profiles: the `azure` block's per-environment defaults, and the cloud-neutral
+# knobs whose profile value Azure cannot build. An Azure NAT gateway is zonal and a subnet takes one
+# (learn.microsoft.com virtual-network/nat-gateway/nat-availability-zones), so "one NAT gateway per
+# zone" would need a node subnet and a node pool per zone: the Azure profiles keep one gateway.
+AZURE_PROFILES: dict[str, dict[str, Any]] = {
+    "dev": {"azure": {"sku_tier": "Free"}},
+    "staging": {"azure": {"sku_tier": "Standard"}},
+    "prod": {"azure": {"sku_tier": "Standard"}},
+}
+for _env in AZURE_PROFILES:
+    AZURE_PROFILES[_env]["network"] = {"nat_gateways": "single"}
+
+
 def _merge(defaults: Any, given: Any) -> Any:
     """Deep-merge `given` over `defaults` (dicts merge; anything else: given wins)."""
     if isinstance(defaults, dict) and isinstance(given, dict):
@@ -664,12 +806,18 @@ class PlatformSpec(_Model):
         default_factory=GuardrailsSpec, description="Explicit guardrail overrides."
     )
     aws: AwsOptions | None = Field(default=None, description="AWS-only options (cloud: aws).")
+    azure: AzureOptions | None = Field(
+        default=None, description="Azure-only options (cloud: azure; subscription_id and tenant_id required)."
+    )
 
     @model_validator(mode="before")
     @classmethod
     def _apply_profile(cls, data: Any) -> Any:
         if isinstance(data, dict) and data.get("environment") in PROFILES:
-            data = _merge(PROFILES[data["environment"]], data)
+            profile = PROFILES[data["environment"]]
+            if data.get("cloud") == "azure" and isinstance(data.get("azure"), dict):
+                profile = _merge(profile, AZURE_PROFILES[data["environment"]])
+            data = _merge(profile, data)
             if data.get("cloud") == "aws" and data.get("aws") is None:
                 data["aws"] = {}
             cluster = data.get("cluster")
@@ -695,7 +843,7 @@ class PlatformSpec(_Model):
                 f"{self.region!r} is not a {cloud} region name (e.g. {REGION_EXAMPLES[cloud]})", "region"
             )
         # cloud-specific sections
-        for other in ("aws",):
+        for other in ("aws", "azure"):
             if other != cloud and getattr(self, other) is not None:
                 raise SpecError(f"section '{other}' is set but cloud is {cloud!r}", other)
         # GPU pools
@@ -749,6 +897,8 @@ class PlatformSpec(_Model):
                         f"{m.gpus} GPUs per replica but pool {pool.name!r} offers {per_node} per node",
                         f"serving.models.{i}.gpus",
                     )
+        if cloud == "azure":
+            _check_azure(self)
         # names the cloud accepts
         _check_bucket_name(cloud, self.bucket_name)
         for i, repo in enumerate(self.registry.repositories):
@@ -835,6 +985,12 @@ _ECR_NAME = re.compile(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-
 
 def _check_bucket_name(cloud: str, name: str) -> None:
     field = "artifacts.bucket_name"
+    if cloud == "azure" and not _AZURE_STORAGE_ACCOUNT.match(_alnum(name)):
+        raise SpecError(
+            f"{name!r} gives the storage account name {_alnum(name)!r}: a storage account takes 3-24 "
+            "lowercase letters and digits ('-' is dropped)",
+            field,
+        )
     if cloud == "aws":
         rule = (
             "3-63 chars of lowercase letters, digits, '.' and '-', starting and ending with a letter or digit"
@@ -850,9 +1006,241 @@ def _check_bucket_name(cloud: str, name: str) -> None:
 
 
 def _check_repository_name(cloud: str, name: str, field: str) -> None:
-    if cloud == "aws" and (not 2 <= len(name) <= 256 or not _ECR_NAME.match(name)):
+    # ACR repository names: lowercase letters, digits, '.', '_', '-' and '/' (learn.microsoft.com
+    # container-registry/container-registry-concepts "Repository name"), the ECR shape.
+    if cloud in ("aws", "azure") and (not 2 <= len(name) <= 256 or not _ECR_NAME.match(name)):
         raise SpecError(
-            f"{name!r} is not a valid ECR repository name (2-256 chars: lowercase letters, digits, "
+            f"{name!r} is not a valid {'ECR' if cloud == 'aws' else 'ACR'} repository name (2-256 chars: lowercase letters, digits, "
             "and '.', '_', '-' or '/' between them)",
             field,
         )
+
+
+# ------------------------------------------------------------------ Azure: names and what Azure builds
+
+# learn.microsoft.com azure-resource-manager/management/resource-name-rules:
+#   Microsoft.Storage/storageAccounts 3-24 lowercase letters and digits (global);
+#   Microsoft.ContainerRegistry/registries 5-50 letters and digits (global);
+#   Microsoft.KeyVault/vaults 3-24 letters, digits and '-', starting with a letter, ending with a
+#   letter or digit, no '--' (global; a purge-protected vault keeps its name reserved after delete).
+# AKS node pools: 1-12 lowercase letters and digits starting with a letter (Linux),
+#   learn.microsoft.com aks/create-node-pools "Limitations".
+_AZURE_STORAGE_ACCOUNT = re.compile(r"^[a-z0-9]{3,24}$")
+_ACR_NAME = re.compile(r"^[a-zA-Z0-9]{5,50}$")
+_AKS_POOL_NAME = re.compile(r"^[a-z][a-z0-9]{0,11}$")
+AZURE_SYSTEM_POOL = "system"
+# The AKS system pool and the `platform` pool (cluster.system_pool) are mlinfra's; GPU pools take other names.
+AZURE_RESERVED_POOLS = (AZURE_SYSTEM_POOL, "platform")
+AZURE_ARTIFACTS_CONTAINER = "artifacts"
+# The vault name is `<prefix, cut to 18>-<5 random characters>`: purge protection keeps a deleted
+# vault's name for the soft-delete retention, so a recreated dev stack needs a fresh one.
+AZURE_VAULT_SUFFIX_LENGTH = 5
+_AZURE_VAULT_BASE_LENGTH = 24 - 1 - AZURE_VAULT_SUFFIX_LENGTH
+# Flow-log retention of a VNet flow log: 0-365 days (learn.microsoft.com network-watcher
+# vnet-flow-logs-cli, `--retention`); Log Analytics interactive retention: 30-730 days
+# (learn.microsoft.com azure-monitor/logs/data-retention-configure).
+AZURE_FLOW_LOG_RETENTION_MAX = 365
+AZURE_LOG_RETENTION = (30, 730)
+# Azure Storage discards uncommitted blocks (abandoned multipart uploads) after 7 days and has no
+# lifecycle action for them (learn.microsoft.com rest/api/storageservices/put-block, "Remarks").
+AZURE_UNCOMMITTED_BLOCK_DAYS = 7
+# A consumption budget takes at most 5 notifications (learn.microsoft.com cost-management-billing/
+# costs/tutorial-acm-create-budgets); mlinfra adds a forecast-100% one to the thresholds.
+AZURE_BUDGET_MAX_NOTIFICATIONS = 5
+
+
+def _alnum(s: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", s.lower())
+
+
+@dataclass(frozen=True)
+class AzureNames:
+    """Physical names of an Azure platform, derived from the spec (checked by `_check_azure`)."""
+
+    resource_group: str
+    cluster: str
+    node_resource_group: str
+    storage_account: str
+    container: str
+    registry: str
+    vault_base: str
+    flow_log_account: str
+
+
+def azure_names(spec: PlatformSpec) -> AzureNames:
+    opts = spec.azure
+    assert opts is not None
+    prefix = spec.prefix
+    return AzureNames(
+        resource_group=opts.resource_group or prefix,
+        cluster=prefix,
+        node_resource_group=f"{prefix}-nodes",
+        storage_account=_alnum(spec.bucket_name),
+        container=AZURE_ARTIFACTS_CONTAINER,
+        registry=opts.registry_name or _alnum(prefix),
+        vault_base=prefix[:_AZURE_VAULT_BASE_LENGTH].rstrip("-"),
+        flow_log_account=f"{_alnum(prefix)[:16]}flowlogs",
+    )
+
+
+def azure_platform_vm_size(spec: PlatformSpec) -> str:
+    """VM size of the `platform` pool (cluster.system_pool): mlinfra's controllers and monitoring."""
+    assert spec.azure is not None
+    return spec.cluster.system_pool.machine_type or spec.azure.system_vm_size
+
+
+def azure_private_endpoints(spec: PlatformSpec) -> bool:
+    """Key Vault, storage and registry sit behind private endpoints exactly when the cluster API is
+    private: whoever runs the in-cluster stack is inside the VNet anyway (hooks.md C); a public (dev)
+    cluster keeps them on their firewalled public endpoints, reachable from public_access_cidrs."""
+    return spec.cluster.api_access == "private"
+
+
+def check_aks_pool_name(name: str, field: str) -> None:
+    if not _AKS_POOL_NAME.match(name) or name in AZURE_RESERVED_POOLS:
+        raise SpecError(
+            f"{name!r} is not an AKS node pool name: 1-12 lowercase letters and digits starting with a "
+            f"letter (no '-'), not {' or '.join(repr(p) for p in AZURE_RESERVED_POOLS)}",
+            field,
+        )
+
+
+def _check_azure(spec: PlatformSpec) -> None:
+    """Everything Azure refuses or cannot build, named by the spec field, before any registration."""
+    from mlinfra.catalog import REGION_ZONES
+
+    opts = spec.azure
+    if opts is None:
+        raise SpecError(
+            "cloud is 'azure' but the azure section is missing (subscription_id, tenant_id)", "azure"
+        )
+    zones = REGION_ZONES["azure"].get(spec.region)
+    if zones is None:
+        raise SpecError(
+            f"{spec.region!r} is not an Azure region with availability zones in mlinfra's catalogue; "
+            f"allowed: {', '.join(sorted(REGION_ZONES['azure']))}",
+            "region",
+        )
+    net = spec.network
+    if net.zone_count > len(zones):
+        raise SpecError(
+            f"{spec.region} has {len(zones)} availability zones; zone_count is {net.zone_count}",
+            "network.zone_count",
+        )
+    for field in ("private_subnet_cidrs", "public_subnet_cidrs"):
+        if getattr(net, field) is not None:
+            raise SpecError(
+                "Azure subnets span every zone of a region (one node subnet, not one per zone); set "
+                "azure.nodes_subnet_cidr / azure.endpoints_subnet_cidr / azure.apiserver_subnet_cidr instead",
+                f"network.{field}",
+            )
+    if net.nat_gateways != "single":
+        raise SpecError(
+            "an Azure NAT gateway is zonal and a subnet takes one, so per-zone egress needs a node subnet "
+            "and node pool per zone, which mlinfra does not build; allowed: single",
+            "network.nat_gateways",
+        )
+    if net.flow_logs and net.flow_log_retention_days > AZURE_FLOW_LOG_RETENTION_MAX:
+        raise SpecError(
+            f"{net.flow_log_retention_days} days; VNet flow logs keep at most {AZURE_FLOW_LOG_RETENTION_MAX}",
+            "network.flow_log_retention_days",
+        )
+    if net.existing is not None:
+        if not 2 <= len(net.existing.private_subnet_ids) <= 3:
+            raise SpecError(
+                "on Azure give [nodes subnet, API server subnet (delegated to Microsoft.ContainerService/"
+                "managedClusters)] and optionally a private-endpoint subnet",
+                "network.existing.private_subnet_ids",
+            )
+        if net.existing.public_subnet_ids:
+            raise SpecError(
+                "Azure load balancers need no public subnet; leave it empty",
+                "network.existing.public_subnet_ids",
+            )
+        if azure_private_endpoints(spec) and len(net.existing.private_subnet_ids) != 3:
+            raise SpecError(
+                "a private cluster puts Key Vault, storage and registry behind private endpoints: add the "
+                "private-endpoint subnet as the third id",
+                "network.existing.private_subnet_ids",
+            )
+    _check_azure_addresses(spec, opts)
+    low, high = AZURE_LOG_RETENTION
+    if not low <= spec.cluster.log_retention_days <= high:
+        raise SpecError(
+            f"{spec.cluster.log_retention_days} days; a Log Analytics workspace keeps {low}-{high}",
+            "cluster.log_retention_days",
+        )
+    for i, principal in enumerate(spec.cluster.admin_principals):
+        kind, _, object_id = principal.partition(":")
+        if kind not in ("user", "group", "serviceprincipal") or not _GUID.match(object_id):
+            raise SpecError(
+                f"{principal!r} is not '<kind>:<Entra ID object id>' (kinds: user, group, serviceprincipal): "
+                "a role assignment must name the principal's type",
+                f"cluster.admin_principals.{i}",
+            )
+    if len(set(spec.cluster.admin_principals)) != len(spec.cluster.admin_principals):
+        raise SpecError("contains duplicates", "cluster.admin_principals")
+    machine = spec.cluster.system_pool.machine_type
+    if machine is not None and not _AZURE_VM_SIZE.match(machine):
+        raise SpecError(
+            f"{machine!r} is not an Azure VM size (e.g. Standard_D4ds_v5)", "cluster.system_pool.machine_type"
+        )
+    for i, pool in enumerate(spec.gpu_pools):
+        check_aks_pool_name(pool.name, f"gpu_pools.{i}.name")
+    if spec.artifacts.abort_incomplete_multipart_days != AZURE_UNCOMMITTED_BLOCK_DAYS:
+        raise SpecError(
+            f"Azure Storage discards uncommitted blocks after {AZURE_UNCOMMITTED_BLOCK_DAYS} days and cannot be "
+            f"told otherwise; allowed: {AZURE_UNCOMMITTED_BLOCK_DAYS}",
+            "artifacts.abort_incomplete_multipart_days",
+        )
+    if spec.budget.alert_emails and len(spec.budget.thresholds_percent) + 1 > AZURE_BUDGET_MAX_NOTIFICATIONS:
+        raise SpecError(
+            f"an Azure budget takes {AZURE_BUDGET_MAX_NOTIFICATIONS} notifications (the thresholds plus a "
+            f"forecast at 100%); allowed: at most {AZURE_BUDGET_MAX_NOTIFICATIONS - 1} thresholds",
+            "budget.thresholds_percent",
+        )
+    names = azure_names(spec)
+    if not _ACR_NAME.match(names.registry):
+        raise SpecError(
+            f"{names.registry!r} is not an ACR name (5-50 letters and digits); set azure.registry_name",
+            "azure.registry_name",
+        )
+    if "--" in names.vault_base or len(names.vault_base) < 3:
+        raise SpecError(
+            f"the Key Vault name is built from {spec.prefix!r}, which Key Vault refuses ('--', or shorter than 3)",
+            "name",
+        )
+    if names.flow_log_account == names.storage_account:
+        raise SpecError(
+            f"{names.storage_account!r} is the flow-log storage account's name; choose another",
+            "artifacts.bucket_name",
+        )
+
+
+def _check_azure_addresses(spec: PlatformSpec, opts: AzureOptions) -> None:
+    """Subnets inside the VNet and apart; pod and service ranges apart from the VNet and each other."""
+    vnet = ipaddress.ip_network(spec.network.cidr)
+    service = ipaddress.ip_network(spec.network.service_cidr)
+    pods = ipaddress.ip_network(opts.pod_cidr)
+    if pods.overlaps(vnet) or pods.overlaps(service):
+        raise SpecError(
+            f"{opts.pod_cidr} overlaps network.cidr {vnet} or network.service_cidr {service}",
+            "azure.pod_cidr",
+        )
+    if spec.network.existing is not None:
+        return
+    layout = opts.subnet_layout(spec.network)
+    subnets = {role: ipaddress.ip_network(cidr) for role, cidr in layout.items()}
+    for role, sub in subnets.items():
+        if not sub.subnet_of(vnet):  # type: ignore[arg-type]
+            raise SpecError(f"{sub} is not inside network.cidr {vnet}", f"azure.{role}_subnet_cidr")
+    if subnets["apiserver"].prefixlen > 28:
+        raise SpecError("API server VNet integration needs at least a /28", "azure.apiserver_subnet_cidr")
+    roles = list(subnets)
+    for i, a in enumerate(roles):
+        for b in roles[i + 1 :]:
+            if subnets[a].overlaps(subnets[b]):
+                named = a if b == "runners" else b  # the runner subnet is derived, never given
+                raise SpecError(
+                    f"{subnets[a]} ({a}) overlaps {subnets[b]} ({b})", f"azure.{named}_subnet_cidr"
+                )

@@ -6,10 +6,11 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+import pulumi
 import pytest
 
-from mlinfra.offline import Plan, run_program
-from mlinfra.spec import PlatformSpec
+from mlinfra.offline import Plan, ResourceRecord, run_program
+from mlinfra.spec import PlatformSpec, SpecError
 
 BASE_SPEC: dict[str, Any] = {
     "name": "acme",
@@ -74,3 +75,27 @@ def dev_spec() -> PlatformSpec:
 @pytest.fixture
 def prod_spec() -> PlatformSpec:
     return make_spec(PROD_SPEC)
+
+
+def refused_before_any_registration(
+    provider: Callable[[], pulumi.ProviderResource],
+    build: Callable[[pulumi.ResourceOptions], Any],
+) -> tuple[SpecError, list[ResourceRecord]]:
+    """Run `build(opts)` (which constructs a component with bad input) under the offline engine,
+    with `opts` carrying the explicit provider `provider()` creates.
+
+    Returns the SpecError it raised and what was registered besides the provider (which a
+    component that validates before registering leaves empty). Fails if nothing was raised.
+    """
+    caught: list[SpecError] = []
+
+    def program():
+        explicit = provider()
+        try:
+            build(pulumi.ResourceOptions(provider=explicit))
+        except SpecError as e:
+            caught.append(e)
+
+    plan = plan_of(program)
+    assert caught, "expected a SpecError"
+    return caught[0], [r for r in plan.resources if not r.type.startswith("pulumi:providers:")]

@@ -10,7 +10,7 @@ import pulumi_aws as aws
 
 from mlinfra.offline import ResourceRecord
 from mlinfra.spec import SpecError
-from tests.conftest import plan_of
+from tests.conftest import refused_before_any_registration
 
 # The explicit provider every test program creates (`aws.Provider("aws", ...)`).
 PROVIDER_URN = "urn:pulumi:test::mlinfra-test::pulumi:providers:aws::aws"
@@ -19,23 +19,8 @@ PROVIDER_URN = "urn:pulumi:test::mlinfra-test::pulumi:providers:aws::aws"
 def refused_before_any_resource(
     build: Callable[[pulumi.ResourceOptions], Any],
 ) -> tuple[SpecError, list[ResourceRecord]]:
-    """Run `build(opts)` (which constructs a component with bad input) under the offline engine.
-
-    Returns the SpecError it raised and what was registered besides the provider (which a
-    component that validates before registering leaves empty). Fails if nothing was raised.
-    """
-    caught: list[SpecError] = []
-
-    def program():
-        provider = aws.Provider("aws", region="us-west-2")
-        try:
-            build(pulumi.ResourceOptions(provider=provider))
-        except SpecError as e:
-            caught.append(e)
-
-    plan = plan_of(program)
-    assert caught, "expected a SpecError"
-    return caught[0], [r for r in plan.resources if not r.type.startswith("pulumi:providers:")]
+    """`tests.conftest.refused_before_any_registration` with the explicit AWS provider."""
+    return refused_before_any_registration(lambda: aws.Provider("aws", region="us-west-2"), build)
 
 
 def export_outputs(component: object, *names: str) -> None:

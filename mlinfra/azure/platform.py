@@ -1,0 +1,389 @@
+"""AzurePlatform: the whole ML platform on Azure from one PlatformSpec.
+
+Resource group -> network -> Key Vault -> AKS cluster -> GPU pools, artifact store, registry,
+budget; then the in-cluster layer (GPU enablement, serving, monitoring) on the cluster's
+Kubernetes provider. Every Azure child uses one explicit `azure-native` provider pinned to the
+spec's subscription, tenant and region; azure-native has no default tags, so every block tags its
+own resources with the spec's required tags.
+
+Who runs what from where (hooks.md contract C): with `cluster.api_access: public` (dev) one
+`pulumi up` from an address in `public_access_cidrs` builds everything. With `private` the API
+server, Key Vault, storage and registry answer only inside the VNet: the cloud resources can be
+created from anywhere (ARM), the in-cluster layer only from a runner in the VNet's `runners`
+subnet (README "Azure: deployment path"). `_in_cluster_layer` and `layer_hooks` are the one place
+that wires the layer, so it moves onto the separate in-cluster stack when that mechanism lands.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import TYPE_CHECKING, Any
+
+import pulumi
+from pulumi_azure_native import Provider as AzureProvider
+from pulumi_azure_native import authorization, consumption
+
+from mlinfra.azure.artifact_bucket import ArtifactBucket, ArtifactBucketArgs
+from mlinfra.azure.cluster import PLATFORM_POOL, Cluster, ClusterArgs
+from mlinfra.azure.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, pool_tolerations
+from mlinfra.azure.identity import WORKLOAD_IDENTITY_USE_LABEL, WorkloadIdentity, WorkloadIdentityArgs
+from mlinfra.azure.keyvault import KeyVault, KeyVaultArgs
+from mlinfra.azure.network import Network, NetworkArgs
+from mlinfra.azure.registry import Registry, RegistryArgs
+from mlinfra.azure.resource_group import resource_group
+from mlinfra.catalog import REGION_ZONES
+from mlinfra.components import child
+from mlinfra.k8s.layer import InClusterLayerArgs, in_cluster_layer
+from mlinfra.k8s.scheduling import POOL_LABEL
+from mlinfra.k8s.serving import sa_name
+from mlinfra.spec import (
+    ModelSpec,
+    PlatformSpec,
+    azure_names,
+    azure_platform_vm_size,
+    azure_private_endpoints,
+)
+
+if TYPE_CHECKING:
+    from mlinfra.platform import PlatformSecrets
+
+
+def layer_hooks(spec: PlatformSpec, storage_class: str) -> dict[str, Any]:
+    """The static in-cluster layer hooks of an Azure platform (hooks.md contract A), from the spec.
+
+    - AKS installs the NVIDIA driver but no device plugin: the layer's plugin stays on.
+    - Spot pools carry AKS's `kubernetes.azure.com/scalesetpriority=spot:NoSchedule` taint: their
+      GPU daemons and model pods get the toleration.
+    - Workload Identity injects tokens only into pods labelled `azure.workload.identity/use`.
+    - mlinfra's controllers and monitoring run on the `platform` pool (the AKS system pool is
+      tainted CriticalAddonsOnly); AKS provides metrics-server itself.
+    """
+    return {
+        "cloud": "azure",
+        "install_device_plugin": True,
+        "pod_labels": {WORKLOAD_IDENTITY_USE_LABEL: "true"},
+        "pool_tolerations": {p.name: pool_tolerations(p) for p in spec.gpu_pools if pool_tolerations(p)},
+        "system_node_selector": {POOL_LABEL: PLATFORM_POOL},
+        "storage_class": storage_class,
+    }
+
+
+class AzurePlatform(pulumi.ComponentResource):
+    cluster_name: pulumi.Output[str]
+    cluster_endpoint: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+    oidc_issuer: pulumi.Output[str]
+    bucket_name: pulumi.Output[str]
+    registry_urls: pulumi.Output[dict[str, str]]
+
+    def __init__(
+        self,
+        name: str,
+        spec: PlatformSpec,
+        secrets: PlatformSecrets | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        if spec.cloud != "azure":
+            raise ValueError(f"AzurePlatform needs cloud 'azure'; the spec says {spec.cloud!r}")
+        azure = spec.azure
+        assert azure is not None  # the spec requires it for cloud azure
+        names = azure_names(spec)
+        super().__init__("mlinfra:azure:Platform", name, None, opts)
+        from mlinfra.platform import PlatformSecrets
+
+        secrets = secrets or PlatformSecrets()
+        tags = spec.required_tags
+        protect = spec.protect_stateful
+        location = spec.region
+        zones = list(REGION_ZONES["azure"][spec.region][: spec.network.zone_count])
+        private = azure_private_endpoints(spec)
+        sub = azure.subscription_id
+
+        self.provider = AzureProvider(
+            f"{name}-azure",
+            location=location,
+            subscription_id=sub,
+            tenant_id=azure.tenant_id,
+            opts=child(self),
+        )
+        on_azure = pulumi.ResourceOptions(parent=self, providers={"azure-native": self.provider})
+        # The identity running `pulumi up`: it administers the cluster (Azure RBAC).
+        deployer = authorization.get_client_config_output(
+            opts=pulumi.InvokeOutputOptions(parent=self, provider=self.provider)
+        )
+
+        group = resource_group(
+            self,
+            f"{name}-rg",
+            group_name=names.resource_group,
+            location=location,
+            subscription_id=sub,
+            existing=azure.existing_resource_group,
+            protect=protect,
+            tags=tags,
+            provider=self.provider,
+        )
+        rg = group.name
+        self.resource_group_name = rg
+        self.network = Network(
+            f"{name}-network",
+            NetworkArgs(
+                spec=spec.network,
+                subnets=azure.subnet_layout(spec.network),
+                name_prefix=spec.prefix,
+                resource_group_name=rg,
+                location=location,
+                private_endpoints=private,
+                public_ingress=spec.serving.enabled and not spec.serving.internal_load_balancer,
+                runner_subnet=spec.cluster.api_access == "private",
+                flow_log_account_name=names.flow_log_account,
+                protect=protect,
+                tags=tags,
+            ),
+            opts=on_azure,
+        )
+        self.vault = KeyVault(
+            f"{name}-keyvault",
+            KeyVaultArgs(
+                vault_base=names.vault_base,
+                resource_group_name=rg,
+                location=location,
+                tenant_id=azure.tenant_id,
+                soft_delete_days=spec.encryption.key_deletion_window_days,
+                private=private,
+                endpoints_subnet_id=self.network.endpoints_subnet_id,
+                dns_zone_id=self.network.dns_zone_ids.get("vault"),
+                protect=protect,
+                tags=tags,
+            ),
+            opts=on_azure,
+        )
+        self.cluster = Cluster(
+            f"{name}-cluster",
+            ClusterArgs(
+                spec=spec.cluster,
+                cluster_name=names.cluster,
+                node_resource_group=names.node_resource_group,
+                environment=spec.environment,
+                resource_group_name=rg,
+                resource_group_id=group.id,
+                location=location,
+                subscription_id=sub,
+                tenant_id=azure.tenant_id,
+                vnet_id=self.network.vnet_id,
+                nodes_subnet_id=self.network.nodes_subnet_id,
+                apiserver_subnet_id=self.network.apiserver_subnet_id,
+                zones=zones,
+                service_cidr=spec.network.service_cidr,
+                pod_cidr=azure.pod_cidr,
+                system_vm_size=azure.system_vm_size,
+                platform_vm_size=azure_platform_vm_size(spec),
+                sku_tier=azure.sku_tier,
+                vault_id=self.vault.vault_id,
+                vault_name=self.vault.vault_name,
+                private_vault=private,
+                deployer_object_id=deployer.object_id,
+                deployer_client_id=deployer.client_id,
+                admin_group_object_ids=azure.admin_group_object_ids,
+                encryption_at_host=azure.encryption_at_host,
+                protect=protect,
+                tags=tags,
+            ),
+            opts=on_azure,
+        )
+        self.gpu_pools = [
+            GpuNodePool(
+                f"{name}-gpu-{pool.name}",
+                GpuNodePoolArgs(
+                    pool=pool,
+                    cluster_name=self.cluster.cluster_name,
+                    resource_group_name=rg,
+                    kubernetes_version=spec.cluster.kubernetes_version,
+                    subnet_id=self.network.nodes_subnet_id,
+                    zones=zones,
+                    encryption_at_host=azure.encryption_at_host,
+                    tags=tags,
+                ),
+                opts=on_azure,
+            )
+            for pool in spec.gpu_pools
+        ]
+        public_cidrs = list(spec.cluster.public_access_cidrs)
+        self.artifacts = ArtifactBucket(
+            f"{name}-artifacts",
+            ArtifactBucketArgs(
+                spec=spec.artifacts,
+                account_name=names.storage_account,
+                container_name=names.container,
+                resource_group_name=rg,
+                location=location,
+                subscription_id=sub,
+                customer_managed_key=spec.environment in ("staging", "prod"),
+                private=private,
+                vault_name=self.vault.vault_name,
+                vault_uri=self.vault.vault_uri,
+                endpoints_subnet_id=self.network.endpoints_subnet_id,
+                dns_zone_id=self.network.dns_zone_ids.get("blob"),
+                allowed_subnet_ids=[self.network.nodes_subnet_id],
+                allowed_ip_ranges=public_cidrs,
+                workspace_id=self.cluster.workspace_id,
+                protect=protect,
+                tags=tags,
+            ),
+            opts=on_azure,
+        )
+        egress = [self.network.egress_ip] if self.network.egress_ip is not None else []
+        self.registry = Registry(
+            f"{name}-registry",
+            RegistryArgs(
+                spec=spec.registry,
+                registry_name=names.registry,
+                resource_group_name=rg,
+                location=location,
+                subscription_id=sub,
+                pull_principal_ids=[self.cluster.kubelet_object_id],
+                customer_managed_key=spec.environment == "prod",
+                private=private,
+                vault_name=self.vault.vault_name,
+                endpoints_subnet_id=self.network.endpoints_subnet_id,
+                dns_zone_id=self.network.dns_zone_ids.get("registry"),
+                allowed_ip_ranges=[*egress, *public_cidrs],
+                protect=protect,
+                tags=tags,
+            ),
+            opts=on_azure,
+        )
+        if spec.budget.alert_emails:
+            self.budget = _budget(
+                name, spec, [names.resource_group, names.node_resource_group], self, self.provider
+            )
+
+        self._in_cluster_layer(name, spec, secrets)
+
+        self.cluster_name = self.cluster.cluster_name
+        self.cluster_endpoint = self.cluster.endpoint
+        self.kubeconfig = pulumi.Output.secret(self.cluster.kubeconfig)
+        self.oidc_issuer = self.cluster.oidc_issuer
+        self.k8s_provider = self.cluster.k8s_provider
+        self.bucket_name = self.artifacts.uri("").apply(lambda u: u.rstrip("/"))
+        self.registry_urls = self.registry.repository_urls
+        self.vnet_id = self.network.vnet_id
+        self.nodes_subnet_id = self.network.nodes_subnet_id
+        self.disk_encryption_set_id = self.cluster.disk_encryption_set_id
+        self.register_outputs(
+            {
+                "resource_group_name": self.resource_group_name,
+                "vnet_id": self.vnet_id,
+                "nodes_subnet_id": self.nodes_subnet_id,
+                "disk_encryption_set_id": self.disk_encryption_set_id,
+                "cluster_name": self.cluster_name,
+                "cluster_endpoint": self.cluster_endpoint,
+                "kubeconfig": self.kubeconfig,
+                "oidc_issuer": self.oidc_issuer,
+                "bucket_name": self.bucket_name,
+                "registry_urls": self.registry_urls,
+            }
+        )
+
+    def _in_cluster_layer(self, name: str, spec: PlatformSpec, secrets: PlatformSecrets) -> None:
+        """Monitoring, GPU enablement, serving and models on the new cluster, after its nodes exist."""
+        layer = in_cluster_layer(
+            f"{name}-",
+            InClusterLayerArgs(
+                environment=spec.environment,
+                tags=spec.tags,
+                gpu_pools=spec.gpu_pools,
+                serving=spec.serving,
+                monitoring=spec.monitoring,
+                kubernetes_version=spec.cluster.kubernetes_version,
+                storage_uri=self.artifacts.uri,
+                identity=lambda model: self._model_identity(name, spec, model).service_account_annotations,
+                grafana_admin_password=secrets.grafana_admin_password,
+                alert_receivers=secrets.alert_receivers,
+                pool_dependencies={p.pool.name: p for p in self.gpu_pools},
+                **layer_hooks(spec, self.cluster.storage_class),
+            ),
+            pulumi.ResourceOptions(
+                parent=self,
+                providers={"kubernetes": self.cluster.k8s_provider},
+                depends_on=[self.cluster],
+            ),
+        )
+        self.monitoring, self.gpu, self.serving, self.models = (
+            layer.monitoring,
+            layer.gpu,
+            layer.serving,
+            layer.models,
+        )
+
+    def _model_identity(self, name: str, spec: PlatformSpec, model: ModelSpec) -> WorkloadIdentity:
+        """A managed identity for the model's ServiceAccount, reading the model's blob prefix only."""
+        azure = spec.azure
+        assert azure is not None
+        return WorkloadIdentity(
+            f"{name}-model-{model.name}-identity",
+            WorkloadIdentityArgs(
+                namespace=spec.serving.namespace,
+                service_account=sa_name(model),
+                oidc_issuer=self.cluster.oidc_issuer,
+                resource_group_name=self.resource_group_name,
+                location=spec.region,
+                subscription_id=azure.subscription_id,
+                container_id=self.artifacts.container_id,
+                container_name=self.artifacts.container_name,
+                prefix=model.prefix,
+                identity_name=f"{spec.prefix}-model-{model.name}",
+                tags=spec.required_tags,
+            ),
+            opts=pulumi.ResourceOptions(parent=self, providers={"azure-native": self.provider}),
+        )
+
+
+def _budget(
+    name: str,
+    spec: PlatformSpec,
+    resource_groups: list[str],
+    parent: pulumi.Resource,
+    provider: AzureProvider,
+) -> consumption.Budget:
+    """Monthly cost budget over the platform's resource group and the AKS node resource group
+    (where the VMs are billed), notifying by e-mail at each threshold and at a 100% forecast.
+
+    The start date is the first of the month the budget is created in (Cost Management refuses
+    other days); later runs leave it alone.
+    """
+    assert spec.azure is not None
+    notifications = {
+        f"actual-{pct}": consumption.NotificationArgs(
+            enabled=True,
+            operator="GreaterThan",
+            threshold=float(pct),
+            threshold_type="Actual",
+            contact_emails=list(spec.budget.alert_emails),
+        )
+        for pct in spec.budget.thresholds_percent
+    }
+    notifications["forecast-100"] = consumption.NotificationArgs(
+        enabled=True,
+        operator="GreaterThan",
+        threshold=100.0,
+        threshold_type="Forecasted",
+        contact_emails=list(spec.budget.alert_emails),
+    )
+    start = datetime.date.today().replace(day=1).isoformat() + "T00:00:00Z"
+    return consumption.Budget(
+        f"{name}-budget",
+        budget_name=f"{spec.prefix}-monthly",
+        scope=f"/subscriptions/{spec.azure.subscription_id}",
+        amount=spec.budget.monthly_limit_usd,
+        category="Cost",
+        time_grain="Monthly",
+        time_period=consumption.BudgetTimePeriodArgs(start_date=start),
+        filter=consumption.BudgetFilterArgs(
+            dimensions=consumption.BudgetComparisonExpressionArgs(
+                name="ResourceGroupName", operator="In", values=resource_groups
+            )
+        ),
+        notifications=notifications,
+        opts=child(parent, provider=provider, ignore_changes=["timePeriod"]),
+    )

@@ -1,0 +1,142 @@
+"""AzurePlatform: one explicit provider, every block, the in-cluster layer wired with Azure's hooks
+(spot tolerations, workload-identity pod label, platform pool), identities per model, budget."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+
+import pytest
+
+from mlinfra.azure.gpu_node_pool import spot_toleration
+from mlinfra.azure.identity import WORKLOAD_IDENTITY_CLIENT_ID, WORKLOAD_IDENTITY_USE_LABEL
+from mlinfra.azure.platform import layer_hooks
+from mlinfra.k8s.scheduling import POOL_LABEL
+from mlinfra.platform import MlPlatform
+from mlinfra.spec import PlatformSpec
+from tests.azure.support import AZURE_SPEC, LOCATION, SUBSCRIPTION, TENANT
+from tests.conftest import plan_of
+
+MODEL = {
+    "name": "reranker",
+    "runtime": "deployment",
+    "image": "vllm/vllm-openai:v0.11.0",
+    "gpu_pool": "t4spot",
+    "gpus": 1,
+    "cpu": "2",
+    "memory": "12Gi",
+    "port": 8000,
+}
+
+
+def _spec(environment: str = "dev", **overrides) -> PlatformSpec:
+    data = json.loads(json.dumps(AZURE_SPEC))
+    data["environment"] = environment
+    data["serving"] = {**data["serving"], "models": [MODEL]}
+    data["budget"] = {"alert_emails": ["ml@acme.example"]}
+    if environment != "dev":
+        data["cluster"] = {}
+        data["gpu_pools"][1]["min_nodes"] = 1
+        data["gpu_pools"][1]["desired_nodes"] = 1
+    data.update(overrides)
+    return PlatformSpec.load(data)
+
+
+@cache
+def _plan(environment: str = "dev"):
+    spec = _spec(environment)
+    return plan_of(lambda: MlPlatform(spec.prefix, spec), region=LOCATION)
+
+
+def test_mlplatform_builds_every_azure_block():
+    plan = _plan()
+    platform = plan.one("mlinfra:azure:Platform")
+    children = {r.type for r in plan.children(platform.urn)}
+    assert {
+        "mlinfra:azure:Network",
+        "mlinfra:azure:KeyVault",
+        "mlinfra:azure:Cluster",
+        "mlinfra:azure:GpuNodePool",
+        "mlinfra:azure:ArtifactBucket",
+        "mlinfra:azure:Registry",
+        "mlinfra:azure:WorkloadIdentity",
+        "azure-native:resources:ResourceGroup",
+        "azure-native:consumption:Budget",
+        "mlinfra:k8s:GpuEnablement",
+        "mlinfra:k8s:ModelDeployment",
+    } <= children
+
+
+def test_one_explicit_provider_pinned_to_the_subscription():
+    plan = _plan()
+    (provider,) = plan.of_type("pulumi:providers:azure-native")
+    assert provider.inputs["subscriptionId"] == SUBSCRIPTION
+    assert provider.inputs["tenantId"] == TENANT and provider.inputs["location"] == LOCATION
+    for r in plan.resources:
+        if r.type.startswith("azure-native:"):
+            assert r.provider == provider.urn, r.urn
+
+
+def test_layer_hooks_are_azures():
+    spec = _spec()
+    hooks = layer_hooks(spec, "managed-premium-cmk")
+    assert hooks["install_device_plugin"] is True  # AKS installs the driver, not the plugin
+    assert hooks["pool_tolerations"] == {"t4spot": [spot_toleration()]}  # only the spot pool
+    assert hooks["pod_labels"] == {WORKLOAD_IDENTITY_USE_LABEL: "true"}
+    assert hooks["system_node_selector"] == {POOL_LABEL: "platform"}
+
+
+def test_gpu_daemons_and_spot_models_tolerate_the_aks_spot_taint():
+    plan = _plan()
+    for release in ("dev-gpu-device-plugin", "dev-gpu-dcgm-exporter"):
+        values = plan.one("kubernetes:helm.sh/v3:Release", f"acme-{release}").inputs["values"]
+        assert spot_toleration() in values["tolerations"], release
+    pod = plan.one("kubernetes:apps/v1:Deployment", "acme-dev-model-reranker-deployment").inputs["spec"][
+        "template"
+    ]
+    assert spot_toleration() in pod["spec"]["tolerations"]
+    assert pod["metadata"]["labels"][WORKLOAD_IDENTITY_USE_LABEL] == "true"
+
+
+def test_model_service_account_is_bound_to_its_identity():
+    plan = _plan()
+    sa = plan.one("kubernetes:core/v1:ServiceAccount", "acme-dev-model-reranker-service-account").inputs
+    assert WORKLOAD_IDENTITY_CLIENT_ID in sa["metadata"]["annotations"]
+    fic = plan.one("azure-native:managedidentity:FederatedIdentityCredential").inputs
+    assert fic["subject"] == f"system:serviceaccount:{sa['metadata']['namespace']}:{sa['metadata']['name']}"
+
+
+def test_models_wait_for_their_pool():
+    plan = _plan()
+    model = plan.one("mlinfra:k8s:ModelDeployment")
+    # A dependency on a component is recorded as one on the resources under it.
+    agent_pool = plan.one("azure-native:containerservice:AgentPool", "acme-dev-gpu-t4spot-pool")
+    assert agent_pool.urn in model.dependencies
+
+
+def test_budget_covers_the_platform_and_node_resource_groups():
+    budget = _plan().one("azure-native:consumption:Budget").inputs
+    assert budget["scope"] == f"/subscriptions/{SUBSCRIPTION}"
+    assert budget["filter"]["dimensions"]["values"] == ["acme-dev", "acme-dev-nodes"]
+    assert set(budget["notifications"]) == {"actual-50", "actual-80", "actual-100", "forecast-100"}
+    assert budget["timePeriod"]["startDate"].endswith("-01T00:00:00Z")
+
+
+@pytest.mark.parametrize("environment", ["staging"])
+def test_private_platform_keeps_data_services_behind_private_endpoints(environment):
+    plan = _plan(environment)
+    groups = sorted(
+        c["groupIds"][0]
+        for pe in plan.of_type("azure-native:network:PrivateEndpoint")
+        for c in pe.inputs["privateLinkServiceConnections"]
+    )
+    assert groups == ["blob", "registry", "vault"]
+    assert plan.one("azure-native:network:Subnet", "acme-staging-network-runners")
+    assert (
+        plan.one("azure-native:storage:StorageAccount", "acme-staging-artifacts-account").inputs[
+            "encryption"
+        ]["keySource"]
+        == "Microsoft.Keyvault"
+    )
+    mc = plan.one("azure-native:containerservice:ManagedCluster").inputs
+    assert mc["securityProfile"]["azureKeyVaultKms"]["keyVaultNetworkAccess"] == "Private"
