@@ -10,6 +10,7 @@ protect, retain_on_delete and dependencies.
 from __future__ import annotations
 
 import contextvars
+import copy
 import json
 import logging
 import os
@@ -332,12 +333,17 @@ def _run(program, project, stack, config, secret_keys, region) -> Plan:
     pulumi.runtime.set_mocks(
         monitor.mocks, project=project, stack=stack, preview=True, logger=logger, monitor=monitor
     )
+
     # Warnings are what the program logs through the engine (`pulumi.log.warn`): that is
     # where provider SDKs report a deprecated resource or property when it is used. Python
     # `warnings` raised while an SDK module is imported concern resources nobody uses, and
     # a real `pulumi preview` does not show them either.
+    def planned_program():
+        pulumi.runtime.register_stack_transformation(_drop_sdk_type_aliases)
+        return program()
+
     try:
-        _sync_await(run_pulumi_func(program))
+        _sync_await(run_pulumi_func(planned_program))
     except ProgramError:
         raise
     except BaseException as e:  # noqa: BLE001 surfaced as a ProgramError with its cause
@@ -357,6 +363,40 @@ def _run(program, project, stack, config, secret_keys, region) -> Plan:
         outputs=outputs,
         warnings=msgs,
     )
+
+
+def _drop_sdk_type_aliases(args):
+    """Leave out the type-only aliases a provider SDK declares for its own resource types.
+
+    azure-native declares one per earlier API version of a type (dozens per resource); the SDK
+    turns every alias into URN outputs eagerly, which made an Azure plan ~5x slower. The plan
+    records no aliases and a type-only alias changes no URN, so nothing the plan shows changes;
+    aliases a program sets (a renamed or re-parented child) are kept.
+    """
+    import pulumi
+
+    aliases = args.opts.aliases
+    if not aliases or args.type_.startswith("mlinfra:"):
+        return None
+    package = args.type_.split(":", 1)[0] + ":"
+    kept = [
+        a
+        for a in aliases
+        if not (
+            isinstance(a, pulumi.Alias)
+            and isinstance(a.type_, str)
+            and a.type_.startswith(package)
+            and a.name is ...
+            and a.parent is ...
+            and a.stack is ...
+            and a.project is ...
+        )
+    ]
+    if len(kept) == len(aliases):
+        return None
+    opts = copy.copy(args.opts)
+    opts.aliases = kept or None
+    return pulumi.ResourceTransformationResult(args.props, opts)
 
 
 def _describe(e: BaseException) -> str:
