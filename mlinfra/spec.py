@@ -1016,6 +1016,20 @@ def _check_repository_name(cloud: str, name: str, field: str) -> None:
         )
 
 
+def check_repositories(cloud: str, repositories: list[str], prefix: str = "") -> dict[str, str]:
+    """Repository -> its full name in the registry (`<prefix>/<repo>`, or the repo without a prefix);
+    refuses an empty list, duplicates and names the cloud's registry does not take."""
+    if not repositories:
+        raise SpecError("at least one repository is required", "registry.repositories")
+    dupes = sorted({r for r in repositories if repositories.count(r) > 1})
+    if dupes:
+        raise SpecError(f"duplicate repositories {dupes}", "registry.repositories")
+    names = {repo: f"{prefix}/{repo}" if prefix else repo for repo in repositories}
+    for i, full in enumerate(names.values()):
+        _check_repository_name(cloud, full, f"registry.repositories.{i}")
+    return names
+
+
 # ------------------------------------------------------------------ Azure: names and what Azure builds
 
 # learn.microsoft.com azure-resource-manager/management/resource-name-rules:

@@ -41,9 +41,10 @@ from mlinfra.aws.identity import (
 )
 from mlinfra.aws.kms import check_deletion_window, customer_managed_key
 from mlinfra.aws.nodes import node_launch_template, node_role
-from mlinfra.catalog import ENVIRONMENTS
+from mlinfra.catalog import CLUSTER_AUTOSCALER_FLAGS, ENVIRONMENTS
 from mlinfra.components import child, stateful
 from mlinfra.k8s.charts import CLUSTER_AUTOSCALER as CLUSTER_AUTOSCALER_CHARTS
+from mlinfra.k8s.objects import default_storage_class
 from mlinfra.k8s.scheduling import POOL_LABEL, standard_labels
 from mlinfra.spec import ClusterSpec
 
@@ -647,21 +648,14 @@ class Cluster(pulumi.ComponentResource):
             environment=args.environment,
         )
 
-        # Default StorageClass: every PVC is an encrypted gp3 volume under the node-volume CMK,
-        # bound in the zone of the pod that uses it. Retained in protected (prod) clusters so
-        # deleting a PVC by mistake does not delete the data.
-        k8s.storage.v1.StorageClass(
+        # Default StorageClass: every PVC is an encrypted gp3 volume under the node-volume CMK.
+        default_storage_class(
             f"{name}-{STORAGE_CLASS}",
-            metadata={
-                "name": STORAGE_CLASS,
-                "labels": labels,
-                "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
-            },
+            class_name=STORAGE_CLASS,
             provisioner="ebs.csi.aws.com",
             parameters={"type": "gp3", "encrypted": "true", "kmsKeyId": node_key.arn},
-            reclaim_policy="Retain" if args.protect else "Delete",
-            volume_binding_mode="WaitForFirstConsumer",
-            allow_volume_expansion=True,
+            labels=labels,
+            retain=args.protect,
             opts=child(self, depends_on=[ebs_addon], **k8s_opts),
         )
 
@@ -689,17 +683,8 @@ class Cluster(pulumi.ComponentResource):
                         "annotations": autoscaler_identity.service_account_annotations,
                     },
                 },
-                "extraArgs": {
-                    # GPU pools come in similar groups (per zone / capacity type): keep them even.
-                    "balance-similar-node-groups": "true",
-                    # Otherwise a kube-system pod or an emptyDir model cache pins an idle (and
-                    # expensive) GPU node forever and the pool never scales back to zero.
-                    "skip-nodes-with-system-pods": "false",
-                    "skip-nodes-with-local-storage": "false",
-                    "expander": "least-waste",
-                    "scale-down-unneeded-time": "10m",
-                    "scale-down-delay-after-add": "10m",
-                },
+                # The flags every cloud's autoscaler runs with (catalog.CLUSTER_AUTOSCALER_FLAGS).
+                "extraArgs": dict(CLUSTER_AUTOSCALER_FLAGS),
                 "nodeSelector": {POOL_LABEL: SYSTEM_POOL},
                 "resources": {"requests": {"cpu": "100m", "memory": "300Mi"}, "limits": {"memory": "600Mi"}},
                 "additionalLabels": labels,

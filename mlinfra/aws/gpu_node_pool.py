@@ -18,23 +18,18 @@ import pulumi
 from pulumi_aws import autoscaling, eks
 
 from mlinfra.aws.nodes import node_launch_template, node_role
-from mlinfra.catalog import SUPPORTED_KUBERNETES_VERSIONS, GpuMachineType, gpu_machine_type
+from mlinfra.catalog import GpuMachineType
 from mlinfra.components import child
-from mlinfra.k8s.gpu import device_plugin_node_labels
 from mlinfra.k8s.scheduling import (
-    ACCELERATOR_LABEL,
-    CAPACITY_LABEL,
-    GPU_NODE_LABEL,
     GPU_RESOURCE,
     GPU_TAINT_EFFECT,
     GPU_TAINT_KEY,
     GPU_TAINT_VALUE,
-    POOL_LABEL,
     Scheduling,
-    gpu_node_labels,
     gpu_scheduling,
 )
-from mlinfra.spec import GpuPoolSpec, SpecError
+from mlinfra.node_pools import gpu_pool_machine
+from mlinfra.spec import GpuPoolSpec
 
 # Amazon Linux 2023 with the NVIDIA driver and container toolkit, x86-64 (EKS API spelling).
 # Pinned: the AMI *type* fixes the OS family and driver stack; EKS picks the release of that
@@ -48,7 +43,6 @@ _EKS_TAINT_EFFECT = {
     "NoExecute": "NO_EXECUTE",
 }
 _CAPACITY = {"on_demand": "ON_DEMAND", "spot": "SPOT"}
-_RESERVED_LABELS = (GPU_NODE_LABEL, POOL_LABEL, ACCELERATOR_LABEL, CAPACITY_LABEL)
 
 CA_PREFIX = "k8s.io/cluster-autoscaler"
 NODE_TEMPLATE_PREFIX = f"{CA_PREFIX}/node-template"
@@ -111,31 +105,14 @@ class GpuNodePool(pulumi.ComponentResource):
     def __init__(self, name: str, args: GpuNodePoolArgs, opts: pulumi.ResourceOptions | None = None):
         # Validate everything static before the first registration.
         pool = args.pool
-        try:
-            machine = gpu_machine_type("aws", pool.machine_type)
-        except ValueError as e:
-            raise SpecError(str(e), "pool.machine_type") from None
-        if args.kubernetes_version not in SUPPORTED_KUBERNETES_VERSIONS:
-            raise SpecError(
-                f"{args.kubernetes_version!r} is not supported; allowed: {', '.join(SUPPORTED_KUBERNETES_VERSIONS)}",
-                "kubernetes_version",
-            )
-        clash = sorted(set(pool.labels) & set(_RESERVED_LABELS))
-        if clash:
-            raise SpecError(
-                f"labels {clash} are set by mlinfra and may not be overridden; reserved: {', '.join(_RESERVED_LABELS)}",
-                "pool.labels",
-            )
+        machine, labels = gpu_pool_machine("aws", pool, args.kubernetes_version)
 
         super().__init__("mlinfra:aws:GpuNodePool", name, None, opts)
         self.machine_type = machine
         self.pool = pool
         tags = dict(args.tags)
         # The device-plugin config label selects the pool's time-slicing config (none when unshared).
-        self.labels = {
-            **gpu_node_labels(pool.name, machine.gpu_model, pool.capacity_type, dict(pool.labels)),
-            **device_plugin_node_labels(pool),
-        }
+        self.labels = labels
         # With time-slicing the device plugin advertises gpus x replicas `nvidia.com/gpu` per node;
         # the template must say the same or the autoscaler refuses pods that would fit.
         advertised_gpus = machine.gpus * pool.time_slicing_replicas

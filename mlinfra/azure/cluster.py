@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 import yaml
 from pulumi_azure_native import compute, containerservice, monitor, operationalinsights
 
@@ -40,7 +39,7 @@ from mlinfra.azure.identity import PRINCIPAL_KINDS, deployer_principal_type, gra
 from mlinfra.azure.keyvault import customer_managed_key
 from mlinfra.catalog import CLUSTER_AUTOSCALER_FLAGS, ENVIRONMENTS, SUPPORTED_KUBERNETES_VERSIONS
 from mlinfra.components import child, stateful
-from mlinfra.k8s.scheduling import POOL_LABEL, standard_labels
+from mlinfra.k8s.scheduling import POOL_LABEL
 from mlinfra.spec import AZURE_RESERVED_POOLS, AZURE_SYSTEM_POOL, ClusterSpec, SpecError, SystemPoolSpec
 
 PLATFORM_POOL = AZURE_RESERVED_POOLS[1]  # mlinfra's controllers and monitoring (the spec's system_pool)
@@ -53,7 +52,6 @@ MAX_PODS = 110  # the Kubernetes per-node guidance; overlay pods do not consume 
 # (Azure/kubelogin docs/book/src/concepts/aks.md).
 AKS_SERVER_APP_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"
 KUBELOGIN_MODE = "azurecli"  # Azure/kubelogin docs/book/src/concepts/login-modes/azurecli.md
-STORAGE_CLASS = "managed-premium-cmk"
 # Control-plane log categories (learn.microsoft.com aks/monitor-aks-reference "Resource logs");
 # dev keeps the API server, the admin audit log and `guard` (Entra ID authentication), the EKS
 # api/audit/authenticator equivalent; staging/prod add the controllers and the autoscaler.
@@ -256,8 +254,6 @@ class Cluster(pulumi.ComponentResource):
     kubelet_client_id: pulumi.Output[str]
     disk_encryption_set_id: pulumi.Output[str]
     workspace_id: pulumi.Output[str]
-    storage_class: str
-    k8s_provider: k8s.Provider
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
         _validate(args)
@@ -536,31 +532,6 @@ class Cluster(pulumi.ComponentResource):
         )
         kubeconfig = credentials.kubeconfigs.apply(lambda kcs: exec_kubeconfig(kcs[0].value))
         self.kubeconfig = pulumi.Output.secret(kubeconfig)
-        self.k8s_provider = k8s.Provider(
-            f"{name}-k8s", kubeconfig=self.kubeconfig, enable_server_side_apply=True, opts=child(self)
-        )
-        labels = standard_labels(
-            "cluster",
-            owner=tags.get("owner", ""),
-            cost_center=tags.get("cost-center", ""),
-            environment=args.environment,
-        )
-        # Default StorageClass: Premium SSD under the cluster's disk encryption set, bound in the
-        # zone of the pod that uses it; retained in protected (prod) clusters.
-        k8s.storage.v1.StorageClass(
-            f"{name}-{STORAGE_CLASS}",
-            metadata={
-                "name": STORAGE_CLASS,
-                "labels": labels,
-                "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
-            },
-            provisioner="disk.csi.azure.com",
-            parameters={"skuName": "Premium_LRS", "kind": "managed", "diskEncryptionSetID": des.id},
-            reclaim_policy="Retain" if args.protect else "Delete",
-            volume_binding_mode="WaitForFirstConsumer",
-            allow_volume_expansion=True,
-            opts=child(self, provider=self.k8s_provider, depends_on=[cluster]),
-        )
 
         self.cluster = cluster
         self.cluster_name = cluster.name
@@ -574,7 +545,6 @@ class Cluster(pulumi.ComponentResource):
         self.disk_encryption_set_id = des.id
         self.kms_key_id = kms_key.key_uri_with_version
         self.workspace_id = workspace.id
-        self.storage_class = STORAGE_CLASS
         self.register_outputs(
             {
                 "cluster_name": self.cluster_name,
@@ -587,6 +557,5 @@ class Cluster(pulumi.ComponentResource):
                 "disk_encryption_set_id": self.disk_encryption_set_id,
                 "kms_key_id": self.kms_key_id,
                 "workspace_id": self.workspace_id,
-                "storage_class": self.storage_class,
             }
         )

@@ -25,19 +25,14 @@ from dataclasses import dataclass, field
 import pulumi
 from pulumi_azure_native import containerservice
 
-from mlinfra.catalog import SUPPORTED_KUBERNETES_VERSIONS, GpuMachineType, gpu_machine_type
+from mlinfra.catalog import GpuMachineType
 from mlinfra.components import child
-from mlinfra.k8s.gpu import device_plugin_node_labels
 from mlinfra.k8s.scheduling import (
-    ACCELERATOR_LABEL,
-    CAPACITY_LABEL,
-    GPU_NODE_LABEL,
-    POOL_LABEL,
     Scheduling,
-    gpu_node_labels,
     gpu_scheduling,
     gpu_taint,
 )
+from mlinfra.node_pools import gpu_pool_machine
 from mlinfra.spec import GpuPoolSpec, SpecError, check_aks_pool_name
 
 # AKS's own spot taint and label (learn.microsoft.com aks/spot-node-pool, "Spot node pool").
@@ -49,8 +44,7 @@ SPOT_TAINT: dict[str, str] = {
 SPOT_MAX_PRICE = -1.0  # "-1 ... willingness to pay any on-demand price" (SDK spot_max_price)
 OS_SKU = "Ubuntu"
 MAX_SURGE = "1"  # one extra GPU node at a time during upgrades (on-demand pools only)
-_RESERVED_LABELS = (GPU_NODE_LABEL, POOL_LABEL, ACCELERATOR_LABEL, CAPACITY_LABEL)
-_RESERVED_LABEL_PREFIX = "kubernetes.azure.com/"  # AKS refuses user labels under its own prefix
+AKS_LABEL_PREFIX = "kubernetes.azure.com/"  # AKS refuses user labels under its own prefix
 
 
 def taint_string(taint: Mapping[str, str]) -> str:
@@ -107,25 +101,10 @@ class GpuNodePool(pulumi.ComponentResource):
     def __init__(self, name: str, args: GpuNodePoolArgs, opts: pulumi.ResourceOptions | None = None):
         # Validate everything static before the first registration.
         pool = args.pool
-        try:
-            machine = gpu_machine_type("azure", pool.machine_type)
-        except ValueError as e:
-            raise SpecError(str(e), "pool.machine_type") from None
         check_aks_pool_name(pool.name, "pool.name")
-        if args.kubernetes_version not in SUPPORTED_KUBERNETES_VERSIONS:
-            raise SpecError(
-                f"{args.kubernetes_version!r} is not supported; allowed: {', '.join(SUPPORTED_KUBERNETES_VERSIONS)}",
-                "kubernetes_version",
-            )
-        clash = sorted(
-            k for k in pool.labels if k in _RESERVED_LABELS or k.startswith(_RESERVED_LABEL_PREFIX)
+        machine, labels = gpu_pool_machine(
+            "azure", pool, args.kubernetes_version, reserved_prefixes=(AKS_LABEL_PREFIX,)
         )
-        if clash:
-            raise SpecError(
-                f"labels {clash} are set by mlinfra or AKS and may not be overridden; reserved: "
-                f"{', '.join(_RESERVED_LABELS)}, {_RESERVED_LABEL_PREFIX}*",
-                "pool.labels",
-            )
         if not args.zones:
             raise SpecError("at least one availability zone", "zones")
 
@@ -133,10 +112,7 @@ class GpuNodePool(pulumi.ComponentResource):
         self.machine_type = machine
         self.pool = pool
         spot = pool.capacity_type == "spot"
-        self.labels = {
-            **gpu_node_labels(pool.name, machine.gpu_model, pool.capacity_type, dict(pool.labels)),
-            **device_plugin_node_labels(pool),
-        }
+        self.labels = labels
         self.taints = [taint_string(gpu_taint()), *([taint_string(SPOT_TAINT)] if spot else [])]
 
         agent_pool = containerservice.AgentPool(

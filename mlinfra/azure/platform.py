@@ -10,23 +10,26 @@ Who runs what from where (hooks.md contract C): with `cluster.api_access: public
 `pulumi up` from an address in `public_access_cidrs` builds everything. With `private` the API
 server, Key Vault, storage and registry answer only inside the VNet: the cloud resources can be
 created from anywhere (ARM), the in-cluster layer only from a runner in the VNet's `runners`
-subnet (README "Azure: deployment path"). `_in_cluster_layer` and `layer_hooks` are the one place
-that wires the layer, so it moves onto the separate in-cluster stack when that mechanism lands.
+subnet (README "Azure: deployment path"). `_in_cluster_layer` is the one place that wires the
+layer, from `mlinfra.azure.in_cluster` (layer hooks, cluster objects), so it moves onto the separate
+in-cluster stack when that mechanism lands.
 """
 
 from __future__ import annotations
 
 import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pulumi
+import pulumi_kubernetes as k8s
 from pulumi_azure_native import Provider as AzureProvider
 from pulumi_azure_native import authorization, consumption
 
+from mlinfra.azure import in_cluster as azure_in_cluster
 from mlinfra.azure.artifact_bucket import ArtifactBucket, ArtifactBucketArgs
-from mlinfra.azure.cluster import PLATFORM_POOL, Cluster, ClusterArgs
-from mlinfra.azure.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, pool_tolerations
-from mlinfra.azure.identity import WORKLOAD_IDENTITY_USE_LABEL, WorkloadIdentity, WorkloadIdentityArgs
+from mlinfra.azure.cluster import Cluster, ClusterArgs
+from mlinfra.azure.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
+from mlinfra.azure.identity import WorkloadIdentity, WorkloadIdentityArgs
 from mlinfra.azure.keyvault import KeyVault, KeyVaultArgs
 from mlinfra.azure.network import Network, NetworkArgs
 from mlinfra.azure.registry import Registry, RegistryArgs
@@ -34,7 +37,6 @@ from mlinfra.azure.resource_group import resource_group
 from mlinfra.catalog import REGION_ZONES
 from mlinfra.components import child
 from mlinfra.k8s.layer import InClusterLayerArgs, in_cluster_layer
-from mlinfra.k8s.scheduling import POOL_LABEL
 from mlinfra.k8s.serving import sa_name
 from mlinfra.spec import (
     ModelSpec,
@@ -46,26 +48,6 @@ from mlinfra.spec import (
 
 if TYPE_CHECKING:
     from mlinfra.platform import PlatformSecrets
-
-
-def layer_hooks(spec: PlatformSpec, storage_class: str) -> dict[str, Any]:
-    """The static in-cluster layer hooks of an Azure platform (hooks.md contract A), from the spec.
-
-    - AKS installs the NVIDIA driver but no device plugin: the layer's plugin stays on.
-    - Spot pools carry AKS's `kubernetes.azure.com/scalesetpriority=spot:NoSchedule` taint: their
-      GPU daemons and model pods get the toleration.
-    - Workload Identity injects tokens only into pods labelled `azure.workload.identity/use`.
-    - mlinfra's controllers and monitoring run on the `platform` pool (the AKS system pool is
-      tainted CriticalAddonsOnly); AKS provides metrics-server itself.
-    """
-    return {
-        "cloud": "azure",
-        "install_device_plugin": True,
-        "pod_labels": {WORKLOAD_IDENTITY_USE_LABEL: "true"},
-        "pool_tolerations": {p.name: pool_tolerations(p) for p in spec.gpu_pools if pool_tolerations(p)},
-        "system_node_selector": {POOL_LABEL: PLATFORM_POOL},
-        "storage_class": storage_class,
-    }
 
 
 class AzurePlatform(pulumi.ComponentResource):
@@ -264,17 +246,19 @@ class AzurePlatform(pulumi.ComponentResource):
         self.cluster_endpoint = self.cluster.endpoint
         self.kubeconfig = pulumi.Output.secret(self.cluster.kubeconfig)
         self.oidc_issuer = self.cluster.oidc_issuer
-        self.k8s_provider = self.cluster.k8s_provider
         self.bucket_name = self.artifacts.uri("").apply(lambda u: u.rstrip("/"))
         self.registry_urls = self.registry.repository_urls
         self.vnet_id = self.network.vnet_id
         self.nodes_subnet_id = self.network.nodes_subnet_id
+        # api_access private: the subnet of the runner that installs the in-cluster layer (else None).
+        self.runners_subnet_id = self.network.runners_subnet_id
         self.disk_encryption_set_id = self.cluster.disk_encryption_set_id
         self.register_outputs(
             {
                 "resource_group_name": self.resource_group_name,
                 "vnet_id": self.vnet_id,
                 "nodes_subnet_id": self.nodes_subnet_id,
+                "runners_subnet_id": self.runners_subnet_id,
                 "disk_encryption_set_id": self.disk_encryption_set_id,
                 "cluster_name": self.cluster_name,
                 "cluster_endpoint": self.cluster_endpoint,
@@ -286,7 +270,31 @@ class AzurePlatform(pulumi.ComponentResource):
         )
 
     def _in_cluster_layer(self, name: str, spec: PlatformSpec, secrets: PlatformSecrets) -> None:
-        """Monitoring, GPU enablement, serving and models on the new cluster, after its nodes exist."""
+        """The in-cluster layer on the new cluster, after its nodes exist, with model workloads
+        waiting for their GPU pools: a Kubernetes provider on the kubelogin kubeconfig, AKS's own
+        cluster objects (`in_cluster.cluster_objects`), then monitoring, GPU enablement, serving and
+        the models with Azure's hooks (`in_cluster.layer_hooks`).
+
+        Names and parents are those of the cloud-agnostic in-cluster path (`<name>-cluster-k8s`,
+        `<name>-cluster-<class>` under the platform), so moving onto it keeps every URN.
+        """
+        provider = k8s.Provider(
+            f"{name}-cluster-k8s",
+            kubeconfig=self.cluster.kubeconfig,
+            enable_server_side_apply=True,
+            opts=child(self),
+        )
+        on_cluster = pulumi.ResourceOptions(
+            parent=self, providers={"kubernetes": provider}, depends_on=[self.cluster]
+        )
+        objects = azure_in_cluster.cluster_objects(
+            name,
+            spec,
+            pulumi.Output.from_input(
+                azure_in_cluster.cloud_values(disk_encryption_set_id=self.cluster.disk_encryption_set_id)
+            ),
+            pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[self.cluster]),
+        )
         layer = in_cluster_layer(
             f"{name}-",
             InClusterLayerArgs(
@@ -295,20 +303,18 @@ class AzurePlatform(pulumi.ComponentResource):
                 gpu_pools=spec.gpu_pools,
                 serving=spec.serving,
                 monitoring=spec.monitoring,
+                cloud="azure",
                 kubernetes_version=spec.cluster.kubernetes_version,
                 storage_uri=self.artifacts.uri,
                 identity=lambda model: self._model_identity(name, spec, model).service_account_annotations,
                 grafana_admin_password=secrets.grafana_admin_password,
                 alert_receivers=secrets.alert_receivers,
                 pool_dependencies={p.pool.name: p for p in self.gpu_pools},
-                **layer_hooks(spec, self.cluster.storage_class),
+                **azure_in_cluster.layer_hooks(spec),
             ),
-            pulumi.ResourceOptions(
-                parent=self,
-                providers={"kubernetes": self.cluster.k8s_provider},
-                depends_on=[self.cluster],
-            ),
+            pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=objects)),
         )
+        self.k8s_provider = provider
         self.monitoring, self.gpu, self.serving, self.models = (
             layer.monitoring,
             layer.gpu,

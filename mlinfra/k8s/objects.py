@@ -228,3 +228,35 @@ def helm_release(
         opts=child(parent, depends_on=list(depends_on)) if depends_on else child(parent),
         **options,
     )
+
+
+def default_storage_class(
+    resource_name: str,
+    *,
+    class_name: str,
+    provisioner: str,
+    parameters: Mapping[str, pulumi.Input[str]],
+    labels: Mapping[str, str],
+    retain: bool,
+    opts: pulumi.ResourceOptions,
+) -> k8s.storage.v1.StorageClass:
+    """The cluster's default StorageClass, the same on every cloud: encrypted volumes (the cloud's
+    CSI `parameters`), bound in the zone of the pod that first uses them (WaitForFirstConsumer, so a
+    zonal disk never lands in a zone the pod cannot run in), expandable, and retained when the
+    platform protects its state (prod: deleting a PVC by mistake does not delete the data).
+    `storageclass.kubernetes.io/is-default-class` (kubernetes.io docs, "Change the default
+    StorageClass") makes PVCs without a class use it."""
+    return k8s.storage.v1.StorageClass(
+        resource_name,
+        metadata={
+            "name": class_name,
+            "labels": dict(labels),
+            "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+        },
+        provisioner=provisioner,
+        parameters=dict(parameters),
+        reclaim_policy="Retain" if retain else "Delete",
+        volume_binding_mode="WaitForFirstConsumer",
+        allow_volume_expansion=True,
+        opts=opts,
+    )

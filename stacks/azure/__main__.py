@@ -14,6 +14,9 @@ pulumi.export("kubeconfig", pulumi.Output.secret(platform.kubeconfig))
 pulumi.export("oidc_issuer", platform.oidc_issuer)
 pulumi.export("artifact_bucket", platform.bucket_name)
 pulumi.export("registry_urls", platform.registry_urls)
+# api_access private: where the runner that installs the in-cluster layer must sit (README "Azure").
+if platform.runners_subnet_id is not None:
+    pulumi.export("runners_subnet_id", platform.runners_subnet_id)
 # For team-owned stacks that add pools or storage through a StackReference:
 pulumi.export("resource_group_name", platform.resource_group_name)
 pulumi.export("vnet_id", platform.vnet_id)

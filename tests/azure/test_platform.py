@@ -10,7 +10,7 @@ import pytest
 
 from mlinfra.azure.gpu_node_pool import spot_toleration
 from mlinfra.azure.identity import WORKLOAD_IDENTITY_CLIENT_ID, WORKLOAD_IDENTITY_USE_LABEL
-from mlinfra.azure.platform import layer_hooks
+from mlinfra.azure.in_cluster import STORAGE_CLASS, layer_hooks
 from mlinfra.k8s.scheduling import POOL_LABEL
 from mlinfra.platform import MlPlatform
 from mlinfra.spec import PlatformSpec
@@ -79,11 +79,31 @@ def test_one_explicit_provider_pinned_to_the_subscription():
 
 def test_layer_hooks_are_azures():
     spec = _spec()
-    hooks = layer_hooks(spec, "managed-premium-cmk")
+    hooks = layer_hooks(spec)
     assert hooks["install_device_plugin"] is True  # AKS installs the driver, not the plugin
     assert hooks["pool_tolerations"] == {"t4spot": [spot_toleration()]}  # only the spot pool
     assert hooks["pod_labels"] == {WORKLOAD_IDENTITY_USE_LABEL: "true"}
     assert hooks["system_node_selector"] == {POOL_LABEL: "platform"}
+
+
+def test_default_storage_class_is_premium_ssd_under_the_disk_encryption_set():
+    plan = _plan()
+    platform = plan.one("mlinfra:azure:Platform")
+    provider = plan.one("pulumi:providers:kubernetes", "acme-dev-cluster-k8s")
+    assert provider.parent == platform.urn  # the names of the cloud-agnostic in-cluster path
+    sc = plan.one("kubernetes:storage.k8s.io/v1:StorageClass", f"acme-dev-cluster-{STORAGE_CLASS}")
+    assert sc.parent == platform.urn and sc.provider == provider.urn
+    des = plan.one("azure-native:compute:DiskEncryptionSet")
+    assert sc.inputs["provisioner"] == "disk.csi.azure.com"
+    assert sc.inputs["parameters"] == {
+        "skuName": "Premium_LRS",
+        "kind": "managed",
+        "diskEncryptionSetID": des.id,
+    }
+    assert sc.inputs["metadata"]["annotations"] == {"storageclass.kubernetes.io/is-default-class": "true"}
+    assert sc.inputs["volumeBindingMode"] == "WaitForFirstConsumer"
+    assert sc.inputs["reclaimPolicy"] == "Delete"  # dev; retained where the platform protects state
+    assert plan.one("azure-native:containerservice:ManagedCluster").urn in sc.dependencies
 
 
 def test_gpu_daemons_and_spot_models_tolerate_the_aks_spot_taint():
