@@ -47,6 +47,11 @@ def layer_hooks(spec: PlatformSpec) -> dict[str, Any]:
     return {
         "storage_class": STORAGE_CLASS,
         "install_device_plugin": True,
+        # AKS runs metrics-server itself in kube-system (learn.microsoft.com
+        # aks/tutorial-kubernetes-scale: "Metrics Server is automatically deployed in AKS clusters
+        # with versions 1.10 and higher"); a second copy would contend for the
+        # v1beta1.metrics.k8s.io APIService.
+        "install_metrics_server": False,
         "system_node_selector": {POOL_LABEL: PLATFORM_POOL},
         "pod_labels": {WORKLOAD_IDENTITY_USE_LABEL: "true"},
         "pool_tolerations": {p.name: pool_tolerations(p) for p in spec.gpu_pools if pool_tolerations(p)},

@@ -11,6 +11,7 @@ import pytest
 from mlinfra.azure.gpu_node_pool import spot_toleration
 from mlinfra.azure.identity import WORKLOAD_IDENTITY_CLIENT_ID, WORKLOAD_IDENTITY_USE_LABEL
 from mlinfra.azure.in_cluster import STORAGE_CLASS, layer_hooks
+from mlinfra.k8s.charts import KEDA, METRICS_SERVER
 from mlinfra.k8s.scheduling import POOL_LABEL
 from mlinfra.platform import MlPlatform
 from mlinfra.spec import PlatformSpec
@@ -19,13 +20,12 @@ from tests.conftest import plan_of
 
 MODEL = {
     "name": "reranker",
-    "runtime": "deployment",
-    "image": "vllm/vllm-openai:v0.11.0",
+    "runtime": "vllm",
+    "version": "2026-10-01/",
     "gpu_pool": "t4spot",
     "gpus": 1,
     "cpu": "2",
     "memory": "12Gi",
-    "port": 8000,
 }
 
 
@@ -81,6 +81,9 @@ def test_layer_hooks_are_azures():
     spec = _spec()
     hooks = layer_hooks(spec)
     assert hooks["install_device_plugin"] is True  # AKS installs the driver, not the plugin
+    assert hooks["install_metrics_server"] is False  # AKS runs metrics-server
+    charts = {r.inputs["chart"] for r in _plan().of_type("kubernetes:helm.sh/v3:Release")}
+    assert METRICS_SERVER.chart not in charts and KEDA.chart in charts
     assert hooks["pool_tolerations"] == {"t4spot": [spot_toleration()]}  # only the spot pool
     assert hooks["pod_labels"] == {WORKLOAD_IDENTITY_USE_LABEL: "true"}
     assert hooks["system_node_selector"] == {POOL_LABEL: "platform"}

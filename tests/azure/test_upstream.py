@@ -5,57 +5,32 @@ tolerations, the internal load-balancer annotation) at keys the pinned charts re
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
-import jsonschema
 import pytest
-import yaml
 
 from mlinfra.azure.gpu_node_pool import spot_toleration
 from mlinfra.k8s.charts import (
     CERT_MANAGER,
     DCGM_EXPORTER,
     INGRESS_NGINX,
+    KEDA,
     KSERVE_CRD,
     KUBE_PROMETHEUS_STACK,
     NVIDIA_DEVICE_PLUGIN,
+    ChartPin,
 )
-from tests.k8s.chart_data import chart_dir, defaults
+from tests.k8s.chart_data import crds, defaults, validate_custom_resource
 from tests.k8s.k8s_schema import CORE_GROUP_PREFIXES, object_of, validate_core_objects
 from tests.test_stacks import AZURE_STACKS, _id, planned
 
-CRD_CHARTS = (CERT_MANAGER, KSERVE_CRD, KUBE_PROMETHEUS_STACK)
+CRD_CHARTS = (CERT_MANAGER, KEDA, KSERVE_CRD, KUBE_PROMETHEUS_STACK)
 
 
-@cache
-def crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
-    """(apiVersion, kind) -> openAPIV3Schema, from the CRDs the pinned charts install."""
-    out = {}
-    for pin in CRD_CHARTS:
-        for crd in yaml.safe_load_all((chart_dir(pin) / "crds.yaml").read_text()):
-            if not crd:
-                continue
-            group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
-            for version in crd["spec"]["versions"]:
-                out[(f"{group}/{version['name']}", kind)] = _python_patterns(
-                    version["schema"]["openAPIV3Schema"]
-                )
-    return out
-
-
-def _python_patterns(schema: Any) -> Any:
-    """CRD patterns are Go regular expressions; Go takes inline flags anywhere (`^(?i)...`), Python
-    only at the start: move them there so jsonschema can compile the same pattern."""
-    if isinstance(schema, dict):
-        out = {k: _python_patterns(v) for k, v in schema.items()}
-        pattern = schema.get("pattern")
-        if isinstance(pattern, str) and "(?i)" in pattern and not pattern.startswith("(?i)"):
-            out["pattern"] = "(?i)" + pattern.replace("(?i)", "")
-        return out
-    if isinstance(schema, list):
-        return [_python_patterns(v) for v in schema]
-    return schema
+def crd_chart(obj: dict[str, Any]) -> ChartPin | None:
+    """The pinned chart whose CRDs define `obj`'s kind."""
+    group, _, version = obj["apiVersion"].rpartition("/")
+    return next((pin for pin in CRD_CHARTS if (group, version, obj["kind"]) in crds(pin)), None)
 
 
 @pytest.mark.parametrize("case", AZURE_STACKS, ids=_id)
@@ -72,16 +47,9 @@ def test_custom_resources_validate_against_their_crds(case):
         ):
             continue
         obj = object_of(r.inputs)
-        schema = crd_schemas().get((obj["apiVersion"], obj["kind"]))
-        assert schema is not None, f"no CRD for {obj['apiVersion']} {obj['kind']} in the pinned charts"
-        # The API server fills metadata; the CRD schema describes the rest.
-        jsonschema.validate(
-            {k: v for k, v in obj.items() if k != "metadata"},
-            {
-                **schema,
-                "properties": {k: v for k, v in schema.get("properties", {}).items() if k != "metadata"},
-            },
-        )
+        pin = crd_chart(obj)
+        assert pin is not None, f"no CRD for {obj['apiVersion']} {obj['kind']} in the pinned charts"
+        validate_custom_resource(obj, pin)
         checked += 1
     assert checked
 
