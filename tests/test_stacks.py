@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from functools import cache
 from pathlib import Path
 
 import pytest
@@ -14,18 +13,13 @@ import yaml
 from typer.testing import CliRunner
 
 from mlinfra.cli import app
-from mlinfra.offline import Plan, plan_stack
 from mlinfra.policy import check_plan
+from tests.plans import planned
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 STACKS = [("stacks/aws", "dev"), ("stacks/aws", "staging"), ("stacks/aws", "prod")]
 EXAMPLES = [("examples/team-stack", "dev"), ("examples/existing-cluster", "dev")]
-
-
-@cache
-def planned(stack_dir: str, stack: str) -> Plan:
-    return plan_stack(ROOT / stack_dir, stack)
 
 
 def _id(case) -> str:
