@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.tree import Tree
 
+from mlinfra.charts.cli import charts_app, render
 from mlinfra.offline import Plan, ProgramError, plan_stack
 from mlinfra.policy.cli import policy_app
 
@@ -25,6 +26,8 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(policy_app, name="policy", help="List the policy catalogue or check a saved plan.")
+app.add_typer(charts_app, name="charts", help="The pinned Helm charts: list them, or pull them for render.")
+app.command()(render)
 
 EXIT_OK, EXIT_POLICY, EXIT_ERROR = 0, 1, 2
 

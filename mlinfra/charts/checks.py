@@ -178,6 +178,17 @@ def check_values(
     the chart copies into a custom resource validate against that CRD field's schema."""
     problems = []
     for rel in rels:
+        if not isinstance(rel.values, Mapping):
+            problems.append(
+                Problem(
+                    "values",
+                    rel.subject,
+                    f"values are {rel.values!r} in the plan: a secret among them makes Pulumi store them all as "
+                    "one secret (in the Helm release and the state) and hides them from every check; pass "
+                    "credentials in a Kubernetes Secret the chart references by name",
+                )
+            )
+            continue
         if not data.has_version(rel.chart_name, rel.version):
             problems.append(
                 Problem(

@@ -61,7 +61,7 @@ def resolve_charts_dir(option: str | os.PathLike[str] | None = None) -> Path:
 
 
 def load_yaml(path: Path) -> Any:
-    return _load_yaml(str(path))
+    return _load_yaml(os.path.realpath(path))
 
 
 @lru_cache(maxsize=256)
@@ -142,18 +142,19 @@ class ChartData:
 
     def schema(self, chart: str, version: str) -> dict[str, Any] | None:
         path = self.version_dir(chart, version) / "values.schema.json"
-        return _load_json(str(path)) if path.is_file() else None
+        return _load_json(os.path.realpath(path)) if path.is_file() else None
 
     def subchart_schema(self, chart: str, version: str, sub: Subchart) -> dict[str, Any] | None:
         path = self.version_dir(chart, version) / "charts" / sub.name / "values.schema.json"
-        return _load_json(str(path)) if path.is_file() else None
+        return _load_json(os.path.realpath(path)) if path.is_file() else None
 
     def crds(self, chart: str, version: str) -> tuple[dict[str, Any], ...]:
         """Every CustomResourceDefinition the version installs (empty when it installs none)."""
         path = self.version_dir(chart, version) / "crds.yaml"
         if not path.is_file():
             return ()
-        return tuple(d for d in _load_yaml_all(str(path)) if d.get("kind") == "CustomResourceDefinition")
+        crds = _load_yaml_all(os.path.realpath(path))  # parsed once, also through symlinks
+        return tuple(d for d in crds if d.get("kind") == "CustomResourceDefinition")
 
     def archive(self, chart: str, version: str) -> Path | None:
         """The chart itself, for `helm template`: `<chart>-<version>.tgz`, or the version directory

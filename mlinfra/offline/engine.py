@@ -26,6 +26,7 @@ from mlinfra.offline import mocks as mock_table
 
 SECRET_PLACEHOLDER = "offline-secret-placeholder"
 SECRET_MARK = "[secret]"
+UNKNOWN_MARK = "[unknown]"  # a value only known after a real deployment (an Output unknown in preview)
 
 
 class ProgramError(Exception):
@@ -143,8 +144,11 @@ def _is_component(type_: str) -> bool:
 def plain(value: Any) -> Any:
     """Turn deserialized property values into JSON-safe data (secrets masked, refs as URNs)."""
     from pulumi import Resource
+    from pulumi.output import Unknown
     from pulumi.runtime import rpc
 
+    if isinstance(value, Unknown) or value == rpc.UNKNOWN:
+        return UNKNOWN_MARK
     if isinstance(value, dict):
         if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
             return SECRET_MARK
