@@ -30,7 +30,16 @@ ENV_VAR = "MLINFRA_CHARTS_DIR"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CHARTS_DIR = REPO_ROOT.parent / "shared" / "charts"
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: the CRD files are megabytes
+
+class Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """Safe YAML as Kubernetes reads it (libyaml when available: the CRD files are megabytes).
+
+    A plain `=` (an enum value in CRDs) is YAML 1.1's `!!value` tag to PyYAML; Kubernetes, like
+    YAML 1.2, reads a string.
+    """
+
+
+Loader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))
 
 
 class ChartDataError(Exception):
@@ -67,13 +76,13 @@ def load_yaml(path: Path) -> Any:
 @lru_cache(maxsize=256)
 def _load_yaml(path: str) -> Any:
     with open(path, encoding="utf-8") as f:
-        return yaml.load(f, Loader=_Loader)
+        return yaml.load(f, Loader=Loader)
 
 
 @lru_cache(maxsize=64)
 def _load_yaml_all(path: str) -> tuple[Any, ...]:
     with open(path, encoding="utf-8") as f:
-        return tuple(d for d in yaml.load_all(f, Loader=_Loader) if d)
+        return tuple(d for d in yaml.load_all(f, Loader=Loader) if d)
 
 
 @lru_cache(maxsize=64)

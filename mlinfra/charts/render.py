@@ -40,7 +40,7 @@ from mlinfra.charts.checks import (
     releases,
 )
 from mlinfra.charts.crds import CrdIndex, integral
-from mlinfra.charts.data import ChartData
+from mlinfra.charts.data import ChartData, Loader
 from mlinfra.charts.helm import Helm
 from mlinfra.charts.wiring import CLUSTER_SCOPED, Problem, check_wiring, kubernetes_type, plan_objects
 from mlinfra.offline.engine import SECRET_MARK, SECRET_PLACEHOLDER, UNKNOWN_MARK, Plan, load_stack
@@ -53,7 +53,8 @@ class RenderError(Exception):
     """The stack cannot be rendered: a chart is missing from the directory, or Helm refused a chart."""
 
 
-# Chart workloads that need more than the `restricted` Pod Security level, each with its reason.
+# Chart workloads that need more than the `restricted` Pod Security level (or mlinfra's read-only root
+# filesystem on top of it), each with its reason.
 # (chart, workload kind, workload name pattern) -> reason; exempts `pod-security-restricted` only.
 CHART_EXEMPTIONS: dict[tuple[str, str, str], str] = {
     ("nvidia-device-plugin", "DaemonSet", "*"): (
@@ -63,6 +64,11 @@ CHART_EXEMPTIONS: dict[tuple[str, str, str], str] = {
     ("dcgm-exporter", "DaemonSet", "*"): (
         "DCGM reads GPU telemetry with SYS_ADMIN as root and maps GPUs to pods through the host path "
         "/var/lib/kubelet/pod-resources; it runs alone in the privileged gpu-system namespace"
+    ),
+    ("ingress-nginx", "Deployment", "*-controller"): (
+        "nginx writes its generated config and temp files under its root filesystem and the chart mounts "
+        "no scratch volume, so readOnlyRootFilesystem is false (mlinfra/k8s/serving.py controller.image); "
+        "the rest of the restricted level is set"
     ),
     ("kube-prometheus-stack", "DaemonSet", "*-prometheus-node-exporter"): (
         "node-exporter reads the host's /proc, /sys and root filesystem with hostNetwork and hostPID; "
@@ -167,7 +173,10 @@ def _documents(text: str, namespace: str) -> list[tuple[str, dict[str, Any]]]:
     the release namespace when its template names none (Helm installs it there)."""
     docs = []
     for chunk in re.split(r"^---\s*$", text, flags=re.MULTILINE):
-        doc = yaml.safe_load(chunk)
+        try:
+            doc = yaml.load(chunk, Loader=Loader)
+        except yaml.YAMLError as e:
+            raise RenderError(f"Helm rendered a document that is not YAML: {e}") from None
         if not isinstance(doc, dict) or not doc.get("kind"):
             continue
         source = next((line for line in chunk.splitlines() if line.startswith("# Source:")), "")

@@ -162,6 +162,96 @@ KSERVE_HTTP_PORT = 80  # kserve pkg/constants CommonDefaultHttpPort (v0.15.2)
 ACME_SOLVER_LABEL = "acme.cert-manager.io/http01-solver"
 
 
+# What every conformant cluster runs whatever the stack installs: the API server's Service
+# (`default/kubernetes`, labelled by the API server itself) and cluster DNS pods labelled
+# `k8s-app: kube-dns` (kubeadm, EKS and AKS CoreDNS, GKE kube-dns).
+BUILTIN_OBJECTS: tuple[dict[str, Any], ...] = (
+    {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": "kubernetes",
+            "namespace": "default",
+            "labels": {"component": "apiserver", "provider": "kubernetes"},
+        },
+        "spec": {"ports": [{"name": "https", "port": 443}]},
+    },
+    {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "cluster-dns (built in)",
+            "namespace": "kube-system",
+            "labels": {"k8s-app": "kube-dns"},
+        },
+        "spec": {"containers": [{"name": "dns", "ports": [{"name": "metrics", "containerPort": 9153}]}]},
+    },
+)
+
+# Prometheus Operator v0.88.1 (kube-prometheus-stack 81.4.3's appVersion): pods of a Prometheus /
+# Alertmanager carry the CR's spec.podMetadata.labels and makeSelectorLabels (pkg/prometheus/server/
+# operator.go, pkg/alertmanager/operator.go); `--kubelet-service=<ns>/<name>` makes it maintain a
+# kubelet Service with ports https-metrics, http-metrics, cadvisor (pkg/kubelet/controller.go).
+_OPERATOR = "prometheus-operator"
+_KUBELET_SERVICE_ARG = "--kubelet-service="
+
+
+def _operator_pods(cr: Mapping[str, Any]) -> dict[str, Any]:
+    meta, spec = _meta(cr), cr.get("spec") or {}
+    name, kind = str(meta.get("name")), cr.get("kind")
+    app = "prometheus" if kind == "Prometheus" else "alertmanager"
+    selector = {
+        "app.kubernetes.io/managed-by": _OPERATOR,
+        "app.kubernetes.io/name": app,
+        "app.kubernetes.io/instance": name,
+        **(
+            {"operator.prometheus.io/name": name, "prometheus": name}
+            if kind == "Prometheus"
+            else {"alertmanager": name}
+        ),
+    }
+    labels = {**_labels((spec.get("podMetadata") or {}).get("labels")), **selector}
+    pod_spec: dict[str, Any] = {
+        "containers": [{"name": app, "ports": [{"name": "http-web", "containerPort": 9090}]}]
+    }
+    if spec.get("serviceAccountName"):
+        pod_spec["serviceAccountName"] = spec["serviceAccountName"]
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": f"{app}-{name}", "namespace": namespace_of(cr), "labels": selector},
+        "spec": {
+            "selector": {"matchLabels": selector},
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+        },
+    }
+
+
+def _kubelet_service(arg: str) -> dict[str, Any]:
+    ns, _, name = arg.removeprefix(_KUBELET_SERVICE_ARG).partition("/")
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": name,
+            "namespace": ns,
+            "labels": {
+                "k8s-app": "kubelet",
+                "app.kubernetes.io/name": "kubelet",
+                "app.kubernetes.io/managed-by": _OPERATOR,
+            },
+        },
+        "spec": {
+            "clusterIP": "None",
+            "ports": [
+                {"name": "https-metrics", "port": 10250},
+                {"name": "http-metrics", "port": 10255},
+                {"name": "cadvisor", "port": 4194},
+            ],
+        },
+    }
+
+
 def implied_objects(objects: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Objects controllers create at run time from the given custom resources.
 
@@ -174,6 +264,7 @@ def implied_objects(objects: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]
     cert-manager: an Ingress whose certificate comes from an ACME issuer with an HTTP-01 solver
     gets a solver pod labelled `acme.cert-manager.io/http01-solver: "true"` in its namespace while
     the challenge runs (pkg/issuer/acme/http/pod.go).
+    Prometheus Operator: the pods of every Prometheus and Alertmanager, and the kubelet Service.
     """
     out: list[dict[str, Any]] = []
     acme_issuers = {
@@ -188,6 +279,16 @@ def implied_objects(objects: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]
         kind, meta = obj.get("kind"), _meta(obj)
         if kind == "InferenceService" and str(obj.get("apiVersion", "")).startswith("serving.kserve.io/"):
             out.extend(_kserve_raw(obj))
+        if (
+            kind in ("Prometheus", "Alertmanager")
+            and str(obj.get("apiVersion", "")) == "monitoring.coreos.com/v1"
+        ):
+            out.append(_operator_pods(obj))
+        tpl = pod_template(obj)
+        for container in (tpl[1].get("containers") or []) if tpl else []:
+            for arg in container.get("args") or []:
+                if isinstance(arg, str) and arg.startswith(_KUBELET_SERVICE_ARG):
+                    out.append(_kubelet_service(arg))
         if (
             kind == "Ingress"
             and (meta.get("annotations") or {}).get("cert-manager.io/cluster-issuer") in acme_issuers
@@ -353,7 +454,7 @@ def check_wiring(objects: Sequence[Mapping[str, Any]]) -> list[Problem]:
 
     Give it the chart objects too: rendered, or `modelled_chart_objects`.
     """
-    objects = [*objects, *implied_objects(objects)]
+    objects = [*objects, *implied_objects(objects), *BUILTIN_OBJECTS]
     problems: list[Problem] = []
     pods = pods_of(objects)
     by_kind: dict[str, list[Mapping[str, Any]]] = {}

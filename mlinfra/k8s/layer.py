@@ -74,6 +74,7 @@ def in_cluster_layer(prefix: str, args: InClusterLayerArgs, opts: pulumi.Resourc
                 alert_receivers=args.alert_receivers,
                 node_selector=args.system_node_selector,
                 labels=labels,
+                managed_control_plane=args.cloud != "kubernetes",
             ),
             opts=opts,
         )

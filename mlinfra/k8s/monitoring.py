@@ -294,6 +294,14 @@ class MonitoringStackArgs:
     """Node selector of the stack's pods (e.g. the system pool)."""
     labels: Mapping[str, str] = field(default_factory=dict)
     """Must carry owner and cost-center; extra labels go on every object."""
+    managed_control_plane: bool = True
+    """EKS/GKE/AKS: no controller-manager, scheduler or etcd pod to scrape, kube-proxy metrics only on
+    127.0.0.1: the chart's monitors (and their always-firing *Down alerts) are turned off."""
+
+
+# Control-plane components a managed cluster does not expose (kube-prometheus-stack 81.4.3 values.yaml
+# lines 1868, 2169, 2283, 2393; each also gates its default alert rules, templates/prometheus/rules-1.14).
+MANAGED_CONTROL_PLANE_OFF = ("kubeControllerManager", "kubeScheduler", "kubeEtcd", "kubeProxy")
 
 
 class MonitoringStack(pulumi.ComponentResource):
@@ -501,6 +509,8 @@ class MonitoringStack(pulumi.ComponentResource):
             },
             "prometheus-node-exporter": {"namespaceOverride": node_exporter_ns_name},
         }
+        if args.managed_control_plane:
+            values.update({component: {"enabled": False} for component in MANAGED_CONTROL_PLANE_OFF})
         self.release = helm_release(
             self,
             f"{name}-kube-prometheus-stack",

@@ -1,0 +1,104 @@
+"""What rendering the real charts (assembled from their upstream tags) found, and the fixes: each test
+holds one fix in place against the upstream data in ../shared/charts."""
+
+from __future__ import annotations
+
+import copy
+
+from mlinfra.charts.checks import releases, wiring_objects
+from mlinfra.charts.wiring import BUILTIN_OBJECTS, check_wiring, implied_objects
+from mlinfra.k8s.monitoring import MANAGED_CONTROL_PLANE_OFF
+from tests.k8s.test_monitoring import kps, run
+from tests.plans import planned
+
+
+def _kps_values(case):
+    return next(
+        r.values for r in releases(planned(*case).resources) if r.chart_name == "kube-prometheus-stack"
+    )
+
+
+def test_managed_clusters_do_not_scrape_control_plane_pods_they_cannot_see(chart_data):
+    """kube-prometheus-stack defaults scrape kube-controller-manager, kube-scheduler, etcd (no such
+    pods on EKS/GKE/AKS) and kube-proxy (metrics bound to 127.0.0.1 on EKS): their Services select
+    nothing and their *Down alerts fire forever. Every shipped stack runs on a managed cluster."""
+    defaults = chart_data.default_values("kube-prometheus-stack", "81.4.3")
+    for component in MANAGED_CONTROL_PLANE_OFF:
+        assert defaults[component]["enabled"] is True  # the upstream default this overrides
+    for case in (("stacks/aws", "prod"), ("examples/existing-cluster", "dev")):
+        values = _kps_values(case)
+        assert all(values[c] == {"enabled": False} for c in MANAGED_CONTROL_PLANE_OFF), case
+
+
+def test_a_self_managed_cluster_keeps_the_control_plane_monitors():
+    values = kps(run(managed_control_plane=False))["values"]
+    assert not set(MANAGED_CONTROL_PLANE_OFF) & set(values)
+
+
+def _prometheus_cr(pod_labels=None, sa="kube-prometheus-stack-prometheus"):
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "Prometheus",
+        "metadata": {"name": "kube-prometheus-stack-prometheus", "namespace": "monitoring"},
+        "spec": {"podMetadata": {"labels": pod_labels or {}}, "serviceAccountName": sa},
+    }
+
+
+def test_pods_the_prometheus_operator_creates_are_wired():
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "kube-prometheus-stack-prometheus", "namespace": "monitoring"},
+        "spec": {
+            "selector": {
+                "app.kubernetes.io/name": "prometheus",
+                "operator.prometheus.io/name": "kube-prometheus-stack-prometheus",
+            }
+        },
+    }
+    account = {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": "kube-prometheus-stack-prometheus", "namespace": "monitoring"},
+    }
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "monitoring"}}
+    objects = [namespace, service, account, _prometheus_cr()]
+    assert check_wiring(objects) == []
+    objects[3] = _prometheus_cr(sa="missing")
+    assert [p.check for p in check_wiring(objects)] == ["service-account"]
+    assert [p.check for p in check_wiring([namespace, service, account])] == ["service-selects"]
+
+
+def test_the_kubelet_service_the_operator_maintains_is_known():
+    operator = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "op", "namespace": "monitoring"},
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [{"name": "op", "args": ["--kubelet-service=kube-system/kps-kubelet"]}]
+                }
+            }
+        },
+    }
+    (kubelet,) = [o for o in implied_objects([operator]) if o["kind"] == "Service"]
+    assert kubelet["metadata"] == {
+        "name": "kps-kubelet",
+        "namespace": "kube-system",
+        "labels": {
+            "k8s-app": "kubelet",
+            "app.kubernetes.io/name": "kubelet",
+            "app.kubernetes.io/managed-by": "prometheus-operator",
+        },
+    }
+
+
+def test_every_cluster_has_the_api_server_service_and_dns_pods():
+    kinds = {(o["kind"], o["metadata"]["namespace"]) for o in BUILTIN_OBJECTS}
+    assert kinds == {("Service", "default"), ("Pod", "kube-system")}
+
+
+def test_the_plan_wiring_still_holds_with_what_controllers_add():
+    objs = copy.deepcopy(wiring_objects(planned("stacks/aws", "prod").resources))
+    assert check_wiring(objs) == []
