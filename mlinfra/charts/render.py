@@ -37,12 +37,20 @@ from mlinfra.charts.checks import (
     check_pins,
     check_releases_pinned,
     check_values,
+    custom_resources,
     releases,
 )
 from mlinfra.charts.crds import CrdIndex, integral
 from mlinfra.charts.data import ChartData, Loader
 from mlinfra.charts.helm import Helm
-from mlinfra.charts.wiring import CLUSTER_SCOPED, Problem, check_wiring, kubernetes_type, plan_objects
+from mlinfra.charts.wiring import (
+    CLUSTER_SCOPED,
+    Problem,
+    check_wiring,
+    kubernetes_type,
+    plan_objects,
+    subject,
+)
 from mlinfra.offline.engine import SECRET_MARK, SECRET_PLACEHOLDER, UNKNOWN_MARK, Plan, load_stack
 from mlinfra.policy.config import Exemption, PackConfig
 from mlinfra.policy.engine import PolicyReport, check_resources, environment_of, resources_of
@@ -138,6 +146,44 @@ def helm_values(values: Any, path: str = "") -> tuple[Any, list[str]]:
         return integral(v)
 
     return walk(values, path), found
+
+
+SECRET_FIELDS_ANNOTATION = "render.mlinfra.io/secret-fields"
+
+
+def offline_object(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """A plan object as written by render: placeholders for unknown and secret values; a Secret whose
+    whole `data`/`stringData` is secret offline gets `{}` and names the field in an annotation."""
+    obj = dict(obj)
+    hidden = [k for k in ("data", "stringData") if obj.get(k) in (SECRET_MARK, SECRET_PLACEHOLDER)]
+    for k in hidden:
+        obj[k] = {}
+    out, _ = helm_values(obj)
+    if hidden:
+        meta = out.setdefault("metadata", {})
+        meta["annotations"] = {**(meta.get("annotations") or {}), SECRET_FIELDS_ANNOTATION: ",".join(hidden)}
+    return out
+
+
+def schema_problems(objects: Sequence[Mapping[str, Any]], kube_version: str) -> list[Problem]:
+    """Built-in objects against the Kubernetes OpenAPI schema of the cluster's version, where the
+    `kubernetes-validate` package is installed (the [test] extra); [] otherwise."""
+    try:
+        import kubernetes_validate
+    except ImportError:
+        return []
+    problems = []
+    for obj in objects:
+        if custom_resources([obj]):
+            continue
+        try:
+            kubernetes_validate.validate(dict(obj), f"{kube_version}.0", strict=True)
+        except kubernetes_validate.SchemaNotFoundError:
+            continue
+        except kubernetes_validate.ValidationError as e:
+            where = ".".join(str(p) for p in e.path) or "<root>"
+            problems.append(Problem("k8s-schema", subject(obj), f"{where}: {e.message}"))
+    return problems
 
 
 def missing_charts(data: ChartData, rels: Sequence[PlannedRelease]) -> list[str]:
@@ -244,7 +290,7 @@ def render_plan(
             f"{len(missing)} chart(s) not in {data.root}:\n  " + "\n  ".join(missing) + "\n"
             f"`mlinfra charts pull --dir {data.root}` fetches them (needs internet)."
         )
-    own = plan_objects(plan.resources)
+    own = [offline_object(o) for o in plan_objects(plan.resources)]
     with tempfile.TemporaryDirectory(prefix="mlinfra-render-") as tmp:
         api = api_versions_of(_crd_index_of(data, rels, []))
         rendered = _render_all(helm, data, rels, kube_version, api, Path(tmp))
@@ -257,7 +303,7 @@ def render_plan(
     out_dir.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
     results: list[RenderedRelease] = []
-    plan_text = _manifest([("", integral(o)) for o in own])
+    plan_text = _manifest([("", o) for o in own])
     texts = [f"# mlinfra render: the plan's own objects ({plan.project}/{plan.stack})\n{plan_text}"]
     plan_file = out_dir / "plan.yaml"
     plan_file.write_text(plan_text)
@@ -284,6 +330,7 @@ def render_plan(
         *check_values(data, [r for r in rels if data.has_version(r.chart_name, r.version)], index),
         *check_custom_resources(index, own + chart_objects),
         *check_wiring(own + chart_objects),
+        *schema_problems(own + chart_objects, kube_version),
     ]
     report = check_rendered_policy(plan, results, config)
     return RenderResult(

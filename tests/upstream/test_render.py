@@ -283,3 +283,31 @@ def test_helm_is_found_on_path_before_the_set_up_copy(monkeypatch, tmp_path, hel
     # a v4 on PATH does not hide a v3 elsewhere (here: the real one through MLINFRA_HELM)
     monkeypatch.setenv(HELM_ENV, helm.path)
     assert find_helm().path == helm.path
+
+
+def test_rendered_builtin_objects_are_validated_against_the_kubernetes_schema():
+    from mlinfra.charts.render import schema_problems
+
+    good = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "x", "namespace": "y"},
+        "data": {"a": "b"},
+    }
+    bad = {**good, "data": {"a": 1}, "dta": {}}
+    assert schema_problems([good], "1.33") == []
+    problems = schema_problems([bad], "1.33")
+    assert problems and {p.check for p in problems} == {"k8s-schema"}
+
+
+def test_a_secret_known_only_at_deploy_time_is_written_as_a_labelled_empty_map():
+    from mlinfra.charts.render import SECRET_FIELDS_ANNOTATION, offline_object
+
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "stringData": SECRET_MARK}
+    out = offline_object(secret)
+    assert out["stringData"] == {} and out["metadata"]["annotations"] == {
+        SECRET_FIELDS_ANNOTATION: "stringData"
+    }
+    assert offline_object({"kind": "ConfigMap", "data": {"k": UNKNOWN_MARK}})["data"] == {
+        "k": "<unknown offline: data.k>"
+    }
