@@ -1,58 +1,30 @@
-"""Upstream chart data (../shared/charts, or $MLINFRA_CHART_DATA): the pinned versions' default values.
+"""Upstream chart data for the component tests: which values keys the pinned chart version reads.
 
-Checks our Helm values against the keys the pinned chart version really reads, so a typo or a
-key the chart dropped fails here rather than being silently ignored by Helm at `pulumi up`.
+A thin adapter over `mlinfra.charts` (one chart-data resolver, one values-key check, the same ones
+the upstream-chart tests and `mlinfra render` use), so a typo or a key the chart dropped fails here
+rather than being silently ignored by Helm at `pulumi up`.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator, Mapping
-from functools import cache
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
-import yaml
+import pytest
 
+from mlinfra.charts.data import ChartData, ChartDataError, resolve_charts_dir
+from mlinfra.charts.values import chart_defaults_and_schema, unknown_keys
 from mlinfra.k8s.charts import ChartPin
-
-ROOT = Path(__file__).resolve().parents[2]
-CHART_DATA = Path(os.environ.get("MLINFRA_CHART_DATA", ROOT.parent / "shared" / "charts"))
-
-
-def chart_dir(pin: ChartPin) -> Path:
-    return CHART_DATA / pin.name / pin.version
-
-
-@cache
-def _defaults(pin: ChartPin) -> dict[str, Any]:
-    return yaml.safe_load((chart_dir(pin) / "values.yaml").read_text()) or {}
-
-
-def defaults(pin: ChartPin) -> dict[str, Any]:
-    """The chart's default values (values.yaml at the pinned tag)."""
-    return _defaults(pin)
 
 
 def unread_keys(
     values: Mapping[str, Any], pin: ChartPin, free_form: frozenset[str] = frozenset()
 ) -> list[str]:
-    """Paths of keys in `values` that the chart's defaults do not have.
-
-    A default that is an empty map or not a map (nodeSelector: {}, tolerations: [], a string)
-    takes any content below it; `free_form` names further paths (dotted) whose content is the
-    user's (e.g. a map with commented-out examples only).
-    """
-    return sorted(_unread(values, defaults(pin), "", free_form))
-
-
-def _unread(values: Mapping[str, Any], known: Any, path: str, free_form: frozenset[str]) -> Iterator[str]:
-    if not isinstance(known, Mapping) or not known or path in free_form:
-        return
-    for key, value in values.items():
-        here = f"{path}.{key}" if path else str(key)
-        if key not in known:
-            yield here
-            continue
-        if isinstance(value, Mapping) and here not in free_form:
-            yield from _unread(value, known[key], here, free_form)
+    """Paths of keys in `values` the chart version does not read (`free_form`: dotted paths whose
+    content is the user's, not checked)."""
+    try:
+        data = ChartData(resolve_charts_dir())
+    except ChartDataError as e:
+        pytest.fail(str(e), pytrace=False)
+    defaults, schema = chart_defaults_and_schema(data, pin.name, pin.version)
+    return sorted(path for path, _ in unknown_keys(values, defaults, schema, pin.name, skip=free_form))
