@@ -449,6 +449,28 @@ def _namespaces(ns_selector: Any, own: str) -> set[str] | None:
 # --------------------------------------------------------------------------- the checks
 
 
+def _monitor_targets(
+    kind: str,
+    selector: Any,
+    scope: set[str] | None,
+    services: Sequence[Mapping[str, Any]],
+    pods: Sequence[PodShape],
+) -> list[set[str]]:
+    """The port names of every Service (ServiceMonitor) or pod (PodMonitor) a monitor selects."""
+    if kind == "ServiceMonitor":
+        return [
+            {str(p.get("name")) for p in (s.get("spec") or {}).get("ports") or [] if p.get("name")}
+            for s in services
+            if (scope is None or namespace_of(s) in scope)
+            and selects(selector, _labels(_meta(s).get("labels")))
+        ]
+    return [
+        set(p.port_names)
+        for p in pods
+        if (scope is None or p.namespace in scope) and selects(selector, p.labels)
+    ]
+
+
 def check_wiring(objects: Sequence[Mapping[str, Any]]) -> list[Problem]:
     """Every dangling reference among `objects` and what controllers create from them (`implied_objects`).
 
@@ -478,54 +500,24 @@ def check_wiring(objects: Sequence[Mapping[str, Any]]) -> list[Problem]:
                 f"namespace {namespace_of(obj)!r} is neither created by the stack nor built in",
             )
 
-    for kind in ("ServiceMonitor", "PodMonitor"):
+    for kind, endpoints_key in (("ServiceMonitor", "endpoints"), ("PodMonitor", "podMetricsEndpoints")):
         for mon in by_kind.get(kind, []):
             spec = mon.get("spec") or {}
             scope = _namespaces(spec.get("namespaceSelector"), namespace_of(mon))
-            if kind == "ServiceMonitor":
-                hits = [
-                    s
-                    for s in services
-                    if (scope is None or namespace_of(s) in scope)
-                    and selects(spec.get("selector"), _labels(_meta(s).get("labels")))
-                ]
-                if not hits:
+            targets = _monitor_targets(kind, spec.get("selector"), scope, services, pods)
+            what = "Service" if kind == "ServiceMonitor" else "pod"
+            if not targets:
+                where = sorted(scope) if scope else "every namespace"
+                add("monitor-selects", mon, f"selector {spec.get('selector')} in {where} matches no {what}")
+                continue
+            ports = set().union(*targets)
+            for ep in spec.get(endpoints_key) or []:
+                if ep.get("port") and ep["port"] not in ports:
                     add(
                         "monitor-selects",
                         mon,
-                        f"selector {spec.get('selector')} in {sorted(scope) if scope else 'every namespace'} matches no Service",
+                        f"endpoint port {ep['port']!r} is not a port of the selected {what}s {sorted(ports)}",
                     )
-                    continue
-                ports = {
-                    str(p.get("name"))
-                    for s in hits
-                    for p in (s.get("spec") or {}).get("ports") or []
-                    if p.get("name")
-                }
-                for ep in spec.get("endpoints") or []:
-                    if ep.get("port") and ep["port"] not in ports:
-                        add(
-                            "monitor-selects",
-                            mon,
-                            f"endpoint port {ep['port']!r} is not a port of the selected Services {sorted(ports)}",
-                        )
-            else:
-                hit_pods = [
-                    p
-                    for p in pods
-                    if (scope is None or p.namespace in scope) and selects(spec.get("selector"), p.labels)
-                ]
-                if not hit_pods:
-                    add("monitor-selects", mon, f"selector {spec.get('selector')} matches no pod")
-                    continue
-                names = {n for p in hit_pods for n in p.port_names}
-                for ep in spec.get("podMetricsEndpoints") or []:
-                    if ep.get("port") and ep["port"] not in names:
-                        add(
-                            "monitor-selects",
-                            mon,
-                            f"endpoint port {ep['port']!r} is not a container port of the selected pods",
-                        )
 
     svc_by_name = {(namespace_of(s), str(_meta(s).get("name"))): s for s in services}
     for ing in by_kind.get("Ingress", []):

@@ -35,33 +35,24 @@ def test_a_self_managed_cluster_keeps_the_control_plane_monitors():
     assert not set(MANAGED_CONTROL_PLANE_OFF) & set(values)
 
 
-def _prometheus_cr(pod_labels=None, sa="kube-prometheus-stack-prometheus"):
-    return {
-        "apiVersion": "monitoring.coreos.com/v1",
-        "kind": "Prometheus",
-        "metadata": {"name": "kube-prometheus-stack-prometheus", "namespace": "monitoring"},
-        "spec": {"podMetadata": {"labels": pod_labels or {}}, "serviceAccountName": sa},
-    }
+def _obj(kind: str, name: str, namespace: str | None = "monitoring", api: str = "v1", **fields) -> dict:
+    meta = {"name": name, **({"namespace": namespace} if namespace else {})}
+    return {"apiVersion": api, "kind": kind, "metadata": meta, **fields}
+
+
+def _prometheus_cr(sa="kube-prometheus-stack-prometheus"):
+    spec = {"podMetadata": {"labels": {}}, "serviceAccountName": sa}
+    return _obj("Prometheus", "kube-prometheus-stack-prometheus", api="monitoring.coreos.com/v1", spec=spec)
 
 
 def test_pods_the_prometheus_operator_creates_are_wired():
-    service = {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": "kube-prometheus-stack-prometheus", "namespace": "monitoring"},
-        "spec": {
-            "selector": {
-                "app.kubernetes.io/name": "prometheus",
-                "operator.prometheus.io/name": "kube-prometheus-stack-prometheus",
-            }
-        },
+    selector = {
+        "app.kubernetes.io/name": "prometheus",
+        "operator.prometheus.io/name": "kube-prometheus-stack-prometheus",
     }
-    account = {
-        "apiVersion": "v1",
-        "kind": "ServiceAccount",
-        "metadata": {"name": "kube-prometheus-stack-prometheus", "namespace": "monitoring"},
-    }
-    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "monitoring"}}
+    service = _obj("Service", "kube-prometheus-stack-prometheus", spec={"selector": selector})
+    account = _obj("ServiceAccount", "kube-prometheus-stack-prometheus")
+    namespace = _obj("Namespace", "monitoring", namespace=None)
     objects = [namespace, service, account, _prometheus_cr()]
     assert check_wiring(objects) == []
     objects[3] = _prometheus_cr(sa="missing")
@@ -70,18 +61,10 @@ def test_pods_the_prometheus_operator_creates_are_wired():
 
 
 def test_the_kubelet_service_the_operator_maintains_is_known():
-    operator = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": "op", "namespace": "monitoring"},
-        "spec": {
-            "template": {
-                "spec": {
-                    "containers": [{"name": "op", "args": ["--kubelet-service=kube-system/kps-kubelet"]}]
-                }
-            }
-        },
-    }
+    container = {"name": "op", "args": ["--kubelet-service=kube-system/kps-kubelet"]}
+    operator = _obj(
+        "Deployment", "op", api="apps/v1", spec={"template": {"spec": {"containers": [container]}}}
+    )
     (kubelet,) = [o for o in implied_objects([operator]) if o["kind"] == "Service"]
     assert kubelet["metadata"] == {
         "name": "kps-kubelet",
