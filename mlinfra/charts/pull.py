@@ -74,11 +74,22 @@ def repo_versions(repo: str, chart: str) -> list[str]:
     return sorted({str(e["version"]) for e in entries}, key=version_key)
 
 
+_LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+
+
+def plain_http(reference: str) -> bool:
+    """A registry on this machine (a local mirror, the tests') speaks plain HTTP, as Docker assumes for
+    localhost; `helm pull` then needs `--plain-http`. Every other registry is HTTPS."""
+    host = urllib.parse.urlparse(reference).netloc
+    return host.rsplit(":", 1)[0] in _LOOPBACK or host in _LOOPBACK
+
+
 def oci_versions(reference: str) -> list[str]:
     """Tags of an OCI chart (`oci://host/path`), oldest first (registry v2 API, anonymous bearer token)."""
     parsed = urllib.parse.urlparse(reference)
     host, name = parsed.netloc, parsed.path.strip("/")
-    url = f"https://{host}/v2/{name}/tags/list?n=10000"
+    scheme = "http" if plain_http(reference) else "https"
+    url = f"{scheme}://{host}/v2/{name}/tags/list?n=10000"
     try:
         try:
             body = _get(url)
@@ -149,6 +160,8 @@ def pull_chart(helm: Helm, pin: ChartPin, dest: Path) -> Path:
     args = ["pull", pin.chart, "--version", pin.version, "--destination", str(vdir)]
     if not pin.oci:
         args += ["--repo", str(pin.repo)]
+    elif plain_http(pin.chart):
+        args.append("--plain-http")
     try:
         helm.run(args)
     except HelmError as e:

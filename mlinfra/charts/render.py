@@ -65,9 +65,16 @@ class RenderError(Exception):
 # filesystem on top of it), each with its reason.
 # (chart, workload kind, workload name pattern) -> reason; exempts `pod-security-restricted` only.
 CHART_EXEMPTIONS: dict[tuple[str, str, str], str] = {
-    ("nvidia-device-plugin", "DaemonSet", "*"): (
-        "the NVIDIA device plugin registers GPUs with the kubelet through the host path "
-        "/var/lib/kubelet/device-plugins (hostPath volume); it runs alone in the privileged gpu-system namespace"
+    ("nvidia-device-plugin", "DaemonSet", "*device-plugin"): (
+        "the NVIDIA device plugin registers GPUs with the kubelet through the host paths "
+        "/var/lib/kubelet/device-plugins, /run/nvidia/mps and the CDI root (hostPath volumes); it runs alone "
+        "in the privileged gpu-system namespace"
+    ),
+    ("nvidia-device-plugin", "DaemonSet", "*-mps-control-daemon"): (
+        "chart 0.18.2 always renders the MPS control daemon (privileged, hostPID), but it schedules only on "
+        "nodes labelled nvidia.com/mps.capable=true, set only under an MPS sharing strategy (NVIDIA/"
+        "k8s-device-plugin@v0.18.2 internal/lm/nvml.go newSharingLabeler); mlinfra configures time-slicing "
+        "only, so it never runs"
     ),
     ("dcgm-exporter", "DaemonSet", "*"): (
         "DCGM reads GPU telemetry with SYS_ADMIN as root and maps GPUs to pods through the host path "

@@ -115,3 +115,29 @@ def test_versions_sort_semantically():
         "9.3.4",
         "81.4.3",
     ]
+
+
+@pytest.fixture
+def oci_registry(tmp_path, helm, monkeypatch):
+    from tests.upstream.oci_registry import Registry
+
+    for var in ("HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME"):
+        monkeypatch.setenv(var, str(tmp_path / "helm-home" / var.lower()))
+    registry = Registry()
+    for version in ("v0.1.0", "v0.2.0", "v0.10.0"):
+        registry.add_chart("charts/demo", package(helm, "demo", "demo", version, tmp_path / "pkg"))
+    registry.start()
+    yield registry
+    registry.stop()
+
+
+def test_pull_from_an_oci_registry(oci_registry, helm, tmp_path):
+    """As KServe publishes its charts: oci://, versions from the registry's tag list (token challenge)."""
+    pin = ChartPin("demo", f"oci://{oci_registry.host}/charts/demo", None, "v0.2.0", "test/demo@v0.2.0")
+    assert pin.oci
+    dest = tmp_path / "charts"
+    pull(helm, [pin], dest)
+    assert ChartData(dest).published("demo") == ["v0.1.0", "v0.2.0", "v0.10.0"]
+    vdir = dest / "demo" / "v0.2.0"
+    assert (vdir / "demo-v0.2.0.tgz").is_file() and (vdir / "charts" / "helper" / "values.yaml").is_file()
+    assert yaml.safe_load((vdir / "Chart.yaml").read_text())["version"] == "v0.2.0"
