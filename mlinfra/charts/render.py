@@ -42,7 +42,7 @@ from mlinfra.charts.checks import (
 )
 from mlinfra.charts.crds import CrdIndex, integral
 from mlinfra.charts.data import ChartData, Loader
-from mlinfra.charts.helm import Helm
+from mlinfra.charts.helm import Helm, HelmError
 from mlinfra.charts.wiring import (
     CLUSTER_SCOPED,
     Problem,
@@ -203,10 +203,6 @@ def missing_charts(data: ChartData, rels: Sequence[PlannedRelease]) -> list[str]
     ]
 
 
-def api_versions_of(index: CrdIndex) -> set[str]:
-    return index.group_versions()
-
-
 def _crd_index_of(
     data: ChartData, rels: Sequence[PlannedRelease], rendered: Sequence[Mapping[str, Any]]
 ) -> CrdIndex:
@@ -275,7 +271,7 @@ def _render_all(
                 kube_version=f"v{kube_version}.0",
                 api_versions=sorted(api_versions),
             )
-        except Exception as e:
+        except HelmError as e:
             raise RenderError(f"{rel.subject}: {e}") from None
         out.append((rel, text, placeholders))
     return out
@@ -299,10 +295,10 @@ def render_plan(
         )
     own = [offline_object(o) for o in plan_objects(plan.resources)]
     with tempfile.TemporaryDirectory(prefix="mlinfra-render-") as tmp:
-        api = api_versions_of(_crd_index_of(data, rels, []))
+        api = _crd_index_of(data, rels, []).group_versions()
         rendered = _render_all(helm, data, rels, kube_version, api, Path(tmp))
         every = [d for rel, text, _ in rendered for _, d in _documents(text, rel.namespace)]
-        more = api_versions_of(_crd_index_of(data, rels, every)) - api
+        more = _crd_index_of(data, rels, every).group_versions() - api
         if more:  # a chart renders CRDs its data directory does not list: render again knowing them
             api |= more
             rendered = _render_all(helm, data, rels, kube_version, api, Path(tmp))
