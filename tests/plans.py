@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -29,3 +30,19 @@ def planned(stack_dir: str, stack: str) -> Plan:
 
 def case_id(case: tuple[str, str]) -> str:
     return f"{case[0]}:{case[1]}"
+
+
+def case_with(
+    has: Callable[[Plan], bool], prefer: tuple[str, ...] = ("prod", "staging", "dev")
+) -> tuple[str, str]:
+    """The first shipped stack, by environment preference, whose plan satisfies `has` (a stack may move
+    its in-cluster layer into another project, e.g. a private cluster's in-cluster stack)."""
+    cases = sorted(shipped_stacks(), key=lambda c: (prefer.index(c[1]) if c[1] in prefer else len(prefer), c))
+    for case in cases:
+        if has(planned(*case)):
+            return case
+    raise LookupError("no shipped stack plans what this test needs")
+
+
+def plan_with(has: Callable[[Plan], bool], prefer: tuple[str, ...] = ("prod", "staging", "dev")) -> Plan:
+    return planned(*case_with(has, prefer))

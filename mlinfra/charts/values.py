@@ -42,6 +42,9 @@ FREE_FORM: frozenset[str] = frozenset(
         "affinity",
         "seccompProfile",
         "capabilities",
+        # cluster-autoscaler: priority -> node-group name patterns (9.x templates/priority-expander-configmap.yaml
+        # ranges over it; values.yaml `expanderPriorities: {}`)
+        "expanderPriorities",
     }
 )
 

@@ -31,7 +31,7 @@ from mlinfra.k8s.charts import DCGM_EXPORTER
 from mlinfra.k8s.objects import helm_release
 from mlinfra.offline.engine import SECRET_MARK, UNKNOWN_MARK
 from tests.conftest import plan_of
-from tests.plans import ROOT, planned
+from tests.plans import ROOT, case_with, plan_with, planned
 from tests.upstream.support import package
 
 
@@ -39,17 +39,22 @@ def _docs(path: Path) -> list[dict]:
     return [d for d in yaml.safe_load_all(path.read_text()) if d]
 
 
-def test_render_the_dev_stack_end_to_end(standin_charts, tmp_path, monkeypatch):
+def _with_layer(plan) -> bool:
+    return {"dcgm-exporter", "kube-prometheus-stack"} <= {r.chart_name for r in releases(plan.resources)}
+
+
+def test_render_a_dev_stack_end_to_end(standin_charts, tmp_path, monkeypatch):
     out = tmp_path / "out"
+    stack_dir, stack = case_with(_with_layer, prefer=("dev",))
     # The command as a user runs it; the offline plan is the cached one (planning has its own tests).
-    monkeypatch.setattr("mlinfra.offline.plan_stack", lambda d, s: planned("stacks/aws", s))
+    monkeypatch.setattr("mlinfra.offline.plan_stack", lambda d, s: planned(stack_dir, s))
     result = CliRunner().invoke(
         app,
         [
             "render",
-            str(ROOT / "stacks/aws"),
+            str(ROOT / stack_dir),
             "--stack",
-            "dev",
+            stack,
             "--charts",
             str(standin_charts),
             "--out",
@@ -57,7 +62,7 @@ def test_render_the_dev_stack_end_to_end(standin_charts, tmp_path, monkeypatch):
         ],
     )
     assert result.exit_code == 0, result.output
-    plan = planned("stacks/aws", "dev")
+    plan = planned(stack_dir, stack)
     rels = releases(plan.resources)
     files = {p.name for p in out.iterdir()}
     assert files == {"plan.yaml", "all.yaml", *(f"{r.namespace}.{r.release_name}.yaml" for r in rels)}
@@ -81,7 +86,7 @@ def test_render_the_dev_stack_end_to_end(standin_charts, tmp_path, monkeypatch):
     assert any(d["kind"] == "ServiceMonitor" for d in dcgm)  # --api-versions monitoring.coreos.com/v1
     # The node daemons pass policy only through their named exemption, printed with its reason.
     assert "exempt pod-security-restricted on dcgm-exporter:DaemonSet/dcgm-exporter" in result.output
-    assert "Render mlinfra-aws/dev:" in result.output and "OK" in result.output.splitlines()[-1]
+    assert f"Render {plan.project}/{stack}:" in result.output and "OK" in result.output.splitlines()[-1]
 
 
 def test_kube_version_comes_from_the_cluster_spec():
@@ -91,7 +96,7 @@ def test_kube_version_comes_from_the_cluster_spec():
 
 def test_rendered_chart_objects_are_checked_like_the_plan(standin_charts, tmp_path, chart_data, helm):
     """A chart object that breaks wiring or its CRD fails the render (exit 1 in the CLI)."""
-    plan = planned("stacks/aws", "prod")
+    plan = plan_with(_with_layer)
     result = render_plan(plan, ChartData(standin_charts), tmp_path / "ok", helm, "1.33")
     assert result.problems == [] and not result.failed
     assert {r.release.chart_name for r in result.releases} >= {"kube-prometheus-stack", "ingress-nginx"}
@@ -139,7 +144,9 @@ def _privileged_daemonset(name: str) -> dict:
 
 
 def test_a_chart_pod_needing_privilege_passes_only_through_a_named_exemption():
-    plan = planned("stacks/aws", "prod")
+    plan = plan_with(
+        lambda p: {"dcgm-exporter", "ingress-nginx"} <= {r.chart_name for r in releases(p.resources)}
+    )
     rels = {r.chart_name: r for r in releases(plan.resources)}
     exempt = RenderedRelease(rels["dcgm-exporter"], Path("x"), [_privileged_daemonset("dcgm-exporter")], [])
     other = RenderedRelease(rels["ingress-nginx"], Path("y"), [_privileged_daemonset("sneaky")], [])
