@@ -197,8 +197,7 @@ def check_values(
             )
             continue
         defaults, schema = chart_defaults_and_schema(data, rel.chart_name, rel.version)
-        skip = {path for chart, path in PASS_THROUGH if chart == rel.chart_name}
-        for path, why in unknown_keys(rel.values, defaults, schema, rel.chart_name, skip=skip):
+        for path, why in unknown_keys(rel.values, defaults, schema, rel.chart_name):
             problems.append(Problem("values", rel.subject, f"{path}: {why}"))
         for err in schema_errors(rel.values, data, rel.chart_name, rel.version):
             problems.append(Problem("values-schema", rel.subject, err))

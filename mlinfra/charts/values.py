@@ -60,6 +60,21 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
         "documented only as a comment (values.yaml line 942 `# configSecret:`); templates/alertmanager/"
         "alertmanager.yaml line 65 reads it (prometheus-community/helm-charts@kube-prometheus-stack-81.4.3)"
     ),
+    ("dcgm-exporter", "customMetrics"): (
+        "not in values.yaml; templates/metrics-configmap.yaml lines 9-11 render it as the exporter's "
+        "counters file (NVIDIA/dcgm-exporter@4.5.3-4.8.2)"
+    ),
+    **{
+        ("keda", f"podDisruptionBudget.{component}"): (
+            f"values.yaml lines 282-296 document `{component}: {{}}` with minAvailable/maxUnavailable only "
+            f"as comments; templates/{template}/poddisruptionbudget.yaml reads both (kedacore/charts@v2.20.2)"
+        )
+        for component, template in (
+            ("operator", "manager"),
+            ("metricServer", "metrics-server"),
+            ("webhooks", "webhooks"),
+        )
+    },
     ("kube-prometheus-stack", "grafana.persistence.storageClassName"): (
         "documented only as a comment in the grafana 10.5.15 subchart (values.yaml line 427 "
         "`# storageClassName: default`); templates/pvc.yaml line 33 reads it (grafana/helm-charts@grafana-10.5.15)"
@@ -143,10 +158,11 @@ def unknown_keys(
     chart: str,
     skip: set[str] | frozenset[str] = frozenset(),
 ) -> Iterator[tuple[str, str]]:
-    """(dotted path, reason) for every key of `values` the chart does not read (`skip`: paths
-    checked elsewhere, e.g. `PASS_THROUGH`)."""
+    """(dotted path, reason) for every key of `values` the chart does not read (`skip`: more paths not
+    to look into; `PASS_THROUGH` paths are checked against their CRD field instead)."""
     root = schema or {}
-    yield from _walk(values, defaults, schema, root, chart, (), skip)
+    elsewhere = {path for c, path in PASS_THROUGH if c == chart}  # checked against the CRD field
+    yield from _walk(values, defaults, schema, root, chart, (), frozenset(skip) | elsewhere)
 
 
 def _walk(

@@ -254,8 +254,8 @@ def test_a_custom_resource_of_an_unpinned_crd_or_version_is_refused(chart_data):
     obj = _cr("ServiceMonitor")
     obj["apiVersion"] = "monitoring.coreos.com/v2"
     assert "serves versions ['v1']" in check_custom_resources(index, [obj])[0].message
-    scaled = {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "metadata": {"name": "x"}, "spec": {}}
-    assert "no pinned chart installs this CRD" in check_custom_resources(index, [scaled])[0].message
+    widget = {"apiVersion": "example.mlinfra.io/v1", "kind": "Widget", "metadata": {"name": "x"}, "spec": {}}
+    assert "no pinned chart installs this CRD" in check_custom_resources(index, [widget])[0].message
 
 
 def test_the_crd_lookup_is_generic_over_every_pinned_charts_crds(chart_data):
