@@ -402,3 +402,9 @@ def test_subchart_values_sit_under_their_alias(chart_data: ChartData):
     defaults = chart_data.default_values("nvidia-device-plugin", "0.18.2")
     assert "enableNodeFeatureApi" in defaults["nfd"]  # the parent's override
     assert "master" in defaults["nfd"] and "image" in defaults["nfd"]  # node-feature-discovery's own
+
+
+def test_built_in_api_groups_are_not_taken_for_custom_resources():
+    api_service = {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService", "metadata": {"name": "x"}}
+    monitor = {"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor", "metadata": {"name": "y"}}
+    assert checks.custom_resources([api_service, monitor]) == [monitor]
