@@ -32,6 +32,11 @@ CapacityType = Literal["on_demand", "spot"]
 # How the deployer (`pulumi up`, kubectl) reaches the Kubernetes API; see ClusterSpec.api_access.
 ApiAccess = Literal["public", "private", "dns"]
 API_ACCESS_DEFAULT: dict[str, str] = {"aws": "private", "gcp": "dns", "azure": "private"}
+# The system pool's machine type when the spec names none, per cloud (pinned: no drifting default).
+# aws: m6i.large, 2 vCPU / 8 GiB (the value the AWS platform always used); with the VPC CNI it
+# holds 3 ENIs x (10 - 1) + 2 = 29 pods (amazon-eks-ami eni-max-pods.txt). The GCP and Azure streams
+# add their cloud's entry; a cloud without one must get `machine_type` from the spec.
+SYSTEM_MACHINE_TYPE_DEFAULT: dict[str, str] = {"aws": "m6i.large"}
 
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
@@ -192,7 +197,9 @@ class SystemPoolSpec(NodePoolSize):
     """The small on-demand pool for cluster add-ons (CoreDNS, controllers, monitoring)."""
 
     machine_type: str | None = Field(
-        default=None, description="Machine type; the cloud's default (aws: m6i.large) when empty."
+        default=None,
+        description="Machine type of the system nodes; the profile fills the cloud's default "
+        "(aws: m6i.large) when empty. The one place to set it, on every cloud.",
     )
     min_nodes: int = Field(default=2, ge=1, le=100, description="Minimum system nodes (>= 1).")
     desired_nodes: int = Field(default=2, ge=1, le=100, description="System nodes at creation.")
@@ -221,6 +228,13 @@ class ClusterSpec(_Model):
         default_factory=list,
         description="Cloud principals (aws: IAM role ARNs) granted cluster-admin through access entries; "
         "not the identity that runs Pulumi, which is admin as the cluster's creator.",
+    )
+    version_support: Literal["standard", "extended"] = Field(
+        default="standard",
+        description="What happens when the Kubernetes minor leaves the provider's standard support: "
+        "standard = the provider upgrades the cluster (no extended-support charges); extended = the "
+        "cluster stays on its minor under paid extended support. "
+        "aws: EKS upgrade_policy.support_type STANDARD | EXTENDED (EKS defaults to EXTENDED).",
     )
     log_retention_days: int = Field(default=90, ge=1, le=3653, description="Control-plane log retention.")
     system_pool: SystemPoolSpec = Field(default_factory=SystemPoolSpec, description="System node pool.")
@@ -585,12 +599,24 @@ class AwsOptions(_Model):
     workload_identity: Literal["irsa", "pod_identity"] = Field(
         default="irsa", description="How pods get IAM roles: IRSA (OIDC) or EKS Pod Identity."
     )
-    system_machine_type: str = Field(
-        default="m6i.large", description="Instance type of the system node group."
-    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_fields(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "system_machine_type" in data:
+            raise ValueError(
+                "system_machine_type was removed; set cluster.system_pool.machine_type "
+                "(one field for every cloud)"
+            )
+        return data
 
 
 # --------------------------------------------------------------------------- profiles
+
+# Prod keeps network flow logs a year: PCI DSS v4.0 requirement 10.5.1 ("retain audit log history for
+# at least 12 months, with at least the most recent three months immediately available"); flow logs
+# are the network half of that audit trail. The spec may raise it, not lower it.
+PROD_MIN_FLOW_LOG_RETENTION_DAYS = 365
 
 # Defaults per environment, applied under what the spec sets (the spec wins).
 PROFILES: dict[str, dict[str, Any]] = {
@@ -617,7 +643,12 @@ PROFILES: dict[str, dict[str, Any]] = {
         "encryption": {"key_deletion_window_days": 14},
     },
     "prod": {
-        "network": {"zone_count": 3, "nat_gateways": "per_zone", "flow_logs": True},
+        "network": {
+            "zone_count": 3,
+            "nat_gateways": "per_zone",
+            "flow_logs": True,
+            "flow_log_retention_days": PROD_MIN_FLOW_LOG_RETENTION_DAYS,
+        },
         "cluster": {
             "system_pool": {"min_nodes": 3, "desired_nodes": 3, "max_nodes": 6},
             "log_retention_days": 365,
@@ -679,6 +710,12 @@ class PlatformSpec(_Model):
                 and data.get("cloud") in API_ACCESS_DEFAULT
             ):
                 data["cluster"] = {**cluster, "api_access": API_ACCESS_DEFAULT[data["cloud"]]}
+            cluster = data.get("cluster")
+            default_type = SYSTEM_MACHINE_TYPE_DEFAULT.get(str(data.get("cloud")))
+            if isinstance(cluster, dict) and default_type is not None:
+                pool = cluster.get("system_pool")
+                if isinstance(pool, dict) and pool.get("machine_type") is None:
+                    data["cluster"] = {**cluster, "system_pool": {**pool, "machine_type": default_type}}
         return data
 
     @field_validator("name")
@@ -722,6 +759,16 @@ class PlatformSpec(_Model):
             )
         if self.guardrails.allow_spot_only_gpu and not self.guardrails.override_reason:
             raise SpecError("an override needs a reason", "guardrails.override_reason")
+        if (
+            env == "prod"
+            and self.network.flow_logs
+            and self.network.flow_log_retention_days < PROD_MIN_FLOW_LOG_RETENTION_DAYS
+        ):
+            raise SpecError(
+                f"{self.network.flow_log_retention_days} days is below the prod minimum; allowed: "
+                f"{PROD_MIN_FLOW_LOG_RETENTION_DAYS}-3653 days (a year of network audit trail)",
+                "network.flow_log_retention_days",
+            )
         # endpoint exposure
         if self.cluster.api_access == "public" and env != "dev":
             raise SpecError(

@@ -98,6 +98,8 @@ CLUSTER_AUTOSCALER: dict[str, tuple[str, str]] = {
 CLUSTER_AUTOSCALER_SA = "cluster-autoscaler"
 
 SYSTEM_AMI_TYPE = "AL2023_x86_64_STANDARD"
+# ClusterSpec.version_support -> EKS UpgradePolicy.supportType (EKS API: STANDARD | EXTENDED).
+SUPPORT_TYPE = {"standard": "STANDARD", "extended": "EXTENDED"}
 SYSTEM_POOL = "system"
 STORAGE_CLASS = "gp3-encrypted"
 BASE_LOG_TYPES = ("api", "audit", "authenticator")
@@ -123,8 +125,10 @@ class ClusterArgs:
     key_deletion_window_days: waiting period of the two CMKs (7-30).
     protect: protect + retain_on_delete on the cluster and the keys, and EKS deletion protection.
     tags: tags for every taggable child.
-    system_machine_type: instance type of the system node group.
     workload_identity: "irsa" or "pod_identity" (the latter also installs the Pod Identity agent).
+    log_kms_key_arn: CMK for the control-plane log group (its key policy must let CloudWatch Logs use
+        it for `control_plane_log_group(cluster_name)`, see kms.log_group_key_policy); CloudWatch's
+        own encryption when None.
     """
 
     spec: ClusterSpec
@@ -136,8 +140,13 @@ class ClusterArgs:
     key_deletion_window_days: int
     protect: bool
     tags: Mapping[str, str]
-    system_machine_type: str = "m6i.large"
     workload_identity: Literal["irsa", "pod_identity"] = "irsa"
+    log_kms_key_arn: pulumi.Input[str] | None = None
+
+
+def control_plane_log_group(cluster_name: str) -> str:
+    """The log group EKS writes control-plane logs to (fixed by EKS: /aws/eks/<cluster>/cluster)."""
+    return f"/aws/eks/{cluster_name}/cluster"
 
 
 def _validate(args: ClusterArgs) -> None:
@@ -198,9 +207,10 @@ def _validate(args: ClusterArgs) -> None:
             )
     if len(set(args.spec.admin_principals)) != len(args.spec.admin_principals):
         raise ValueError("spec.admin_principals: contains duplicates")
-    if not _INSTANCE_TYPE.match(args.system_machine_type):
+    machine_type = args.spec.system_pool.machine_type
+    if not isinstance(machine_type, str) or not _INSTANCE_TYPE.match(machine_type):
         raise ValueError(
-            f"system_machine_type: {args.system_machine_type!r} is not an EC2 instance type (e.g. m6i.large)"
+            f"spec.system_pool.machine_type: {machine_type!r} is not an EC2 instance type (e.g. m6i.large)"
         )
 
 
@@ -427,8 +437,9 @@ class Cluster(pulumi.ComponentResource):
         # Pre-created so retention is bounded (EKS would create it with "never expire").
         log_group = cloudwatch.LogGroup(
             f"{name}-control-plane-logs",
-            name=f"/aws/eks/{args.cluster_name}/cluster",
+            name=control_plane_log_group(args.cluster_name),
             retention_in_days=spec.log_retention_days,
+            kms_key_id=args.log_kms_key_arn,
             tags=tags,
             opts=child(self),
         )
@@ -489,6 +500,10 @@ class Cluster(pulumi.ComponentResource):
             },
             # Core add-ons are installed below as pinned EKS managed add-ons instead.
             bootstrap_self_managed_addons=False,
+            # EKS sets EXTENDED when upgrade_policy is omitted (EKS user guide, "Enable EKS extended
+            # support": "EKS Clusters have the upgrade policy set to enable extended support by
+            # default"); the spec decides, STANDARD unless it says extended.
+            upgrade_policy={"support_type": SUPPORT_TYPE[spec.version_support]},
             deletion_protection=args.protect,
             tags=tags,
             opts=stateful(self, args.protect, depends_on=[log_group, cluster_policy, cluster_kms]),
@@ -576,6 +591,8 @@ class Cluster(pulumi.ComponentResource):
         before_nodes = [addon("vpc-cni", cni_identity.role_arn), addon("kube-proxy")]
         if args.workload_identity == "pod_identity":
             before_nodes.append(addon("eks-pod-identity-agent"))
+        # Every node group of this cluster (the system one below, each GPU pool) waits for these.
+        self.node_prerequisites: list[pulumi.Resource] = list(before_nodes)
 
         # ---- system node group: the same role and launch template as a GPU pool (nodes.py)
         pool = spec.system_pool
@@ -606,7 +623,7 @@ class Cluster(pulumi.ComponentResource):
             subnet_ids=args.subnet_ids,
             ami_type=SYSTEM_AMI_TYPE,
             capacity_type="ON_DEMAND",
-            instance_types=[args.system_machine_type],
+            instance_types=[pool.machine_type],
             scaling_config={
                 "min_size": pool.min_nodes,
                 "desired_size": pool.desired_nodes,

@@ -42,8 +42,9 @@ class NetworkArgs:
     tags: tags for every taggable child.
     zones: explicit availability zone names (one per `spec.zone_count`), for accounts where
         the first letters are not the zones to use (e.g. a constrained us-east-1e).
-    flow_log_kms_key_arn: a CMK for the flow-log group (its key policy must allow
-        `logs.<region>.amazonaws.com`); CloudWatch's own encryption when None.
+    flow_log_kms_key_arn: a CMK for the flow-log group (its key policy must let CloudWatch Logs use it
+        for `flow_log_group(cluster_name)`, see kms.log_group_key_policy); CloudWatch's own
+        encryption when None.
     """
 
     spec: NetworkSpec
@@ -52,6 +53,11 @@ class NetworkArgs:
     tags: Mapping[str, str]
     zones: Sequence[str] | None = None
     flow_log_kms_key_arn: pulumi.Input[str] | None = None
+
+
+def flow_log_group(cluster_name: str) -> str:
+    """The flow-log group of the platform's VPC."""
+    return f"/aws/vpc/{cluster_name}/flow-logs"
 
 
 def zone_names(region: str, count: int) -> list[str]:
@@ -254,7 +260,7 @@ class Network(pulumi.ComponentResource):
     def _flow_logs(self, name: str, args: NetworkArgs, vpc: ec2.Vpc, tags: dict[str, str]) -> None:
         group = cloudwatch.LogGroup(
             f"{name}-flow-logs",
-            name=f"/aws/vpc/{args.cluster_name}/flow-logs",
+            name=flow_log_group(args.cluster_name),
             retention_in_days=args.spec.flow_log_retention_days,
             kms_key_id=args.flow_log_kms_key_arn,
             tags=tags,

@@ -7,17 +7,20 @@ Every AWS child uses one explicit provider for the spec's region, with default t
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 import pulumi
+import pulumi_aws as aws
 from pulumi_aws import Provider as AwsProvider
-from pulumi_aws import budgets
+from pulumi_aws import budgets, kms
 
 from mlinfra.aws.artifact_bucket import ArtifactBucket, ArtifactBucketArgs
-from mlinfra.aws.cluster import Cluster, ClusterArgs
+from mlinfra.aws.cluster import Cluster, ClusterArgs, control_plane_log_group
 from mlinfra.aws.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
 from mlinfra.aws.identity import WorkloadIdentity, WorkloadIdentityArgs
-from mlinfra.aws.network import Network, NetworkArgs
+from mlinfra.aws.kms import customer_managed_key, log_group_key_policy
+from mlinfra.aws.network import Network, NetworkArgs, flow_log_group
 from mlinfra.aws.registry import Registry, RegistryArgs
 from mlinfra.components import child
 from mlinfra.k8s.layer import InClusterLayerArgs, in_cluster_layer
@@ -64,9 +67,20 @@ class AwsPlatform(pulumi.ComponentResource):
         )
         on_aws = pulumi.ResourceOptions(parent=self, providers={"aws": self.provider})
 
+        # One CMK for the platform's CloudWatch log groups (control plane, flow logs), usable by
+        # CloudWatch Logs for exactly those groups (kms.log_group_key_policy).
+        self.logs_key = self._logs_key(
+            name, spec, [control_plane_log_group(cluster_name), flow_log_group(cluster_name)]
+        )
         self.network = Network(
             f"{name}-network",
-            NetworkArgs(spec=spec.network, region=spec.region, cluster_name=cluster_name, tags=tags),
+            NetworkArgs(
+                spec=spec.network,
+                region=spec.region,
+                cluster_name=cluster_name,
+                tags=tags,
+                flow_log_kms_key_arn=self.logs_key.arn,
+            ),
             opts=on_aws,
         )
         self.cluster = Cluster(
@@ -81,8 +95,8 @@ class AwsPlatform(pulumi.ComponentResource):
                 key_deletion_window_days=spec.encryption.key_deletion_window_days,
                 protect=protect,
                 tags=tags,
-                system_machine_type=aws_opts.system_machine_type,
                 workload_identity=aws_opts.workload_identity,
+                log_kms_key_arn=self.logs_key.arn,
             ),
             opts=on_aws,
         )
@@ -96,6 +110,7 @@ class AwsPlatform(pulumi.ComponentResource):
                     subnet_ids=self.network.private_subnet_ids,
                     volume_kms_key_arn=self.cluster.node_volume_key_arn,
                     tags=tags,
+                    node_prerequisites=self.cluster.node_prerequisites,
                 ),
                 opts=on_aws,
             )
@@ -153,6 +168,23 @@ class AwsPlatform(pulumi.ComponentResource):
                 "bucket_name": self.bucket_name,
                 "registry_urls": self.registry_urls,
             }
+        )
+
+    def _logs_key(self, name: str, spec: PlatformSpec, log_groups: list[str]) -> kms.Key:
+        invoke = pulumi.InvokeOutputOptions(parent=self, provider=self.provider)
+        account = aws.get_caller_identity_output(opts=invoke).account_id
+        partition = aws.get_partition_output(opts=invoke).partition
+        return customer_managed_key(
+            self,
+            f"{name}-logs-key",
+            description=f"CloudWatch log groups of {spec.prefix}: {', '.join(log_groups)}",
+            deletion_window_days=spec.encryption.key_deletion_window_days,
+            protect=spec.protect_stateful,
+            tags=spec.required_tags,
+            policy=pulumi.Output.all(partition, account).apply(
+                lambda v: json.dumps(log_group_key_policy(v[0], spec.region, v[1], log_groups))
+            ),
+            provider=self.provider,
         )
 
     def _in_cluster_layer(self, name: str, spec: PlatformSpec, secrets: PlatformSecrets) -> None:

@@ -501,10 +501,21 @@ def _bad(**kw):
         ({"service_cidr": "nope"}, "service_cidr"),
         ({"cluster_name": "-bad"}, "cluster_name"),
         ({"key_deletion_window_days": 3}, "key_deletion_window_days"),
-        ({"system_machine_type": "large"}, "system_machine_type"),
+        (
+            {"spec": ClusterSpec(system_pool={"machine_type": "large"})},
+            "spec.system_pool.machine_type",
+        ),
+        ({"spec": ClusterSpec()}, "spec.system_pool.machine_type"),
         ({"spec": ClusterSpec(admin_principals=["platform-admins"])}, "spec.admin_principals[0]"),
     ],
 )
 def test_bad_input_fails_before_registration(kw, field):
     with pytest.raises(ValueError, match="^" + re.escape(field) + ":"):
         Cluster("cluster", _bad(**kw))
+
+
+def test_upgrade_policy_is_standard_unless_the_spec_asks_for_extended(prod_plan):
+    """EKS defaults to EXTENDED support (paid) when upgrade_policy is omitted."""
+    assert prod_plan.one(EKS).inputs["upgradePolicy"] == {"supportType": "STANDARD"}
+    extended = _plan(make_spec(cluster={"version_support": "extended"}))
+    assert extended.one(EKS).inputs["upgradePolicy"] == {"supportType": "EXTENDED"}

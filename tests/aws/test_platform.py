@@ -1,0 +1,88 @@
+"""AwsPlatform: the spec's fields reach the resources that implement them."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlinfra.platform import MlPlatform
+from mlinfra.spec import PlatformSpec, SpecError
+from tests.conftest import PROD_SPEC, make_spec, plan_of
+
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+
+
+def _plan(spec: PlatformSpec):
+    return plan_of(lambda: MlPlatform(spec.prefix, spec), region=spec.region)
+
+
+def _system_groups(plan):
+    return [n for n in plan.of_type(NODE_GROUP) if n.inputs["labels"].get("mlinfra.io/pool") == "system"]
+
+
+def test_system_pool_machine_type_reaches_the_system_node_groups():
+    spec = make_spec(PROD_SPEC, cluster={"system_pool": {"machine_type": "m6i.2xlarge"}})
+    groups = _system_groups(_plan(spec))
+    assert groups and {tuple(g.inputs["instanceTypes"]) for g in groups} == {("m6i.2xlarge",)}
+
+
+def test_system_pool_machine_type_defaults_per_cloud():
+    spec = make_spec(PROD_SPEC)
+    assert spec.cluster.system_pool.machine_type == "m6i.large"
+
+
+def test_aws_system_machine_type_is_refused_pointing_at_the_one_field():
+    with pytest.raises(SpecError, match=r"aws.*cluster\.system_pool\.machine_type"):
+        make_spec(PROD_SPEC, aws={"system_machine_type": "m6i.2xlarge"})
+
+
+@pytest.mark.parametrize("workload_identity", ["irsa", "pod_identity"])
+def test_gpu_node_groups_wait_for_the_networking_addons(workload_identity):
+    """With bootstrap_self_managed_addons=False a node is NotReady until vpc-cni and kube-proxy run."""
+    spec = make_spec(PROD_SPEC, aws={"workload_identity": workload_identity})
+    plan = _plan(spec)
+    addons = {a.inputs["addonName"]: a.urn for a in plan.of_type("aws:eks/addon:Addon")}
+    before = {addons["vpc-cni"], addons["kube-proxy"]}
+    if workload_identity == "pod_identity":
+        before.add(addons["eks-pod-identity-agent"])
+    gpu_groups = [n for n in plan.of_type(NODE_GROUP) if n.inputs.get("taints")]
+    assert len(gpu_groups) == 2
+    for group in [*gpu_groups, *_system_groups(plan)]:
+        assert before <= set(group.dependencies), group.name
+
+
+def test_log_groups_are_encrypted_with_a_cmk_scoped_to_them():
+    """CloudWatch Logs user guide, encrypt-log-data-kms: the service principal uses the key only with
+    an `aws:logs:arn` encryption context naming one of the platform's groups."""
+    import json
+
+    spec = make_spec(PROD_SPEC)
+    plan = _plan(spec)
+    groups = {g.inputs["name"]: g for g in plan.of_type("aws:cloudwatch/logGroup:LogGroup")}
+    assert set(groups) == {"/aws/eks/acme-prod/cluster", "/aws/vpc/acme-prod/flow-logs"}
+    key = plan.one("aws:kms/key:Key", "acme-prod-logs-key")
+    key_arn = f"arn:aws:kms:us-east-1:123456789012:key/{key.id}"
+    assert {g.inputs["kmsKeyId"] for g in groups.values()} == {key_arn}
+    assert key.protect and key.retain_on_delete and key.inputs["enableKeyRotation"] is True
+    statements = {s["Sid"]: s for s in json.loads(key.inputs["policy"])["Statement"]}
+    logs = statements["CloudWatchLogsForTheseGroups"]
+    assert logs["Principal"] == {"Service": "logs.us-east-1.amazonaws.com"}
+    assert logs["Condition"] == {
+        "ArnEquals": {
+            "kms:EncryptionContext:aws:logs:arn": [
+                f"arn:aws:logs:us-east-1:123456789012:log-group:{name}"
+                for name in ("/aws/eks/acme-prod/cluster", "/aws/vpc/acme-prod/flow-logs")
+            ]
+        }
+    }
+    assert groups["/aws/vpc/acme-prod/flow-logs"].inputs["retentionInDays"] >= 365
+
+
+def test_prod_flow_logs_are_kept_at_least_a_year():
+    assert make_spec(PROD_SPEC).network.flow_log_retention_days == 365
+    with pytest.raises(SpecError, match=r"network\.flow_log_retention_days.*365"):
+        make_spec(PROD_SPEC, network={"flow_log_retention_days": 90})
+    # dev/staging may keep less
+    assert (
+        make_spec(network={"flow_logs": True, "flow_log_retention_days": 30}).network.flow_log_retention_days
+        == 30
+    )
