@@ -593,8 +593,95 @@ class GuardrailsSpec(_Model):
     )
 
 
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+_SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+$")
+# Key ARNs only: IAM authorizes KMS key operations against the key, an alias ARN in Resource grants
+# nothing (KMS developer guide, "Using aliases to control access to KMS keys").
+_KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]+$")
+_BACKEND = re.compile(r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^?\s]*)?(\?[^\s]*)?|https://[^\s]+)$")
+
+
+class AwsRunnerSpec(_Model):
+    """The runner of a private cluster's in-cluster stack: a CodeBuild project in the private subnets
+    (mlinfra.aws.runner). Only for `cluster.api_access: private`."""
+
+    state_backend: str | None = Field(
+        default=None,
+        description="Pulumi backend the runner logs in to: s3://<bucket>[/<prefix>] (self-managed; the "
+        "runner's role gets read/write on that prefix) or https://api.pulumi.com (Pulumi Cloud; needs "
+        "PULUMI_ACCESS_TOKEN in secret_env). Unset: pass PULUMI_BACKEND_URL and credentials when starting a build.",
+    )
+    secrets_provider: str | None = Field(
+        default=None,
+        description="Secrets provider for `pulumi stack select --create` of the in-cluster stack "
+        "(awskms://alias/<name>?region=<region>, or passphrase with PULUMI_CONFIG_PASSPHRASE in secret_env); "
+        "the backend's default when unset.",
+    )
+    secret_env: dict[str, str] = Field(
+        default_factory=dict,
+        description="Environment variable -> Secrets Manager secret ARN, read by the build "
+        "(PULUMI_ACCESS_TOKEN, PULUMI_CONFIG_PASSPHRASE); the runner's role may read exactly these.",
+    )
+    kms_key_arns: list[str] = Field(
+        default_factory=list,
+        description="KMS key ARNs (not aliases) the runner may use: the awskms secrets provider's key, "
+        "an SSE-KMS state bucket's key.",
+    )
+    compute_type: Literal["BUILD_GENERAL1_SMALL", "BUILD_GENERAL1_MEDIUM", "BUILD_GENERAL1_LARGE"] = Field(
+        default="BUILD_GENERAL1_SMALL", description="CodeBuild compute type (SMALL: 2 vCPU, 3 GiB)."
+    )
+    build_timeout_minutes: int = Field(
+        default=180,
+        ge=5,
+        le=2160,
+        description="CodeBuild build timeout (CodeBuild allows 5-2160 minutes); at least the in-cluster "
+        "stack's slowest chain (charts, then models waiting for GPU nodes).",
+    )
+
+    @field_validator("state_backend")
+    @classmethod
+    def _backend(cls, v: str | None) -> str | None:
+        if v is not None and not _BACKEND.match(v):
+            raise ValueError(
+                f"{v!r} is not a Pulumi backend URL; allowed: s3://<bucket>[/<prefix>], https://<host>"
+            )
+        return v
+
+    @field_validator("secret_env")
+    @classmethod
+    def _secret_env(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, arn in v.items():
+            if not _ENV_NAME.match(name):
+                raise ValueError(f"{name!r} is not an environment variable name (A-Z, 0-9, _)")
+            if not _SECRET_ARN.match(arn):
+                raise ValueError(f"{name}: {arn!r} is not a Secrets Manager secret ARN")
+        return v
+
+    @field_validator("kms_key_arns")
+    @classmethod
+    def _kms(cls, v: list[str]) -> list[str]:
+        for arn in v:
+            if not _KMS_KEY_ARN.match(arn):
+                raise ValueError(f"{arn!r} is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)")
+        return v
+
+    @model_validator(mode="after")
+    def _cloud_backend_needs_token(self):
+        if (self.state_backend or "").startswith("https://") and "PULUMI_ACCESS_TOKEN" not in self.secret_env:
+            raise ValueError(
+                "state_backend is a Pulumi Cloud URL but secret_env has no PULUMI_ACCESS_TOKEN; add its "
+                "Secrets Manager ARN"
+            )
+        return self
+
+
 class AwsOptions(_Model):
     """Options that only AWS has."""
+
+    runner: AwsRunnerSpec = Field(
+        default_factory=AwsRunnerSpec,
+        description="The CodeBuild runner of the in-cluster stack (cluster.api_access: private only).",
+    )
 
     workload_identity: Literal["irsa", "pod_identity"] = Field(
         default="irsa", description="How pods get IAM roles: IRSA (OIDC) or EKS Pod Identity."
@@ -770,6 +857,13 @@ class PlatformSpec(_Model):
                 "network.flow_log_retention_days",
             )
         # endpoint exposure
+        if self.aws is not None and self.aws.runner.model_fields_set and self.cluster.api_access != "private":
+            raise SpecError(
+                f"the runner installs the in-cluster stack of a private cluster; api_access is "
+                f"{self.cluster.api_access!r}, whose platform stack installs the layer itself; "
+                "remove aws.runner or set cluster.api_access: private",
+                "aws.runner",
+            )
         if self.cluster.api_access == "public" and env != "dev":
             raise SpecError(
                 f"a public API endpoint is only allowed in dev (environment is {env}); "

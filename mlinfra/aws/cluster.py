@@ -28,7 +28,6 @@ from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_kubernetes as k8s
 from pulumi_aws import cloudwatch, eks, iam
 
 from mlinfra.aws.identity import (
@@ -44,7 +43,7 @@ from mlinfra.aws.nodes import node_launch_template, node_role
 from mlinfra.catalog import ENVIRONMENTS
 from mlinfra.components import child, stateful
 from mlinfra.k8s.charts import CLUSTER_AUTOSCALER as CLUSTER_AUTOSCALER_CHARTS
-from mlinfra.k8s.scheduling import POOL_LABEL, standard_labels
+from mlinfra.k8s.scheduling import POOL_LABEL
 from mlinfra.spec import ClusterSpec
 
 # EKS managed add-on versions per Kubernetes minor. Upgrading a cluster means adding a row
@@ -378,8 +377,9 @@ def _issuer(identities: Any) -> str:
 
 
 class Cluster(pulumi.ComponentResource):
-    """Private EKS cluster, encrypted secrets, access entries, pinned add-ons, system nodes,
-    default encrypted StorageClass and the Cluster Autoscaler."""
+    """Private EKS cluster, encrypted secrets, access entries, pinned add-ons, system nodes and the
+    IAM side of the Cluster Autoscaler; its Kubernetes objects (the encrypted default StorageClass, the
+    autoscaler release) are `mlinfra.aws.in_cluster.cluster_objects`."""
 
     cluster_name: pulumi.Output[str]
     cluster_arn: pulumi.Output[str]
@@ -391,7 +391,7 @@ class Cluster(pulumi.ComponentResource):
     oidc_provider_arn: pulumi.Output[str]
     oidc_provider_url: pulumi.Output[str]
     kubeconfig: pulumi.Output[str]
-    k8s_provider: k8s.Provider
+    autoscaler_service_account_annotations: pulumi.Output[dict[str, str]]
     secrets_key_arn: pulumi.Output[str]
     node_volume_key_arn: pulumi.Output[str]
     cluster_security_group_id: pulumi.Output[str]
@@ -644,7 +644,9 @@ class Cluster(pulumi.ComponentResource):
         addon("coredns", depends_on=[node_group])
         ebs_addon = addon("aws-ebs-csi-driver", ebs_identity.role_arn, depends_on=[node_group])
 
-        # ---- Kubernetes access from Pulumi
+        # ---- Kubernetes access: a kubeconfig for whoever installs the in-cluster layer (this
+        # component registers no Kubernetes object: mlinfra.platform.install_in_cluster does, from the
+        # platform stack or, for a private endpoint, from the in-cluster stack inside the VPC).
         kubeconfig = pulumi.Output.all(
             cluster.name, cluster.endpoint, cluster.certificate_authority, region
         ).apply(
@@ -653,76 +655,8 @@ class Cluster(pulumi.ComponentResource):
             )
         )
         self.kubeconfig = pulumi.Output.secret(kubeconfig)
-        self.k8s_provider = k8s.Provider(
-            f"{name}-k8s", kubeconfig=self.kubeconfig, enable_server_side_apply=True, opts=child(self)
-        )
-        k8s_opts = {"provider": self.k8s_provider}
-        labels = standard_labels(
-            "cluster",
-            owner=tags.get("owner", ""),
-            cost_center=tags.get("cost-center", ""),
-            environment=args.environment,
-        )
-
-        # Default StorageClass: every PVC is an encrypted gp3 volume under the node-volume CMK,
-        # bound in the zone of the pod that uses it. Retained in protected (prod) clusters so
-        # deleting a PVC by mistake does not delete the data.
-        k8s.storage.v1.StorageClass(
-            f"{name}-{STORAGE_CLASS}",
-            metadata={
-                "name": STORAGE_CLASS,
-                "labels": labels,
-                "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
-            },
-            provisioner="ebs.csi.aws.com",
-            parameters={"type": "gp3", "encrypted": "true", "kmsKeyId": node_key.arn},
-            reclaim_policy="Retain" if args.protect else "Delete",
-            volume_binding_mode="WaitForFirstConsumer",
-            allow_volume_expansion=True,
-            opts=child(self, depends_on=[ebs_addon], **k8s_opts),
-        )
-
-        chart_version, image_tag = CLUSTER_AUTOSCALER[version]
-        k8s.helm.v3.Release(
-            f"{name}-cluster-autoscaler",
-            name="cluster-autoscaler",
-            chart=CLUSTER_AUTOSCALER_CHARTS[version].chart,
-            version=chart_version,
-            repository_opts={"repo": CLUSTER_AUTOSCALER_CHARTS[version].repo},
-            namespace="kube-system",
-            atomic=True,
-            cleanup_on_fail=True,
-            max_history=5,
-            values={
-                "cloudProvider": "aws",
-                "awsRegion": region,
-                "autoDiscovery": {"clusterName": cluster.name},
-                "image": {"tag": image_tag},
-                "rbac": {
-                    "create": True,
-                    "serviceAccount": {
-                        "create": True,
-                        "name": CLUSTER_AUTOSCALER_SA,
-                        "annotations": autoscaler_identity.service_account_annotations,
-                    },
-                },
-                "extraArgs": {
-                    # GPU pools come in similar groups (per zone / capacity type): keep them even.
-                    "balance-similar-node-groups": "true",
-                    # Otherwise a kube-system pod or an emptyDir model cache pins an idle (and
-                    # expensive) GPU node forever and the pool never scales back to zero.
-                    "skip-nodes-with-system-pods": "false",
-                    "skip-nodes-with-local-storage": "false",
-                    "expander": "least-waste",
-                    "scale-down-unneeded-time": "10m",
-                    "scale-down-delay-after-add": "10m",
-                },
-                "nodeSelector": {POOL_LABEL: SYSTEM_POOL},
-                "resources": {"requests": {"cpu": "100m", "memory": "300Mi"}, "limits": {"memory": "600Mi"}},
-                "additionalLabels": labels,
-            },
-            opts=child(self, depends_on=[node_group], **k8s_opts),
-        )
+        self.autoscaler_service_account_annotations = autoscaler_identity.service_account_annotations
+        self.ebs_csi_addon = ebs_addon
 
         self.cluster_name = cluster.name
         self.cluster_arn = cluster.arn
@@ -755,5 +689,6 @@ class Cluster(pulumi.ComponentResource):
                 "cluster_security_group_id": self.cluster_security_group_id,
                 "system_node_role_arn": self.system_node_role_arn,
                 "storage_class": self.storage_class,
+                "autoscaler_service_account_annotations": self.autoscaler_service_account_annotations,
             }
         )

@@ -64,6 +64,7 @@ def _plan(spec: PlatformSpec, **kw):
             "cluster_security_group_id",
             "storage_class",
             "region",
+            "autoscaler_service_account_annotations",
         )
 
     return plan_of(program, region=spec.region)
@@ -236,9 +237,6 @@ def test_version_follows_spec():
     plan = _plan(make_spec(cluster={"kubernetes_version": "1.34"}))
     assert plan.one(EKS).inputs["version"] == "1.34"
     assert _addons(plan)["kube-proxy"]["addonVersion"] == ADDON_VERSIONS["1.34"]["kube-proxy"]
-    release = plan.one("kubernetes:helm.sh/v3:Release")
-    assert release.inputs["version"] == CLUSTER_AUTOSCALER["1.34"][0]
-    assert release.inputs["values"]["image"]["tag"] == CLUSTER_AUTOSCALER["1.34"][1]
     assert plan.one("aws:eks/nodeGroup:NodeGroup").inputs["version"] == "1.34"
 
 
@@ -381,42 +379,11 @@ def test_node_role_policies_are_exactly_worker_and_ecr_pull_only(prod_plan):
     )
 
 
-def test_default_storage_class_is_encrypted_gp3(prod_plan, dev_plan):
-    sc = prod_plan.one("kubernetes:storage.k8s.io/v1:StorageClass")
-    assert prod_plan.outputs["storage_class"] == STORAGE_CLASS == sc.inputs["metadata"]["name"]
-    assert sc.inputs["metadata"]["annotations"] == {"storageclass.kubernetes.io/is-default-class": "true"}
-    assert sc.inputs["provisioner"] == "ebs.csi.aws.com"
-    assert sc.inputs["parameters"] == {
-        "type": "gp3",
-        "encrypted": "true",
-        "kmsKeyId": prod_plan.outputs["node_volume_key_arn"],
-    }
-    assert sc.inputs["volumeBindingMode"] == "WaitForFirstConsumer"
-    assert sc.inputs["allowVolumeExpansion"] is True
-    assert sc.inputs["reclaimPolicy"] == "Retain"
-    assert dev_plan.one("kubernetes:storage.k8s.io/v1:StorageClass").inputs["reclaimPolicy"] == "Delete"
-
-
-def test_cluster_autoscaler(prod_plan):
-    rel = prod_plan.one("kubernetes:helm.sh/v3:Release")
-    assert rel.inputs["chart"] == "cluster-autoscaler"
-    assert rel.inputs["version"] == CLUSTER_AUTOSCALER["1.33"][0]
-    assert rel.inputs["repositoryOpts"] == {"repo": "https://kubernetes.github.io/autoscaler"}
-    assert rel.inputs["namespace"] == "kube-system"
-    values = rel.inputs["values"]
-    assert values["autoDiscovery"] == {"clusterName": "acme-prod"}
-    assert values["awsRegion"] == "us-east-1"
-    assert values["image"]["tag"] == CLUSTER_AUTOSCALER["1.33"][1]
-    assert values["nodeSelector"] == {"mlinfra.io/pool": "system"}
+def test_autoscaler_role_scales_only_this_clusters_groups(prod_plan):
     role = prod_plan.one(ROLE, "cluster-cluster-autoscaler-role")
-    sa = values["rbac"]["serviceAccount"]
-    assert sa["name"] == "cluster-autoscaler"
-    assert sa["annotations"] == {"eks.amazonaws.com/role-arn": f"arn:aws:iam::{ACCOUNT}:role/{role.id}"}
-    args = values["extraArgs"]
-    assert args["balance-similar-node-groups"] == "true"
-    assert args["skip-nodes-with-system-pods"] == "false"
-    assert args["expander"] in ("least-waste", "priority")
-    assert "scale-down-unneeded-time" in args
+    assert prod_plan.outputs["autoscaler_service_account_annotations"] == {
+        "eks.amazonaws.com/role-arn": f"arn:aws:iam::{ACCOUNT}:role/{role.id}"
+    }
     policy = json.loads(
         prod_plan.one("aws:iam/rolePolicy:RolePolicy", "cluster-cluster-autoscaler-policy").inputs["policy"]
     )
@@ -453,20 +420,18 @@ def test_stateful_children_protected_in_prod_only(prod_plan, dev_plan):
     assert dev_plan.one(EKS).inputs["deletionProtection"] is False
 
 
-def test_providers_are_explicit_and_no_warnings(prod_plan, dev_plan):
+def test_registers_no_kubernetes_object_and_explicit_providers(prod_plan, dev_plan):
+    """The cluster's Kubernetes objects are mlinfra.aws.in_cluster's: whoever reaches the API registers them."""
     for plan in (prod_plan, dev_plan):
-        comp = plan.one("mlinfra:aws:Cluster", "cluster")
-        k8s_provider = plan.one("pulumi:providers:kubernetes", "cluster-k8s")
-        assert k8s_provider.parent == comp.urn
-        assert k8s_provider.inputs["kubeconfig"] == "[secret]"
-        assert k8s_provider.inputs["enableServerSideApply"] in (True, "true")
+        assert not [
+            r for r in plan.resources if r.type.startswith(("kubernetes:", "pulumi:providers:kubernetes"))
+        ]
         for r in plan.resources:
             if r.type.startswith("aws:"):
                 assert r.provider is not None and r.provider.rsplit("::", 1)[-1] == "aws", r.name
-            elif r.type.startswith("kubernetes:"):
-                assert r.provider == k8s_provider.urn, r.name
         assert plan.warnings == []
         assert plan.outputs["kubeconfig"] == "[secret]"
+        assert plan.outputs["storage_class"] == STORAGE_CLASS
 
 
 def test_kubeconfig_uses_exec_auth():

@@ -58,7 +58,12 @@ def test_log_groups_are_encrypted_with_a_cmk_scoped_to_them():
     spec = make_spec(PROD_SPEC)
     plan = _plan(spec)
     groups = {g.inputs["name"]: g for g in plan.of_type("aws:cloudwatch/logGroup:LogGroup")}
-    assert set(groups) == {"/aws/eks/acme-prod/cluster", "/aws/vpc/acme-prod/flow-logs"}
+    names = [
+        "/aws/eks/acme-prod/cluster",
+        "/aws/vpc/acme-prod/flow-logs",
+        "/aws/codebuild/acme-prod-in-cluster",
+    ]
+    assert set(groups) == set(names)
     key = plan.one("aws:kms/key:Key", "acme-prod-logs-key")
     key_arn = f"arn:aws:kms:us-east-1:123456789012:key/{key.id}"
     assert {g.inputs["kmsKeyId"] for g in groups.values()} == {key_arn}
@@ -69,8 +74,7 @@ def test_log_groups_are_encrypted_with_a_cmk_scoped_to_them():
     assert logs["Condition"] == {
         "ArnEquals": {
             "kms:EncryptionContext:aws:logs:arn": [
-                f"arn:aws:logs:us-east-1:123456789012:log-group:{name}"
-                for name in ("/aws/eks/acme-prod/cluster", "/aws/vpc/acme-prod/flow-logs")
+                f"arn:aws:logs:us-east-1:123456789012:log-group:{name}" for name in names
             ]
         }
     }
