@@ -856,6 +856,18 @@ class PlatformSpec(_Model):
                 f"{PROD_MIN_FLOW_LOG_RETENTION_DAYS}-3653 days (a year of network audit trail)",
                 "network.flow_log_retention_days",
             )
+        if cloud == "aws":
+            zones = (
+                len(self.network.existing.private_subnet_ids)
+                if self.network.existing is not None
+                else self.network.zone_count
+            )
+            if self.cluster.system_pool.max_nodes < zones:
+                raise SpecError(
+                    f"{self.cluster.system_pool.max_nodes} is below the {zones} zones: AWS runs one system node "
+                    f"group per zone (zonal EBS volumes); allowed: {zones}-100",
+                    "cluster.system_pool.max_nodes",
+                )
         # endpoint exposure
         if self.aws is not None and self.aws.runner.model_fields_set and self.cluster.api_access != "private":
             raise SpecError(

@@ -39,7 +39,7 @@ from mlinfra.aws.identity import (
     service_trust_policy,
 )
 from mlinfra.aws.kms import check_deletion_window, customer_managed_key
-from mlinfra.aws.nodes import node_launch_template, node_role
+from mlinfra.aws.nodes import node_group_timeouts, node_launch_template, node_role, split_evenly
 from mlinfra.catalog import ENVIRONMENTS
 from mlinfra.components import child, stateful
 from mlinfra.k8s.charts import CLUSTER_AUTOSCALER as CLUSTER_AUTOSCALER_CHARTS
@@ -97,6 +97,7 @@ CLUSTER_AUTOSCALER: dict[str, tuple[str, str]] = {
 CLUSTER_AUTOSCALER_SA = "cluster-autoscaler"
 
 SYSTEM_AMI_TYPE = "AL2023_x86_64_STANDARD"
+CLUSTER_TIMEOUTS = pulumi.CustomTimeouts(create="30m", update="60m", delete="30m")
 # ClusterSpec.version_support -> EKS UpgradePolicy.supportType (EKS API: STANDARD | EXTENDED).
 SUPPORT_TYPE = {"standard": "STANDARD", "extended": "EXTENDED"}
 SYSTEM_POOL = "system"
@@ -125,6 +126,8 @@ class ClusterArgs:
     protect: protect + retain_on_delete on the cluster and the keys, and EKS deletion protection.
     tags: tags for every taggable child.
     workload_identity: "irsa" or "pod_identity" (the latter also installs the Pod Identity agent).
+    system_subnets: zone label -> the private subnet of that zone: one system node group per zone
+        (`Network.private_subnets_by_zone`); required when `subnet_ids` is an Output.
     log_kms_key_arn: CMK for the control-plane log group (its key policy must let CloudWatch Logs use
         it for `control_plane_log_group(cluster_name)`, see kms.log_group_key_policy); CloudWatch's
         own encryption when None.
@@ -141,6 +144,15 @@ class ClusterArgs:
     tags: Mapping[str, str]
     workload_identity: Literal["irsa", "pod_identity"] = "irsa"
     log_kms_key_arn: pulumi.Input[str] | None = None
+    system_subnets: Mapping[str, pulumi.Input[str]] | None = None
+
+
+def _system_subnets(args: ClusterArgs) -> dict[str, pulumi.Input[str]]:
+    """Zone label -> private subnet of that zone, one system node group each (`Network.private_subnets_by_zone`);
+    without it, each subnet of a static `subnet_ids` list is its own zone."""
+    if args.system_subnets is not None:
+        return dict(args.system_subnets)
+    return {str(s): s for s in args.subnet_ids}  # type: ignore[union-attr]  (checked in _validate)
 
 
 def control_plane_log_group(cluster_name: str) -> str:
@@ -206,6 +218,17 @@ def _validate(args: ClusterArgs) -> None:
             )
     if len(set(args.spec.admin_principals)) != len(args.spec.admin_principals):
         raise ValueError("spec.admin_principals: contains duplicates")
+    if args.system_subnets is None and not isinstance(args.subnet_ids, list | tuple):
+        raise ValueError(
+            "system_subnets: needed when subnet_ids is not a static list (zone label -> subnet id; one "
+            "system node group per zone)"
+        )
+    zones = len(args.system_subnets) if args.system_subnets is not None else len(args.subnet_ids)  # type: ignore[arg-type]
+    if zones == 0 or args.spec.system_pool.max_nodes < zones:
+        raise ValueError(
+            f"spec.system_pool.max_nodes: {args.spec.system_pool.max_nodes} is below the {zones} zones; "
+            "one system node group per zone needs at least one node each"
+        )
     machine_type = args.spec.system_pool.machine_type
     if not isinstance(machine_type, str) or not _INSTANCE_TYPE.match(machine_type):
         raise ValueError(
@@ -396,7 +419,7 @@ class Cluster(pulumi.ComponentResource):
     node_volume_key_arn: pulumi.Output[str]
     cluster_security_group_id: pulumi.Output[str]
     system_node_role_arn: pulumi.Output[str]
-    system_node_group_name: pulumi.Output[str]
+    system_node_group_names: pulumi.Output[list[str]]
     storage_class: str
     addon_versions: dict[str, str]
 
@@ -506,7 +529,15 @@ class Cluster(pulumi.ComponentResource):
             upgrade_policy={"support_type": SUPPORT_TYPE[spec.version_support]},
             deletion_protection=args.protect,
             tags=tags,
-            opts=stateful(self, args.protect, depends_on=[log_group, cluster_policy, cluster_kms]),
+            # Provider defaults: create 30m, update 60m, delete 15m (terraform-provider-aws
+            # internal/service/eks/cluster.go). Deletion has been seen to take 15-16 minutes
+            # (aws/eks-hybrid#611, which raised its own waits for it): 30m.
+            opts=stateful(
+                self,
+                args.protect,
+                depends_on=[log_group, cluster_policy, cluster_kms],
+                custom_timeouts=CLUSTER_TIMEOUTS,
+            ),
         )
         region = cluster.arn.apply(lambda arn: arn.split(":")[3])
 
@@ -615,34 +646,54 @@ class Cluster(pulumi.ComponentResource):
             tags=tags,
             name_tag=f"{args.cluster_name}-{SYSTEM_POOL}",
         )
-        node_group = eks.NodeGroup(
-            f"{name}-{SYSTEM_POOL}",
-            cluster_name=cluster.name,
-            version=version,
-            node_role_arn=node_role_.arn,
-            subnet_ids=args.subnet_ids,
-            ami_type=SYSTEM_AMI_TYPE,
-            capacity_type="ON_DEMAND",
-            instance_types=[pool.machine_type],
-            scaling_config={
-                "min_size": pool.min_nodes,
-                "desired_size": pool.desired_nodes,
-                "max_size": pool.max_nodes,
-            },
-            launch_template={"id": launch_template.id, "version": launch_template.latest_version.apply(str)},
-            labels={POOL_LABEL: SYSTEM_POOL},
-            update_config={"max_unavailable": 1},
-            tags=tags,
-            # The Cluster Autoscaler owns the desired size once the group exists.
-            opts=child(
-                self,
-                depends_on=[*node.attachments, *before_nodes],
-                ignore_changes=["scalingConfig.desiredSize"],
-            ),
-        )
+        # One node group per zone: the system pool holds Prometheus, Grafana and Alertmanager, whose
+        # EBS volumes live in one zone. A group spanning zones may scale up in the wrong zone and
+        # leave those pods pending; per-zone groups + --balance-similar-node-groups is the documented
+        # setup (cluster-autoscaler AWS README, "Common Notes and Gotchas": "an ASG-per-AZ while
+        # enabling --balance-similar-node-groups"; FAQ "I'm running cluster with nodes in multiple
+        # zones for HA purposes"). The groups differ only in EKS's own nodegroup label and the zone,
+        # both ignored when the AWS autoscaler compares groups (processors/nodegroupset/aws_nodegroups.go).
+        zone_subnets = _system_subnets(args)
+        sizes = {
+            key: split_evenly(getattr(pool, key), len(zone_subnets))
+            for key in ("min_nodes", "desired_nodes", "max_nodes")
+        }
+        node_groups = []
+        for i, (zone, subnet) in enumerate(zone_subnets.items()):
+            node_groups.append(
+                eks.NodeGroup(
+                    f"{name}-{SYSTEM_POOL}-{zone}",
+                    cluster_name=cluster.name,
+                    version=version,
+                    node_role_arn=node_role_.arn,
+                    subnet_ids=[subnet],
+                    ami_type=SYSTEM_AMI_TYPE,
+                    capacity_type="ON_DEMAND",
+                    instance_types=[pool.machine_type],
+                    scaling_config={
+                        "min_size": sizes["min_nodes"][i],
+                        "desired_size": sizes["desired_nodes"][i],
+                        "max_size": sizes["max_nodes"][i],
+                    },
+                    launch_template={
+                        "id": launch_template.id,
+                        "version": launch_template.latest_version.apply(str),
+                    },
+                    labels={POOL_LABEL: SYSTEM_POOL},
+                    update_config={"max_unavailable": 1},
+                    tags=tags,
+                    # The Cluster Autoscaler owns the desired size once the group exists.
+                    opts=child(
+                        self,
+                        depends_on=[*node.attachments, *before_nodes],
+                        ignore_changes=["scalingConfig.desiredSize"],
+                        custom_timeouts=node_group_timeouts(sizes["max_nodes"][i]),
+                    ),
+                )
+            )
         # CoreDNS and the EBS CSI controller are Deployments: they go ACTIVE only with nodes.
-        addon("coredns", depends_on=[node_group])
-        ebs_addon = addon("aws-ebs-csi-driver", ebs_identity.role_arn, depends_on=[node_group])
+        addon("coredns", depends_on=node_groups)
+        ebs_addon = addon("aws-ebs-csi-driver", ebs_identity.role_arn, depends_on=node_groups)
 
         # ---- Kubernetes access: a kubeconfig for whoever installs the in-cluster layer (this
         # component registers no Kubernetes object: mlinfra.platform.install_in_cluster does, from the
@@ -675,7 +726,7 @@ class Cluster(pulumi.ComponentResource):
             lambda c: c["cluster_security_group_id"] if isinstance(c, dict) else c.cluster_security_group_id
         )
         self.system_node_role_arn = node_role_.arn
-        self.system_node_group_name = node_group.node_group_name
+        self.system_node_group_names = pulumi.Output.all(*[g.node_group_name for g in node_groups])
         self.storage_class = STORAGE_CLASS
         self.register_outputs(
             {

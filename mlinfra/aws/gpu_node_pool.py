@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import pulumi
 from pulumi_aws import autoscaling, eks
 
-from mlinfra.aws.nodes import node_launch_template, node_role
+from mlinfra.aws.nodes import node_group_timeouts, node_launch_template, node_role
 from mlinfra.catalog import SUPPORTED_KUBERNETES_VERSIONS, GpuMachineType, gpu_machine_type
 from mlinfra.components import child
 from mlinfra.k8s.gpu import device_plugin_node_labels
@@ -215,6 +215,7 @@ class GpuNodePool(pulumi.ComponentResource):
                 self,
                 depends_on=[*attachments, *args.node_prerequisites],
                 ignore_changes=["scalingConfig.desiredSize"],
+                custom_timeouts=node_group_timeouts(pool.max_nodes),
             ),
         )
 

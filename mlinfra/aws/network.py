@@ -88,6 +88,7 @@ class Network(pulumi.ComponentResource):
 
     vpc_id: pulumi.Output[str]
     private_subnet_ids: pulumi.Output[list[str]]
+    private_subnets_by_zone: dict[str, pulumi.Output[str]]
     public_subnet_ids: pulumi.Output[list[str]]
     zones: list[str]
 
@@ -100,6 +101,10 @@ class Network(pulumi.ComponentResource):
             # Bring your own: the VPC and its subnets belong to someone else; create nothing.
             self.vpc_id = pulumi.Output.from_input(spec.existing.network_id)
             self.private_subnet_ids = pulumi.Output.from_input(list(spec.existing.private_subnet_ids))
+            # Zones of existing subnets are unknown offline: each subnet is its own zone label.
+            self.private_subnets_by_zone = {
+                s: pulumi.Output.from_input(s) for s in spec.existing.private_subnet_ids
+            }
             self.public_subnet_ids = pulumi.Output.from_input(list(spec.existing.public_subnet_ids))
             self.zones = list(args.zones or [])
             self._register()
@@ -254,6 +259,9 @@ class Network(pulumi.ComponentResource):
 
         self.vpc_id = vpc.id
         self.private_subnet_ids = pulumi.Output.all(*private_ids).apply(list)
+        self.private_subnets_by_zone = {
+            zone: subnet.id for zone, subnet in zip(self.zones, private_subnets, strict=True)
+        }
         self.public_subnet_ids = pulumi.Output.all(*[s.id for s in public_subnets]).apply(list)
         self._register()
 

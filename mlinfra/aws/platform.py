@@ -101,6 +101,7 @@ class AwsPlatform(pulumi.ComponentResource):
                 tags=tags,
                 workload_identity=aws_opts.workload_identity,
                 log_kms_key_arn=self.logs_key.arn,
+                system_subnets=self.network.private_subnets_by_zone,
             ),
             opts=on_aws,
         )

@@ -18,7 +18,7 @@ from mlinfra.aws.cluster import (
     build_kubeconfig,
 )
 from mlinfra.catalog import SUPPORTED_KUBERNETES_VERSIONS
-from mlinfra.spec import ClusterSpec, PlatformSpec
+from mlinfra.spec import ClusterSpec, PlatformSpec, SpecError
 from tests.aws.support import export_outputs
 from tests.conftest import PROD_SPEC, make_spec, plan_of
 
@@ -237,7 +237,7 @@ def test_version_follows_spec():
     plan = _plan(make_spec(cluster={"kubernetes_version": "1.34"}))
     assert plan.one(EKS).inputs["version"] == "1.34"
     assert _addons(plan)["kube-proxy"]["addonVersion"] == ADDON_VERSIONS["1.34"]["kube-proxy"]
-    assert plan.one("aws:eks/nodeGroup:NodeGroup").inputs["version"] == "1.34"
+    assert {g.inputs["version"] for g in plan.of_type("aws:eks/nodeGroup:NodeGroup")} == {"1.34"}
 
 
 def _trust_condition(plan, role_name: str) -> dict:
@@ -302,12 +302,14 @@ def test_addon_roles_and_policies(prod_plan):
 
 
 def test_core_networking_addons_precede_nodes_and_deployments_follow(prod_plan):
-    ng = prod_plan.one("aws:eks/nodeGroup:NodeGroup")
     by_name = {r.inputs["addonName"]: r for r in prod_plan.of_type(ADDON)}
-    for before in ("vpc-cni", "kube-proxy", "eks-pod-identity-agent"):
-        assert by_name[before].urn in ng.dependencies
-    for after in ("coredns", "aws-ebs-csi-driver"):
-        assert ng.urn in by_name[after].dependencies
+    groups = prod_plan.of_type("aws:eks/nodeGroup:NodeGroup")
+    assert len(groups) == 3
+    for ng in groups:
+        for before in ("vpc-cni", "kube-proxy", "eks-pod-identity-agent"):
+            assert by_name[before].urn in ng.dependencies
+        for after in ("coredns", "aws-ebs-csi-driver"):
+            assert ng.urn in by_name[after].dependencies
 
 
 def test_node_volume_key_policy_admits_autoscaling_service_linked_role(prod_plan):
@@ -333,16 +335,65 @@ def test_node_volume_key_policy_admits_autoscaling_service_linked_role(prod_plan
     assert grant["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
 
 
-def test_system_node_group(prod_plan):
-    ng = prod_plan.one("aws:eks/nodeGroup:NodeGroup").inputs
-    assert ng["capacityType"] == "ON_DEMAND"
-    assert ng["amiType"] == "AL2023_x86_64_STANDARD"
-    assert ng["instanceTypes"] == ["m6i.large"]
-    assert ng["labels"] == {"mlinfra.io/pool": "system"}
-    assert ng["scalingConfig"] == {"minSize": 3, "desiredSize": 3, "maxSize": 6}
-    assert ng["subnetIds"] == SUBNETS
-    assert "diskSize" not in ng  # the launch template owns the root volume
-    assert ng["nodeRoleArn"] == prod_plan.outputs["system_node_role_arn"]
+def test_one_system_node_group_per_zone(prod_plan):
+    """The system pool holds zonal EBS volumes (Prometheus, Grafana, Alertmanager): one group per zone,
+    balanced by the autoscaler (cluster-autoscaler AWS README, "Common Notes and Gotchas")."""
+    groups = sorted(prod_plan.of_type("aws:eks/nodeGroup:NodeGroup"), key=lambda g: g.name)
+    assert [g.name for g in groups] == [f"cluster-system-{s}" for s in SUBNETS]
+    for group, subnet in zip(groups, SUBNETS, strict=True):
+        ng = group.inputs
+        assert ng["subnetIds"] == [subnet]
+        assert ng["capacityType"] == "ON_DEMAND"
+        assert ng["amiType"] == "AL2023_x86_64_STANDARD"
+        assert ng["instanceTypes"] == ["m6i.large"]
+        assert ng["labels"] == {"mlinfra.io/pool": "system"}
+        # prod: 3/3/6 over three zones
+        assert ng["scalingConfig"] == {"minSize": 1, "desiredSize": 1, "maxSize": 2}
+        assert "diskSize" not in ng  # the launch template owns the root volume
+        assert ng["nodeRoleArn"] == prod_plan.outputs["system_node_role_arn"]
+    assert len(prod_plan.of_type("aws:ec2/launchTemplate:LaunchTemplate")) == 1  # shared, URN kept
+
+
+def test_system_pool_sizes_are_split_across_zones_keeping_the_totals():
+    spec = make_spec(cluster={"system_pool": {"min_nodes": 1, "desired_nodes": 2, "max_nodes": 3}})
+    groups = sorted(
+        _plan(spec, subnet_ids=SUBNETS[:2]).of_type("aws:eks/nodeGroup:NodeGroup"), key=lambda g: g.name
+    )
+    assert [g.inputs["scalingConfig"] for g in groups] == [
+        {"minSize": 1, "desiredSize": 1, "maxSize": 2},
+        {"minSize": 0, "desiredSize": 1, "maxSize": 1},
+    ]
+
+
+def test_fewer_system_nodes_than_zones_is_refused():
+    with pytest.raises(SpecError, match=r"cluster\.system_pool\.max_nodes.*zones"):
+        make_spec(PROD_SPEC, cluster={"system_pool": {"min_nodes": 1, "desired_nodes": 1, "max_nodes": 2}})
+
+
+def test_slow_eks_operations_get_timeouts_longer_than_the_provider_defaults():
+    """Cluster delete: 30m (default 15m, seen at 15-16m); node group update: 20 minutes per node the
+    group may hold (EKS drains each node for up to 15 minutes), never below the 60m default."""
+    seen: dict[str, pulumi.CustomTimeouts] = {}
+
+    def capture(args: pulumi.ResourceTransformationArgs):
+        seen[args.name] = args.opts.custom_timeouts
+        return None
+
+    spec = make_spec(
+        PROD_SPEC, cluster={"system_pool": {"min_nodes": 3, "desired_nodes": 3, "max_nodes": 12}}
+    )
+
+    def program():
+        provider = aws.Provider("aws", region=spec.region)
+        Cluster(
+            "cluster", _args(spec), opts=pulumi.ResourceOptions(provider=provider, transformations=[capture])
+        )
+
+    plan_of(program, region=spec.region)
+    cluster = seen["cluster"]
+    assert (cluster.create, cluster.update, cluster.delete) == ("30m", "60m", "30m")
+    group = seen["cluster-system-subnet-a"]  # 12 nodes over 3 zones: 4 per group
+    assert (group.create, group.update, group.delete) == ("60m", "80m", "60m")
 
 
 def test_launch_template_requires_imdsv2_and_encrypts_root(prod_plan):

@@ -262,3 +262,18 @@ def test_aws_accelerator_label_is_reserved(dev_pool):
     err, registered = _registered_under_error(pool, kubernetes_version="1.33")
     assert err.field == "pool.labels" and "k8s.amazonaws.com/accelerator" in str(err)
     assert registered == []
+
+
+def test_node_group_update_timeout_covers_a_rolling_replacement(dev_pool):
+    """An AMI/version update replaces the nodes one at a time, each drained for up to 15 minutes
+    (EKS managed-node-update-behavior): 20 minutes per node, above the provider's 60m default."""
+    seen: dict[str, pulumi.CustomTimeouts] = {}
+
+    def capture(args: pulumi.ResourceTransformationArgs):
+        seen[args.type_] = args.opts.custom_timeouts
+        return None
+
+    _plan(dev_pool.model_copy(update={"max_nodes": 8}), transformations=[capture])
+    assert (seen[NG].create, seen[NG].update, seen[NG].delete) == ("60m", "160m", "60m")
+    _plan(dev_pool, transformations=[capture])  # max 2 nodes: the 60m default still covers it
+    assert seen[NG].update == "60m"

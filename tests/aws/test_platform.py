@@ -90,3 +90,37 @@ def test_prod_flow_logs_are_kept_at_least_a_year():
         make_spec(network={"flow_logs": True, "flow_log_retention_days": 30}).network.flow_log_retention_days
         == 30
     )
+
+
+def test_model_workloads_wait_for_the_gpu_pools_they_land_on():
+    """pool_dependencies (hooks contract A): a model's Deployment/InferenceService depends on the node
+    group of its GPU pool, so the first `pulumi up` creates the nodes before waiting for the pods."""
+    spec = make_spec(
+        cluster={"api_access": "public", "public_access_cidrs": ["203.0.113.0/24"]},
+        serving={"models": [{"name": "m", "runtime": "kserve", "gpu_pool": "a10g", "version": "v1/"}]},
+    )
+    plan = _plan(spec)
+    (group,) = [n for n in plan.of_type(NODE_GROUP) if n.inputs.get("taints")]
+    workloads = [
+        r
+        for r in plan.resources
+        if r.type
+        in ("kubernetes:apps/v1:Deployment", "kubernetes:serving.kserve.io/v1beta1:InferenceService")
+        and "ModelDeployment" in r.urn
+    ]
+    assert workloads
+    for workload in workloads:
+        assert group.urn in workload.dependencies, workload.name
+
+
+def test_system_node_groups_one_per_zone_in_that_zone():
+    plan = _plan(make_spec(PROD_SPEC))
+    subnets = {
+        s.id: s.inputs["availabilityZone"]
+        for s in plan.of_type("aws:ec2/subnet:Subnet")
+        if "-private-" in s.name
+    }
+    groups = _system_groups(plan)
+    zones = [subnets[g.inputs["subnetIds"][0]] for g in groups if len(g.inputs["subnetIds"]) == 1]
+    assert sorted(zones) == ["us-east-1a", "us-east-1b", "us-east-1c"]
+    assert sum(g.inputs["scalingConfig"]["maxSize"] for g in groups) == 6
