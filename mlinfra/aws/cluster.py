@@ -85,6 +85,18 @@ ADDON_VERSIONS: dict[str, dict[str, str]] = {
     },
 }
 
+# Add-on configuration values (`aws eks describe-addon-configuration` schema of each add-on).
+# vpc-cni: the CNI enforces NetworkPolicy objects only when asked to (EKS user guide, "Restrict Pod
+# network traffic with Kubernetes network policies", step "Enable the network policy parameter for
+# the add-on": `{"enableNetworkPolicy": "true"}`; a string, as the add-on's schema has it). What that
+# needs, all met here: VPC CNI >= v1.14.0-eksbuild.3 (pinned v1.20.4), Kubernetes >= 1.25 with the
+# network policy controller EKS runs in the control plane (1.32+), nodes with Linux >= 5.10 and the
+# BPF file system mounted: Amazon Linux 2023 (both AMI types here) runs kernel 6.1 and EKS AMIs for
+# 1.27+ mount /sys/fs/bpf. Standard enforcement mode (a new pod is default-allow until its policies
+# are programmed, seconds): strict mode would deny every pod in namespaces without policies
+# (kube-system, monitoring, the controllers) until someone writes policies for them all.
+ADDON_CONFIGURATION: dict[str, dict[str, Any]] = {"vpc-cni": {"enableNetworkPolicy": "true"}}
+
 # Cluster Autoscaler must match the Kubernetes minor: (chart version, image tag). The chart
 # pins (and the upstream tags they were checked against) are in mlinfra/k8s/charts.py; the image
 # tag is set explicitly, so the chart only supplies the manifests: v1.32.5 / v1.33.3 / v1.34.2,
@@ -606,11 +618,13 @@ class Cluster(pulumi.ComponentResource):
         )
 
         def addon(addon_name: str, role_arn: pulumi.Input[str] | None = None, depends_on=None) -> eks.Addon:
+            config = ADDON_CONFIGURATION.get(addon_name)
             return eks.Addon(
                 f"{name}-{addon_name}",
                 cluster_name=cluster.name,
                 addon_name=addon_name,
                 addon_version=self.addon_versions[addon_name],
+                configuration_values=json.dumps(config, sort_keys=True) if config else None,
                 service_account_role_arn=role_arn,
                 resolve_conflicts_on_create="OVERWRITE",
                 resolve_conflicts_on_update="OVERWRITE",

@@ -535,3 +535,16 @@ def test_upgrade_policy_is_standard_unless_the_spec_asks_for_extended(prod_plan)
     assert prod_plan.one(EKS).inputs["upgradePolicy"] == {"supportType": "STANDARD"}
     extended = _plan(make_spec(cluster={"version_support": "extended"}))
     assert extended.one(EKS).inputs["upgradePolicy"] == {"supportType": "EXTENDED"}
+
+
+def test_vpc_cni_enforces_network_policies(prod_plan, dev_plan):
+    """Without `enableNetworkPolicy` the VPC CNI ignores every NetworkPolicy (EKS user guide,
+    cni-network-policy-configure); the feature needs VPC CNI >= 1.14 and Kubernetes >= 1.25."""
+    for plan in (prod_plan, dev_plan):
+        addons = _addons(plan)
+        assert json.loads(addons["vpc-cni"]["configurationValues"]) == {"enableNetworkPolicy": "true"}
+        assert all("configurationValues" not in a for n, a in addons.items() if n != "vpc-cni")
+    for minor, table in ADDON_VERSIONS.items():
+        major, min_, patch = (int(x) for x in table["vpc-cni"][1:].split("-")[0].split("."))
+        assert (major, min_) >= (1, 14), table["vpc-cni"]
+        assert tuple(int(x) for x in minor.split(".")) >= (1, 27)  # EKS AMIs mount the BPF FS from 1.27
