@@ -21,6 +21,12 @@ pulumi.export("artifact_bucket", platform.bucket_name)
 pulumi.export("registry_urls", platform.registry_urls)
 # For the in-cluster stack (and team stacks that install into the cluster): the layer's dynamic values.
 pulumi.export(IN_CLUSTER_OUTPUT, platform.in_cluster)
+# api_access private: the CodeBuild project that runs the in-cluster stack from inside the VPC, and the
+# runner's role and security group (for a self-hosted runner instead).
+if platform.runner is not None:
+    pulumi.export("runner_project", platform.runner.project_name)
+    pulumi.export("runner_role_arn", platform.runner.role_arn)
+    pulumi.export("runner_security_group_id", platform.runner.security_group_id)
 # For team-owned stacks that add pools or buckets through a StackReference:
 pulumi.export("vpc_id", platform.vpc_id)
 pulumi.export("private_subnet_ids", platform.private_subnet_ids)
