@@ -180,6 +180,13 @@ class InClusterInstall:
     serving: Any
     models: list[Any]
 
+    def adopt(self, component: Any) -> None:
+        """Expose what was installed on the component that installed it (k8s_provider, monitoring,
+        gpu, serving, models), the same attributes on every platform."""
+        component.k8s_provider = self.provider
+        component.monitoring, component.gpu = self.monitoring, self.gpu
+        component.serving, component.models = self.serving, self.models
+
 
 def install_in_cluster(
     name: str,
@@ -298,13 +305,7 @@ class InClusterPlatform(pulumi.ComponentResource):
             secrets=secrets or PlatformSecrets(),
             parent=self,
         )
-        self.k8s_provider = install.provider
-        self.monitoring, self.gpu, self.serving, self.models = (
-            install.monitoring,
-            install.gpu,
-            install.serving,
-            install.models,
-        )
+        install.adopt(self)
         self.serving_namespace = self.serving.namespace if self.serving else None
         self.model_urls = {
             model.name: deployment.url

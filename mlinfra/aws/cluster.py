@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
-from pulumi_aws import cloudwatch, eks, iam
+from pulumi_aws import eks, iam
 
 from mlinfra.aws.identity import (
     PRINCIPAL_ARN,
@@ -36,9 +36,15 @@ from mlinfra.aws.identity import (
     WorkloadIdentity,
     WorkloadIdentityArgs,
     aws_managed_policy_arn,
+    cluster_admin_access,
     service_trust_policy,
 )
-from mlinfra.aws.kms import check_deletion_window, customer_managed_key
+from mlinfra.aws.kms import (
+    account_administration,
+    check_deletion_window,
+    customer_managed_key,
+    encrypted_log_group,
+)
 from mlinfra.aws.nodes import node_group_timeouts, node_launch_template, node_role, split_evenly
 from mlinfra.catalog import ENVIRONMENTS
 from mlinfra.components import child, stateful
@@ -263,13 +269,7 @@ def node_volume_key_policy(partition: str, account: str) -> dict[str, Any]:
     return {
         "Version": "2012-10-17",
         "Statement": [
-            {
-                "Sid": "AccountAdministration",
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
-                "Action": "kms:*",
-                "Resource": "*",
-            },
+            account_administration(partition, account),
             {
                 "Sid": "AutoScalingUseOfTheKey",
                 "Effect": "Allow",
@@ -470,13 +470,13 @@ class Cluster(pulumi.ComponentResource):
         # ---- control plane
         log_types = list(BASE_LOG_TYPES) + ([] if args.environment == "dev" else list(EXTRA_LOG_TYPES))
         # Pre-created so retention is bounded (EKS would create it with "never expire").
-        log_group = cloudwatch.LogGroup(
+        log_group = encrypted_log_group(
+            self,
             f"{name}-control-plane-logs",
-            name=control_plane_log_group(args.cluster_name),
-            retention_in_days=spec.log_retention_days,
-            kms_key_id=args.log_kms_key_arn,
+            group_name=control_plane_log_group(args.cluster_name),
+            retention_days=spec.log_retention_days,
+            kms_key_arn=args.log_kms_key_arn,
             tags=tags,
-            opts=child(self),
         )
         cluster_role = iam.Role(
             f"{name}-cluster-role",
@@ -555,23 +555,14 @@ class Cluster(pulumi.ComponentResource):
 
         for principal in spec.admin_principals:
             suffix = f"{principal.rsplit('/', 1)[-1]}-{hashlib.sha256(principal.encode()).hexdigest()[:6]}"
-            entry = eks.AccessEntry(
-                f"{name}-admin-{suffix}",
+            cluster_admin_access(
+                self,
+                entry_name=f"{name}-admin-{suffix}",
+                association_name=f"{name}-admin-{suffix}",
                 cluster_name=cluster.name,
                 principal_arn=principal,
-                type="STANDARD",
+                partition=partition,
                 tags=tags,
-                opts=child(self),
-            )
-            eks.AccessPolicyAssociation(
-                f"{name}-admin-{suffix}",
-                cluster_name=cluster.name,
-                principal_arn=principal,
-                policy_arn=partition.apply(
-                    lambda p: f"arn:{p}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
-                ),
-                access_scope={"type": "cluster"},
-                opts=child(self, depends_on=[entry]),
             )
 
         # ---- IRSA: the OIDC provider. No thumbprint: IAM validates EKS issuers against its

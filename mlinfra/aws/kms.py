@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pulumi
-from pulumi_aws import kms
+from pulumi_aws import cloudwatch, kms
 
 from mlinfra.components import child, stateful
 from mlinfra.spec import SpecError
@@ -74,13 +74,7 @@ def log_group_key_policy(
     return {
         "Version": "2012-10-17",
         "Statement": [
-            {
-                "Sid": "AccountAdministration",
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
-                "Action": "kms:*",
-                "Resource": "*",
-            },
+            account_administration(partition, account),
             {
                 "Sid": "CloudWatchLogsForTheseGroups",
                 "Effect": "Allow",
@@ -97,3 +91,37 @@ def log_group_key_policy(
             },
         ],
     }
+
+
+def account_administration(partition: str, account: str) -> dict[str, Any]:
+    """The key-policy statement letting the account administer the key (KMS developer guide,
+    "Default key policy": it also lets the account's IAM policies grant use of the key)."""
+    return {
+        "Sid": "AccountAdministration",
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
+        "Action": "kms:*",
+        "Resource": "*",
+    }
+
+
+def encrypted_log_group(
+    parent: pulumi.Resource,
+    name: str,
+    *,
+    group_name: str,
+    retention_days: int,
+    kms_key_arn: pulumi.Input[str] | None,
+    tags: Mapping[str, str],
+) -> cloudwatch.LogGroup:
+    """A pre-created log group (the service would create it with "never expire") with bounded
+    retention, encrypted with `kms_key_arn` (a key whose policy names this group,
+    `log_group_key_policy`), or CloudWatch's own encryption when None."""
+    return cloudwatch.LogGroup(
+        name,
+        name=group_name,
+        retention_in_days=retention_days,
+        kms_key_id=kms_key_arn,
+        tags=dict(tags),
+        opts=child(parent),
+    )

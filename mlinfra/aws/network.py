@@ -18,8 +18,10 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
-from pulumi_aws import cloudwatch, ec2, iam
+from pulumi_aws import ec2, iam
 
+from mlinfra.aws.identity import confused_deputy_trust_policy
+from mlinfra.aws.kms import encrypted_log_group
 from mlinfra.components import child
 from mlinfra.spec import NetworkSpec
 
@@ -266,13 +268,13 @@ class Network(pulumi.ComponentResource):
         self._register()
 
     def _flow_logs(self, name: str, args: NetworkArgs, vpc: ec2.Vpc, tags: dict[str, str]) -> None:
-        group = cloudwatch.LogGroup(
+        group = encrypted_log_group(
+            self,
             f"{name}-flow-logs",
-            name=flow_log_group(args.cluster_name),
-            retention_in_days=args.spec.flow_log_retention_days,
-            kms_key_id=args.flow_log_kms_key_arn,
+            group_name=flow_log_group(args.cluster_name),
+            retention_days=args.spec.flow_log_retention_days,
+            kms_key_arn=args.flow_log_kms_key_arn,
             tags=tags,
-            opts=child(self),
         )
         caller = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
         trust = pulumi.Output.all(caller.arn, caller.account_id).apply(
@@ -311,20 +313,9 @@ class Network(pulumi.ComponentResource):
 def flow_log_trust_policy(partition: str, region: str, account: str) -> dict[str, Any]:
     """Confused-deputy guard (VPC user guide, flow-logs-iam-role): the service may assume the
     role only for flow logs of this account in this region, not on behalf of anyone else's."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-                "Condition": {
-                    "StringEquals": {"aws:SourceAccount": account},
-                    "ArnLike": {"aws:SourceArn": f"arn:{partition}:ec2:{region}:{account}:vpc-flow-log/*"},
-                },
-            }
-        ],
-    }
+    return confused_deputy_trust_policy(
+        "vpc-flow-logs.amazonaws.com", account, f"arn:{partition}:ec2:{region}:{account}:vpc-flow-log/*"
+    )
 
 
 def flow_log_policy(log_group_arn: str) -> dict[str, Any]:

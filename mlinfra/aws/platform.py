@@ -268,13 +268,7 @@ class AwsPlatform(pulumi.ComponentResource):
             pool_dependencies={p.pool.name: p for p in self.gpu_pools},
             aliases=[pulumi.Alias(parent=self.cluster)],
         )
-        self.k8s_provider = install.provider
-        self.monitoring, self.gpu, self.serving, self.models = (
-            install.monitoring,
-            install.gpu,
-            install.serving,
-            install.models,
-        )
+        install.adopt(self)
 
     def _model_identity(self, name: str, spec: PlatformSpec, model: ModelSpec) -> WorkloadIdentity:
         """An IAM role for the model's ServiceAccount, read-only on the model's bucket prefix."""

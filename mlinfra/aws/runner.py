@@ -36,8 +36,10 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
-from pulumi_aws import cloudwatch, codebuild, ec2, eks, iam, vpc
+from pulumi_aws import codebuild, ec2, iam, vpc
 
+from mlinfra.aws.identity import cluster_admin_access, confused_deputy_trust_policy
+from mlinfra.aws.kms import encrypted_log_group
 from mlinfra.components import child
 from mlinfra.spec import AwsRunnerSpec, SpecError
 
@@ -118,22 +120,11 @@ def log_group(project_name: str) -> str:
 def codebuild_trust_policy(partition: str, region: str, account: str, project_name: str) -> dict[str, Any]:
     """CodeBuild may assume the role for this project only (CodeBuild user guide, "Cross-service
     confused deputy prevention": aws:SourceAccount + aws:SourceArn)."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "codebuild.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-                "Condition": {
-                    "StringEquals": {"aws:SourceAccount": account},
-                    "ArnLike": {
-                        "aws:SourceArn": f"arn:{partition}:codebuild:{region}:{account}:project/{project_name}"
-                    },
-                },
-            }
-        ],
-    }
+    return confused_deputy_trust_policy(
+        "codebuild.amazonaws.com",
+        account,
+        f"arn:{partition}:codebuild:{region}:{account}:project/{project_name}",
+    )
 
 
 def _s3_backend(url: str) -> tuple[str, str] | None:
@@ -369,33 +360,24 @@ class InClusterRunner(pulumi.ComponentResource):
             opts=child(self),
         )
         # Cluster admin through an access entry (authenticationMode API), like the admin principals.
-        entry = eks.AccessEntry(
-            f"{name}-access",
+        _, admin = cluster_admin_access(
+            self,
+            entry_name=f"{name}-access",
+            association_name=f"{name}-admin",
             cluster_name=args.cluster_name,
             principal_arn=role.arn,
-            type="STANDARD",
+            partition=partition,
             tags=tags,
-            opts=child(self),
-        )
-        admin = eks.AccessPolicyAssociation(
-            f"{name}-admin",
-            cluster_name=args.cluster_name,
-            principal_arn=role.arn,
-            policy_arn=partition.apply(
-                lambda p: f"arn:{p}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
-            ),
-            access_scope={"type": "cluster"},
-            opts=child(self, depends_on=[entry]),
         )
 
         self.log_group_name = log_group(args.project_name)
-        logs = cloudwatch.LogGroup(
+        logs = encrypted_log_group(
+            self,
             f"{name}-logs",
-            name=self.log_group_name,
-            retention_in_days=args.log_retention_days,
-            kms_key_id=args.log_group_kms_key_arn,
+            group_name=self.log_group_name,
+            retention_days=args.log_retention_days,
+            kms_key_arn=args.log_group_kms_key_arn,
             tags=tags,
-            opts=child(self),
         )
         project = codebuild.Project(
             f"{name}-project",
