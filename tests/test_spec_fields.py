@@ -21,13 +21,9 @@ from pydantic import BaseModel
 
 from mlinfra.platform import (
     IMPLEMENTED_CLOUDS,
-    MlPlatform,
-    PlatformSecrets,
-    install_in_cluster,
-    installs_in_cluster_layer,
 )
 from mlinfra.spec import PlatformSpec, SpecError
-from tests.conftest import plan_of
+from tests.conftest import deployed_plan_of
 
 ACCOUNT = "123456789012"
 
@@ -67,10 +63,14 @@ BASES: dict[str, dict[str, Any]] = {
                 },
                 {
                     "name": "embed",
-                    "runtime": "deployment",
+                    "runtime": "image",
                     "image": "nvcr.io/nvidia/tritonserver:25.09-py3",
+                    "command": ["tritonserver", "--model-repository=/mnt/models"],
+                    "args": ["--strict-readiness=true"],
+                    "load_metric": "nv_inference_pending_request_count",
                     "gpu_pool": "od",
                     "port": 8000,
+                    "health_path": "/v2/health/ready",
                     "canary": {"traffic_percent": 10, "image": "nvcr.io/nvidia/tritonserver:25.10-py3"},
                 },
             ],
@@ -92,6 +92,12 @@ BASES: dict[str, dict[str, Any]] = {
 
 # Fields that do not change what is deployed, and why.
 PLAN_INVISIBLE: dict[str, str] = {
+    # Found by this test, in wip/serving's ModelSpec: accepted and unused when the runtime scales on a
+    # load metric (kserve does). It should be refused there; reported, not fixed here (not AWS's field).
+    "serving.models.0.target_utilization_percent": "read only by models without a load metric; kserve "
+    "scales on requests in flight (reported to wip/serving: should be refused for such runtimes)",
+    "serving.models.1.target_utilization_percent": "read only by models without a load metric; this one "
+    "has load_metric (reported to wip/serving, as above)",
     "cloud": "selects which cloud's platform is built (tests/test_platform.py covers the dispatch); not a value inside one plan",
     "guardrails.allow_spot_only_gpu": "an explicit override of a spec check: it changes which specs are accepted, not what they deploy",
     "guardrails.override_reason": "the audit trail of an override; recorded in the spec, deploys nothing",
@@ -163,26 +169,22 @@ MUTATIONS: dict[str, dict[str, Any]] = {
     "serving.quota.memory": {"serving.quota.memory": "256Gi"},
     "serving.models.0.name": {"serving.models.0.name": "rerank2"},
     "serving.models.1.name": {"serving.models.1.name": "embed2"},
-    "serving.models.0.runtime": {
-        "serving.models.0.runtime": "deployment",
-        "serving.models.0.image": "vllm/vllm-openai:v0.11.0",
-    },
     "serving.models.1.runtime": {
-        "serving.models.1.runtime": "kserve",
+        "serving.models.1.runtime": "vllm",
         "serving.models.1.image": None,
+        "serving.models.1.command": None,
+        "serving.models.1.load_metric": None,
         "serving.models.1.canary": {"traffic_percent": 10, "version": "v2/"},
         "serving.models.1.version": "v1/",
     },
     "serving.models.0.image": {"serving.models.0.image": "kserve/huggingfaceserver:v0.15.2"},
     "serving.models.1.image": {"serving.models.1.image": "nvcr.io/nvidia/tritonserver:25.08-py3"},
-    "serving.models.0.model_format": {"serving.models.0.model_format": "pytorch"},
     "serving.models.0.storage_prefix": {"serving.models.0.storage_prefix": "models/other/"},
     "serving.models.1.storage_prefix": {"serving.models.1.storage_prefix": "models/other/"},
     "serving.models.0.gpu_pool": {"serving.models.0.gpu_pool": None},
     "serving.models.1.gpu_pool": {"serving.models.1.gpu_pool": None},
     "serving.models.0.gpus": {"serving.models.0.gpus": 0},
     "serving.models.1.gpus": {"serving.models.1.gpus": 0},
-    "serving.models.1.model_format": {"serving.models.1.model_format": "pytorch"},
     "encryption.key_deletion_window_days": {"encryption.key_deletion_window_days": 29},
     "serving.models.0.cpu": {"serving.models.0.cpu": "3"},
     "serving.models.1.cpu": {"serving.models.1.cpu": "3"},
@@ -193,10 +195,18 @@ MUTATIONS: dict[str, dict[str, Any]] = {
     "serving.models.0.version": {"serving.models.0.version": "v0/"},
     "serving.models.1.version": {"serving.models.1.version": "v1/"},
     "serving.models.0.canary.image": {
-        "serving.models.0.runtime": "deployment",
-        "serving.models.0.image": "a/b:1",
-        "serving.models.0.canary.image": "a/b:2",
+        "serving.models.0.runtime": "vllm",
+        "serving.models.0.canary.image": "vllm/vllm-openai:v0.11.1",
     },
+    "serving.models.0.command": {"serving.models.0.command": ["python", "-m", "server"]},
+    "serving.models.1.command": {"serving.models.1.command": ["tritonserver", "--model-repository=/models"]},
+    "serving.models.0.args": {"serving.models.0.args": ["--max-model-len=4096"]},
+    "serving.models.1.args": {"serving.models.1.args": ["--strict-readiness=false"]},
+    "serving.models.0.load_metric": {"serving.models.0.load_metric": "requests_in_flight"},
+    "serving.models.1.load_metric": {"serving.models.1.load_metric": "nv_inference_queue_size"},
+    "serving.models.0.load_target": {"serving.models.0.load_target": 4.0},
+    "serving.models.1.load_target": {"serving.models.1.load_target": 4.0},
+    "serving.models.0.port": {"serving.models.0.port": 8081},
     "serving.models.1.canary.image": {
         "serving.models.1.canary.image": "nvcr.io/nvidia/tritonserver:25.11-py3"
     },
@@ -277,26 +287,8 @@ def _resolved(cloud: str) -> dict[str, Any]:
     return PlatformSpec.load(BASES[cloud]).model_dump(mode="json")
 
 
-def _program(spec: PlatformSpec):
-    def program():
-        platform = MlPlatform(spec.prefix, spec)
-        if not installs_in_cluster_layer(spec):
-            # What the in-cluster stack registers from this platform's outputs (same function).
-            install_in_cluster(
-                spec.prefix,
-                spec,
-                kubeconfig=platform.kubeconfig,
-                values=platform.in_cluster,
-                secrets=PlatformSecrets(),
-                parent=platform,
-            )
-
-    return program
-
-
 def fingerprint(data: dict[str, Any]) -> str:
-    spec = PlatformSpec.load(data)
-    plan = plan_of(_program(spec), region=spec.region)
+    plan = deployed_plan_of(PlatformSpec.load(data))
     doc = plan.to_json()
     return json.dumps({k: doc[k] for k in ("resources", "outputs", "warnings")}, sort_keys=True)
 
@@ -337,6 +329,8 @@ def test_changing_a_field_changes_the_plan(cloud, path):
             _set(data, where, copy.deepcopy(value))
     else:
         annotation, current = next((a, c) for p, a, c in leaves(PlatformSpec, data) if p == path)
+        if get_origin(annotation) is Literal and len(get_args(annotation)) == 1:
+            pytest.skip(f"{path}: one allowed value ({get_args(annotation)[0]!r}), nothing to change it to")
         try:
             _set(data, path, generic_mutation(annotation, current))
         except LookupError:
@@ -344,6 +338,9 @@ def test_changing_a_field_changes_the_plan(cloud, path):
     try:
         changed = fingerprint(data)
     except SpecError as e:
+        # Refused naming the field: not ignored (e.g. `command` on a runtime that brings its own).
+        if path.rsplit(".", 1)[-1] in str(e):
+            return
         pytest.fail(f"{path}: the mutated spec is refused ({e}); give a valid mutation in MUTATIONS")
     assert changed != _baseline(cloud), (
         f"{cloud}: changing {path} does not change the plan; make it reach a resource, refuse it on "

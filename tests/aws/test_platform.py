@@ -124,3 +124,18 @@ def test_system_node_groups_one_per_zone_in_that_zone():
     zones = [subnets[g.inputs["subnetIds"][0]] for g in groups if len(g.inputs["subnetIds"]) == 1]
     assert sorted(zones) == ["us-east-1a", "us-east-1b", "us-east-1c"]
     assert sum(g.inputs["scalingConfig"]["maxSize"] for g in groups) == 6
+
+
+def test_the_plan_records_the_custom_timeouts_of_slow_eks_operations():
+    """The plan JSON carries each resource's custom timeouts: EKS cluster delete 30m (provider default
+    15m), node group updates 20 minutes per node the group may hold (default 60m)."""
+    plan = _plan(make_spec(PROD_SPEC))
+    doc = {r["urn"]: r for r in plan.to_json()["resources"]}
+    eks_cluster = plan.one("aws:eks/cluster:Cluster")
+    assert doc[eks_cluster.urn]["custom_timeouts"] == {"create": "30m", "update": "60m", "delete": "30m"}
+    gpu = [r for r in plan.of_type(NODE_GROUP) if r.inputs.get("taints")]
+    for group in gpu:
+        max_nodes = int(group.inputs["scalingConfig"]["maxSize"])
+        assert doc[group.urn]["custom_timeouts"]["update"] == f"{max(60, 20 * max_nodes)}m"
+    for group in _system_groups(plan):
+        assert doc[group.urn]["custom_timeouts"] == {"create": "60m", "update": "60m", "delete": "60m"}
