@@ -159,7 +159,8 @@ def gpu_machine_type(cloud: str, name: str) -> GpuMachineType:
 # in similar groups (per zone / capacity type) and are kept even; a kube-system pod or an emptyDir
 # model cache must not pin an idle, expensive GPU node (the pool would never scale back to zero);
 # the cheapest fitting pool wins; idle nodes go after 10 minutes. EKS passes them to the chart as
-# extraArgs, AKS through the managed autoscaler profile (same names in snake_case).
+# extraArgs (with `expander: priority,least-waste`: on-demand GPU groups before spot, mlinfra.aws.in_cluster),
+# AKS through the managed autoscaler profile (same names in snake_case).
 CLUSTER_AUTOSCALER_FLAGS: dict[str, str] = {
     "balance-similar-node-groups": "true",
     "skip-nodes-with-system-pods": "false",

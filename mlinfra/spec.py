@@ -33,6 +33,15 @@ CapacityType = Literal["on_demand", "spot"]
 # How the deployer (`pulumi up`, kubectl) reaches the Kubernetes API; see ClusterSpec.api_access.
 ApiAccess = Literal["public", "private", "dns"]
 API_ACCESS_DEFAULT: dict[str, str] = {"aws": "private", "gcp": "dns", "azure": "private"}
+# The system pool's machine type when the spec names none, per cloud (pinned: no drifting default).
+# aws: m6i.large, 2 vCPU / 8 GiB (the value the AWS platform always used); with the VPC CNI it
+# holds 3 ENIs x (10 - 1) + 2 = 29 pods (amazon-eks-ami eni-max-pods.txt). The GCP and Azure streams
+# add their cloud's entry; a cloud without one must get `machine_type` from the spec.
+# azure: Standard_D4ds_v5, 4 vCPU / 16 GiB, the size of the AKS system pool in the build sheet (section 3)
+# and AKS's own guidance for system pools (learn.microsoft.com aks/use-system-pools: at least 4 vCPUs
+# and 4 GiB for production); on Azure it sizes the `platform` pool (mlinfra's controllers and monitoring)
+# and `azure.system_vm_size` the AKS system pool.
+SYSTEM_MACHINE_TYPE_DEFAULT: dict[str, str] = {"aws": "m6i.large", "azure": "Standard_D4ds_v5"}
 
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
@@ -193,7 +202,9 @@ class SystemPoolSpec(NodePoolSize):
     """The small on-demand pool for cluster add-ons (CoreDNS, controllers, monitoring)."""
 
     machine_type: str | None = Field(
-        default=None, description="Machine type; the cloud's default (aws: m6i.large) when empty."
+        default=None,
+        description="Machine type of the system nodes; the profile fills the cloud's default "
+        "(aws: m6i.large) when empty. The one place to set it, on every cloud.",
     )
     min_nodes: int = Field(default=2, ge=1, le=100, description="Minimum system nodes (>= 1).")
     desired_nodes: int = Field(default=2, ge=1, le=100, description="System nodes at creation.")
@@ -222,6 +233,13 @@ class ClusterSpec(_Model):
         default_factory=list,
         description="Cloud principals (aws: IAM role ARNs) granted cluster-admin through access entries; "
         "not the identity that runs Pulumi, which is admin as the cluster's creator.",
+    )
+    version_support: Literal["standard", "extended"] = Field(
+        default="standard",
+        description="What happens when the Kubernetes minor leaves the provider's standard support: "
+        "standard = the provider upgrades the cluster (no extended-support charges); extended = the "
+        "cluster stays on its minor under paid extended support. "
+        "aws: EKS upgrade_policy.support_type STANDARD | EXTENDED (EKS defaults to EXTENDED).",
     )
     log_retention_days: int = Field(default=90, ge=1, le=3653, description="Control-plane log retention.")
     system_pool: SystemPoolSpec = Field(default_factory=SystemPoolSpec, description="System node pool.")
@@ -675,15 +693,109 @@ class GuardrailsSpec(_Model):
     )
 
 
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+_SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+$")
+# Key ARNs only: IAM authorizes KMS key operations against the key, an alias ARN in Resource grants
+# nothing (KMS developer guide, "Using aliases to control access to KMS keys").
+_KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]+$")
+_BACKEND = re.compile(r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^?\s]*)?(\?[^\s]*)?|https://[^\s]+)$")
+
+
+class AwsRunnerSpec(_Model):
+    """The runner of a private cluster's in-cluster stack: a CodeBuild project in the private subnets
+    (mlinfra.aws.runner). Only for `cluster.api_access: private`."""
+
+    state_backend: str | None = Field(
+        default=None,
+        description="Pulumi backend the runner logs in to: s3://<bucket>[/<prefix>] (self-managed; the "
+        "runner's role gets read/write on that prefix) or https://api.pulumi.com (Pulumi Cloud; needs "
+        "PULUMI_ACCESS_TOKEN in secret_env). Unset: pass PULUMI_BACKEND_URL and credentials when starting a build.",
+    )
+    secrets_provider: str | None = Field(
+        default=None,
+        description="Secrets provider for `pulumi stack select --create` of the in-cluster stack "
+        "(awskms://alias/<name>?region=<region>, or passphrase with PULUMI_CONFIG_PASSPHRASE in secret_env); "
+        "the backend's default when unset.",
+    )
+    secret_env: dict[str, str] = Field(
+        default_factory=dict,
+        description="Environment variable -> Secrets Manager secret ARN, read by the build "
+        "(PULUMI_ACCESS_TOKEN, PULUMI_CONFIG_PASSPHRASE); the runner's role may read exactly these.",
+    )
+    kms_key_arns: list[str] = Field(
+        default_factory=list,
+        description="KMS key ARNs (not aliases) the runner may use: the awskms secrets provider's key, "
+        "an SSE-KMS state bucket's key.",
+    )
+    compute_type: Literal["BUILD_GENERAL1_SMALL", "BUILD_GENERAL1_MEDIUM", "BUILD_GENERAL1_LARGE"] = Field(
+        default="BUILD_GENERAL1_SMALL", description="CodeBuild compute type (SMALL: 2 vCPU, 3 GiB)."
+    )
+    build_timeout_minutes: int = Field(
+        default=180,
+        ge=5,
+        le=2160,
+        description="CodeBuild build timeout (CodeBuild allows 5-2160 minutes); at least the in-cluster "
+        "stack's slowest chain (charts, then models waiting for GPU nodes).",
+    )
+
+    @field_validator("state_backend")
+    @classmethod
+    def _backend(cls, v: str | None) -> str | None:
+        if v is not None and not _BACKEND.match(v):
+            raise ValueError(
+                f"{v!r} is not a Pulumi backend URL; allowed: s3://<bucket>[/<prefix>], https://<host>"
+            )
+        return v
+
+    @field_validator("secret_env")
+    @classmethod
+    def _secret_env(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, arn in v.items():
+            if not _ENV_NAME.match(name):
+                raise ValueError(f"{name!r} is not an environment variable name (A-Z, 0-9, _)")
+            if not _SECRET_ARN.match(arn):
+                raise ValueError(f"{name}: {arn!r} is not a Secrets Manager secret ARN")
+        return v
+
+    @field_validator("kms_key_arns")
+    @classmethod
+    def _kms(cls, v: list[str]) -> list[str]:
+        for arn in v:
+            if not _KMS_KEY_ARN.match(arn):
+                raise ValueError(f"{arn!r} is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)")
+        return v
+
+    @model_validator(mode="after")
+    def _cloud_backend_needs_token(self):
+        if (self.state_backend or "").startswith("https://") and "PULUMI_ACCESS_TOKEN" not in self.secret_env:
+            raise ValueError(
+                "state_backend is a Pulumi Cloud URL but secret_env has no PULUMI_ACCESS_TOKEN; add its "
+                "Secrets Manager ARN"
+            )
+        return self
+
+
 class AwsOptions(_Model):
     """Options that only AWS has."""
+
+    runner: AwsRunnerSpec = Field(
+        default_factory=AwsRunnerSpec,
+        description="The CodeBuild runner of the in-cluster stack (cluster.api_access: private only).",
+    )
 
     workload_identity: Literal["irsa", "pod_identity"] = Field(
         default="irsa", description="How pods get IAM roles: IRSA (OIDC) or EKS Pod Identity."
     )
-    system_machine_type: str = Field(
-        default="m6i.large", description="Instance type of the system node group."
-    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_fields(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "system_machine_type" in data:
+            raise ValueError(
+                "system_machine_type was removed; set cluster.system_pool.machine_type "
+                "(one field for every cloud)"
+            )
+        return data
 
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
@@ -717,8 +829,8 @@ class AzureOptions(_Model):
     )
     system_vm_size: str = Field(
         default="Standard_D4ds_v5",
-        description="VM size of the AKS system pool (tainted CriticalAddonsOnly: AKS add-ons only), and of "
-        "the platform pool that cluster.system_pool sizes unless its machine_type is set.",
+        description="VM size of the AKS system pool (tainted CriticalAddonsOnly: AKS add-ons only); "
+        "cluster.system_pool (machine_type, sizes) is the `platform` pool that runs mlinfra's controllers.",
     )
     sku_tier: Literal["Free", "Standard", "Premium"] = Field(
         default="Standard",
@@ -816,6 +928,11 @@ class AzureOptions(_Model):
 
 # --------------------------------------------------------------------------- profiles
 
+# Prod keeps network flow logs a year: PCI DSS v4.0 requirement 10.5.1 ("retain audit log history for
+# at least 12 months, with at least the most recent three months immediately available"); flow logs
+# are the network half of that audit trail. The spec may raise it, not lower it.
+PROD_MIN_FLOW_LOG_RETENTION_DAYS = 365
+
 # Defaults per environment, applied under what the spec sets (the spec wins).
 PROFILES: dict[str, dict[str, Any]] = {
     "dev": {
@@ -841,7 +958,12 @@ PROFILES: dict[str, dict[str, Any]] = {
         "encryption": {"key_deletion_window_days": 14},
     },
     "prod": {
-        "network": {"zone_count": 3, "nat_gateways": "per_zone", "flow_logs": True},
+        "network": {
+            "zone_count": 3,
+            "nat_gateways": "per_zone",
+            "flow_logs": True,
+            "flow_log_retention_days": PROD_MIN_FLOW_LOG_RETENTION_DAYS,
+        },
         "cluster": {
             "system_pool": {"min_nodes": 3, "desired_nodes": 3, "max_nodes": 6},
             "log_retention_days": 365,
@@ -922,6 +1044,12 @@ class PlatformSpec(_Model):
                 and data.get("cloud") in API_ACCESS_DEFAULT
             ):
                 data["cluster"] = {**cluster, "api_access": API_ACCESS_DEFAULT[data["cloud"]]}
+            cluster = data.get("cluster")
+            default_type = SYSTEM_MACHINE_TYPE_DEFAULT.get(str(data.get("cloud")))
+            if isinstance(cluster, dict) and default_type is not None:
+                pool = cluster.get("system_pool")
+                if isinstance(pool, dict) and pool.get("machine_type") is None:
+                    data["cluster"] = {**cluster, "system_pool": {**pool, "machine_type": default_type}}
         return data
 
     @field_validator("name")
@@ -965,7 +1093,36 @@ class PlatformSpec(_Model):
             )
         if self.guardrails.allow_spot_only_gpu and not self.guardrails.override_reason:
             raise SpecError("an override needs a reason", "guardrails.override_reason")
+        if (
+            env == "prod"
+            and self.network.flow_logs
+            and self.network.flow_log_retention_days < PROD_MIN_FLOW_LOG_RETENTION_DAYS
+        ):
+            raise SpecError(
+                f"{self.network.flow_log_retention_days} days is below the prod minimum; allowed: "
+                f"{PROD_MIN_FLOW_LOG_RETENTION_DAYS}-3653 days (a year of network audit trail)",
+                "network.flow_log_retention_days",
+            )
+        if cloud == "aws":
+            zones = (
+                len(self.network.existing.private_subnet_ids)
+                if self.network.existing is not None
+                else self.network.zone_count
+            )
+            if self.cluster.system_pool.max_nodes < zones:
+                raise SpecError(
+                    f"{self.cluster.system_pool.max_nodes} is below the {zones} zones: AWS runs one system node "
+                    f"group per zone (zonal EBS volumes); allowed: {zones}-100",
+                    "cluster.system_pool.max_nodes",
+                )
         # endpoint exposure
+        if self.aws is not None and self.aws.runner.model_fields_set and self.cluster.api_access != "private":
+            raise SpecError(
+                f"the runner installs the in-cluster stack of a private cluster; api_access is "
+                f"{self.cluster.api_access!r}, whose platform stack installs the layer itself; "
+                "remove aws.runner or set cluster.api_access: private",
+                "aws.runner",
+            )
         if self.cluster.api_access == "public" and env != "dev":
             raise SpecError(
                 f"a public API endpoint is only allowed in dev (environment is {env}); "
@@ -1200,8 +1357,9 @@ def azure_names(spec: PlatformSpec) -> AzureNames:
 
 def azure_platform_vm_size(spec: PlatformSpec) -> str:
     """VM size of the `platform` pool (cluster.system_pool): mlinfra's controllers and monitoring."""
-    assert spec.azure is not None
-    return spec.cluster.system_pool.machine_type or spec.azure.system_vm_size
+    machine = spec.cluster.system_pool.machine_type
+    assert machine is not None  # SYSTEM_MACHINE_TYPE_DEFAULT fills it for cloud azure
+    return machine
 
 
 def azure_private_endpoints(spec: PlatformSpec) -> bool:
@@ -1279,6 +1437,14 @@ def _check_azure(spec: PlatformSpec) -> None:
                 "network.existing.private_subnet_ids",
             )
     _check_azure_addresses(spec, opts)
+    if spec.cluster.version_support == "extended" and opts.sku_tier != "Premium":
+        # AKS long-term support (support_plan AKSLongTermSupport) is a Premium-tier feature
+        # (learn.microsoft.com aks/long-term-support, "Enable long-term support").
+        raise SpecError(
+            f"AKS long-term support needs azure.sku_tier Premium (it is {opts.sku_tier}); allowed: standard, "
+            "or extended with sku_tier Premium",
+            "cluster.version_support",
+        )
     low, high = AZURE_LOG_RETENTION
     if not low <= spec.cluster.log_retention_days <= high:
         raise SpecError(

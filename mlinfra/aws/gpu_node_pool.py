@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import pulumi
 from pulumi_aws import autoscaling, eks
 
-from mlinfra.aws.nodes import node_launch_template, node_role
+from mlinfra.aws.nodes import node_group_timeouts, node_launch_template, node_role
 from mlinfra.catalog import GpuMachineType
 from mlinfra.components import child
 from mlinfra.k8s.scheduling import (
@@ -28,7 +28,7 @@ from mlinfra.k8s.scheduling import (
     Scheduling,
     gpu_scheduling,
 )
-from mlinfra.node_pools import gpu_pool_machine
+from mlinfra.node_pools import RESERVED_LABELS, gpu_pool_machine
 from mlinfra.spec import GpuPoolSpec
 
 # Amazon Linux 2023 with the NVIDIA driver and container toolkit, x86-64 (EKS API spelling).
@@ -43,6 +43,14 @@ _EKS_TAINT_EFFECT = {
     "NoExecute": "NO_EXECUTE",
 }
 _CAPACITY = {"on_demand": "ON_DEMAND", "spot": "SPOT"}
+# The label the Cluster Autoscaler's AWS provider reads to know a node has a GPU before the device
+# plugin advertises `nvidia.com/gpu` (kubernetes/autoscaler cluster-autoscaler-chart-9.50.1,
+# cluster-autoscaler/cloudprovider/aws/README.md, "Special note on GPU instances": without it the
+# autoscaler treats a new GPU node as GPU-less and scales out again; ">= 1.15:
+# k8s.amazonaws.com/accelerator=<gpu-type>"). Set as a node label at join (the node group's labels)
+# and as the matching node-template tag on the ASG, so scale-from-zero sees it too.
+AWS_ACCELERATOR_LABEL = "k8s.amazonaws.com/accelerator"
+_RESERVED_LABELS = (*RESERVED_LABELS, AWS_ACCELERATOR_LABEL)
 
 CA_PREFIX = "k8s.io/cluster-autoscaler"
 NODE_TEMPLATE_PREFIX = f"{CA_PREFIX}/node-template"
@@ -60,6 +68,10 @@ class GpuNodePoolArgs:
         The key policy must let the Auto Scaling service-linked role use it, or instances
         fail to launch.
     tags: tags for the node group, launch template, instances and volumes.
+    node_prerequisites: what must exist before a node can become Ready: the cluster's networking
+        add-ons (vpc-cni, kube-proxy, the Pod Identity agent; `Cluster.node_prerequisites`). With
+        `bootstrap_self_managed_addons=False` the cluster has no CNI until the vpc-cni add-on is
+        ACTIVE; a node group created before it waits for NotReady nodes and fails.
     """
 
     pool: GpuPoolSpec
@@ -68,6 +80,7 @@ class GpuNodePoolArgs:
     subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
     volume_kms_key_arn: pulumi.Input[str] | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    node_prerequisites: Sequence[pulumi.Resource] = ()
 
 
 def node_template_tags(labels: Mapping[str, str], gpus: int, disk_size_gb: int) -> dict[str, str]:
@@ -105,14 +118,14 @@ class GpuNodePool(pulumi.ComponentResource):
     def __init__(self, name: str, args: GpuNodePoolArgs, opts: pulumi.ResourceOptions | None = None):
         # Validate everything static before the first registration.
         pool = args.pool
-        machine, labels = gpu_pool_machine("aws", pool, args.kubernetes_version)
+        machine, labels = gpu_pool_machine("aws", pool, args.kubernetes_version, _RESERVED_LABELS)
 
         super().__init__("mlinfra:aws:GpuNodePool", name, None, opts)
         self.machine_type = machine
         self.pool = pool
         tags = dict(args.tags)
         # The device-plugin config label selects the pool's time-slicing config (none when unshared).
-        self.labels = labels
+        self.labels = {**labels, AWS_ACCELERATOR_LABEL: machine.gpu_model}
         # With time-slicing the device plugin advertises gpus x replicas `nvidia.com/gpu` per node;
         # the template must say the same or the autoscaler refuses pods that would fit.
         advertised_gpus = machine.gpus * pool.time_slicing_replicas
@@ -175,7 +188,12 @@ class GpuNodePool(pulumi.ComponentResource):
             ),
             # The autoscaler owns the desired size after creation; a later `pulumi up` must not
             # reset it (that would kill running GPU jobs or strand pending pods).
-            opts=child(self, depends_on=attachments, ignore_changes=["scalingConfig.desiredSize"]),
+            opts=child(
+                self,
+                depends_on=[*attachments, *args.node_prerequisites],
+                ignore_changes=["scalingConfig.desiredSize"],
+                custom_timeouts=node_group_timeouts(pool.max_nodes),
+            ),
         )
 
         # EKS does not copy node-group tags to the Auto Scaling group, where the autoscaler

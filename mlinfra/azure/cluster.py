@@ -57,6 +57,8 @@ KUBELOGIN_MODE = "azurecli"  # Azure/kubelogin docs/book/src/concepts/login-mode
 # api/audit/authenticator equivalent; staging/prod add the controllers and the autoscaler.
 BASE_LOG_CATEGORIES = ("kube-apiserver", "kube-audit-admin", "guard")
 EXTRA_LOG_CATEGORIES = ("kube-controller-manager", "kube-scheduler", "cluster-autoscaler")
+# cluster.version_support -> ManagedCluster support_plan (learn.microsoft.com aks/long-term-support).
+SUPPORT_PLANS = {"standard": "KubernetesOfficial", "extended": "AKSLongTermSupport"}
 IMAGE_CLEANER_INTERVAL_HOURS = 48  # AKS Image Cleaner: remove unused, vulnerable images (7d max)
 _AZURE_VM_SIZE = re.compile(r"^Standard_[A-Za-z0-9_]+$")
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
@@ -76,7 +78,8 @@ class ClusterArgs:
     zones: availability zones of the system and platform pools.
     service_cidr / pod_cidr: Kubernetes services and the overlay pod range.
     system_vm_size / platform_vm_size: VM sizes of the AKS system pool and the platform pool.
-    sku_tier: AKS tier (Free | Standard | Premium; Premium = long-term support).
+    sku_tier: AKS tier (Free | Standard | Premium; Premium is required for long-term support,
+        `spec.version_support: extended`).
     admin_group_object_ids: Entra ID groups that are cluster-admin through managed Entra integration.
     encryption_at_host: encrypt temp disks and caches (subscription feature EncryptionAtHost).
     vault_id / vault_name: the platform Key Vault (KMS key and disk key go there).
@@ -145,6 +148,10 @@ def _validate(args: ClusterArgs) -> None:
         )
     if args.sku_tier not in ("Free", "Standard", "Premium"):
         raise SpecError(f"{args.sku_tier!r}; allowed: Free, Standard, Premium", "sku_tier")
+    if args.spec.version_support == "extended" and args.sku_tier != "Premium":
+        raise SpecError(
+            f"AKS long-term support needs sku_tier Premium (it is {args.sku_tier})", "spec.version_support"
+        )
     if not args.zones:
         raise SpecError("at least one availability zone", "zones")
     for field_name in ("system_vm_size", "platform_vm_size"):
@@ -405,7 +412,9 @@ class Cluster(pulumi.ComponentResource):
             dns_prefix=args.cluster_name,
             kubernetes_version=spec.kubernetes_version,
             sku=containerservice.ManagedClusterSKUArgs(name="Base", tier=args.sku_tier),
-            support_plan="AKSLongTermSupport" if args.sku_tier == "Premium" else "KubernetesOfficial",
+            # cluster.version_support: standard = community support, AKS upgrades out-of-support
+            # minors; extended = AKS long-term support (Premium tier). SDK enum KubernetesSupportPlan.
+            support_plan=SUPPORT_PLANS[args.spec.version_support],
             identity=containerservice.ManagedClusterIdentityArgs(
                 type="UserAssigned",
                 user_assigned_identities=[control_plane.id],  # a list in this SDK

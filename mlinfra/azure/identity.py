@@ -90,6 +90,7 @@ def grant(
     condition: pulumi.Input[str] | None = None,
     description: str | None = None,
     depends_on: list[pulumi.Resource] | None = None,
+    provider: pulumi.ProviderResource | None = None,
 ) -> authorization.RoleAssignment:
     """One role assignment. The type must be right: the SDK sends 'User' when none is given, and
     ARM refuses an assignment whose type differs from the principal's (UnmatchedPrincipalType).
@@ -105,7 +106,7 @@ def grant(
         condition=condition,
         condition_version="2.0" if condition is not None else None,
         description=description,
-        opts=child(parent, depends_on=depends_on or []),
+        opts=child(parent, depends_on=depends_on or [], provider=provider),
     )
 
 
@@ -125,6 +126,7 @@ def user_assigned_identity(
     resource_group_name: pulumi.Input[str],
     location: str,
     tags: Mapping[str, str],
+    provider: pulumi.ProviderResource | None = None,
 ) -> managedidentity.UserAssignedIdentity:
     if not _IDENTITY_NAME.match(identity_name):
         raise SpecError(
@@ -137,7 +139,7 @@ def user_assigned_identity(
         resource_group_name=resource_group_name,
         location=location,
         tags=dict(tags),
-        opts=child(parent),
+        opts=child(parent, provider=provider),
     )
 
 

@@ -21,23 +21,22 @@ import datetime
 from typing import TYPE_CHECKING
 
 import pulumi
-import pulumi_kubernetes as k8s
 from pulumi_azure_native import Provider as AzureProvider
-from pulumi_azure_native import authorization, consumption
+from pulumi_azure_native import authorization, consumption, managedidentity
 
 from mlinfra.azure import in_cluster as azure_in_cluster
 from mlinfra.azure.artifact_bucket import ArtifactBucket, ArtifactBucketArgs
 from mlinfra.azure.cluster import Cluster, ClusterArgs
 from mlinfra.azure.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
-from mlinfra.azure.identity import WorkloadIdentity, WorkloadIdentityArgs
+from mlinfra.azure.identity import WorkloadIdentity, WorkloadIdentityArgs, grant, user_assigned_identity
 from mlinfra.azure.keyvault import KeyVault, KeyVaultArgs
 from mlinfra.azure.network import Network, NetworkArgs
 from mlinfra.azure.registry import Registry, RegistryArgs
 from mlinfra.azure.resource_group import resource_group
 from mlinfra.catalog import REGION_ZONES
 from mlinfra.components import child
-from mlinfra.k8s.layer import InClusterLayerArgs, in_cluster_layer
 from mlinfra.k8s.serving import sa_name
+from mlinfra.platform import in_cluster_values, install_in_cluster, installs_in_cluster_layer
 from mlinfra.spec import (
     ModelSpec,
     PlatformSpec,
@@ -240,7 +239,24 @@ class AzurePlatform(pulumi.ComponentResource):
                 name, spec, [names.resource_group, names.node_resource_group], self, self.provider
             )
 
-        self._in_cluster_layer(name, spec, secrets)
+        # One managed identity per model, reading only its blob prefix: cloud resources, so always here.
+        models = spec.serving.models if spec.serving.enabled else []
+        self.model_identities = {m.name: self._model_identity(name, spec, m) for m in models}
+        self.in_cluster = in_cluster_values(
+            spec,
+            storage_base_uri=self.artifacts.uri(""),
+            model_identities={n: i.service_account_annotations for n, i in self.model_identities.items()},
+            cloud=azure_in_cluster.cloud_values(disk_encryption_set_id=self.cluster.disk_encryption_set_id),
+        )
+        self.k8s_provider = None
+        self.monitoring = self.gpu = self.serving = None
+        self.models = []
+        self.runner_identity = None
+        if installs_in_cluster_layer(spec):
+            self._in_cluster_layer(name, spec, secrets)
+        else:
+            # api_access private: no Kubernetes resource here; the runner's way in instead.
+            self.runner_identity = self._runner_identity(name, spec)
 
         self.cluster_name = self.cluster.cluster_name
         self.cluster_endpoint = self.cluster.endpoint
@@ -252,6 +268,8 @@ class AzurePlatform(pulumi.ComponentResource):
         self.nodes_subnet_id = self.network.nodes_subnet_id
         # api_access private: the subnet of the runner that installs the in-cluster layer (else None).
         self.runners_subnet_id = self.network.runners_subnet_id
+        self.runner_identity_client_id = self.runner_identity.client_id if self.runner_identity else None
+        self.runner_identity_id = self.runner_identity.id if self.runner_identity else None
         self.disk_encryption_set_id = self.cluster.disk_encryption_set_id
         self.register_outputs(
             {
@@ -266,61 +284,62 @@ class AzurePlatform(pulumi.ComponentResource):
                 "oidc_issuer": self.oidc_issuer,
                 "bucket_name": self.bucket_name,
                 "registry_urls": self.registry_urls,
+                "runner_identity_client_id": self.runner_identity_client_id,
+                "runner_identity_id": self.runner_identity_id,
+                "in_cluster": self.in_cluster,
             }
         )
 
     def _in_cluster_layer(self, name: str, spec: PlatformSpec, secrets: PlatformSecrets) -> None:
-        """The in-cluster layer on the new cluster, after its nodes exist, with model workloads
-        waiting for their GPU pools: a Kubernetes provider on the kubelogin kubeconfig, AKS's own
-        cluster objects (`in_cluster.cluster_objects`), then monitoring, GPU enablement, serving and
-        the models with Azure's hooks (`in_cluster.layer_hooks`).
-
-        Names and parents are those of the cloud-agnostic in-cluster path (`<name>-cluster-k8s`,
-        `<name>-cluster-<class>` under the platform), so moving onto it keeps every URN.
-        """
-        provider = k8s.Provider(
-            f"{name}-cluster-k8s",
-            kubeconfig=self.cluster.kubeconfig,
-            enable_server_side_apply=True,
-            opts=child(self),
-        )
-        on_cluster = pulumi.ResourceOptions(
-            parent=self, providers={"kubernetes": provider}, depends_on=[self.cluster]
-        )
-        objects = azure_in_cluster.cluster_objects(
+        """api_access public (dev): this stack reaches the API, so it installs the layer itself
+        (`mlinfra.platform.install_in_cluster` with Azure's plugin, `mlinfra.azure.in_cluster`), after
+        the cluster exists, with model workloads waiting for their GPU pools."""
+        install = install_in_cluster(
             name,
             spec,
-            pulumi.Output.from_input(
-                azure_in_cluster.cloud_values(disk_encryption_set_id=self.cluster.disk_encryption_set_id)
-            ),
-            pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[self.cluster]),
+            kubeconfig=self.cluster.kubeconfig,
+            values=self.in_cluster,
+            secrets=secrets,
+            parent=self,
+            depends_on=[self.cluster],
+            pool_dependencies={p.pool.name: p for p in self.gpu_pools},
         )
-        layer = in_cluster_layer(
-            f"{name}-",
-            InClusterLayerArgs(
-                environment=spec.environment,
-                tags=spec.tags,
-                gpu_pools=spec.gpu_pools,
-                serving=spec.serving,
-                monitoring=spec.monitoring,
-                cloud="azure",
-                kubernetes_version=spec.cluster.kubernetes_version,
-                storage_uri=self.artifacts.uri,
-                identity=lambda model: self._model_identity(name, spec, model).service_account_annotations,
-                grafana_admin_password=secrets.grafana_admin_password,
-                alert_receivers=secrets.alert_receivers,
-                pool_dependencies={p.pool.name: p for p in self.gpu_pools},
-                **azure_in_cluster.layer_hooks(spec),
-            ),
-            pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=objects)),
-        )
-        self.k8s_provider = provider
+        self.k8s_provider = install.provider
         self.monitoring, self.gpu, self.serving, self.models = (
-            layer.monitoring,
-            layer.gpu,
-            layer.serving,
-            layer.models,
+            install.monitoring,
+            install.gpu,
+            install.serving,
+            install.models,
         )
+
+    def _runner_identity(self, name: str, spec: PlatformSpec) -> managedidentity.UserAssignedIdentity:
+        """api_access private: the identity of the runner that installs the in-cluster layer from the
+        VNet's `runners` subnet (a self-hosted CI agent VM or VM scale set there, `az login --identity`,
+        README "Azure: deployment path"): "Azure Kubernetes Service RBAC Cluster Admin" on this
+        cluster only, what the in-cluster stack's kubelogin token needs. Its Pulumi backend access is
+        the operator's to grant (the backend is not part of the platform)."""
+        azure = spec.azure
+        assert azure is not None
+        identity = user_assigned_identity(
+            self,
+            f"{name}-runner-identity",
+            identity_name=f"{spec.prefix}-in-cluster-runner",
+            resource_group_name=self.resource_group_name,
+            location=spec.region,
+            tags=spec.required_tags,
+            provider=self.provider,
+        )
+        grant(
+            self,
+            f"{name}-runner-cluster-admin",
+            role="Azure Kubernetes Service RBAC Cluster Admin",
+            principal_id=identity.principal_id,
+            scope=self.cluster.cluster_id,
+            subscription_id=azure.subscription_id,
+            description="The in-cluster stack's runner installs the layer (cluster.api_access: private)",
+            provider=self.provider,
+        )
+        return identity
 
     def _model_identity(self, name: str, spec: PlatformSpec, model: ModelSpec) -> WorkloadIdentity:
         """A managed identity for the model's ServiceAccount, reading the model's blob prefix only."""

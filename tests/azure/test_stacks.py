@@ -13,13 +13,21 @@ from mlinfra.cli import app
 from mlinfra.offline import Plan
 from mlinfra.policy import check_plan
 from mlinfra.policy.model import RULES
-from tests.test_stacks import AZURE_STACKS, ROOT, _id, planned
+from tests.test_stacks import AZURE_STACKS, ROOT, _id, deployed, planned
 
 MC = "azure-native:containerservice:ManagedCluster"
 POOL = "azure-native:containerservice:AgentPool"
 ACCOUNT = "azure-native:storage:StorageAccount"
-# AWS's network/key ids for team stacks; Azure exports its own (resource group, VNet, nodes subnet, DES).
-AWS_ONLY_OUTPUTS = {"vpc_id", "private_subnet_ids", "node_volume_key_arn"}
+# AWS's network/key ids for team stacks and its CodeBuild runner; Azure exports its own (resource
+# group, VNet, nodes subnet, DES; the runners subnet and the runner identity).
+AWS_ONLY_OUTPUTS = {
+    "vpc_id",
+    "private_subnet_ids",
+    "node_volume_key_arn",
+    "runner_project",
+    "runner_role_arn",
+    "runner_security_group_id",
+}
 
 
 @pytest.mark.parametrize("case", AZURE_STACKS, ids=_id)
@@ -28,15 +36,19 @@ def test_azure_stack_builds_the_whole_platform_in_the_shape_of_aws(case):
     block under mlinfra:azure:, the in-cluster layer's as they are), its outputs, plus Key Vault."""
     plan, aws = planned(*case), planned("stacks/aws", case[1])
 
-    def components(p: Plan) -> set[str]:
+    def components(plans: list[Plan]) -> set[str]:
         return {
             r.type.replace("mlinfra:aws:", "mlinfra:azure:")
+            for p in plans
             for r in p.resources
             if r.type.startswith("mlinfra:")
         }
 
-    assert components(plan) - components(aws) == {"mlinfra:azure:KeyVault"}
-    assert components(aws) <= components(plan)
+    # The whole deployment of the environment: the platform stack, plus the in-cluster stack of a
+    # private cluster (AWS's runner is its CodeBuild component; Azure's runner brings its own compute).
+    ours, theirs = components(deployed(case)), components(deployed(("stacks/aws", case[1])))
+    assert ours - theirs == {"mlinfra:azure:KeyVault"}
+    assert theirs - ours <= {"mlinfra:azure:InClusterRunner"}
     assert len(plan.of_type(POOL)) >= 2
     assert set(plan.outputs) >= {k for k in aws.outputs if k not in AWS_ONLY_OUTPUTS}
     assert plan.outputs["kubeconfig"] == "[secret]"
@@ -49,9 +61,14 @@ def test_dev_has_a_spot_pool_and_a_public_api_and_prod_is_private():
     assert sorted(p.inputs["scaleSetPriority"] for p in prod.of_type(POOL)) == ["Regular", "Spot"]
     dev_api = dev.one(MC).inputs["apiServerAccessProfile"]
     assert dev_api["enablePrivateCluster"] is False and dev_api["authorizedIPRanges"] == ["203.0.113.0/24"]
-    # The private cluster's way in: the runner subnet, exported for the runner's VM or agent pool.
-    assert "runners_subnet_id" not in dev.outputs
+    # The private cluster's way in: the runner subnet and identity, exported for the runner's VM or
+    # agent pool; the platform stack registers no Kubernetes resource (the in-cluster stack does).
+    assert "runners_subnet_id" not in dev.outputs and "runner_identity_client_id" not in dev.outputs
     assert prod.outputs["runners_subnet_id"].endswith("/subnets/runners")
+    assert prod.outputs["runner_identity_client_id"]
+    assert dev.of_type("kubernetes:core/v1:Namespace") and not [
+        r for r in prod.resources if r.type.startswith("kubernetes:")
+    ]
     assert prod.one(MC).inputs["apiServerAccessProfile"]["enablePrivateCluster"] is True
     assert dev.one(MC).inputs["sku"]["tier"] == "Free" and prod.one(MC).inputs["sku"]["tier"] == "Standard"
     assert not dev.of_type("azure-native:network:FlowLog") and prod.of_type("azure-native:network:FlowLog")
@@ -80,14 +97,17 @@ def test_prod_protects_stateful_resources_and_dev_does_not():
 
 @pytest.mark.parametrize("case", AZURE_STACKS, ids=_id)
 def test_each_model_identity_trusts_exactly_the_models_service_account(case):
-    plan = planned(*case)
+    plans = deployed(case)  # the ServiceAccounts are in the in-cluster stack of a private cluster
     accounts = {
         f"system:serviceaccount:{r.inputs['metadata']['namespace']}:{r.inputs['metadata']['name']}"
-        for r in plan.of_type("kubernetes:core/v1:ServiceAccount")
+        for p in plans
+        for r in p.of_type("kubernetes:core/v1:ServiceAccount")
         if "mlinfra:k8s:ModelDeployment" in r.urn
     }
     trusted = {
-        r.inputs["subject"] for r in plan.of_type("azure-native:managedidentity:FederatedIdentityCredential")
+        r.inputs["subject"]
+        for p in plans
+        for r in p.of_type("azure-native:managedidentity:FederatedIdentityCredential")
     }
     assert accounts and trusted == accounts
 
