@@ -37,10 +37,10 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pulumi
 
@@ -270,6 +270,105 @@ def install_in_cluster(
         serving=layer.serving,
         models=layer.models,
     )
+
+
+class CloudPlatform(pulumi.ComponentResource):
+    """What every cloud's platform component (`mlinfra:<cloud>:Platform`) shares: the outputs
+    `MlPlatform` promises, the spec's cloud checked before anything registers, and the deployment
+    path. A subclass sets `CLOUD`, builds `self.cluster` (cluster_name, endpoint, kubeconfig,
+    oidc_issuer), `self.gpu_pools` (each with `.pool`), `self.artifacts` and `self.registry`
+    (repository_urls), implements `_model_identity(name, spec, model)` (a component with
+    `service_account_annotations`), then calls `_deployment_path(...)` and
+    `_register_platform_outputs(...)`."""
+
+    CLOUD: ClassVar[str]
+    cluster_name: pulumi.Output[str]
+    cluster_endpoint: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+    oidc_issuer: pulumi.Output[str]
+    bucket_name: pulumi.Output[str]
+    registry_urls: pulumi.Output[dict[str, str]]
+    in_cluster: pulumi.Output[dict[str, Any]]
+
+    def __init__(self, name: str, spec: PlatformSpec, opts: pulumi.ResourceOptions | None = None):
+        if spec.cloud != self.CLOUD:
+            raise ValueError(
+                f"{type(self).__name__} needs cloud {self.CLOUD!r}; the spec says {spec.cloud!r}"
+            )
+        super().__init__(f"mlinfra:{self.CLOUD}:Platform", name, None, opts)
+        self.k8s_provider: pulumi.ProviderResource | None = None
+        self.monitoring = self.gpu = self.serving = None
+        self.models: list[Any] = []
+
+    def _layer_aliases(self) -> list[pulumi.Alias]:
+        """Aliases for the provider and the cluster objects (a platform that registered them elsewhere before)."""
+        return []
+
+    def _deployment_path(
+        self,
+        name: str,
+        spec: PlatformSpec,
+        secrets: PlatformSecrets,
+        *,
+        storage_base_uri: pulumi.Input[str],
+        cloud_values: Mapping[str, pulumi.Input[Any]],
+        runner: Callable[[], Any],
+    ) -> Any:
+        """One identity per model (cloud resources, so always here) and the `in_cluster` values; then
+        the in-cluster layer in this stack when it reaches the API (api_access public / dns), else
+        `runner()`, the cloud's way in for the in-cluster stack, whose result is returned."""
+        models = spec.serving.models if spec.serving.enabled else []
+        self.model_identities = {m.name: self._model_identity(name, spec, m) for m in models}
+        self.in_cluster = in_cluster_values(
+            spec,
+            storage_base_uri=storage_base_uri,
+            model_identities={n: i.service_account_annotations for n, i in self.model_identities.items()},
+            cloud=cloud_values,
+        )
+        if installs_in_cluster_layer(spec):
+            self._in_cluster_layer(name, spec, secrets)
+            return None
+        # api_access private: no Kubernetes resource here; the runner's way in instead.
+        return runner()
+
+    def _in_cluster_layer(self, name: str, spec: PlatformSpec, secrets: PlatformSecrets) -> None:
+        """This stack reaches the API, so it installs the layer itself, after the cluster exists,
+        with model workloads waiting for their GPU pools."""
+        install = install_in_cluster(
+            name,
+            spec,
+            kubeconfig=self.cluster.kubeconfig,
+            values=self.in_cluster,
+            secrets=secrets,
+            parent=self,
+            depends_on=[self.cluster],
+            pool_dependencies={p.pool.name: p for p in self.gpu_pools},
+            aliases=self._layer_aliases(),
+        )
+        install.adopt(self)
+
+    def _register_platform_outputs(self, bucket_name: pulumi.Input[str], **cloud_outputs: Any) -> None:
+        """The outputs every platform has, plus the cloud's own (network ids, keys, runner, ...)."""
+        self.cluster_name = self.cluster.cluster_name
+        self.cluster_endpoint = self.cluster.endpoint
+        self.kubeconfig = pulumi.Output.secret(self.cluster.kubeconfig)
+        self.oidc_issuer = self.cluster.oidc_issuer
+        self.bucket_name = pulumi.Output.from_input(bucket_name)
+        self.registry_urls = self.registry.repository_urls
+        for key, value in cloud_outputs.items():
+            setattr(self, key, value)
+        self.register_outputs(
+            {
+                **cloud_outputs,
+                "cluster_name": self.cluster_name,
+                "cluster_endpoint": self.cluster_endpoint,
+                "kubeconfig": self.kubeconfig,
+                "oidc_issuer": self.oidc_issuer,
+                "bucket_name": self.bucket_name,
+                "registry_urls": self.registry_urls,
+                "in_cluster": self.in_cluster,
+            }
+        )
 
 
 class InClusterPlatform(pulumi.ComponentResource):

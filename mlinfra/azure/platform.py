@@ -6,13 +6,13 @@ Kubernetes provider. Every Azure child uses one explicit `azure-native` provider
 spec's subscription, tenant and region; azure-native has no default tags, so every block tags its
 own resources with the spec's required tags.
 
-Who runs what from where (hooks.md contract C): with `cluster.api_access: public` (dev) one
-`pulumi up` from an address in `public_access_cidrs` builds everything. With `private` the API
-server, Key Vault, storage and registry answer only inside the VNet: the cloud resources can be
-created from anywhere (ARM), the in-cluster layer only from a runner in the VNet's `runners`
-subnet (README "Azure: deployment path"). `_in_cluster_layer` is the one place that wires the
-layer, from `mlinfra.azure.in_cluster` (layer hooks, cluster objects), so it moves onto the separate
-in-cluster stack when that mechanism lands.
+Who runs what from where (hooks.md contract C, `mlinfra.platform.CloudPlatform`): with
+`cluster.api_access: public` (dev) one `pulumi up` from an address in `public_access_cidrs` builds
+everything, the in-cluster layer included (`mlinfra.azure.in_cluster`: Azure's layer hooks and
+cluster objects). With `private` the API server, Key Vault, storage and registry answer only inside
+the VNet: this stack builds the cloud resources from anywhere (ARM) and registers no Kubernetes
+resource; stacks/azure-in-cluster installs the layer from a runner in the VNet's `runners` subnet,
+running as the runner identity made here (README "Azure: deployment path").
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from mlinfra.azure.resource_group import resource_group
 from mlinfra.catalog import REGION_ZONES
 from mlinfra.components import child
 from mlinfra.k8s.serving import sa_name
-from mlinfra.platform import in_cluster_values, install_in_cluster, installs_in_cluster_layer
+from mlinfra.platform import CloudPlatform
 from mlinfra.spec import (
     ModelSpec,
     PlatformSpec,
@@ -49,13 +49,8 @@ if TYPE_CHECKING:
     from mlinfra.platform import PlatformSecrets
 
 
-class AzurePlatform(pulumi.ComponentResource):
-    cluster_name: pulumi.Output[str]
-    cluster_endpoint: pulumi.Output[str]
-    kubeconfig: pulumi.Output[str]
-    oidc_issuer: pulumi.Output[str]
-    bucket_name: pulumi.Output[str]
-    registry_urls: pulumi.Output[dict[str, str]]
+class AzurePlatform(CloudPlatform):
+    CLOUD = "azure"
 
     def __init__(
         self,
@@ -64,12 +59,12 @@ class AzurePlatform(pulumi.ComponentResource):
         secrets: PlatformSecrets | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ):
-        if spec.cloud != "azure":
-            raise ValueError(f"AzurePlatform needs cloud 'azure'; the spec says {spec.cloud!r}")
+        if spec.cloud == self.CLOUD:
+            azure_names(spec)  # Azure's name rules, before anything registers
+        super().__init__(name, spec, opts)
         azure = spec.azure
         assert azure is not None  # the spec requires it for cloud azure
         names = azure_names(spec)
-        super().__init__("mlinfra:azure:Platform", name, None, opts)
         from mlinfra.platform import PlatformSecrets
 
         secrets = secrets or PlatformSecrets()
@@ -239,77 +234,28 @@ class AzurePlatform(pulumi.ComponentResource):
                 name, spec, [names.resource_group, names.node_resource_group], self, self.provider
             )
 
-        # One managed identity per model, reading only its blob prefix: cloud resources, so always here.
-        models = spec.serving.models if spec.serving.enabled else []
-        self.model_identities = {m.name: self._model_identity(name, spec, m) for m in models}
-        self.in_cluster = in_cluster_values(
-            spec,
-            storage_base_uri=self.artifacts.uri(""),
-            model_identities={n: i.service_account_annotations for n, i in self.model_identities.items()},
-            cloud=azure_in_cluster.cloud_values(disk_encryption_set_id=self.cluster.disk_encryption_set_id),
-        )
-        self.k8s_provider = None
-        self.monitoring = self.gpu = self.serving = None
-        self.models = []
-        self.runner_identity = None
-        if installs_in_cluster_layer(spec):
-            self._in_cluster_layer(name, spec, secrets)
-        else:
-            # api_access private: no Kubernetes resource here; the runner's way in instead.
-            self.runner_identity = self._runner_identity(name, spec)
-
-        self.cluster_name = self.cluster.cluster_name
-        self.cluster_endpoint = self.cluster.endpoint
-        self.kubeconfig = pulumi.Output.secret(self.cluster.kubeconfig)
-        self.oidc_issuer = self.cluster.oidc_issuer
-        self.bucket_name = self.artifacts.uri("").apply(lambda u: u.rstrip("/"))
-        self.registry_urls = self.registry.repository_urls
-        self.vnet_id = self.network.vnet_id
-        self.nodes_subnet_id = self.network.nodes_subnet_id
-        # api_access private: the subnet of the runner that installs the in-cluster layer (else None).
-        self.runners_subnet_id = self.network.runners_subnet_id
-        self.runner_identity_client_id = self.runner_identity.client_id if self.runner_identity else None
-        self.runner_identity_id = self.runner_identity.id if self.runner_identity else None
-        self.disk_encryption_set_id = self.cluster.disk_encryption_set_id
-        self.register_outputs(
-            {
-                "resource_group_name": self.resource_group_name,
-                "vnet_id": self.vnet_id,
-                "nodes_subnet_id": self.nodes_subnet_id,
-                "runners_subnet_id": self.runners_subnet_id,
-                "disk_encryption_set_id": self.disk_encryption_set_id,
-                "cluster_name": self.cluster_name,
-                "cluster_endpoint": self.cluster_endpoint,
-                "kubeconfig": self.kubeconfig,
-                "oidc_issuer": self.oidc_issuer,
-                "bucket_name": self.bucket_name,
-                "registry_urls": self.registry_urls,
-                "runner_identity_client_id": self.runner_identity_client_id,
-                "runner_identity_id": self.runner_identity_id,
-                "in_cluster": self.in_cluster,
-            }
-        )
-
-    def _in_cluster_layer(self, name: str, spec: PlatformSpec, secrets: PlatformSecrets) -> None:
-        """api_access public (dev): this stack reaches the API, so it installs the layer itself
-        (`mlinfra.platform.install_in_cluster` with Azure's plugin, `mlinfra.azure.in_cluster`), after
-        the cluster exists, with model workloads waiting for their GPU pools."""
-        install = install_in_cluster(
+        # One managed identity per model (reading only its blob prefix), then the layer here or the
+        # runner's way in (the runners subnet and an identity that administers this cluster).
+        self.runner_identity = self._deployment_path(
             name,
             spec,
-            kubeconfig=self.cluster.kubeconfig,
-            values=self.in_cluster,
-            secrets=secrets,
-            parent=self,
-            depends_on=[self.cluster],
-            pool_dependencies={p.pool.name: p for p in self.gpu_pools},
+            secrets,
+            storage_base_uri=self.artifacts.uri(""),
+            cloud_values=azure_in_cluster.cloud_values(
+                disk_encryption_set_id=self.cluster.disk_encryption_set_id
+            ),
+            runner=lambda: self._runner_identity(name, spec),
         )
-        self.k8s_provider = install.provider
-        self.monitoring, self.gpu, self.serving, self.models = (
-            install.monitoring,
-            install.gpu,
-            install.serving,
-            install.models,
+        self._register_platform_outputs(
+            self.artifacts.uri("").apply(lambda u: u.rstrip("/")),
+            resource_group_name=self.resource_group_name,
+            vnet_id=self.network.vnet_id,
+            nodes_subnet_id=self.network.nodes_subnet_id,
+            disk_encryption_set_id=self.cluster.disk_encryption_set_id,
+            # api_access private: where the runner of the in-cluster stack sits and who it runs as.
+            runners_subnet_id=self.network.runners_subnet_id,
+            runner_identity_client_id=self.runner_identity.client_id if self.runner_identity else None,
+            runner_identity_id=self.runner_identity.id if self.runner_identity else None,
         )
 
     def _runner_identity(self, name: str, spec: PlatformSpec) -> managedidentity.UserAssignedIdentity:
