@@ -218,7 +218,11 @@ class AwsPlatform(pulumi.ComponentResource):
             InClusterRunnerArgs(
                 spec=spec.aws.runner,
                 project_name=project,
-                stack=spec.environment,
+                # The in-cluster stack must carry the platform stack's name: it reads the spec from
+                # ../aws/Pulumi.<its stack>.yaml and references <org>/<platform project>/<its stack>
+                # (mlinfra.platform.in_cluster_stack). The environment is not the stack's name
+                # (two prod stacks, prod-us and prod-eu, share environment prod).
+                stack=pulumi.get_stack(),
                 region=spec.region,
                 cluster_name=self.cluster.cluster_name,
                 cluster_security_group_id=self.cluster.cluster_security_group_id,

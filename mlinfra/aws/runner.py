@@ -87,7 +87,8 @@ class InClusterRunnerArgs:
 
     spec: the runner's settings (`aws.runner`): Pulumi backend, secrets, compute, timeout.
     project_name: the CodeBuild project's name (`<prefix>-in-cluster`).
-    stack: the in-cluster stack the build runs by default (the environment's name).
+    stack: the in-cluster stack the build runs by default: the platform stack's name (the in-cluster
+        stack reads `Pulumi.<stack>.yaml` of the platform project and references the same stack name).
     region: the platform's region (ARNs in the role's policies).
     cluster_name / cluster_security_group_id: the cluster to reach; 443 into its security group.
     vpc_id / subnet_ids: where the build runs (the private subnets, egress through NAT).
