@@ -164,6 +164,16 @@ def runner_policy(
             "Action": ["s3:GetObject", "s3:GetObjectVersion"],
             "Resource": f"arn:{partition}:s3:::{source_bucket}/{SOURCE_KEY}",
         },
+        # CodeBuild user guide, "Allow CodeBuild to interact with other AWS services"
+        # (setting-up-service-role): the minimum service-role policy has, besides GetObject/GetObjectVersion
+        # on the source, the statement S3BucketIdentity (s3:GetBucketAcl, s3:GetBucketLocation), with which
+        # CodeBuild checks the owner and region of an S3 source bucket; here on the source bucket only.
+        {
+            "Sid": "SourceBucketIdentity",
+            "Effect": "Allow",
+            "Action": ["s3:GetBucketAcl", "s3:GetBucketLocation"],
+            "Resource": f"arn:{partition}:s3:::{source_bucket}",
+        },
         {
             "Sid": "SourceBundleKey",
             "Effect": "Allow",

@@ -129,6 +129,10 @@ def test_runner_policy_is_scoped_and_passes_least_privilege():
     assert by_sid["StateBackendObjects"]["Resource"] == "arn:aws:s3:::acme-pulumi-state/platform/*"
     assert by_sid["StateBackendList"]["Condition"] == {"StringLike": {"s3:prefix": ["platform/*"]}}
     assert by_sid["SourceBundle"]["Resource"] == f"arn:aws:s3:::b/{SOURCE_KEY}"
+    # CodeBuild's minimum service-role policy (user guide, setting-up-service-role, S3BucketIdentity):
+    # the owner and region of the source bucket, that bucket only.
+    assert by_sid["SourceBucketIdentity"]["Action"] == ["s3:GetBucketAcl", "s3:GetBucketLocation"]
+    assert by_sid["SourceBucketIdentity"]["Resource"] == "arn:aws:s3:::b"
     assert by_sid["VpcNetworkInterfacePermission"]["Condition"]["StringEquals"] == {
         "ec2:Subnet": [f"arn:aws:ec2:us-east-1:{ACCOUNT}:subnet/subnet-1"],
         "ec2:AuthorizedService": "codebuild.amazonaws.com",
