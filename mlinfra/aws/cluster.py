@@ -656,8 +656,9 @@ class Cluster(pulumi.ComponentResource):
         # leave those pods pending; per-zone groups + --balance-similar-node-groups is the documented
         # setup (cluster-autoscaler AWS README, "Common Notes and Gotchas": "an ASG-per-AZ while
         # enabling --balance-similar-node-groups"; FAQ "I'm running cluster with nodes in multiple
-        # zones for HA purposes"). The groups differ only in EKS's own nodegroup label and the zone,
-        # both ignored when the AWS autoscaler compares groups (processors/nodegroupset/aws_nodegroups.go).
+        # zones for HA purposes"). The groups differ only in EKS's own nodegroup label and the zone
+        # labels, ignored when the AWS autoscaler compares groups (processors/nodegroupset/aws_nodegroups.go)
+        # except the zone ID of EKS >= 1.30, which the pinned images need told (in_cluster.ZONE_ID_LABEL).
         zone_subnets = _system_subnets(args)
         sizes = {
             key: split_evenly(getattr(pool, key), len(zone_subnets))
