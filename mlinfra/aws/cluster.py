@@ -42,6 +42,7 @@ from mlinfra.aws.identity import (
 from mlinfra.aws.kms import (
     account_administration,
     check_deletion_window,
+    check_log_retention,
     customer_managed_key,
     encrypted_log_group,
 )
@@ -216,6 +217,7 @@ def _validate(args: ClusterArgs) -> None:
             f"(environment is {args.environment}); allowed: private"
         )
     check_deletion_window(args.key_deletion_window_days)
+    check_log_retention(args.spec.log_retention_days, "spec.log_retention_days")
     if isinstance(args.subnet_ids, str):
         raise ValueError("subnet_ids: expected a list of subnet ids, got a single string")
     if isinstance(args.subnet_ids, list | tuple):

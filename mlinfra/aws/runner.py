@@ -39,7 +39,7 @@ import pulumi_aws as aws
 from pulumi_aws import codebuild, ec2, iam, vpc
 
 from mlinfra.aws.identity import cluster_admin_access, confused_deputy_trust_policy
-from mlinfra.aws.kms import encrypted_log_group
+from mlinfra.aws.kms import check_log_retention, encrypted_log_group
 from mlinfra.components import child
 from mlinfra.spec import AwsRunnerSpec, SpecError
 
@@ -281,8 +281,7 @@ def _validate(args: InClusterRunnerArgs) -> None:
             f"{args.project_name!r} is not a CodeBuild project name (2-255 letters, digits, '-' or '_')",
             "project_name",
         )
-    if not 1 <= args.log_retention_days <= 3653:
-        raise SpecError(f"{args.log_retention_days} is outside 1-3653 days", "log_retention_days")
+    check_log_retention(args.log_retention_days, "log_retention_days")
     if isinstance(args.subnet_ids, str):
         raise SpecError("expected a list of subnet ids, got a single string", "subnet_ids")
 
