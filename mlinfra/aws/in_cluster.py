@@ -36,6 +36,14 @@ PRIORITY_ON_DEMAND = 50
 PRIORITY_SPOT = 10
 PRIORITY_ANY = 1
 EXPANDERS = "priority,least-waste"  # --expander takes a list (CA >= 1.23), tried in order
+# The zone ID label EKS puts on every node from Kubernetes 1.30 (EKS user guide,
+# kubernetes-versions-standard, 1.30: "the topology.k8s.aws/zone-id label is added to worker nodes").
+# Its value differs between the per-zone system node groups, and the AWS node-group comparator of the
+# pinned autoscaler images (v1.32.5, v1.33.3, v1.34.2) does not ignore it: it joined the ignored labels
+# only in cluster-autoscaler 1.32.6 / 1.33.4 / 1.34.3 (kubernetes/autoscaler#8910,
+# processors/nodegroupset/aws_nodegroups.go). Without `--balancing-ignore-label` for it no two zone
+# groups are "similar" and --balance-similar-node-groups never balances them.
+ZONE_ID_LABEL = "topology.k8s.aws/zone-id"
 
 
 def layer_hooks(spec: PlatformSpec) -> dict[str, Any]:
@@ -125,8 +133,14 @@ def cluster_objects(
             },
             # The flags every cloud's autoscaler runs with (catalog.CLUSTER_AUTOSCALER_FLAGS: similar
             # groups kept even, e.g. one node group per zone for zonal EBS volumes; idle GPU nodes not
-            # pinned by kube-system or emptyDir pods), with the priority expander here.
-            "extraArgs": {**CLUSTER_AUTOSCALER_FLAGS, "expander": EXPANDERS},
+            # pinned by kube-system or emptyDir pods), with the priority expander here, and
+            # balancing-ignore-label: added to the comparator's ignored labels (main.go:
+            # CreateAwsNodeInfoComparator(BalancingExtraIgnoredLabels, ...)), see ZONE_ID_LABEL.
+            "extraArgs": {
+                **CLUSTER_AUTOSCALER_FLAGS,
+                "balancing-ignore-label": ZONE_ID_LABEL,
+                "expander": EXPANDERS,
+            },
             # Rendered into the `cluster-autoscaler-priority-expander` ConfigMap when extraArgs.expander
             # lists `priority` (chart templates/priority-expander-configmap.yaml).
             "expanderPriorities": values.apply(lambda v: expander_priorities(v["gpu_node_groups"])),
