@@ -56,7 +56,73 @@ GPU_MACHINE_TYPES: dict[str, dict[str, GpuMachineType]] = {
     ),
 }
 
-# Region name shapes per cloud; a region outside the shape is a typo, not a new region.
+# Regions and their availability zones, per cloud. A spec's region must be listed here, and
+# `network.zone_count` may not exceed the region's zones. Each cloud's stream adds its entry.
+#
+# aws: the commercial regions with EKS, and the zone codes of each, from "AWS Availability
+# Zones" (https://docs.aws.amazon.com/global-infrastructure/latest/regions/aws-availability-zones.html,
+# one AZ ID per zone), read 2026-11. In the oldest regions (us-east-1, us-west-1, us-west-2,
+# ap-northeast-1, ap-southeast-1/2, eu-west-1, sa-east-1) the codes map to different physical
+# zones per account and an account may see other letters: pass the zones your account has
+# (`aws ec2 describe-availability-zones`) through `NetworkArgs.zones`. Letters listed here skip the
+# codes no new account gets (ap-northeast-1b, ca-central-1c). GovCloud and China are other
+# partitions (other ARNs, endpoints and prices) and are not supported.
+REGION_ZONES: dict[str, dict[str, tuple[str, ...]]] = {
+    "aws": {
+        region: tuple(f"{region}{letter}" for letter in letters)
+        for region, letters in {
+            "us-east-1": "abcdef",
+            "us-east-2": "abc",
+            "us-west-1": "ab",
+            "us-west-2": "abcd",
+            "ca-central-1": "abd",
+            "ca-west-1": "abc",
+            "mx-central-1": "abc",
+            "sa-east-1": "abc",
+            "eu-west-1": "abc",
+            "eu-west-2": "abc",
+            "eu-west-3": "abc",
+            "eu-central-1": "abc",
+            "eu-central-2": "abc",
+            "eu-north-1": "abc",
+            "eu-south-1": "abc",
+            "eu-south-2": "abc",
+            "il-central-1": "abc",
+            "me-south-1": "abc",
+            "me-central-1": "abc",
+            "af-south-1": "abc",
+            "ap-east-1": "abc",
+            "ap-east-2": "abc",
+            "ap-south-1": "abc",
+            "ap-south-2": "abc",
+            "ap-northeast-1": "acd",
+            "ap-northeast-2": "abcd",
+            "ap-northeast-3": "abc",
+            "ap-southeast-1": "abc",
+            "ap-southeast-2": "abc",
+            "ap-southeast-3": "abc",
+            "ap-southeast-4": "abc",
+            "ap-southeast-5": "abc",
+            "ap-southeast-7": "abc",
+        }.items()
+    },
+}
+
+
+def region_zones(cloud: str, region: str) -> tuple[str, ...] | None:
+    """The zones of a catalogued region; None when the cloud has no region catalogue yet."""
+    table = REGION_ZONES.get(cloud)
+    if table is None:
+        return None
+    if region not in table:
+        raise ValueError(
+            f"{region!r} is not a region of {cloud} that mlinfra knows; allowed: {', '.join(sorted(table))}"
+        )
+    return table[region]
+
+
+# Region name shapes per cloud (for clouds without a REGION_ZONES entry); a region outside the
+# shape is a typo, not a new region.
 REGION_PATTERNS: dict[str, re.Pattern[str]] = {
     "aws": re.compile(
         r"^(us|eu|ap|sa|ca|me|af|il|mx)-(gov-)?"
@@ -83,3 +149,78 @@ def gpu_machine_type(cloud: str, name: str) -> GpuMachineType:
         allowed = ", ".join(sorted(table)) or "(none yet for this cloud)"
         raise ValueError(f"unknown GPU machine type {name!r} for cloud {cloud!r}; allowed: {allowed}")
     return table[name]
+
+
+# --------------------------------------------------------------------------- EKS nodes
+# Network interfaces and IPv4 addresses per interface of the EC2 types mlinfra uses, from
+# amazon-eks-ami v20260724 nodeadm/internal/kubelet/instance-info.jsonl. With the VPC CNI every
+# pod takes a VPC address; each node keeps its primary interface and one warm interface filled
+# with addresses (WARM_ENI_TARGET=1, the default), so a node holds at least
+# min(2, ENIs) x addresses-per-ENI addresses of its subnet, and at most ENIs x addresses.
+AWS_ENI_LIMITS: dict[str, tuple[int, int]] = {
+    "g4dn.xlarge": (3, 10),
+    "g4dn.2xlarge": (3, 10),
+    "g4dn.12xlarge": (8, 30),
+    "g5.xlarge": (4, 15),
+    "g5.2xlarge": (4, 15),
+    "g5.4xlarge": (8, 30),
+    "g5.12xlarge": (15, 50),
+    "g5.48xlarge": (7, 50),
+    "g6.xlarge": (4, 15),
+    "g6.2xlarge": (4, 15),
+    "g6.12xlarge": (8, 30),
+    "g6e.xlarge": (4, 15),
+    "g6e.12xlarge": (10, 30),
+    "p4d.24xlarge": (15, 50),
+    "p4de.24xlarge": (15, 50),
+    "p5.48xlarge": (2, 50),
+    "p5e.48xlarge": (2, 50),
+    "m5.large": (3, 10),
+    "m5.xlarge": (4, 15),
+    "m5.2xlarge": (4, 15),
+    "m6a.large": (3, 10),
+    "m6a.xlarge": (4, 15),
+    "m6a.2xlarge": (4, 15),
+    "m6i.large": (3, 10),
+    "m6i.xlarge": (4, 15),
+    "m6i.2xlarge": (4, 15),
+    "m6i.4xlarge": (8, 30),
+    "m7i.large": (3, 10),
+    "m7i.xlarge": (4, 15),
+    "m7i.2xlarge": (4, 15),
+    "m7i.4xlarge": (8, 30),
+    "t3.medium": (3, 6),
+    "t3.large": (3, 12),
+    "t3.xlarge": (4, 15),
+}
+
+
+def eks_max_pods(instance_type: str) -> int | None:
+    """The kubelet maxPods nodeadm sets: ENIs x (addresses per ENI - 1) + 2 (CalcMaxPods)."""
+    limits = AWS_ENI_LIMITS.get(instance_type)
+    return None if limits is None else limits[0] * (limits[1] - 1) + 2
+
+
+def eks_node_min_addresses(instance_type: str) -> int:
+    """Subnet addresses one node holds at least (primary + warm interface); 1 when the type is unknown."""
+    limits = AWS_ENI_LIMITS.get(instance_type)
+    return 1 if limits is None else min(2, limits[0]) * limits[1]
+
+
+def eks_allocatable(machine: GpuMachineType) -> tuple[int, int]:
+    """(CPU millicores, memory MiB) a node of this type can ever give pods on EKS (AL2023).
+
+    nodeadm (amazon-eks-ami v20260724, nodeadm/internal/kubelet/config.go) reserves for the
+    kubelet 6% of the first core, 1% of the second, 0.5% of the third and fourth and 0.25% of
+    the rest, and 11 MiB x maxPods + 255 MiB of memory, and evicts below 100 MiB free. The
+    instance's nominal memory is an upper bound of what the kubelet sees, so a request above
+    this never fits; DaemonSets take a little more on every node.
+    """
+    total = machine.vcpu * 1000
+    reserved_cpu = 0
+    for start, end, basis_points in ((0, 1000, 600), (1000, 2000, 100), (2000, 4000, 50), (4000, total, 25)):
+        if total > start:
+            reserved_cpu += (min(total, end) - start) * basis_points // 10000
+    max_pods = eks_max_pods(machine.name) or 110  # nodeadm's default when the type is unknown
+    memory = machine.memory_gib * 1024 - (11 * max_pods + 255) - 100
+    return total - reserved_cpu, memory

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import ipaddress
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -32,7 +31,6 @@ import pulumi_kubernetes as k8s
 from pulumi_aws import cloudwatch, eks, iam
 
 from mlinfra.aws.identity import (
-    PRINCIPAL_ARN,
     WORKLOAD_IDENTITY_MODES,
     WorkloadIdentity,
     WorkloadIdentityArgs,
@@ -45,7 +43,7 @@ from mlinfra.catalog import ENVIRONMENTS
 from mlinfra.components import child, stateful
 from mlinfra.k8s.charts import CLUSTER_AUTOSCALER as CLUSTER_AUTOSCALER_CHARTS
 from mlinfra.k8s.scheduling import POOL_LABEL, standard_labels
-from mlinfra.spec import ClusterSpec
+from mlinfra.spec import ClusterSpec, check_unique, rules
 
 # EKS managed add-on versions per Kubernetes minor. Upgrading a cluster means adding a row
 # here; nothing floats to "latest". Sources (checked 2025-11):
@@ -106,8 +104,6 @@ EXTRA_LOG_TYPES = ("controllerManager", "scheduler")
 _CLUSTER_NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")
 # Attachment names of the system node role that predate nodes.node_role (see there).
 _LEGACY_ATTACHMENT_NAMES = {"AmazonEC2ContainerRegistryPullOnly": "AmazonEC2ContainerRegistryReadOnly"}
-_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
-_PRIVATE_RANGES = [ipaddress.ip_network(c) for c in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
 
 
 @dataclass
@@ -179,29 +175,12 @@ def _validate(args: ClusterArgs) -> None:
             )
         if len(args.subnet_ids) < 2:
             raise ValueError("subnet_ids: EKS needs subnets in at least two availability zones; got 1")
-    try:
-        svc = ipaddress.ip_network(args.service_cidr)
-    except ValueError as e:
-        raise ValueError(f"service_cidr: {args.service_cidr!r} is not a CIDR ({e})") from None
-    if (
-        not isinstance(svc, ipaddress.IPv4Network)
-        or not 12 <= svc.prefixlen <= 24
-        or not any(svc.subnet_of(r) for r in _PRIVATE_RANGES)
-    ):
-        raise ValueError(
-            f"service_cidr: {args.service_cidr} must be an IPv4 /12 to /24 inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16"
-        )
+    rules("aws").service_cidr(args.service_cidr, "service_cidr")
+    aws_rules = rules("aws")  # the spec's AWS rules: one place for principal and machine-type formats
     for i, arn in enumerate(args.spec.admin_principals):
-        if not PRINCIPAL_ARN.match(arn):
-            raise ValueError(
-                f"spec.admin_principals[{i}]: {arn!r} is not an IAM role or user ARN (arn:aws:iam::<account>:role/<name>)"
-            )
-    if len(set(args.spec.admin_principals)) != len(args.spec.admin_principals):
-        raise ValueError("spec.admin_principals: contains duplicates")
-    if not _INSTANCE_TYPE.match(args.system_machine_type):
-        raise ValueError(
-            f"system_machine_type: {args.system_machine_type!r} is not an EC2 instance type (e.g. m6i.large)"
-        )
+        aws_rules.principal(arn, f"spec.admin_principals.{i}")
+    check_unique(list(args.spec.admin_principals), "principal", "spec.admin_principals")
+    aws_rules.machine_type(args.system_machine_type, "system_machine_type")
 
 
 # --------------------------------------------------------------------------- policy documents

@@ -22,19 +22,15 @@ from mlinfra.catalog import SUPPORTED_KUBERNETES_VERSIONS, GpuMachineType, gpu_m
 from mlinfra.components import child
 from mlinfra.k8s.gpu import device_plugin_node_labels
 from mlinfra.k8s.scheduling import (
-    ACCELERATOR_LABEL,
-    CAPACITY_LABEL,
-    GPU_NODE_LABEL,
     GPU_RESOURCE,
     GPU_TAINT_EFFECT,
     GPU_TAINT_KEY,
     GPU_TAINT_VALUE,
-    POOL_LABEL,
     Scheduling,
     gpu_node_labels,
     gpu_scheduling,
 )
-from mlinfra.spec import GpuPoolSpec, SpecError
+from mlinfra.spec import GpuPoolSpec, SpecError, check_pool_labels
 
 # Amazon Linux 2023 with the NVIDIA driver and container toolkit, x86-64 (EKS API spelling).
 # Pinned: the AMI *type* fixes the OS family and driver stack; EKS picks the release of that
@@ -48,7 +44,6 @@ _EKS_TAINT_EFFECT = {
     "NoExecute": "NO_EXECUTE",
 }
 _CAPACITY = {"on_demand": "ON_DEMAND", "spot": "SPOT"}
-_RESERVED_LABELS = (GPU_NODE_LABEL, POOL_LABEL, ACCELERATOR_LABEL, CAPACITY_LABEL)
 
 CA_PREFIX = "k8s.io/cluster-autoscaler"
 NODE_TEMPLATE_PREFIX = f"{CA_PREFIX}/node-template"
@@ -120,12 +115,7 @@ class GpuNodePool(pulumi.ComponentResource):
                 f"{args.kubernetes_version!r} is not supported; allowed: {', '.join(SUPPORTED_KUBERNETES_VERSIONS)}",
                 "kubernetes_version",
             )
-        clash = sorted(set(pool.labels) & set(_RESERVED_LABELS))
-        if clash:
-            raise SpecError(
-                f"labels {clash} are set by mlinfra and may not be overridden; reserved: {', '.join(_RESERVED_LABELS)}",
-                "pool.labels",
-            )
+        check_pool_labels(pool.labels, "pool.labels")  # the spec's rule (a copied pool skips validation)
 
         super().__init__("mlinfra:aws:GpuNodePool", name, None, opts)
         self.machine_type = machine

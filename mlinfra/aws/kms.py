@@ -8,17 +8,15 @@ import pulumi
 from pulumi_aws import kms
 
 from mlinfra.components import child, stateful
-from mlinfra.spec import SpecError
+from mlinfra.spec import AwsRules, rules
 
 # KMS's own bounds for the waiting period before a scheduled key deletion.
-DELETION_WINDOW_DAYS = (7, 30)
+DELETION_WINDOW_DAYS = AwsRules.KEY_DELETION_WINDOW_DAYS
 
 
 def check_deletion_window(days: int, field: str = "key_deletion_window_days") -> None:
     """Refuse a deletion window KMS would reject, before any resource is registered."""
-    low, high = DELETION_WINDOW_DAYS
-    if not low <= days <= high:
-        raise SpecError(f"{days} is outside the KMS range; allowed: {low}-{high} days", field)
+    rules("aws").key_deletion_window(days, field)
 
 
 def customer_managed_key(

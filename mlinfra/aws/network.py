@@ -20,6 +20,7 @@ import pulumi
 import pulumi_aws as aws
 from pulumi_aws import cloudwatch, ec2, iam
 
+from mlinfra.catalog import REGION_ZONES
 from mlinfra.components import child
 from mlinfra.spec import NetworkSpec
 
@@ -55,7 +56,14 @@ class NetworkArgs:
 
 
 def zone_names(region: str, count: int) -> list[str]:
-    """`<region>a`, `<region>b`, ... (no describe-zones invoke: plans stay offline and stable)."""
+    """The first `count` zones of the region from the catalogue (mlinfra.catalog.REGION_ZONES; no
+    describe-zones invoke: plans stay offline and stable); `<region>a`, `<region>b`, ... for a
+    region the catalogue does not list."""
+    known = REGION_ZONES["aws"].get(region)
+    if known is not None:
+        if count > len(known):
+            raise ValueError(f"zones: {region} has {len(known)} zones ({', '.join(known)}); {count} asked")
+        return list(known[:count])
     return [f"{region}{letter}" for letter in string.ascii_lowercase[:count]]
 
 

@@ -19,7 +19,14 @@ from mlinfra.k8s.gpu import GpuEnablement, GpuEnablementArgs
 from mlinfra.k8s.monitoring import MonitoringStack, MonitoringStackArgs
 from mlinfra.k8s.scheduling import gpu_scheduling, standard_labels
 from mlinfra.k8s.serving import ModelDeployment, ServingCluster, ServingClusterArgs
-from mlinfra.spec import GpuPoolSpec, ModelSpec, MonitoringSpec, ServingSpec, TagsSpec
+from mlinfra.spec import (
+    GpuPoolSpec,
+    ModelSpec,
+    MonitoringSpec,
+    ServingSpec,
+    TagsSpec,
+    check_in_cluster_layer,
+)
 
 
 @dataclass
@@ -59,6 +66,9 @@ def in_cluster_layer(prefix: str, args: InClusterLayerArgs, opts: pulumi.Resourc
 
     `opts` carries the Kubernetes provider (and a parent / dependencies on the cluster).
     """
+    # The spec's cross-field checks (models on known pools that fit them, quota, namespaces): the
+    # same ones PlatformSpec makes, for a layer installed on an existing cluster too.
+    check_in_cluster_layer(args.cloud, args.gpu_pools, args.serving, args.monitoring)
     labels = standard_labels("platform", args.tags.owner, args.tags.cost_center, args.environment)
     monitoring = None
     if args.monitoring.enabled:

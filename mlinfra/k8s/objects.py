@@ -18,7 +18,7 @@ from mlinfra.catalog import ENVIRONMENTS
 from mlinfra.components import child
 from mlinfra.k8s.charts import ChartPin
 from mlinfra.k8s.scheduling import standard_labels
-from mlinfra.spec import SpecError
+from mlinfra.spec import SpecError, check_unique
 
 REQUIRED_LABEL_KEYS = ("owner", "cost-center", "environment")
 # Keys `standard_labels` sets itself; a caller's copy (e.g. labels built for another component)
@@ -79,9 +79,7 @@ def check_dns_label(value: str, field_name: str, max_len: int = 63) -> str:
 
 
 def unique_names(names: Sequence[str], what: str, field_name: str) -> None:
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise SpecError(f"duplicate {what} names {dupes}", field_name)
+    check_unique(list(names), f"{what} name", field_name)  # the spec's rule: one place for duplicates
 
 
 def pod_security_labels(

@@ -45,7 +45,7 @@ from mlinfra.k8s.objects import (
     pod_security_labels,
 )
 from mlinfra.k8s.scheduling import GPU_RESOURCE, Scheduling
-from mlinfra.spec import ModelSpec, ServingSpec, SpecError
+from mlinfra.spec import ModelSpec, ServingSpec, SpecError, check_image_pinned
 
 # --------------------------------------------------------------------------- shared names
 
@@ -138,19 +138,7 @@ STARTUP_PROBE_MAX_SECONDS = 1800  # large models take minutes to download and lo
 SERVING_CLOUDS = ("aws", "gcp", "azure", "kubernetes")
 
 
-def check_image_pinned(image: str | None, field_name: str = "model.image") -> str:
-    """Refuse an image that is not pinned by a tag other than `latest` or by a digest."""
-    if not image:
-        raise ValueError(f"{field_name}: an image pinned by tag or digest is required")
-    if "@sha256:" in image:
-        return image
-    tail = image.rsplit("/", 1)[-1]
-    if ":" not in tail or tail.endswith(":latest") or tail.endswith(":"):
-        raise ValueError(
-            f"{field_name}: {image!r} must be pinned by a tag other than 'latest' (repo:1.2.3) "
-            "or by a digest (repo@sha256:...)"
-        )
-    return image
+# check_image_pinned (mlinfra.spec): the one rule for model-server images, also used by ModelSpec.
 
 
 # --------------------------------------------------------------------------- ServingCluster

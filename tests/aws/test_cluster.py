@@ -502,7 +502,7 @@ def _bad(**kw):
         ({"cluster_name": "-bad"}, "cluster_name"),
         ({"key_deletion_window_days": 3}, "key_deletion_window_days"),
         ({"system_machine_type": "large"}, "system_machine_type"),
-        ({"spec": ClusterSpec(admin_principals=["platform-admins"])}, "spec.admin_principals[0]"),
+        ({"spec": ClusterSpec(admin_principals=["platform-admins"])}, "spec.admin_principals.0"),
     ],
 )
 def test_bad_input_fails_before_registration(kw, field):

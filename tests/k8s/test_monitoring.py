@@ -216,7 +216,7 @@ def test_receiver_mismatches_are_refused(alerting, receivers, match):
         ({"labels": {"owner": "x"}}, "labels"),
         ({"serving_namespace": "Serving"}, "serving_namespace"),
         ({"storage_class": "GP3 encrypted"}, "storage_class"),
-        ({"models": [ModelSpec(name="a"), ModelSpec(name="a")]}, "models"),
+        ({"models": [ModelSpec(name="a"), ModelSpec(name="a")]}, "models.1"),
     ],
 )
 def test_bad_args_name_the_field(kw, field):
