@@ -59,12 +59,14 @@ class SpecError(ValueError):
         *,
         source: str | None = None,
         config_key: str | None = None,
+        at: str = "",
         errors: Sequence[tuple[str | None, str]] = (),
     ):
         self.field = field
         self.reason = message
         self.source = source
         self.config_key = config_key
+        self.at = at  # the prefix of `field` that names the config key itself (a section read alone)
         self.errors: list[tuple[str | None, str]] = list(errors) or [(field, message)]
         lines = [f"{f}: {r}" if f else r for f, r in self.errors]
         if source is None:
@@ -94,7 +96,9 @@ class _Model(BaseModel):
         except ValidationError as e:
             errors = spec_errors(e, cls, at)
             field, reason = errors[0]
-            raise SpecError(reason, field, source=source, config_key=config_key, errors=errors) from None
+            raise SpecError(
+                reason, field, source=source, config_key=config_key, at=at, errors=errors
+            ) from None
 
     @classmethod
     def from_config(cls, key: str, namespace: str | None = None):

@@ -198,14 +198,15 @@ def test_cli_bad_config_exits_two_naming_stack_and_field(tmp_path):
     (stack_dir / "Pulumi.dev.yaml").write_text(yaml.safe_dump(doc))
     result = CliRunner().invoke(app, ["plan", str(stack_dir), "--stack", "dev"])
     assert result.exit_code == 2
-    assert "stack 'dev'" in result.output and "gpu_pools.0" in result.output
-    assert "Traceback" not in result.output
+    assert result.output.startswith(f"error: {stack_dir / 'Pulumi.dev.yaml'}:")
+    assert ": gpu_pools.0: node counts must satisfy" in result.output
+    assert result.output.count("\n") == 1 and "Traceback" not in result.output
 
 
 def test_cli_unknown_stack_exits_two(tmp_path):
     result = CliRunner().invoke(app, ["plan", str(ROOT / "stacks/aws"), "--stack", "qa"])
     assert result.exit_code == 2
-    assert "Pulumi.qa.yaml not found" in result.output
+    assert "Pulumi.qa.yaml: not found; stacks here: dev, prod, staging" in result.output
 
 
 def _saved_plan(tmp_path: Path, stack: str, mutate) -> Path:

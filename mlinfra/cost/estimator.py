@@ -24,10 +24,40 @@ def load_prices(cloud: str) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
+# The provider package of each cloud and the input naming its region.
+_PROVIDER_REGION = {"aws": ("aws", "region"), "gcp": ("gcp", "region"), "azure": ("azure-native", "location")}
+
+
+def plan_region(plan) -> str | None:
+    """The region the plan's cloud provider is configured for (None if the plan has no provider)."""
+    package, key = _PROVIDER_REGION.get(plan.cloud, ("", ""))
+    for r in plan.resources:
+        if r.type == f"pulumi:providers:{package}" and isinstance(r.inputs.get(key), str):
+            return r.inputs[key]
+    return None
+
+
+def prices_for(prices: dict[str, Any], region: str | None) -> tuple[dict[str, Any], str]:
+    """The price tables for `region` and the region they are of.
+
+    A table lists its own `region`, and may carry `regions: {<region>: {<table>: {...}}}` that
+    override its figures for other regions; any other region falls back to the table's own.
+    """
+    overlays = prices.get("regions") or {}
+    if region in overlays:
+        merged = {k: dict(v) if isinstance(v, dict) else v for k, v in prices.items()}
+        for table, figures in overlays[region].items():
+            merged[table] = {**merged.get(table, {}), **figures}
+        return merged, region
+    return prices, prices["region"]
+
+
 def estimate_plan(plan) -> dict[str, Any]:
     prices = load_prices(plan.cloud)
     if not prices:
         return {}
+    region = plan_region(plan)
+    prices, price_region = prices_for(prices, region)
     hourly, monthly, inst = prices["hourly"], prices["monthly"], prices["instances_hourly"]
     lines: list[dict[str, Any]] = []
     unpriced: list[str] = []
@@ -78,7 +108,8 @@ def estimate_plan(plan) -> dict[str, Any]:
         add("KMS customer-managed keys", keys, keys, monthly["kms_key"])
     return {
         "currency": prices["currency"],
-        "region": prices["region"],
+        "region": price_region,  # the region whose prices were used
+        "plan_region": region,  # the region the plan deploys to (None: unknown)
         "prices_date": prices["date"],
         "note": prices["note"],
         "lines": lines,

@@ -1,0 +1,21 @@
+"""Small helpers for human-facing text: counts with the right plural, whole numbers as integers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """`1 violation`, `2 violations`, `0 policies` (pass `many` for irregular plurals)."""
+    return f"{n} {word if n == 1 else many or word + 's'}"
+
+
+def integral(value: Any) -> Any:
+    """Data with whole floats as integers (40000.0 -> 40000), for human-facing output."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: integral(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [integral(v) for v in value]
+    return value
