@@ -101,18 +101,40 @@ class _Model(BaseModel):
             ) from None
 
     @classmethod
-    def from_config(cls, key: str, namespace: str | None = None):
+    def from_config(cls, key: str, namespace: str | None = None, default: Any = ...):
         """Read and validate the Pulumi config object `<namespace>:<key>` (default: the project's).
 
         Field paths start with `key` (`serving.models.0.name`); errors carry the config key, so
-        the CLI can point at the file and line that set it.
+        the CLI can point at the file and line that set it. `default` is validated when the key
+        is not set (without one, the key is required).
         """
-        import pulumi
+        return config_value(cls, key, namespace, default)
 
-        cfg = pulumi.Config(namespace)
-        full_key = cfg.full_key(key)
-        data = _config_object(cfg.get(key), full_key)
-        return cls.load(data, source=f"config {full_key}", at=key, config_key=full_key)
+
+def config_value(type_: Any, key: str, namespace: str | None = None, default: Any = ...) -> Any:
+    """Read a Pulumi config value as `type_` (a spec model, or e.g. `list[GpuPoolSpec]`), validated
+    like a spec: one SpecError naming the field (`gpuPools.1.name`) and the config key it came from."""
+    import pulumi
+    from pydantic import TypeAdapter
+
+    cfg = pulumi.Config(namespace)
+    full_key = cfg.full_key(key)
+    raw = cfg.get(key)
+    if raw is None and default is not ...:
+        data = default
+    elif isinstance(type_, type) and issubclass(type_, BaseModel):
+        data = _config_object(raw, full_key)
+    else:
+        data = _config_json(raw, full_key)
+    try:
+        return TypeAdapter(type_).validate_python(data)
+    except ValidationError as e:
+        model = type_ if isinstance(type_, type) and issubclass(type_, BaseModel) else None
+        errors = spec_errors(e, model, key)
+        field, reason = errors[0]
+        raise SpecError(
+            reason, field, source=f"config {full_key}", config_key=full_key, at=key, errors=errors
+        ) from None
 
 
 def _dns_label(value: str, what: str, max_len: int = 40) -> str:
@@ -1112,7 +1134,12 @@ class PlatformSpec(_Model):
             if cloud == "aws" and data.get("aws") is None:
                 data["aws"] = {}
             cluster = data.get("cluster")
-            if isinstance(cluster, dict) and "api_access" not in cluster and cloud in API_ACCESS_DEFAULT:
+            if (
+                isinstance(cluster, dict)
+                and "api_access" not in cluster
+                and isinstance(cloud, str)
+                and cloud in API_ACCESS_DEFAULT
+            ):
                 data["cluster"] = {**cluster, "api_access": API_ACCESS_DEFAULT[cloud]}
         return data
 
@@ -1182,8 +1209,8 @@ class PlatformSpec(_Model):
         return cls.load(data, source=f"config {full_key}", config_key=full_key)
 
 
-def _config_object(raw: str | None, full_key: str) -> dict[str, Any]:
-    """A structured config value (Pulumi keeps it as JSON text) as a dict, or a SpecError naming the key."""
+def _config_json(raw: str | None, full_key: str) -> Any:
+    """A structured config value (Pulumi keeps it as JSON text), or a SpecError naming the key."""
     if raw is None:
         raise SpecError(
             f"config key {full_key} is not set; add it to Pulumi.<stack>.yaml (see stacks/aws/Pulumi.dev.yaml)",
@@ -1191,9 +1218,14 @@ def _config_object(raw: str | None, full_key: str) -> dict[str, Any]:
             config_key=full_key,
         )
     try:
-        data = json.loads(raw)
+        return json.loads(raw)
     except ValueError:
-        data = raw
+        return raw
+
+
+def _config_object(raw: str | None, full_key: str) -> dict[str, Any]:
+    """A structured config value that must be an object (a YAML mapping)."""
+    data = _config_json(raw, full_key)
     if not isinstance(data, dict):
         raise SpecError(
             f"must be an object (a YAML mapping of fields), got {_describe_input(data)}",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mlinfra.catalog import GPU_MACHINE_TYPES, GPU_POOL_MAX_NODES_CAP, SUPPORTED_KUBERNETES_VERSIONS
@@ -804,3 +804,24 @@ def test_existing_cluster_layer_makes_the_same_cross_checks():
     with pytest.raises(SpecError) as err:
         in_cluster_layer("", args, pulumi.ResourceOptions())
     assert err.value.field == "serving.models.0.gpu_pool" and "t4" in str(err.value)
+
+
+# ---------------------------------------------------------------- the property of issue 13
+
+
+_BUDGETS: dict[str, object] = {}
+
+
+@pytest.mark.parametrize("cloud", __import__("tests.spec_property", fromlist=["CLOUDS"]).CLOUDS)
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_validation_refuses_with_a_field_or_the_plan_builds(cloud, data):
+    """For generated specs of every implemented cloud: refused naming a field, or the platform plans.
+
+    300 examples per cloud; the first 12 distinct specs that validate are planned (~1 s each),
+    the others are checked to validate without a crash. benchmarks/spec_fuzz.py plans them all.
+    """
+    from tests.spec_property import PlanBudget, check, platform_specs
+
+    budget = _BUDGETS.setdefault(cloud, PlanBudget(limit=12))
+    check(data.draw(platform_specs(cloud)), plan=budget)

@@ -715,7 +715,7 @@ def load_stack(stack_dir: str | os.PathLike[str], stack: str) -> StackConfig:
     if runtime_name != "python":
         raise ProgramError(
             stack,
-            f"runtime is {runtime_name!r}; the offline engine runs python projects",
+            f"{runtime_name!r}: the offline engine runs python projects",
             file=proj_file,
             line=project_doc.line_of(("runtime",)),
             field="runtime",
@@ -755,7 +755,7 @@ def load_stack(stack_dir: str | os.PathLike[str], stack: str) -> StackConfig:
             secret_keys.append(full)
         if full == "mlinfra:platform" and not isinstance(value, dict):
             raise YamlFileError(
-                "mlinfra:platform must be a mapping of spec fields (name, cloud, region, environment, ...)",
+                "must be a mapping of spec fields (name, cloud, region, environment, ...)",
                 file=doc.path,
                 line=doc.line_of(path),
                 field=full,
