@@ -47,3 +47,24 @@ class InputError(Exception):
     def text(self) -> str:
         where = self.location()
         return f"{where}: {self.message}" if where else self.message
+
+
+def read_text(path: str | Path, error: type[InputError], what: str) -> str:
+    """A UTF-8 file's text, or `error` naming the file (and the line of a bad byte).
+
+    `what` names what the file should be ("a saved plan"), for the message about a directory.
+    """
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except IsADirectoryError:
+        raise error(f"is a directory, not {what}", file=p) from None
+    except OSError as e:
+        raise error(f"cannot read ({e.strerror})", file=p) from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise error(
+            f"not UTF-8 (byte 0x{raw[e.start]:02x}); save the file as UTF-8", file=p, line=line
+        ) from None

@@ -31,6 +31,7 @@ from mlinfra.catalog import (
     gpu_machine_type,
     region_zones,
 )
+from mlinfra.wording import describe
 
 Cloud = Literal["aws", "gcp", "azure"]
 Environment = Literal["dev", "staging", "prod"]
@@ -1547,21 +1548,7 @@ _KINDS = {
 }
 
 
-def _describe_input(value: Any) -> str:
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, bool):
-        return f"the boolean {str(value).lower()}"
-    if isinstance(value, int | float):
-        return f"the number {value!r}"
-    if isinstance(value, str):
-        text = value if len(value) <= 60 else value[:57] + "..."
-        return f"the string {text!r}"
-    if isinstance(value, list | tuple):
-        return f"a list of {len(value)}"
-    if isinstance(value, dict):
-        return "an object (a mapping)"
-    return type(value).__name__
+_describe_input = describe
 
 
 def _reason(err: Mapping[str, Any], model: type[BaseModel] | None, loc: list[Any]) -> str:
@@ -1637,6 +1624,8 @@ class CloudRules:
         for i, principal in enumerate(spec.cluster.admin_principals):
             self.principal(principal, f"cluster.admin_principals.{i}")
         self.system_machine_type(spec)
+        for i, pool in enumerate(spec.gpu_pools):
+            self.node_labels(pool.labels, f"gpu_pools.{i}.labels")
         self.service_cidr(spec.network.service_cidr, "network.service_cidr")
         self.log_retention(spec.cluster.log_retention_days, "cluster.log_retention_days")
         self.log_retention(spec.network.flow_log_retention_days, "network.flow_log_retention_days")
@@ -1657,6 +1646,9 @@ class CloudRules:
 
     def machine_type(self, value: str, field: str) -> None:
         """A (non-GPU) machine type name."""
+
+    def node_labels(self, labels: Mapping[str, str], field: str) -> None:
+        """A GPU pool's extra node labels, as the cloud carries them (e.g. in tags)."""
 
     def service_cidr(self, cidr: str, field: str) -> None:
         """The Kubernetes service CIDR (cloud-specific ranges)."""
@@ -1721,6 +1713,9 @@ class AwsRules(CloudRules):
     # AWS Budgets quotas (https://docs.aws.amazon.com/cost-management/latest/userguide/budgets-limits.html):
     # 5 notifications per budget (the platform adds a FORECASTED 100% one), 10 e-mail subscribers each.
     MAX_BUDGET_NOTIFICATIONS, MAX_BUDGET_SUBSCRIBERS = 5, 10
+    # Every node label of a GPU pool is also an Auto Scaling group tag for the cluster autoscaler's
+    # scale-from-zero (mlinfra.aws.gpu_node_pool.node_template_tags): `<this prefix><label key>`.
+    NODE_TEMPLATE_LABEL_PREFIX = "k8s.io/cluster-autoscaler/node-template/label/"
 
     def principal(self, value: str, field: str) -> None:
         if not isinstance(value, str) or not PRINCIPAL_ARN.match(value):
@@ -1747,6 +1742,16 @@ class AwsRules(CloudRules):
     def machine_type(self, value: str, field: str) -> None:
         if not EC2_INSTANCE_TYPE.match(value):
             raise SpecError(f"{value!r} is not an EC2 instance type (e.g. m6i.large)", field)
+
+    def node_labels(self, labels: Mapping[str, str], field: str) -> None:
+        room = self.MAX_TAG_KEY - len(self.NODE_TEMPLATE_LABEL_PREFIX)
+        for key in labels:
+            if len(key) > room:
+                raise SpecError(
+                    f"{key!r} is {len(key)} characters; on AWS a pool label becomes the Auto Scaling tag "
+                    f"{self.NODE_TEMPLATE_LABEL_PREFIX}<key> (tag keys <= {self.MAX_TAG_KEY}): at most {room}",
+                    _join(field, key),
+                )
 
     def service_cidr(self, cidr: str, field: str) -> None:
         # EKS: "within 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16, between /12 and /24"

@@ -19,3 +19,20 @@ def integral(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [integral(v) for v in value]
     return value
+
+
+def describe(value: Any) -> str:
+    """A value as an error message shows what it got: `the boolean true`, `a list of 2`, ..."""
+    if value is None:
+        return "null (nothing)"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        return f"the string {value if len(value) <= 60 else value[:57] + '...'!r}"
+    if isinstance(value, list | tuple):
+        return f"a list of {len(value)}"
+    if isinstance(value, dict):
+        return "an object (a mapping)"
+    return type(value).__name__

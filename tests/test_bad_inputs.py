@@ -274,6 +274,7 @@ PACK_CONFIG_CASES = [
     ("missing", _json_file("cfg.json", None), None),
     ("a directory", lambda tmp: tmp, None),
     ("malformed", _json_file("cfg.json", '{"disabled": '), None),
+    ("not UTF-8", _json_file("cfg.json", b'{"disabled": {"required-tags": "caf\xe9"}}'), None),
     ("a list", _json_file("cfg.json", "[]"), None),
     ("disabled as a list", _json_file("cfg.json", '{"disabled": ["required-tags"]}'), "disabled"),
     ("overrides as a string", _json_file("cfg.json", '{"overrides": "advisory"}'), "overrides"),
@@ -365,6 +366,7 @@ PLAN_CASES = [
     ("missing", _json_file("plan.json", None), None),
     ("a directory", lambda tmp: tmp, None),
     ("not JSON", _json_file("plan.json", "stack: dev\n"), None),
+    ("not UTF-8", _json_file("plan.json", b'{"stack": "d\xe9v"}'), None),
     ("truncated", _json_file("plan.json", '{"stack": "dev", "resources": ['), None),
     ("a list", _json_file("plan.json", "[]"), None),
     (

@@ -485,6 +485,11 @@ BAD_SPECS = [
         ["gpu_pools.0.labels.mlinfra.io/pool", "set by mlinfra"],
     ),
     (
+        "label key too long for the autoscaler's tag",
+        _with(BASE_SPEC, "gpu_pools.0.labels", {"team-" + "a" * 30 + ".example/" + "t" * 63: "x"}),
+        ["gpu_pools.0.labels.team-aaa", "Auto Scaling tag", "at most 82"],
+    ),
+    (
         "replicas x GPUs past the pools",
         _with(
             BASE_SPEC,
@@ -768,6 +773,10 @@ def test_reserved_names_match_the_layer():
     ):
         assert label.startswith(RESERVED_LABEL_PREFIX)
     assert gpu.DEVICE_PLUGIN_CONFIG_LABEL in RESERVED_NODE_LABELS
+    from mlinfra.aws.gpu_node_pool import NODE_TEMPLATE_PREFIX
+    from mlinfra.spec import AwsRules
+
+    assert f"{NODE_TEMPLATE_PREFIX}/label/" == AwsRules.NODE_TEMPLATE_LABEL_PREFIX
 
 
 def test_network_zones_come_from_the_catalogue():

@@ -30,7 +30,7 @@ from mlinfra.k8s.scheduling import (
     gpu_node_labels,
     gpu_scheduling,
 )
-from mlinfra.spec import GpuPoolSpec, SpecError, check_pool_labels
+from mlinfra.spec import GpuPoolSpec, SpecError, check_pool_labels, rules
 
 # Amazon Linux 2023 with the NVIDIA driver and container toolkit, x86-64 (EKS API spelling).
 # Pinned: the AMI *type* fixes the OS family and driver stack; EKS picks the release of that
@@ -115,7 +115,8 @@ class GpuNodePool(pulumi.ComponentResource):
                 f"{args.kubernetes_version!r} is not supported; allowed: {', '.join(SUPPORTED_KUBERNETES_VERSIONS)}",
                 "kubernetes_version",
             )
-        check_pool_labels(pool.labels, "pool.labels")  # the spec's rule (a copied pool skips validation)
+        check_pool_labels(pool.labels, "pool.labels")  # the spec's rules (a copied pool skips validation)
+        rules("aws").node_labels(pool.labels, "pool.labels")
 
         super().__init__("mlinfra:aws:GpuNodePool", name, None, opts)
         self.machine_type = machine

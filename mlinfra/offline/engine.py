@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from mlinfra.catalog import ENVIRONMENTS
-from mlinfra.errors import InputError
+from mlinfra.errors import InputError, read_text
 from mlinfra.offline import mocks as mock_table
 from mlinfra.offline.yamlfile import YamlDoc, YamlFileError, load_yaml, require_mapping
+from mlinfra.wording import describe
 
 SECRET_PLACEHOLDER = "offline-secret-placeholder"
 SECRET_MARK = "[secret]"
@@ -192,18 +193,7 @@ def load_plan_file(path: str | os.PathLike[str]) -> Plan:
     (`resources.3.inputs: expected an object, got a list`).
     """
     p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except IsADirectoryError:
-        raise PlanFileError("is a directory, not a saved plan", file=p) from None
-    except OSError as e:
-        raise PlanFileError(f"cannot read ({e.strerror})", file=p) from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise PlanFileError(
-            f"not UTF-8 JSON (byte 0x{raw[e.start]:02x})", file=p, line=raw[: e.start].count(b"\n") + 1
-        ) from None
+    text = read_text(p, PlanFileError, "a saved plan")
     try:
         data = json.loads(text, object_pairs_hook=_no_duplicate_keys)
     except json.JSONDecodeError as e:
@@ -303,18 +293,7 @@ def _as_tuple(types: type | tuple[type, ...]) -> tuple[type, ...]:
     return types if isinstance(types, tuple) else (types,)
 
 
-def _json_kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"the boolean {str(value).lower()}"
-    if isinstance(value, int | float):
-        return f"the number {value!r}"
-    if isinstance(value, str):
-        return f"the string {value[:40]!r}"
-    if isinstance(value, list):
-        return "a list"
-    return "an object"
+_json_kind = describe
 
 
 def _is_component(type_: str) -> bool:

@@ -14,7 +14,8 @@ from typing import Any
 
 import yaml
 
-from mlinfra.errors import InputError
+from mlinfra.errors import InputError, read_text
+from mlinfra.wording import describe
 
 Path_ = tuple[Any, ...]  # keys / indexes from the document root
 
@@ -40,19 +41,7 @@ class YamlDoc:
 def load_yaml(path: str | Path) -> YamlDoc:
     """Read a YAML file: UTF-8, no tab indentation, no duplicate keys, safe tags only."""
     p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except IsADirectoryError:
-        raise YamlFileError("is a directory, not a YAML file", file=p) from None
-    except OSError as e:
-        raise YamlFileError(f"cannot read ({e.strerror})", file=p) from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise YamlFileError(
-            f"not UTF-8 (byte 0x{raw[e.start]:02x}); save the file as UTF-8", file=p, line=line
-        ) from None
+    text = read_text(p, YamlFileError, "a YAML file")
     for n, text_line in enumerate(text.splitlines(), 1):
         indent = text_line[: len(text_line) - len(text_line.lstrip(" \t"))]
         if "\t" in indent:
@@ -128,11 +117,4 @@ def require_mapping(doc: YamlDoc, path: Path_, what: str, allow_missing: bool = 
     return node
 
 
-def _kind(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str):
-        return f"the string {value[:40]!r}"
-    return f"{type(value).__name__} {value!r}"
+_kind = describe

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from mlinfra.catalog import ENVIRONMENTS
-from mlinfra.errors import InputError
+from mlinfra.errors import InputError, read_text
+from mlinfra.wording import describe
 
 LEVELS = ("advisory", "mandatory", "disabled")
 DEFAULT_ENFORCEMENT = {"dev": "advisory", "staging": "mandatory", "prod": "mandatory"}
@@ -34,8 +35,10 @@ _MLINFRA_KEYS = {"environment", "enforcement", "overrides", "disabled", "exempti
 class PackConfigError(InputError, ValueError):
     """A pack configuration that cannot be used, naming the file, the field and the allowed values."""
 
-    def __init__(self, message: str, field: str | None = None, file: str | Path | None = None):
-        super().__init__(message, field=field, file=file)
+    def __init__(
+        self, message: str, field: str | None = None, file: str | Path | None = None, line: int | None = None
+    ):
+        super().__init__(message, field=field, file=file, line=line)
 
 
 @dataclass(frozen=True)
@@ -209,18 +212,7 @@ def _where_named(data: dict[str, Any], name: str) -> str:
     return name
 
 
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"the boolean {str(value).lower()}"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, str):
-        return f"the string {value[:40]!r}"
-    return f"the number {value!r}"
+_kind = describe
 
 
 def _environment(v: Any, where: str) -> str:
@@ -244,14 +236,7 @@ def _reason(v: Any, where: str) -> str:
 def load_pack_config(path: str | Path, known_policies: set[str] | None = None) -> PackConfig:
     """Read a pack config JSON file (either form); errors name the file and the field."""
     p = Path(path)
-    try:
-        text = p.read_bytes().decode("utf-8-sig")
-    except IsADirectoryError:
-        raise PackConfigError("is a directory, not a pack config", file=p) from None
-    except OSError as e:
-        raise PackConfigError(f"cannot read ({e.strerror})", file=p) from None
-    except UnicodeDecodeError:
-        raise PackConfigError("not UTF-8 JSON", file=p) from None
+    text = read_text(p, PackConfigError, "a pack config")
     try:
         data = json.loads(text)
     except ValueError as e:
