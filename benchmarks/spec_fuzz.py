@@ -44,6 +44,8 @@ def fuzz(
     @given(platform_specs(cloud))
     def run(data):
         counts["specs"] += 1
+        if counts["specs"] % 1000 == 0:
+            print(f"  ... {counts['specs']} specs, {counts['planned']} planned", file=sys.stderr, flush=True)
         try:
             counts[check(data, plan=budget)] += 1
         except PropertyViolation as e:
