@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mlinfra.catalog import (
     DEFAULT_KUBERNETES_VERSION,
+    GPU_MACHINE_TYPES,
     GPU_POOL_MAX_NODES_CAP,
     REGION_EXAMPLES,
     REGION_PATTERNS,
@@ -648,20 +649,46 @@ def check_image_pinned(image: str | None, field: str = "model.image") -> str:
     return image
 
 
+# Model-server runtimes; the contract of each (image, command, port, probes, metrics, load metric)
+# is one row of mlinfra/k8s/serving/runtimes.py.
+Runtime = Literal["kserve", "vllm", "triton", "image"]
+RUNTIMES: tuple[str, ...] = ("kserve", "vllm", "triton", "image")
+# `runtime: deployment` (any image, no command) was replaced: its images got no command and
+# read nothing from MODEL_STORAGE_URI. Old specs get an error naming the new values.
+_RETIRED_RUNTIMES = {
+    "deployment": "runtime 'deployment' was replaced: use vllm or triton (mlinfra runs the server with "
+    "its command and loads the model from the artifact bucket), or image with an explicit command"
+}
+_PROM_METRIC = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+
+
 class ModelSpec(_Model):
-    """One model served behind TLS."""
+    """One model served behind TLS.
+
+    Only `name`, `runtime`, `version` and `gpu_pool` are needed: the runtime brings the pinned
+    server image, its command, port, probes, metrics and the load metric it scales on.
+    """
 
     name: str = Field(description="Model name (DNS label); the host is <name>.<serving.domain>.")
-    runtime: Literal["kserve", "deployment"] = Field(
+    runtime: Runtime = Field(
         default="kserve",
-        description="KServe InferenceService, or a plain Deployment + HPA for any server image.",
+        description="kserve (KServe's Hugging Face server), vllm, triton, or image (any server image "
+        "with an explicit command).",
     )
     image: str | None = Field(
         default=None,
-        description="Model-server image pinned by tag or digest (required for runtime=deployment).",
+        description="Model-server image pinned by tag or digest; the runtime's pinned image when empty "
+        "(required for runtime image).",
     )
-    model_format: str = Field(
-        default="huggingface", description="KServe model format (huggingface, pytorch, ...)."
+    command: list[str] | None = Field(
+        default=None, description="Container command (runtime image only, required there)."
+    )
+    args: list[str] = Field(
+        default_factory=list, description="Extra server arguments, appended after the runtime's own."
+    )
+    model_format: Literal["huggingface"] = Field(
+        default="huggingface",
+        description="KServe model format, read by runtime kserve (its ServingRuntime serves huggingface).",
     )
     storage_prefix: str = Field(
         default="", description="Prefix of the model inside the artifact bucket (defaults to models/<name>/)."
@@ -672,13 +699,32 @@ class ModelSpec(_Model):
     memory: str = Field(default="8Gi", description="Memory request and limit per replica.")
     min_replicas: int = Field(
         default=1,
-        ge=1,
+        ge=0,
         le=100,
-        description="Minimum replicas (>= 1: raw deployments and HPAs do not scale to 0).",
+        description="Minimum replicas; 0 scales the model to zero when idle (dev only, needs a load metric).",
     )
     max_replicas: int = Field(default=2, ge=1, le=100, description="Maximum replicas.")
-    port: int = Field(default=8080, ge=1, le=65535, description="Container port.")
-    health_path: str = Field(default="/health", description="HTTP path for liveness/readiness probes.")
+    port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Container port; the runtime's port when empty (image: 8080).",
+    )
+    health_path: str | None = Field(
+        default=None,
+        description="HTTP path of the liveness/readiness probes; the runtime's own when empty (image: /health).",
+    )
+    load_metric: str | None = Field(
+        default=None,
+        description="runtime image: a Prometheus gauge the server exports on /metrics (requests in flight "
+        "or queued); the model then scales on it instead of CPU.",
+    )
+    load_target: float | None = Field(
+        default=None,
+        gt=0,
+        description="Per-replica target of the runtime's load metric (kserve/vllm: requests in flight, "
+        "triton: requests queued, image: load_metric); the runtime's default when empty.",
+    )
     version: str | None = Field(
         default=None,
         description="Folder under storage_prefix holding the served revision (e.g. 2026-10-01/).",
@@ -689,8 +735,19 @@ class ModelSpec(_Model):
     )
     latency_slo_ms: int = Field(default=500, ge=1, description="p99 latency SLO in milliseconds (alerting).")
     target_utilization_percent: int = Field(
-        default=70, ge=1, le=100, description="HPA target CPU utilization."
+        default=70,
+        ge=1,
+        le=100,
+        description="CPU utilisation target, used only where no load metric exists (image without "
+        "load_metric, or monitoring disabled).",
     )
+
+    @field_validator("runtime", mode="before")
+    @classmethod
+    def _runtime(cls, v: Any) -> Any:
+        if isinstance(v, str) and v in _RETIRED_RUNTIMES:
+            raise ValueError(f"{_RETIRED_RUNTIMES[v]}; allowed: {', '.join(RUNTIMES)}")
+        return v
 
     @field_validator("name")
     @classmethod
@@ -727,12 +784,42 @@ class ModelSpec(_Model):
     def _image(cls, v: str | None) -> str | None:
         return None if v is None else check_image_pinned(v, "")
 
+    @field_validator("health_path")
+    @classmethod
+    def _health_path(cls, v: str | None) -> str | None:
+        if v is not None and (not v.startswith("/") or any(c.isspace() for c in v) or len(v) > 1024):
+            raise ValueError(
+                f"health_path {v!r} must be an absolute HTTP path (e.g. /health), without spaces"
+            )
+        return v
+
+    @field_validator("load_metric")
+    @classmethod
+    def _load_metric(cls, v: str | None) -> str | None:
+        if v is not None and not _PROM_METRIC.match(v):
+            raise ValueError(f"load_metric {v!r} is not a Prometheus metric name")
+        return v
+
     @model_validator(mode="after")
     def _checks(self):
         if self.min_replicas > self.max_replicas:
             raise ValueError(f"min_replicas ({self.min_replicas}) > max_replicas ({self.max_replicas})")
-        if self.runtime == "deployment" and not self.image:
-            raise ValueError("runtime 'deployment' needs an image")
+        if self.runtime == "image":
+            if not self.image:
+                raise ValueError("runtime 'image' needs an image")
+            if not self.command:
+                raise ValueError(
+                    "runtime 'image' needs a command (the server's entrypoint and model path); "
+                    "or use runtime vllm / triton / kserve, which bring their own"
+                )
+        else:
+            if self.command is not None:
+                raise ValueError(
+                    f"command applies to runtime 'image' only; runtime {self.runtime!r} runs its own server "
+                    "command (extra flags go in args)"
+                )
+            if self.load_metric is not None:
+                raise ValueError(f"load_metric applies to runtime 'image' only; {self.runtime!r} has its own")
         if self.canary is not None:
             if self.canary.image is not None:
                 self.canary.image = check_image_pinned(self.canary.image, "canary.image")
@@ -786,15 +873,6 @@ class ModelSpec(_Model):
     def _memory(cls, v: str) -> str:
         if quantity(v, "", "memory") < 2**20:
             raise SpecError(f"{v!r} is below 1Mi; a model server needs memory (e.g. 8Gi)", "")
-        return v
-
-    @field_validator("health_path")
-    @classmethod
-    def _health_path(cls, v: str) -> str:
-        if not v.startswith("/") or any(c.isspace() for c in v) or len(v) > 1024:
-            raise SpecError(
-                f"{v!r} must be an HTTP path starting with '/' (e.g. /health), without spaces", ""
-            )
         return v
 
     @field_validator("latency_slo_ms")
@@ -892,7 +970,12 @@ class ServingSpec(_Model):
 
 # The stack's secret config key (namespace mlinfra) holding each receiver's URL / routing key;
 # read by PlatformSecrets.from_config, named in the monitoring stack's warnings.
-RECEIVER_SECRET_KEYS = {"slack": "slackWebhookUrl", "pagerduty": "pagerdutyKey", "webhook": "alertWebhookUrl"}
+RECEIVER_SECRET_KEYS = {
+    "slack": "slackWebhookUrl",
+    "pagerduty": "pagerdutyKey",
+    "webhook": "alertWebhookUrl",
+    "deadmansswitch": "deadMansSwitchUrl",
+}
 
 
 class AlertingSpec(_Model):
@@ -906,6 +989,12 @@ class AlertingSpec(_Model):
     )
     webhook: bool = Field(
         default=False, description="Send to a webhook; URL from the secret config `alertWebhookUrl`."
+    )
+    dead_mans_switch: bool = Field(
+        default=False,
+        description="Send the always-firing Watchdog alert every minute to a dead man's switch (e.g. "
+        "healthchecks.io, PagerDuty/Opsgenie heartbeat) that pages when it stops; URL from the secret "
+        "config `deadMansSwitchUrl`.",
     )
 
     @field_validator("slack_channel")
@@ -1157,6 +1246,7 @@ class PlatformSpec(_Model):
         _check_gpu_pools(self)
         _check_guardrails(self)
         _check_api_access(self)
+        _check_scale_to_zero(self)
         rules(self.cloud).check(self)
         check_in_cluster_layer(self.cloud, self.gpu_pools, self.serving, self.monitoring)
         return self
@@ -1329,6 +1419,16 @@ def _check_api_access(spec: PlatformSpec) -> None:
         )
 
 
+def _check_scale_to_zero(spec: PlatformSpec) -> None:
+    for i, m in enumerate(spec.serving.models):
+        if m.min_replicas == 0 and spec.environment != "dev":
+            raise SpecError(
+                f"scale to zero is for dev only (environment is {spec.environment}): a cold start waits for "
+                "a GPU node, the image pull and the model load; allowed: 1 or more",
+                f"serving.models.{i}.min_replicas",
+            )
+
+
 # Namespaces the in-cluster layer creates for itself, or that Kubernetes owns; a serving or
 # monitoring namespace may not be one of them (mlinfra.k8s.serving / gpu constants; a test keeps
 # this list in step with them).
@@ -1340,6 +1440,7 @@ RESERVED_NAMESPACES = (
     "ingress-nginx",
     "cert-manager",
     "kserve",
+    "keda",
     "gpu-system",
 )
 
@@ -1488,10 +1589,10 @@ def _check_namespaces(
 
 
 def _catalogued(cloud: str, machine_type: str) -> GpuMachineType | None:
-    try:
-        return gpu_machine_type(cloud, machine_type)
-    except ValueError:
-        return None
+    """The machine type from the cloud's table; on an existing cluster (cloud "kubernetes"), from any
+    cloud's table (as mlinfra.k8s.layer.pool_accelerator looks it up); None when not catalogued."""
+    tables = [GPU_MACHINE_TYPES[cloud]] if cloud in GPU_MACHINE_TYPES else list(GPU_MACHINE_TYPES.values())
+    return next((t[machine_type] for t in tables if machine_type in t), None)
 
 
 def _canary_max(model: ModelSpec) -> int:

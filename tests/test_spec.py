@@ -148,9 +148,24 @@ BAD_SPECS = [
         _with(
             BASE_SPEC,
             "serving",
-            {"models": [{"name": "m", "runtime": "deployment", "image": "vllm/vllm:latest"}]},
+            {"models": [{"name": "m", "runtime": "vllm", "image": "vllm/vllm:latest"}]},
         ),
         ["serving.models.0.image", "pinned"],
+    ),
+    (
+        "retired runtime 'deployment'",
+        _with(BASE_SPEC, "serving", {"models": [{"name": "m", "runtime": "deployment", "image": "x/y:1"}]}),
+        ["serving.models.0.runtime", "'deployment' was replaced", "kserve, vllm, triton, image"],
+    ),
+    (
+        "runtime image without a command",
+        _with(BASE_SPEC, "serving", {"models": [{"name": "m", "runtime": "image", "image": "x/y:1"}]}),
+        ["serving.models.0", "needs a command"],
+    ),
+    (
+        "scale to zero outside dev",
+        _with(PROD_SPEC, "serving", {"models": [{"name": "m", "gpu_pool": "a10g", "min_replicas": 0}]}),
+        ["serving.models.0.min_replicas", "dev only"],
     ),
     (
         "Let's Encrypt behind an internal load balancer",
@@ -372,7 +387,7 @@ BAD_SPECS = [
     (
         "health path without a slash",
         _with(BASE_SPEC, "serving", {"models": [{"name": "m", "health_path": "health"}]}),
-        ["serving.models.0.health_path", "starting with '/'"],
+        ["serving.models.0.health_path", "absolute HTTP path"],
     ),
     (
         "health path with a space",
@@ -571,7 +586,7 @@ BAD_SPECS = [
         _with(
             BASE_SPEC,
             "serving",
-            {"models": [{"name": "m", "runtime": "deployment", "image": "Vllm/VLLM:v1"}]},
+            {"models": [{"name": "m", "runtime": "image", "command": ["serve"], "image": "Vllm/VLLM:v1"}]},
         ),
         ["serving.models.0.image", "image reference"],
     ),
@@ -759,10 +774,16 @@ def test_api_access_defaults_per_cloud(cloud, region, expected):
 
 
 def test_reserved_names_match_the_layer():
-    from mlinfra.k8s import gpu, scheduling, serving
+    from mlinfra.k8s import gpu, scheduling
+    from mlinfra.k8s.serving import common
     from mlinfra.spec import RESERVED_LABEL_PREFIX, RESERVED_NAMESPACES, RESERVED_NODE_LABELS
 
-    for ns in (serving.INGRESS_NAMESPACE, serving.CERT_MANAGER_NAMESPACE, serving.KSERVE_NAMESPACE):
+    for ns in (
+        common.INGRESS_NAMESPACE,
+        common.CERT_MANAGER_NAMESPACE,
+        common.KSERVE_NAMESPACE,
+        common.KEDA_NAMESPACE,
+    ):
         assert ns in RESERVED_NAMESPACES
     assert gpu.GpuEnablementArgs.__dataclass_fields__["namespace"].default in RESERVED_NAMESPACES
     for label in (

@@ -110,7 +110,11 @@ def _taggable(type_: str) -> bool:
     if type_.startswith("aws:"):
         return aws_taggable(type_)
     if type_.startswith("kubernetes:"):
-        return not type_.startswith(("kubernetes:helm.sh/", "kubernetes:yaml/", "kubernetes:kustomize/"))
+        # A `*Patch` resource sets a few fields of an object someone else owns (e.g. a label on an
+        # existing node); the owner's labels stay theirs.
+        return not type_.startswith(
+            ("kubernetes:helm.sh/", "kubernetes:yaml/", "kubernetes:kustomize/")
+        ) and not type_.endswith("Patch")
     return type_ in GCP_LABEL_FIELDS or type_ in AZURE_TAGGABLE
 
 
