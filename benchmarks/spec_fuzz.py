@@ -1,6 +1,6 @@
 """Fuzz the spec: does validation refuse every spec the plan would, without ever crashing?
 
-    .venv/bin/python benchmarks/spec_fuzz.py [--examples 10000] [--cloud aws] [--seed 13]
+    .venv/bin/python benchmarks/spec_fuzz.py [--examples 10000] [--cloud aws] [--seed 13] [--mutations 1]
 
 Generates specs of every implemented cloud (tests/spec_property.py: the shipped stacks' specs
 with fields replaced by plausible values and junk) and reports, per cloud, how many were refused
@@ -23,11 +23,18 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.spec_property import CLOUDS, PlanBudget, PropertyViolation, check, platform_specs  # noqa: E402
+from tests.spec_property import (  # noqa: E402
+    CLOUDS,
+    MUTATIONS,
+    PlanBudget,
+    PropertyViolation,
+    check,
+    platform_specs,
+)
 
 
 def fuzz(
-    cloud: str, examples: int, rng_seed: int
+    cloud: str, examples: int, rng_seed: int, mutations: tuple[int, ...] = MUTATIONS
 ) -> tuple[collections.Counter, list[str], PlanBudget, float]:
     counts: collections.Counter = collections.Counter()
     failures: list[str] = []
@@ -41,7 +48,7 @@ def fuzz(
         phases=[Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
-    @given(platform_specs(cloud))
+    @given(platform_specs(cloud, mutations))
     def run(data):
         counts["specs"] += 1
         if counts["specs"] % 1000 == 0:
@@ -63,11 +70,17 @@ def main() -> int:
     parser.add_argument("--cloud", action="append", choices=CLOUDS, help="default: every implemented cloud")
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--show", type=int, default=5, help="failures to print per cloud")
+    parser.add_argument(
+        "--mutations",
+        type=int,
+        help="change exactly this many fields per spec (default: 0-4, mostly 1-2); 1 validates more specs",
+    )
     args = parser.parse_args()
     random.seed(args.seed)
     failed = False
     for cloud in args.cloud or CLOUDS:
-        counts, failures, budget, seconds = fuzz(cloud, args.examples, args.seed)
+        mutations = (args.mutations,) if args.mutations is not None else MUTATIONS
+        counts, failures, budget, seconds = fuzz(cloud, args.examples, args.seed, mutations)
         planned = counts["planned"]
         accepted = planned + counts["accepted"]
         violations = counts["crash in validation"] + counts["crash in planning"]

@@ -1419,6 +1419,41 @@ def _check_api_access(spec: PlatformSpec) -> None:
         )
 
 
+def scales_on_load(model: ModelSpec, prometheus: bool) -> bool:
+    """Whether a model autoscales on a load metric (KEDA): its runtime has one (every runtime but
+    `image`, which has one only with `load_metric`) and Prometheus is there to read it. Otherwise
+    it scales on CPU. (mlinfra.k8s.serving.runtimes: RUNTIME_TABLE[...].load_for; a test keeps the two
+    in step.)"""
+    return prometheus and (model.runtime != "image" or model.load_metric is not None)
+
+
+def check_model_autoscaling(
+    model: ModelSpec, prometheus: bool, field: str = "model", meaning: str | None = None
+) -> None:
+    """The autoscaling knobs a model may set, given whether it scales on load or on CPU
+    (`meaning`: what the load metric counts, for the message)."""
+    on_load = scales_on_load(model, prometheus)
+    cpu_default = ModelSpec.model_fields["target_utilization_percent"].default
+    if on_load and model.target_utilization_percent != cpu_default:
+        raise SpecError(
+            f"model {model.name!r} scales on {meaning or 'its runtime load metric'}, not CPU; set load_target instead",
+            _join(field, "target_utilization_percent"),
+        )
+    if not on_load and model.load_target is not None:
+        raise SpecError(
+            f"model {model.name!r} has no load metric here (runtime {model.runtime!r}"
+            f"{'' if prometheus else ', no Prometheus: monitoring is disabled'}): it scales on CPU; "
+            "set target_utilization_percent instead",
+            _join(field, "load_target"),
+        )
+    if model.min_replicas == 0 and not on_load:
+        raise SpecError(
+            f"model {model.name!r} cannot scale to zero without a load metric (a CPU HPA keeps >= 1 "
+            "replica); needs Prometheus and a runtime with a load metric (image: load_metric)",
+            _join(field, "min_replicas"),
+        )
+
+
 def _check_scale_to_zero(spec: PlatformSpec) -> None:
     for i, m in enumerate(spec.serving.models):
         if m.min_replicas == 0 and spec.environment != "dev":
@@ -1483,6 +1518,7 @@ def check_in_cluster_layer(
     allocatable = rules(cloud).node_allocatable
     for i, model in enumerate(serving.models):
         where = _join(serving_field, "models", i)
+        check_model_autoscaling(model, monitoring.enabled, where)
         replicas_at_min = model.min_replicas + (1 if model.canary is not None else 0)
         cpu, mem = quantity(model.cpu, "", "CPU"), quantity(model.memory, "", "memory")
         at_min["pods"] += replicas_at_min

@@ -227,11 +227,14 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
 DELETE = object()
 
 
+MUTATIONS = (0, 1, 1, 1, 2, 2, 3, 4)  # how many fields a generated spec changes (drawn uniformly)
+
+
 @st.composite
-def platform_specs(draw: st.DrawFn, cloud: str) -> dict[str, Any]:
-    """A shipped spec of `cloud` with 0-4 fields replaced (or removed)."""
+def platform_specs(draw: st.DrawFn, cloud: str, mutations: tuple[int, ...] = MUTATIONS) -> dict[str, Any]:
+    """A shipped spec of `cloud` with some fields replaced (or removed)."""
     data = copy.deepcopy(draw(st.sampled_from(base_specs(cloud))))
-    for _ in range(draw(st.sampled_from([0, 1, 1, 1, 2, 2, 3, 4]))):
+    for _ in range(draw(st.sampled_from(mutations))):
         paths = field_paths(PlatformSpec, data)
         path, annotation = draw(st.sampled_from(paths))
         delete = draw(st.integers(0, 9)) == 0

@@ -591,6 +591,55 @@ BAD_SPECS = [
         ["serving.models.0.image", "image reference"],
     ),
     (
+        "CPU target on a model that scales on load",
+        _with(
+            BASE_SPEC,
+            "serving",
+            {"models": [{"name": "m", "runtime": "vllm", "target_utilization_percent": 30}]},
+        ),
+        ["serving.models.0.target_utilization_percent", "load_target"],
+    ),
+    (
+        "load target on a model that scales on CPU",
+        _with(
+            BASE_SPEC,
+            "serving",
+            {
+                "models": [
+                    {"name": "m", "runtime": "image", "image": "r/s:1", "command": ["s"], "load_target": 3}
+                ]
+            },
+        ),
+        ["serving.models.0.load_target", "scales on CPU"],
+    ),
+    (
+        "load target without Prometheus",
+        _with(
+            _with(BASE_SPEC, "monitoring", {"enabled": False}),
+            "serving",
+            {"models": [{"name": "m", "runtime": "vllm", "load_target": 3}]},
+        ),
+        ["serving.models.0.load_target", "no Prometheus"],
+    ),
+    (
+        "scale to zero without a load metric",
+        _with(
+            BASE_SPEC,
+            "serving",
+            {
+                "models": [
+                    {"name": "m", "runtime": "image", "image": "r/s:1", "command": ["s"], "min_replicas": 0}
+                ]
+            },
+        ),
+        ["serving.models.0.min_replicas", "cannot scale to zero"],
+    ),
+    (
+        "scale to zero outside dev",
+        _with(PROD_SPEC, "serving", {"models": [{"name": "m", "runtime": "vllm", "min_replicas": 0}]}),
+        ["serving.models.0.min_replicas", "dev only"],
+    ),
+    (
         "slack channel with spaces",
         _with(BASE_SPEC, "monitoring", {"alerting": {"slack_channel": "#ml alerts"}}),
         ["monitoring.alerting.slack_channel", "Slack channel"],
@@ -855,3 +904,19 @@ def test_validation_refuses_with_a_field_or_the_plan_builds(cloud, data):
 
     budget = _BUDGETS.setdefault(cloud, PlanBudget(limit=12))
     check(data.draw(platform_specs(cloud)), plan=budget)
+
+
+def test_scales_on_load_matches_the_runtime_table():
+    """The spec's predicate and mlinfra.k8s.serving.runtimes agree on which models scale on load."""
+    from mlinfra.k8s.serving.runtimes import RUNTIME_TABLE
+    from mlinfra.spec import ModelSpec, scales_on_load
+
+    for runtime in RUNTIME_TABLE:
+        for load_metric in (None, "server_requests_in_flight"):
+            extra = (
+                {"image": "r/s:1", "command": ["s"], "load_metric": load_metric} if runtime == "image" else {}
+            )
+            model = ModelSpec.model_validate({"name": "m", "runtime": runtime, **extra})
+            has_load = RUNTIME_TABLE[runtime].load_for(model) is not None
+            assert scales_on_load(model, prometheus=True) == has_load, (runtime, load_metric)
+            assert not scales_on_load(model, prometheus=False)

@@ -44,7 +44,7 @@ from mlinfra.k8s.serving.common import (
 from mlinfra.k8s.serving.download import sync_tool
 from mlinfra.k8s.serving.pod import STARTUP_PROBE_MAX_SECONDS, pod_fields, server_container
 from mlinfra.k8s.serving.runtimes import LoadMetric, Runtime, runtime_of
-from mlinfra.spec import ModelSpec, SpecError
+from mlinfra.spec import ModelSpec, SpecError, check_model_autoscaling
 
 STABLE, CANARY = "stable", "canary"
 TRACK_LABEL = "mlinfra.io/track"  # stable | canary: keeps each revision's Service on its own pods
@@ -242,29 +242,12 @@ class ModelDeployment(pulumi.ComponentResource):
                 "startup_budget_s",
             )
         load = runtime.load_for(m) if args.prometheus_url else None
-        cpu_default = ModelSpec.model_fields["target_utilization_percent"].default
-        if load is not None and m.target_utilization_percent != cpu_default:
-            raise SpecError(
-                f"model {m.name!r} scales on {load.meaning}, not CPU; set load_target instead",
-                "model.target_utilization_percent",
-            )
-        if load is None and m.load_target is not None:
-            raise SpecError(
-                f"model {m.name!r} has no load metric here (runtime {m.runtime!r}"
-                f"{'' if args.prometheus_url else ', no Prometheus'}): it scales on CPU; "
-                "set target_utilization_percent instead",
-                "model.load_target",
-            )
         if m.min_replicas == 0:
             env = args.labels.get("environment")
             if env != "dev":
                 raise SpecError(f"scale to zero is for dev only (environment is {env})", "model.min_replicas")
-            if load is None:
-                raise SpecError(
-                    f"model {m.name!r} cannot scale to zero without a load metric (a CPU HPA keeps >= 1 "
-                    "replica); needs Prometheus and a runtime with a load metric (image: load_metric)",
-                    "model.min_replicas",
-                )
+        # the spec's rule (PlatformSpec and the layer make it too): load_target vs CPU target, scale to zero
+        check_model_autoscaling(m, bool(args.prometheus_url), meaning=load.meaning if load else None)
         return load
 
     # ------------------------------------------------------------------ one revision
