@@ -15,6 +15,7 @@ import typer
 from rich.markup import escape
 from rich.tree import Tree
 
+from mlinfra.charts.cli import charts_app, render
 from mlinfra.cli_support import (
     EXIT_ERROR,
     EXIT_OK,
@@ -27,6 +28,7 @@ from mlinfra.cli_support import (
     write_output,
 )
 from mlinfra.offline import Plan, plan_stack
+from mlinfra.offline.reach import UNREACHABLE
 from mlinfra.policy.cli import policy_app
 
 app = typer.Typer(
@@ -35,6 +37,8 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(policy_app, name="policy", help="List the policy catalogue or check a saved plan.")
+app.add_typer(charts_app, name="charts", help="The pinned Helm charts: list them, or pull them for render.")
+app.command()(user_errors(render))  # the one error contract (one line, exit 2, --debug) for render too
 
 __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_POLICY", "app"]
 
@@ -118,6 +122,14 @@ def summary_line(plan: Plan, mandatory_failed: bool, violations: int) -> str:
     counts = Counter("component" if r.type.startswith("mlinfra:") else "resource" for r in plan.resources)
     providers = sum(1 for r in plan.resources if r.type.startswith("pulumi:providers:"))
     verdict = "[bold red]FAIL[/] (mandatory policy violated)" if mandatory_failed else "[bold green]OK[/]"
+    unreachable = sum(1 for w in plan.warnings if w.startswith(UNREACHABLE))
+    if unreachable:
+        # A deployment path problem, not a policy verdict: the plan is fine, `pulumi up` from here is not.
+        verdict += (
+            f"; [bold yellow]WARNING[/]: {plural(unreachable, 'provider')} "
+            f"{'targets' if unreachable == 1 else 'target'} a cluster this stack cannot reach "
+            "(see 'unreachable cluster' above)"
+        )
     return (
         f"Plan {escape(plan.project)}/{escape(plan.stack)}: {plural(len(plan.resources), 'resource')} to create "
         f"({plural(counts['component'], 'component')}, {counts['resource'] - providers} cloud/k8s "

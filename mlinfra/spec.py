@@ -40,6 +40,11 @@ CapacityType = Literal["on_demand", "spot"]
 # How the deployer (`pulumi up`, kubectl) reaches the Kubernetes API; see ClusterSpec.api_access.
 ApiAccess = Literal["public", "private", "dns"]
 API_ACCESS_DEFAULT: dict[str, str] = {"aws": "private", "gcp": "dns", "azure": "private"}
+# The system pool's machine type when the spec names none, per cloud (pinned: no drifting default).
+# aws: m6i.large, 2 vCPU / 8 GiB (the value the AWS platform always used); with the VPC CNI it
+# holds 3 ENIs x (10 - 1) + 2 = 29 pods (amazon-eks-ami eni-max-pods.txt). The GCP and Azure streams
+# add their cloud's entry; a cloud without one must get `machine_type` from the spec.
+SYSTEM_MACHINE_TYPE_DEFAULT: dict[str, str] = {"aws": "m6i.large"}
 
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
@@ -425,7 +430,9 @@ class SystemPoolSpec(NodePoolSize):
     """The small on-demand pool for cluster add-ons (CoreDNS, controllers, monitoring)."""
 
     machine_type: str | None = Field(
-        default=None, description="Machine type; the cloud's default (aws: m6i.large) when empty."
+        default=None,
+        description="Machine type of the system nodes; the profile fills the cloud's default "
+        "(aws: m6i.large) when empty. The one place to set it, on every cloud.",
     )
     min_nodes: int = Field(default=2, ge=1, le=100, description="Minimum system nodes (>= 1).")
     desired_nodes: int = Field(default=2, ge=1, le=100, description="System nodes at creation.")
@@ -454,6 +461,13 @@ class ClusterSpec(_Model):
         default_factory=list,
         description="Cloud principals (aws: IAM role ARNs) granted cluster-admin through access entries; "
         "not the identity that runs Pulumi, which is admin as the cluster's creator.",
+    )
+    version_support: Literal["standard", "extended"] = Field(
+        default="standard",
+        description="What happens when the Kubernetes minor leaves the provider's standard support: "
+        "standard = the provider upgrades the cluster (no extended-support charges); extended = the "
+        "cluster stays on its minor under paid extended support. "
+        "aws: EKS upgrade_policy.support_type STANDARD | EXTENDED (EKS defaults to EXTENDED).",
     )
     log_retention_days: int = Field(default=90, ge=1, le=3653, description="Control-plane log retention.")
     system_pool: SystemPoolSpec = Field(default_factory=SystemPoolSpec, description="System node pool.")
@@ -1126,18 +1140,117 @@ class GuardrailsSpec(_Model):
     )
 
 
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+_SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+$")
+# Key ARNs only: IAM authorizes KMS key operations against the key, an alias ARN in Resource grants
+# nothing (KMS developer guide, "Using aliases to control access to KMS keys").
+_KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]+$")
+_BACKEND = re.compile(r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^?\s]*)?(\?[^\s]*)?|https://[^\s]+)$")
+
+
+class AwsRunnerSpec(_Model):
+    """The runner of a private cluster's in-cluster stack: a CodeBuild project in the private subnets
+    (mlinfra.aws.runner). Only for `cluster.api_access: private`."""
+
+    state_backend: str | None = Field(
+        default=None,
+        description="Pulumi backend the runner logs in to: s3://<bucket>[/<prefix>] (self-managed; the "
+        "runner's role gets read/write on that prefix) or https://api.pulumi.com (Pulumi Cloud; needs "
+        "PULUMI_ACCESS_TOKEN in secret_env). Unset: pass PULUMI_BACKEND_URL and credentials when starting a build.",
+    )
+    secrets_provider: str | None = Field(
+        default=None,
+        description="Secrets provider for `pulumi stack select --create` of the in-cluster stack "
+        "(awskms://alias/<name>?region=<region>, or passphrase with PULUMI_CONFIG_PASSPHRASE in secret_env); "
+        "the backend's default when unset.",
+    )
+    secret_env: dict[str, str] = Field(
+        default_factory=dict,
+        description="Environment variable -> Secrets Manager secret ARN, read by the build "
+        "(PULUMI_ACCESS_TOKEN, PULUMI_CONFIG_PASSPHRASE); the runner's role may read exactly these.",
+    )
+    kms_key_arns: list[str] = Field(
+        default_factory=list,
+        description="KMS key ARNs (not aliases) the runner may use: the awskms secrets provider's key, "
+        "an SSE-KMS state bucket's key.",
+    )
+    compute_type: Literal["BUILD_GENERAL1_SMALL", "BUILD_GENERAL1_MEDIUM", "BUILD_GENERAL1_LARGE"] = Field(
+        default="BUILD_GENERAL1_SMALL", description="CodeBuild compute type (SMALL: 2 vCPU, 3 GiB)."
+    )
+    build_timeout_minutes: int = Field(
+        default=180,
+        ge=5,
+        le=2160,
+        description="CodeBuild build timeout (CodeBuild allows 5-2160 minutes); at least the in-cluster "
+        "stack's slowest chain (charts, then models waiting for GPU nodes).",
+    )
+
+    @field_validator("state_backend")
+    @classmethod
+    def _backend(cls, v: str | None) -> str | None:
+        if v is not None and not _BACKEND.match(v):
+            raise ValueError(
+                f"{v!r} is not a Pulumi backend URL; allowed: s3://<bucket>[/<prefix>], https://<host>"
+            )
+        return v
+
+    @field_validator("secret_env")
+    @classmethod
+    def _secret_env(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, arn in v.items():
+            if not _ENV_NAME.match(name):
+                raise ValueError(f"{name!r} is not an environment variable name (A-Z, 0-9, _)")
+            if not _SECRET_ARN.match(arn):
+                raise ValueError(f"{name}: {arn!r} is not a Secrets Manager secret ARN")
+        return v
+
+    @field_validator("kms_key_arns")
+    @classmethod
+    def _kms(cls, v: list[str]) -> list[str]:
+        for arn in v:
+            if not _KMS_KEY_ARN.match(arn):
+                raise ValueError(f"{arn!r} is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)")
+        return v
+
+    @model_validator(mode="after")
+    def _cloud_backend_needs_token(self):
+        if (self.state_backend or "").startswith("https://") and "PULUMI_ACCESS_TOKEN" not in self.secret_env:
+            raise ValueError(
+                "state_backend is a Pulumi Cloud URL but secret_env has no PULUMI_ACCESS_TOKEN; add its "
+                "Secrets Manager ARN"
+            )
+        return self
+
+
 class AwsOptions(_Model):
     """Options that only AWS has."""
+
+    runner: AwsRunnerSpec = Field(
+        default_factory=AwsRunnerSpec,
+        description="The CodeBuild runner of the in-cluster stack (cluster.api_access: private only).",
+    )
 
     workload_identity: Literal["irsa", "pod_identity"] = Field(
         default="irsa", description="How pods get IAM roles: IRSA (OIDC) or EKS Pod Identity."
     )
-    system_machine_type: str = Field(
-        default="m6i.large", description="Instance type of the system node group."
-    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_fields(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "system_machine_type" in data:
+            raise ValueError(
+                "system_machine_type was removed; set cluster.system_pool.machine_type "
+                "(one field for every cloud)"
+            )
+        return data
 
 
 # --------------------------------------------------------------------------- profiles
+
+# Prod keeps network flow logs a year: PCI DSS v4.0 requirement 10.5.1 ("retain audit log history for
+# at least 12 months, with at least the most recent three months immediately available"); flow logs
+# are the network half of that audit trail. The spec may raise it, not lower it.
+PROD_MIN_FLOW_LOG_RETENTION_DAYS = 365
 
 # Defaults per environment, applied under what the spec sets (the spec wins).
 PROFILES: dict[str, dict[str, Any]] = {
@@ -1164,7 +1277,12 @@ PROFILES: dict[str, dict[str, Any]] = {
         "encryption": {"key_deletion_window_days": 14},
     },
     "prod": {
-        "network": {"zone_count": 3, "nat_gateways": "per_zone", "flow_logs": True},
+        "network": {
+            "zone_count": 3,
+            "nat_gateways": "per_zone",
+            "flow_logs": True,
+            "flow_log_retention_days": PROD_MIN_FLOW_LOG_RETENTION_DAYS,
+        },
         "cluster": {
             "system_pool": {"min_nodes": 3, "desired_nodes": 3, "max_nodes": 6},
             "log_retention_days": 365,
@@ -1231,6 +1349,12 @@ class PlatformSpec(_Model):
                 and cloud in API_ACCESS_DEFAULT
             ):
                 data["cluster"] = {**cluster, "api_access": API_ACCESS_DEFAULT[cloud]}
+            cluster = data.get("cluster")
+            default_type = SYSTEM_MACHINE_TYPE_DEFAULT.get(cloud) if isinstance(cloud, str) else None
+            if isinstance(cluster, dict) and default_type is not None:
+                pool = cluster.get("system_pool")
+                if isinstance(pool, dict) and pool.get("machine_type") is None:
+                    data["cluster"] = {**cluster, "system_pool": {**pool, "machine_type": default_type}}
         return data
 
     @field_validator("name")
@@ -1245,6 +1369,7 @@ class PlatformSpec(_Model):
         _check_cloud_sections(self)
         _check_gpu_pools(self)
         _check_guardrails(self)
+        _check_flow_log_retention(self)
         _check_api_access(self)
         _check_scale_to_zero(self)
         rules(self.cloud).check(self)
@@ -1402,6 +1527,19 @@ def _check_guardrails(spec: PlatformSpec) -> None:
         )
     if spec.guardrails.allow_spot_only_gpu and not (spec.guardrails.override_reason or "").strip():
         raise SpecError("an override needs a reason", "guardrails.override_reason")
+
+
+def _check_flow_log_retention(spec: PlatformSpec) -> None:
+    if (
+        spec.environment == "prod"
+        and spec.network.flow_logs
+        and spec.network.flow_log_retention_days < PROD_MIN_FLOW_LOG_RETENTION_DAYS
+    ):
+        raise SpecError(
+            f"{spec.network.flow_log_retention_days} days is below the prod minimum; allowed: "
+            f"{PROD_MIN_FLOW_LOG_RETENTION_DAYS}-3653 days (a year of network audit trail)",
+            "network.flow_log_retention_days",
+        )
 
 
 def _check_api_access(spec: PlatformSpec) -> None:
@@ -1760,7 +1898,8 @@ class CloudRules:
         """Every per-cloud rule over a whole spec, in the order of the fields."""
         for i, principal in enumerate(spec.cluster.admin_principals):
             self.principal(principal, f"cluster.admin_principals.{i}")
-        self.system_machine_type(spec)
+        self.cloud_options(spec)
+        self.system_pool(spec)
         for i, pool in enumerate(spec.gpu_pools):
             self.node_labels(pool.labels, f"gpu_pools.{i}.labels")
         self.service_cidr(spec.network.service_cidr, "network.service_cidr")
@@ -1778,8 +1917,11 @@ class CloudRules:
     def principal(self, value: str, field: str) -> None:
         """A cloud principal granted cluster admin (aws: an IAM role or user ARN)."""
 
-    def system_machine_type(self, spec: PlatformSpec) -> None:
-        """The system pool's machine type (cluster.system_pool.machine_type or the cloud option)."""
+    def cloud_options(self, spec: PlatformSpec) -> None:
+        """The cloud's own option block (`spec.aws`, ...) against the rest of the spec."""
+
+    def system_pool(self, spec: PlatformSpec) -> None:
+        """The system pool as the cloud builds it (machine type, node counts)."""
 
     def machine_type(self, value: str, field: str) -> None:
         """A (non-GPU) machine type name."""
@@ -1853,6 +1995,8 @@ class AwsRules(CloudRules):
     # Every node label of a GPU pool is also an Auto Scaling group tag for the cluster autoscaler's
     # scale-from-zero (mlinfra.aws.gpu_node_pool.node_template_tags): `<this prefix><label key>`.
     NODE_TEMPLATE_LABEL_PREFIX = "k8s.io/cluster-autoscaler/node-template/label/"
+    # Node labels the AWS GPU pools set themselves (mlinfra.aws.gpu_node_pool.AWS_ACCELERATOR_LABEL).
+    RESERVED_NODE_LABELS = ("k8s.amazonaws.com/accelerator",)
 
     def principal(self, value: str, field: str) -> None:
         if not isinstance(value, str) or not PRINCIPAL_ARN.match(value):
@@ -1862,19 +2006,34 @@ class AwsRules(CloudRules):
                 field,
             )
 
-    def system_machine_type(self, spec: PlatformSpec) -> None:
-        opts = spec.aws
-        assert opts is not None  # PlatformSpec fills it in for cloud aws
-        from_pool = spec.cluster.system_pool.machine_type
-        if from_pool is not None:
-            if "system_machine_type" in opts.model_fields_set and opts.system_machine_type != from_pool:
-                raise SpecError(
-                    f"{from_pool!r} differs from aws.system_machine_type {opts.system_machine_type!r}; set one",
-                    "cluster.system_pool.machine_type",
-                )
-            self.machine_type(from_pool, "cluster.system_pool.machine_type")
-            opts.system_machine_type = from_pool  # the cloud option is what the platform reads
-        self.machine_type(opts.system_machine_type, "aws.system_machine_type")
+    def cloud_options(self, spec: PlatformSpec) -> None:
+        if spec.aws is not None and spec.aws.runner.model_fields_set and spec.cluster.api_access != "private":
+            raise SpecError(
+                f"the runner installs the in-cluster stack of a private cluster; api_access is "
+                f"{spec.cluster.api_access!r}, whose platform stack installs the layer itself; "
+                "remove aws.runner or set cluster.api_access: private",
+                "aws.runner",
+            )
+
+    def system_pool(self, spec: PlatformSpec) -> None:
+        pool = spec.cluster.system_pool
+        if pool.machine_type is not None:  # the profile fills SYSTEM_MACHINE_TYPE_DEFAULT in
+            self.machine_type(pool.machine_type, "cluster.system_pool.machine_type")
+        zones = (
+            len(spec.network.existing.private_subnet_ids)
+            if spec.network.existing is not None
+            else spec.network.zone_count
+        )
+        self.system_nodes_per_zone(pool.max_nodes, zones, "cluster.system_pool.max_nodes")
+
+    def system_nodes_per_zone(self, max_nodes: int, zones: int, field: str) -> None:
+        """One system node group per zone (zonal EBS volumes) needs at least one node in each."""
+        if zones == 0 or max_nodes < zones:
+            raise SpecError(
+                f"{max_nodes} is below the {zones} zones: AWS runs one system node group per zone "
+                f"(zonal EBS volumes); allowed: {zones}-100",
+                field,
+            )
 
     def machine_type(self, value: str, field: str) -> None:
         if not EC2_INSTANCE_TYPE.match(value):
@@ -1883,6 +2042,12 @@ class AwsRules(CloudRules):
     def node_labels(self, labels: Mapping[str, str], field: str) -> None:
         room = self.MAX_TAG_KEY - len(self.NODE_TEMPLATE_LABEL_PREFIX)
         for key in labels:
+            if key in self.RESERVED_NODE_LABELS:
+                raise SpecError(
+                    f"{key!r} is set by mlinfra's AWS GPU pools (the cluster autoscaler reads it); reserved: "
+                    f"{', '.join(self.RESERVED_NODE_LABELS)}",
+                    _join(field, key),
+                )
             if len(key) > room:
                 raise SpecError(
                     f"{key!r} is {len(key)} characters; on AWS a pool label becomes the Auto Scaling tag "
@@ -1921,7 +2086,7 @@ class AwsRules(CloudRules):
         private, _ = spec.network.subnet_layout()
         # AWS reserves 5 addresses in every subnet.
         usable = sum(ipaddress.ip_network(c).num_addresses - 5 for c in private)
-        system = spec.aws.system_machine_type if spec.aws else "m6i.large"
+        system = spec.cluster.system_pool.machine_type or SYSTEM_MACHINE_TYPE_DEFAULT["aws"]
         need = spec.cluster.system_pool.max_nodes * eks_node_min_addresses(system)
         parts = [f"{spec.cluster.system_pool.max_nodes} x {system}"]
         for p in spec.gpu_pools:

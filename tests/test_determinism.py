@@ -1,5 +1,5 @@
-"""Stable output: every shipped stack's plan JSON is byte-identical from run to run (in one
-process and across processes with different hash seeds); unknown values have one placeholder."""
+"""Stable output: every shipped stack's plan JSON is byte-identical from run to run (across
+processes with different hash seeds, and in one process); unknown values have one placeholder."""
 
 from __future__ import annotations
 
@@ -38,30 +38,37 @@ def _plan_in_process(stack_dir: str, stack: str, out: Path) -> bytes:
     return out.read_bytes()
 
 
-def _plan_in_a_process(stack_dir: str, stack: str, out: Path, hash_seed: str) -> bytes:
-    env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+# In another interpreter, with another hash seed (set iteration order, caches and object addresses
+# all differ there): every shipped stack planned by the real CLI, each plan written to <out>/<i>.json.
+_IN_A_PROCESS = """
+import sys
+from pathlib import Path
+from typer.testing import CliRunner
+from mlinfra.cli import app
+out = Path(sys.argv[1])
+for i, (stack_dir, stack) in enumerate(zip(sys.argv[2::2], sys.argv[3::2])):
+    r = CliRunner().invoke(app, ["plan", stack_dir, "--stack", stack, "--no-tree", "--json", str(out / f"{i}.json")])
+    if r.exit_code not in (0, 1):
+        sys.exit(f"{stack_dir}:{stack} exited {r.exit_code}: {r.output}")
+"""
+
+
+@pytest.fixture(scope="module")
+def planned_in_another_process(tmp_path_factory) -> dict[tuple[str, str], bytes]:
+    out = tmp_path_factory.mktemp("other-process")
+    cases = shipped_stacks()
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mlinfra.cli",
-            "plan",
-            stack_dir,
-            "--stack",
-            stack,
-            "--no-tree",
-            "--json",
-            str(out),
-        ],
+        [sys.executable, "-c", _IN_A_PROCESS, str(out), *[part for case in cases for part in case]],
         cwd=ROOT,
-        env=env,
+        env={**os.environ, "PYTHONHASHSEED": "4242"},
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=900,
     )
-    assert proc.returncode in (0, 1), proc.stderr
+    assert proc.returncode == 0, proc.stderr
     assert "Exception ignored" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
-    return out.read_bytes()
+    assert "never retrieved" not in proc.stderr and "never awaited" not in proc.stderr, proc.stderr
+    return {case: (out / f"{i}.json").read_bytes() for i, case in enumerate(cases)}
 
 
 def test_every_shipped_stack_is_found():
@@ -71,16 +78,17 @@ def test_every_shipped_stack_is_found():
 
 
 @pytest.mark.parametrize("case", shipped_stacks(), ids=lambda c: f"{c[0]}:{c[1]}")
-def test_plan_json_is_byte_identical_across_runs_and_processes(tmp_path, case):
-    first = _plan_in_process(*case, tmp_path / "a.json")
-    second = _plan_in_process(*case, tmp_path / "b.json")
-    assert first == second, "two plans in one process differ"
-    # A fresh interpreter with another hash seed: set iteration order, caches and object
-    # addresses all differ there.
-    other = _plan_in_a_process(*case, tmp_path / "c.json", hash_seed="4242")
-    assert first == other, "plans in two processes differ"
-    text = first.decode()
-    assert " object at 0x" not in text, "an object's repr (its address) leaked into the plan"
+def test_plan_json_is_byte_identical_across_processes(tmp_path, case, planned_in_another_process):
+    here = _plan_in_process(*case, tmp_path / "plan.json")
+    assert here == planned_in_another_process[case], "the plans of two processes differ"
+    assert " object at 0x" not in here.decode(), "an object's repr (its address) leaked into the plan"
+
+
+def test_two_plans_in_one_process_are_identical(tmp_path):
+    """Nothing one plan leaves behind (caches, pending outputs, the event loop) changes the next."""
+    first = _plan_in_process("stacks/aws", "prod", tmp_path / "a.json")
+    _plan_in_process("stacks/aws", "dev", tmp_path / "b.json")
+    assert _plan_in_process("stacks/aws", "prod", tmp_path / "c.json") == first
 
 
 def test_unknown_values_have_one_placeholder():

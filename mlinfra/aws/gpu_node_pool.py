@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import pulumi
 from pulumi_aws import autoscaling, eks
 
-from mlinfra.aws.nodes import node_launch_template, node_role
+from mlinfra.aws.nodes import node_group_timeouts, node_launch_template, node_role
 from mlinfra.catalog import SUPPORTED_KUBERNETES_VERSIONS, GpuMachineType, gpu_machine_type
 from mlinfra.components import child
 from mlinfra.k8s.gpu import device_plugin_node_labels
@@ -44,6 +44,14 @@ _EKS_TAINT_EFFECT = {
     "NoExecute": "NO_EXECUTE",
 }
 _CAPACITY = {"on_demand": "ON_DEMAND", "spot": "SPOT"}
+# The label the Cluster Autoscaler's AWS provider reads to know a node has a GPU before the device
+# plugin advertises `nvidia.com/gpu` (kubernetes/autoscaler cluster-autoscaler-chart-9.50.1,
+# cluster-autoscaler/cloudprovider/aws/README.md, "Special note on GPU instances": without it the
+# autoscaler treats a new GPU node as GPU-less and scales out again; ">= 1.15:
+# k8s.amazonaws.com/accelerator=<gpu-type>"). Set as a node label at join (the node group's labels)
+# and as the matching node-template tag on the ASG, so scale-from-zero sees it too.
+AWS_ACCELERATOR_LABEL = "k8s.amazonaws.com/accelerator"
+# Reserved (a pool may not set it): mlinfra.spec AwsRules.RESERVED_NODE_LABELS.
 
 CA_PREFIX = "k8s.io/cluster-autoscaler"
 NODE_TEMPLATE_PREFIX = f"{CA_PREFIX}/node-template"
@@ -61,6 +69,10 @@ class GpuNodePoolArgs:
         The key policy must let the Auto Scaling service-linked role use it, or instances
         fail to launch.
     tags: tags for the node group, launch template, instances and volumes.
+    node_prerequisites: what must exist before a node can become Ready: the cluster's networking
+        add-ons (vpc-cni, kube-proxy, the Pod Identity agent; `Cluster.node_prerequisites`). With
+        `bootstrap_self_managed_addons=False` the cluster has no CNI until the vpc-cni add-on is
+        ACTIVE; a node group created before it waits for NotReady nodes and fails.
     """
 
     pool: GpuPoolSpec
@@ -69,6 +81,7 @@ class GpuNodePoolArgs:
     subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
     volume_kms_key_arn: pulumi.Input[str] | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    node_prerequisites: Sequence[pulumi.Resource] = ()
 
 
 def node_template_tags(labels: Mapping[str, str], gpus: int, disk_size_gb: int) -> dict[str, str]:
@@ -126,6 +139,7 @@ class GpuNodePool(pulumi.ComponentResource):
         self.labels = {
             **gpu_node_labels(pool.name, machine.gpu_model, pool.capacity_type, dict(pool.labels)),
             **device_plugin_node_labels(pool),
+            AWS_ACCELERATOR_LABEL: machine.gpu_model,
         }
         # With time-slicing the device plugin advertises gpus x replicas `nvidia.com/gpu` per node;
         # the template must say the same or the autoscaler refuses pods that would fit.
@@ -189,7 +203,12 @@ class GpuNodePool(pulumi.ComponentResource):
             ),
             # The autoscaler owns the desired size after creation; a later `pulumi up` must not
             # reset it (that would kill running GPU jobs or strand pending pods).
-            opts=child(self, depends_on=attachments, ignore_changes=["scalingConfig.desiredSize"]),
+            opts=child(
+                self,
+                depends_on=[*attachments, *args.node_prerequisites],
+                ignore_changes=["scalingConfig.desiredSize"],
+                custom_timeouts=node_group_timeouts(pool.max_nodes),
+            ),
         )
 
         # EKS does not copy node-group tags to the Auto Scaling group, where the autoscaler

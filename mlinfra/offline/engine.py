@@ -32,8 +32,8 @@ from mlinfra.wording import describe
 
 SECRET_PLACEHOLDER = "offline-secret-placeholder"
 SECRET_MARK = "[secret]"
-# A value the engine computes only at `pulumi up` (an output of a resource not created yet): one
-# stable spelling in the plan JSON, the tree and every report built from them.
+# A value the engine computes only at `pulumi up` (an Output unknown in preview): one stable
+# spelling in the plan JSON, the tree and every report built from them.
 UNKNOWN_MARK = "[unknown]"
 
 
@@ -43,7 +43,8 @@ class ProgramError(InputError):
     `config_key` names the Pulumi config key a spec error came from; `plan_stack` turns it (and
     the field) into the file and line that set it, or, for an exception in the program, the line
     of `__main__.py` it came through. `unexpected` marks an exception whose traceback helps
-    (`--debug`), as opposed to a message that says everything.
+    (`--debug`), as opposed to a message that says everything. `missing_references`: the
+    StackReferences the program asked for without offline outputs (plan_stack resolves them).
     """
 
     def __init__(
@@ -51,6 +52,7 @@ class ProgramError(InputError):
         stack: str,
         message: str,
         cause: BaseException | None = None,
+        missing_references: list[str] | None = None,
         *,
         file: str | Path | None = None,
         line: int | None = None,
@@ -61,6 +63,7 @@ class ProgramError(InputError):
         self.stack = stack
         self.config_key = config_key
         self.unexpected = unexpected
+        self.missing_references = list(missing_references or [])
         super().__init__(message, file=file, line=line, field=field, cause=cause)
 
     def text(self) -> str:
@@ -72,6 +75,7 @@ class ProgramError(InputError):
             self.stack,
             self.message,
             self.cause,
+            self.missing_references,
             file=file,
             line=line,
             field=self.field,
@@ -98,11 +102,15 @@ class ResourceRecord:
     custom_timeouts: dict[str, str] = field(default_factory=dict)
     custom: bool = True
     id: str | None = None
+    # The URNs this resource was known by before (its `aliases`, resolved as the engine would): a
+    # renamed or re-parented resource with an alias is the same resource, not a replacement.
+    aliases: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("custom")
         d.pop("id")
+        d.pop("aliases")
         return d
 
 
@@ -117,6 +125,11 @@ class Plan:
     warnings: list[str] = field(default_factory=list)
     policy: dict[str, Any] = field(default_factory=lambda: {"violations": []})
     cost: dict[str, Any] = field(default_factory=dict)
+    # In memory only (not in the JSON form): the outputs with secrets unmasked (what a StackReference
+    # to this stack reads), which of them are secret, and the outputs this stack's StackReferences read.
+    raw_outputs: dict[str, Any] = field(default_factory=dict, repr=False)
+    secret_outputs: list[str] = field(default_factory=list, repr=False)
+    stack_references: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     # ---- queries used by tests, policies and the CLI
     def of_type(self, type_: str) -> list[ResourceRecord]:
@@ -312,6 +325,8 @@ def plain(value: Any) -> Any:
     from pulumi.output import Unknown
     from pulumi.runtime import rpc
 
+    if isinstance(value, Unknown) or value == rpc.UNKNOWN:
+        return UNKNOWN_MARK
     if isinstance(value, dict):
         if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
             return SECRET_MARK
@@ -320,8 +335,6 @@ def plain(value: Any) -> Any:
         return [plain(v) for v in value]
     if isinstance(value, Resource):
         return type(value).__name__
-    if isinstance(value, Unknown) or value == rpc.UNKNOWN:
-        return UNKNOWN_MARK
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return str(value)
@@ -373,9 +386,27 @@ def _capturing_monitor_class():
                     custom_timeouts=_custom_timeouts(request),
                     custom=bool(request.custom),
                     id=response.id or None,
+                    aliases=self.alias_urns(request),
                 )
             )
             return response
+
+        def alias_urns(self, request) -> list[str]:
+            """Resolve the registration's aliases (full URNs, or specs relative to it) to URNs."""
+            out = []
+            for alias in request.aliases:
+                if alias.urn:
+                    out.append(alias.urn)
+                    continue
+                spec = alias.spec
+                parent = "" if spec.noParent else (spec.parentUrn or request.parent)
+                urn = self.make_urn(parent, spec.type or request.type, spec.name or request.name)
+                if spec.stack or spec.project:
+                    head, project, qualified, name = urn.split("::", 3)
+                    stack = head.removeprefix("urn:pulumi:")
+                    urn = f"urn:pulumi:{spec.stack or stack}::{spec.project or project}::{qualified}::{name}"
+                out.append(urn)
+            return sorted(set(out))
 
     return CapturingMonitor
 
@@ -423,25 +454,45 @@ def _mark_secrets(struct, deserialized: Any) -> Any:
 
 
 STACK_OUTPUTS_KEY = "mlinfra:offlineStackOutputs"
+# The organization name of self-managed (DIY) backends, whose stack references read
+# `organization/<project>/<stack>` (Pulumi docs, "Stack references").
+DIY_ORGANIZATION = "organization"
 
 
-def _make_mocks(default_region: str, config: dict[str, str]):
+@dataclass
+class _References:
+    """A run's StackReferences: outputs known up front, what the program read, what it missed."""
+
+    given: dict[str, tuple[dict[str, Any], list[str]]] = field(default_factory=dict)
+    read: dict[str, dict[str, Any]] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+
+
+def _make_mocks(default_region: str, config: dict[str, str], references: _References):
     import pulumi
 
-    stack_outputs = _config_object(config, STACK_OUTPUTS_KEY)
+    overrides = _config_object(config, STACK_OUTPUTS_KEY)
 
     class OfflineMocks(pulumi.runtime.Mocks):
         def new_resource(self, args: pulumi.runtime.MockResourceArgs):
             region = str(args.inputs.get("region") or default_region)
             if args.typ == "pulumi:pulumi:StackReference":
-                # Another stack's outputs cannot be read offline: they come from the config
-                # object `mlinfra:offlineStackOutputs: {<stack>: {...}}` (ignored by real runs).
+                # Another stack's outputs: the config object `mlinfra:offlineStackOutputs: {<stack>:
+                # {...}}` when given (ignored by real runs), else the referenced project planned
+                # offline (plan_stack resolves sibling projects and runs the program again).
                 ref = str(args.inputs.get("name") or args.name)
-                if ref not in stack_outputs:
+                if ref in overrides:
+                    outputs, secret = overrides[ref], []
+                elif ref in references.given:
+                    outputs, secret = references.given[ref]
+                else:
+                    references.missing.append(ref)
                     raise OfflineConfigError(
-                        f"stack reference {ref!r} has no offline outputs; add them under {STACK_OUTPUTS_KEY}"
+                        f"stack reference {ref!r} has no offline outputs; plan its project next to this one "
+                        f"or add them under {STACK_OUTPUTS_KEY}"
                     )
-                return ref, {"name": ref, "outputs": stack_outputs[ref], "secretOutputNames": []}
+                references.read[ref] = outputs
+                return ref, {"name": ref, "outputs": outputs, "secretOutputNames": secret}
             if args.typ.startswith("pulumi:providers:"):
                 rid = f"{args.name}-provider-id"
                 return rid, dict(args.inputs)
@@ -472,23 +523,27 @@ def run_program(
     config: dict[str, str] | None = None,
     secret_keys: list[str] | None = None,
     region: str | None = None,
+    stack_references: dict[str, tuple[dict[str, Any], list[str]]] | None = None,
 ) -> Plan:
     """Run `program` under mocks (preview mode) and return the captured plan.
 
-    Each call runs in a fresh context, so plans in one process do not leak into each other.
+    stack_references: name -> (outputs, secret output names) for the program's StackReferences
+    (plan_stack fills it by planning the referenced projects). Each call runs in a fresh context,
+    so plans in one process do not leak into each other.
     """
+    references = _References(given=dict(stack_references or {}))
     ctx = contextvars.copy_context()
-    return ctx.run(_run, program, project, stack, config or {}, secret_keys or [], region)
+    return ctx.run(_run, program, project, stack, config or {}, secret_keys or [], region, references)
 
 
-def _run(program, project, stack, config, secret_keys, region) -> Plan:
+def _run(program, project, stack, config, secret_keys, region, references: _References) -> Plan:
     import pulumi
     from pulumi.runtime import settings as pulumi_settings
     from pulumi.runtime.config import set_all_config
     from pulumi.runtime.stack import run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await
 
-    monitor = _capturing_monitor_class()(_make_mocks(region or mock_table.DEFAULT_REGION, config))
+    monitor = _capturing_monitor_class()(_make_mocks(region or mock_table.DEFAULT_REGION, config, references))
     collector = _WarningCollector()
     logger = logging.getLogger(f"mlinfra.offline.{id(monitor)}")
     logger.propagate = False
@@ -498,9 +553,19 @@ def _run(program, project, stack, config, secret_keys, region) -> Plan:
     set_all_config(dict(config), list(secret_keys))
     loop = _engine_loop()
     try:
+        # The organization of self-managed backends, whose stack references read `organization/<project>/<stack>`.
         pulumi.runtime.set_mocks(
-            monitor.mocks, project=project, stack=stack, preview=True, logger=logger, monitor=monitor
+            monitor.mocks,
+            project=project,
+            stack=stack,
+            preview=True,
+            logger=logger,
+            monitor=monitor,
+            organization=DIY_ORGANIZATION,
         )
+        # set_mocks leaves the pending-output set of the settings alone: a fresh one per run, so the tasks
+        # of a run that failed (e.g. on a StackReference plan_stack then resolves) do not join this one.
+        pulumi_settings.SETTINGS.outputs = set()
         # Warnings are what the program logs through the engine (`pulumi.log.warn`): that is
         # where provider SDKs report a deprecated resource or property when it is used. Python
         # `warnings` raised while an SDK module is imported concern resources nobody uses, and
@@ -510,14 +575,15 @@ def _run(program, project, stack, config, secret_keys, region) -> Plan:
         except ProgramError:
             raise
         except BaseException as e:  # noqa: BLE001 surfaced as a ProgramError with its cause
-            raise program_error(stack, e) from e
+            _drop_failed_run(loop)
+            raise program_error(stack, e, references.missing) from e
         root = pulumi_settings.get_root_resource()
-        outputs = _resolve_outputs(getattr(root, "outputs", {}) or {})
+        outputs, raw, secret = _resolve_outputs(getattr(root, "outputs", {}) or {})
     finally:
         _cancel_pending(loop)
     msgs = list(collector.messages)
     cloud = _detect_cloud(monitor.records, config)
-    return Plan(
+    plan = Plan(
         stack=stack,
         project=project,
         cloud=cloud,
@@ -527,7 +593,14 @@ def _run(program, project, stack, config, secret_keys, region) -> Plan:
         resources=sorted(monitor.records, key=lambda r: r.urn),
         outputs=outputs,
         warnings=msgs,
+        raw_outputs=raw,
+        secret_outputs=secret,
+        stack_references=dict(references.read),
     )
+    from mlinfra.offline.reach import deploy_from, reachability_warnings
+
+    plan.warnings.extend(reachability_warnings(plan, deploy_from(config, stack)))
+    return plan
 
 
 # The event loops programs ran on. Outputs a caller made before a plan live on the thread's loop,
@@ -548,7 +621,22 @@ def _engine_loop() -> asyncio.AbstractEventLoop:
         if not _ENGINE_LOOPS:
             atexit.register(close_event_loops)
         _ENGINE_LOOPS.append(loop)
+        loop.set_exception_handler(_quiet_reported_errors)
     return loop
+
+
+def _quiet_reported_errors(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """A program that failed on bad input leaves futures holding that error; the engine has reported
+    it once (a ProgramError naming the field), so the garbage collector's "Future exception was
+    never retrieved" for it is noise on stderr. Anything else is logged as asyncio would."""
+    from pydantic import ValidationError
+
+    error = context.get("exception")
+    if "never retrieved" in str(context.get("message", "")) and isinstance(
+        error, OfflineConfigError | InputError | ValidationError | ValueError
+    ):
+        return
+    loop.default_exception_handler(context)
 
 
 def _cancel_pending(loop: asyncio.AbstractEventLoop) -> None:
@@ -562,8 +650,31 @@ def _cancel_pending(loop: asyncio.AbstractEventLoop) -> None:
         loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
 
 
+def _drop_failed_run(loop: asyncio.AbstractEventLoop) -> None:
+    """Let go of the pending outputs of a failed program (its objects go with `collect_quietly`)."""
+    from pulumi.runtime import settings as pulumi_settings
+
+    _cancel_pending(loop)
+    pulumi_settings.SETTINGS.outputs = set()
+
+
+def collect_quietly() -> None:
+    """Collect the objects of a failed program run once nothing refers to it any more (the error is
+    reported): the coroutines pulumi made for outputs that never resolved would each print
+    "RuntimeWarning: coroutine ... was never awaited" when collected at exit, after the CLI's one line
+    (or after a plan that succeeded on its second attempt, for a StackReference plan_stack resolved)."""
+    import gc
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        gc.collect()
+
+
 def close_event_loops() -> None:
-    """Close the loops the engine ran programs on (registered with atexit)."""
+    """Close the loops the engine ran programs on (registered with atexit), after collecting what
+    failed runs left, quietly (see collect_quietly)."""
+    collect_quietly()
     while _ENGINE_LOOPS:
         loop = _ENGINE_LOOPS.pop()
         if loop.is_closed() or loop.is_running():
@@ -575,8 +686,15 @@ def close_event_loops() -> None:
             loop.close()
 
 
-def program_error(stack: str, e: BaseException) -> ProgramError:
-    """The ProgramError for an exception a program raised: field and config key when known."""
+def program_error(stack: str, e: BaseException, missing_references: list[str] | None = None) -> ProgramError:
+    """The ProgramError for an exception a program raised: field and config key when known, and
+    the StackReferences it lacked offline outputs for (plan_stack plans those and runs again)."""
+    error = _program_error(stack, e)
+    error.missing_references = list(missing_references or [])
+    return error
+
+
+def _program_error(stack: str, e: BaseException) -> ProgramError:
     from pydantic import ValidationError
 
     from mlinfra.spec import SpecError, spec_errors
@@ -604,18 +722,24 @@ def program_error(stack: str, e: BaseException) -> ProgramError:
     return ProgramError(stack, f"{name}: {e}", e, unexpected=True)
 
 
-def _resolve_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
+def _resolve_outputs(outputs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """(outputs with secrets masked, outputs unmasked, names of the secret ones)."""
     import pulumi
     from pulumi.runtime.sync_await import _sync_await
 
     resolved: dict[str, Any] = {}
+    raw: dict[str, Any] = {}
+    secret: list[str] = []
     for key, value in outputs.items():
         out = pulumi.Output.from_input(value)
         is_secret = _sync_await(out.is_secret())
         is_known = _sync_await(out.is_known())
-        val = _sync_await(out.future())
-        resolved[key] = SECRET_MARK if is_secret else plain(val) if is_known else UNKNOWN_MARK
-    return resolved
+        val = plain(_sync_await(out.future())) if is_known else UNKNOWN_MARK
+        raw[key] = val
+        resolved[key] = SECRET_MARK if is_secret else val
+        if is_secret:
+            secret.append(key)
+    return resolved, raw, sorted(secret)
 
 
 def _detect_cloud(records: list[ResourceRecord], config: dict[str, str]) -> str:
@@ -625,6 +749,10 @@ def _detect_cloud(records: list[ResourceRecord], config: dict[str, str]) -> str:
     for prefix in ("aws", "gcp", "azure-native"):
         if any(r.type.startswith(prefix + ":") for r in records):
             return "azure" if prefix == "azure-native" else prefix
+    # A stack of Kubernetes resources only (an in-cluster stack): the cloud its components name.
+    for cloud in ("aws", "gcp", "azure"):
+        if any(r.type.startswith(f"mlinfra:{cloud}:") for r in records):
+            return cloud
     return "kubernetes"
 
 
@@ -809,10 +937,81 @@ def _unsecure(value: Any) -> tuple[Any, bool]:
     return value, False
 
 
-def plan_stack(stack_dir: str | os.PathLike[str], stack: str) -> Plan:
-    """Plan a stack directory offline: load its config and run its `__main__.py` under mocks."""
+# How many StackReferences one program may resolve by planning their projects (and how deep).
+MAX_STACK_REFERENCES = 8
+
+
+def plan_stack(stack_dir: str | os.PathLike[str], stack: str, _chain: tuple[str, ...] = ()) -> Plan:
+    """Plan a stack directory offline: load its config and run its `__main__.py` under mocks.
+
+    A StackReference without `mlinfra:offlineStackOutputs` is resolved by planning the referenced
+    stack: the project of that name under the same repository (`find_project`), its
+    `Pulumi.<stack>.yaml`. The program then runs again with those outputs: deterministic, and no
+    program runs inside another.
+    """
     cfg = load_stack(stack_dir, stack)
     region = _config_region(cfg.config)
+    here = f"{cfg.project}/{stack}"
+    if here in _chain:
+        raise ProgramError(stack, f"stack references form a cycle: {' -> '.join([*_chain, here])}")
+    resolved: dict[str, tuple[dict[str, Any], list[str]]] = {}
+    for _ in range(MAX_STACK_REFERENCES + 1):
+        try:
+            return _plan_loaded(cfg, stack, region, resolved)
+        except ProgramError as e:
+            missing = _missing_reference(e)
+            if missing is None or missing in resolved:
+                raise
+            project_dir, ref_stack = find_project(Path(stack_dir), missing, cfg.project)
+            try:
+                referenced = plan_stack(project_dir, ref_stack, (*_chain, here))
+            except ProgramError as inner:
+                raise ProgramError(stack, f"stack reference {missing!r} ({project_dir}): {inner}") from inner
+            resolved[missing] = (referenced.raw_outputs, referenced.secret_outputs)
+        collect_quietly()  # the failed attempt (unbound with `e`) goes now, not noisily at exit
+    raise ProgramError(stack, f"more than {MAX_STACK_REFERENCES} stack references")
+
+
+def _missing_reference(error: ProgramError) -> str | None:
+    return error.missing_references[0] if error.missing_references else None
+
+
+def find_project(start: Path, reference: str, current_project: str) -> tuple[Path, str]:
+    """The directory of the project a stack reference names, and the stack: `<org>/<project>/<stack>`,
+    `<project>/<stack>` or `<stack>` (this project). Searched under the repository holding `start`
+    (the nearest ancestor with .git or pyproject.toml), projects by their Pulumi.yaml `name`."""
+    parts = reference.split("/")
+    ref_stack = parts[-1]
+    project = parts[-2] if len(parts) >= 2 else current_project
+    start = start.resolve()
+    root = next(
+        (d for d in (start, *start.parents) if (d / ".git").exists() or (d / "pyproject.toml").exists()),
+        start.parent,
+    )
+    found = []
+    for pulumi_yaml in sorted(root.glob("**/Pulumi.yaml")):
+        rel = pulumi_yaml.relative_to(root).parts
+        if len(rel) > 5 or any(p.startswith(".") or p == "node_modules" for p in rel):
+            continue
+        doc = load_yaml(pulumi_yaml).data or {}
+        if str(doc.get("name") or pulumi_yaml.parent.name) == project:
+            found.append(pulumi_yaml.parent)
+    if not found:
+        raise ProgramError(
+            ref_stack,
+            f"stack reference {reference!r}: no Pulumi project named {project!r} under {root}; "
+            f"add its outputs under {STACK_OUTPUTS_KEY}",
+        )
+    if len(found) > 1:
+        raise ProgramError(
+            ref_stack,
+            f"stack reference {reference!r}: several projects named {project!r}: "
+            f"{', '.join(str(d) for d in found)}; add its outputs under {STACK_OUTPUTS_KEY}",
+        )
+    return found[0], ref_stack
+
+
+def _plan_loaded(cfg: StackConfig, stack: str, region: str | None, resolved) -> Plan:
 
     def program() -> None:
         old_cwd, old_path = os.getcwd(), list(sys.path)
@@ -832,6 +1031,7 @@ def plan_stack(stack_dir: str | os.PathLike[str], stack: str) -> Plan:
             config=cfg.config,
             secret_keys=cfg.secret_keys,
             region=region,
+            stack_references=resolved,
         )
     except ProgramError as e:
         raise locate_error(e, cfg) from e.cause
