@@ -1904,7 +1904,8 @@ class CloudRules:
             self.node_labels(pool.labels, f"gpu_pools.{i}.labels")
         self.service_cidr(spec.network.service_cidr, "network.service_cidr")
         self.log_retention(spec.cluster.log_retention_days, "cluster.log_retention_days")
-        self.log_retention(spec.network.flow_log_retention_days, "network.flow_log_retention_days")
+        if spec.network.flow_logs and spec.network.existing is None:  # else no flow-log group exists
+            self.log_retention(spec.network.flow_log_retention_days, "network.flow_log_retention_days")
         self.subnet_capacity(spec)
         self.bucket_name(spec.bucket_name, access_logging=spec.artifacts.access_logging)
         self.repositories(spec.prefix, spec.registry.repositories)
@@ -2075,7 +2076,7 @@ class AwsRules(CloudRules):
         if days not in CLOUDWATCH_RETENTION_DAYS:
             near = min(CLOUDWATCH_RETENTION_DAYS, key=lambda d: (abs(d - days), d))
             raise SpecError(
-                f"{days} is not a CloudWatch Logs retention (nearest: {near}); allowed: "
+                f"{days} days is not a CloudWatch Logs retention (nearest: {near}); allowed: "
                 f"{', '.join(map(str, CLOUDWATCH_RETENTION_DAYS))}",
                 field,
             )

@@ -357,7 +357,7 @@ BAD_SPECS = [
     ),
     (
         "flow log retention CloudWatch refuses",
-        _with(BASE_SPEC, "network", {"flow_log_retention_days": 100}),
+        _with(BASE_SPEC, "network", {"flow_logs": True, "flow_log_retention_days": 100}),
         ["network.flow_log_retention_days", "nearest: 90"],
     ),
     (

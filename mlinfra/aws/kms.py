@@ -9,15 +9,22 @@ import pulumi
 from pulumi_aws import cloudwatch, kms
 
 from mlinfra.components import child, stateful
-from mlinfra.spec import AwsRules, rules
+from mlinfra.spec import CLOUDWATCH_RETENTION_DAYS, AwsRules, rules
 
 # KMS's own bounds for the waiting period before a scheduled key deletion.
 DELETION_WINDOW_DAYS = AwsRules.KEY_DELETION_WINDOW_DAYS
+# The retentions CloudWatch Logs accepts: one table, in the spec's AWS rules (CLOUDWATCH_RETENTION_DAYS).
+LOG_RETENTION_DAYS = CLOUDWATCH_RETENTION_DAYS
 
 
 def check_deletion_window(days: int, field: str = "key_deletion_window_days") -> None:
     """Refuse a deletion window KMS would reject, before any resource is registered."""
     rules("aws").key_deletion_window(days, field)
+
+
+def check_log_retention(days: int, field: str) -> None:
+    """Refuse a log-group retention CloudWatch Logs would reject, naming the spec field (the spec's rule)."""
+    rules("aws").log_retention(days, field)
 
 
 def customer_managed_key(
