@@ -23,6 +23,7 @@ import yaml
 from typer.testing import CliRunner
 
 from mlinfra.cli import app
+from tests.test_spec import _with
 
 ROOT = Path(__file__).resolve().parents[1]
 STACK = ROOT / "stacks/aws"
@@ -68,12 +69,10 @@ def stack_text(mutate: Callable[[str], str] | None = None, data: Callable[[dict]
 
 
 def _set(path: str, value):
+    """Set a spec field of the stack file (the spec tests' `_with`)."""
+
     def apply(doc: dict) -> None:
-        node = _platform(doc)
-        keys = path.split(".")
-        for k in keys[:-1]:
-            node = node[int(k)] if isinstance(node, list) else node.setdefault(k, {})
-        node[int(keys[-1]) if isinstance(node, list) else keys[-1]] = value
+        doc["config"]["mlinfra:platform"] = _with(_platform(doc), path, value)
 
     return apply
 
