@@ -439,7 +439,8 @@ class ModelSpec(_Model):
         default=None,
         gt=0,
         description="Per-replica target of the runtime's load metric (kserve/vllm: requests in flight, "
-        "triton: requests queued, image: load_metric); the runtime's default when empty.",
+        "triton: requests queued, image: load_metric); the runtime's default when empty. Refused where the "
+        "model scales on CPU (image without load_metric, or monitoring disabled).",
     )
     version: str | None = Field(
         default=None,
@@ -450,12 +451,12 @@ class ModelSpec(_Model):
         description="A new revision served next to the stable one, taking a share of the traffic.",
     )
     latency_slo_ms: int = Field(default=500, ge=1, description="p99 latency SLO in milliseconds (alerting).")
-    target_utilization_percent: int = Field(
-        default=70,
+    target_utilization_percent: int | None = Field(
+        default=None,
         ge=1,
         le=100,
-        description="CPU utilisation target, used only where no load metric exists (image without "
-        "load_metric, or monitoring disabled).",
+        description="CPU utilisation target (70 when empty) of a model that scales on CPU: runtime image "
+        "without load_metric, or monitoring disabled. Refused where the model scales on a load metric.",
     )
 
     @field_validator("runtime", mode="before")
@@ -532,6 +533,11 @@ class ModelSpec(_Model):
                 raise ValueError(
                     "runtime 'image' needs a command (the server's entrypoint and model path); "
                     "or use runtime vllm / triton / kserve, which bring their own"
+                )
+            if self.load_metric is None and self.load_target is not None:
+                raise ValueError(
+                    "load_target: runtime 'image' without load_metric scales on CPU; name the gauge to scale "
+                    "on in load_metric, or set target_utilization_percent instead"
                 )
         else:
             if self.command is not None:

@@ -242,8 +242,7 @@ class ModelDeployment(pulumi.ComponentResource):
                 "startup_budget_s",
             )
         load = runtime.load_for(m) if args.prometheus_url else None
-        cpu_default = ModelSpec.model_fields["target_utilization_percent"].default
-        if load is not None and m.target_utilization_percent != cpu_default:
+        if load is not None and m.target_utilization_percent is not None:
             raise SpecError(
                 f"model {m.name!r} scales on {load.meaning}, not CPU; set load_target instead",
                 "model.target_utilization_percent",
@@ -387,7 +386,9 @@ class ModelDeployment(pulumi.ComponentResource):
             annotations["serving.kserve.io/autoscalerClass"] = "external"
         else:
             annotations["serving.kserve.io/autoscalerClass"] = "hpa"
-            predictor.update({"scaleMetric": "cpu", "scaleTarget": m.target_utilization_percent})
+            predictor.update(
+                {"scaleMetric": "cpu", "scaleTarget": scaling.cpu_target(m.target_utilization_percent)}
+            )
         # No `canaryTrafficPercent`: KServe's raw mode does not split traffic by it (it does only
         # with Knative). A canary is a second InferenceService weighted at the ingress instead.
         return k8s.apiextensions.CustomResource(
@@ -436,7 +437,10 @@ class ModelDeployment(pulumi.ComponentResource):
                     f"{rev.rname}-hpa",
                     metadata=self._meta(rev.name, args, rev.labels),
                     spec=scaling.cpu_hpa_spec(
-                        deployment, rev.min_replicas, rev.max_replicas, m.target_utilization_percent
+                        deployment,
+                        rev.min_replicas,
+                        rev.max_replicas,
+                        scaling.cpu_target(m.target_utilization_percent),
                     ),
                     opts=child(self, depends_on=[workload]),
                 )
