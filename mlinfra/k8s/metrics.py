@@ -180,6 +180,15 @@ KSM_GPU_RESOURCE = "nvidia_com_gpu"
 
 NGINX_REQUESTS = "nginx_ingress_controller_requests"  # counter
 NGINX_REQUEST_DURATION_BUCKET = "nginx_ingress_controller_request_duration_seconds_bucket"  # histogram
+# Sum of request durations (seconds): its rate is the mean number of requests in flight (Little's law).
+NGINX_REQUEST_DURATION_SUM = "nginx_ingress_controller_request_duration_seconds_sum"  # histogram sum
+# `canary` is the alternative (canary) upstream a request went to, "" for the main backend
+# (controller-v1.14.3 rootfs/etc/nginx/lua/monitor.lua: ngx.var.proxy_alternative_upstream_name,
+# set to "" in every location by nginx.tmpl): it tells a model's stable and canary revisions apart.
+NGINX_CANARY_LABEL = "canary"
+# ingress-nginx 4.14.3's ServiceMonitor scrapes every 30s (values.yaml
+# controller.metrics.serviceMonitor.scrapeInterval): a rate window of four scrapes.
+NGINX_RATE_WINDOW = "2m"
 
 # --------------------------------------------------------------------------- Alertmanager
 # kube-prometheus-stack's always-firing rule (its general.rules group): proves the whole alerting
@@ -215,6 +224,7 @@ KNOWN_METRICS: frozenset[str] = frozenset(
         KUBE_DEPLOYMENT_STATUS_REPLICAS_AVAILABLE,
         NGINX_REQUESTS,
         NGINX_REQUEST_DURATION_BUCKET,
+        NGINX_REQUEST_DURATION_SUM,
         VLLM_E2E_LATENCY_BUCKET,
         VLLM_REQUESTS_RUNNING,
         VLLM_REQUESTS_WAITING,

@@ -31,7 +31,8 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "ports": {"http": 8080},
         "probes": ("/v2/health/live", "/v2/health/ready"),
         "metrics_target": "http",
-        "load": [m.VLLM_REQUESTS_RUNNING, m.VLLM_REQUESTS_WAITING],
+        # vLLM's gauges on the vLLM backend, else the requests in flight at the ingress
+        "load": [m.VLLM_REQUESTS_RUNNING, m.VLLM_REQUESTS_WAITING, m.NGINX_REQUEST_DURATION_SUM],
     },
     "vllm": {
         "spec": {"runtime": "vllm"},

@@ -53,7 +53,7 @@ def prometheus_trigger(
 
 def wake_up_trigger(server: str, host: str) -> dict[str, Any]:
     """Any request to the model's host at the ingress activates a scaled-to-zero model."""
-    query = f'sum(rate({mt.NGINX_REQUESTS}{{host="{host}"}}[1m]))'
+    query = f'sum(rate({mt.NGINX_REQUESTS}{{host="{host}"}}[{mt.NGINX_RATE_WINDOW}]))'
     return prometheus_trigger(server, query, WAKE_UP_THRESHOLD, activation="0")
 
 

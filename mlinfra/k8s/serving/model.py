@@ -27,6 +27,7 @@ from mlinfra.k8s.metrics import (
     MODEL_SERIES_LABEL,
     MODEL_SERVER_LABEL,
     MODEL_SERVER_LABEL_VALUE,
+    NGINX_CANARY_LABEL,
     TRACK_SERIES_LABEL,
 )
 from mlinfra.k8s.metrics import MODEL_NAME_LABEL as MODEL_LABEL
@@ -449,9 +450,12 @@ class ModelDeployment(pulumi.ComponentResource):
         load, server = self._load, args.prometheus_url
         target = m.load_target or load.default_target
 
+        # the revision's requests at the ingress: the host, and the canary upstream or not
+        ingress = f'host="{self.host}", {NGINX_CANARY_LABEL}{"!=" if rev.track == CANARY else "="}""'
+
         def triggers(namespace: str) -> list[dict[str, Any]]:
             selector = f'namespace="{namespace}", {MODEL_SERIES_LABEL}="{m.name}", {TRACK_SERIES_LABEL}="{rev.track}"'
-            out = [scaling.prometheus_trigger(server, load.query(selector), target)]
+            out = [scaling.prometheus_trigger(server, load.query(selector, ingress), target)]
             if rev.min_replicas == 0:
                 out.append(scaling.wake_up_trigger(server, self.host))
             return out
