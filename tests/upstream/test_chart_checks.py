@@ -375,6 +375,27 @@ def test_an_hpa_aimed_at_a_missing_deployment_is_found():
     assert [p.check for p in check_wiring([ns, deployment, hpa])] == ["hpa-target"]
 
 
+def test_a_scaled_object_aimed_at_a_missing_workload_is_found():
+    """KEDA builds an HPA from the ScaledObject: its target must exist too (KServe's raw Deployment
+    `<isvc>-predictor` counts, as the controller creates it)."""
+    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "serving"}}
+    isvc = {
+        "apiVersion": "serving.kserve.io/v1beta1",
+        "kind": "InferenceService",
+        "metadata": {"name": "rerank", "namespace": "serving"},
+        "spec": {"predictor": {"model": {"modelFormat": {"name": "huggingface"}}}},
+    }
+    scaled = {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": {"name": "rerank", "namespace": "serving"},
+        "spec": {"scaleTargetRef": {"name": "rerank-predictor"}, "triggers": []},  # kind: Deployment
+    }
+    assert check_wiring([ns, isvc, scaled]) == []
+    scaled["spec"]["scaleTargetRef"]["name"] = "rerank"
+    assert [p.check for p in check_wiring([ns, isvc, scaled])] == ["hpa-target"]
+
+
 # ---------------------------------------------------------------- the chart data directory
 
 
