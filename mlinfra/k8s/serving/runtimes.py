@@ -23,8 +23,22 @@ MODEL_DIR = "/mnt/models"  # the synced model (KServe's convention for --model_d
 CACHE_DIR = "/cache"  # HOME and every cache the server writes (compiled kernels, tokenizers)
 TMP_DIR = "/tmp"
 
-# Environment every runtime gets: a writable HOME and XDG cache under CACHE_DIR.
-BASE_ENV: dict[str, str] = {"HOME": CACHE_DIR, "XDG_CACHE_HOME": f"{CACHE_DIR}/xdg", "TMPDIR": TMP_DIR}
+# The pod runs as RUN_AS_USER (1000), which a server image need not list in /etc/passwd (the vLLM
+# image is built on nvidia/cuda ubuntu22.04 and runs as root). PyTorch resolves its inductor cache
+# through getpass.getuser() (torch/_inductor/runtime/cache_dir_utils.py default_cache_dir), which
+# raises `KeyError: getpwuid(): uid not found: 1000` without a passwd entry unless LOGNAME/USER is
+# set (Python docs, getpass.getuser; vllm-project/vllm#44548, HabanaAI/vllm-fork#929): the server
+# dies at start. USER answers getuser(); TORCHINDUCTOR_CACHE_DIR keeps the compile cache writable.
+SERVER_USER = "model-server"
+
+# Environment every runtime gets: a user name, a writable HOME and XDG cache under CACHE_DIR.
+BASE_ENV: dict[str, str] = {
+    "USER": SERVER_USER,
+    "HOME": CACHE_DIR,
+    "XDG_CACHE_HOME": f"{CACHE_DIR}/xdg",
+    "TMPDIR": TMP_DIR,
+    "TORCHINDUCTOR_CACHE_DIR": f"{CACHE_DIR}/torchinductor",
+}
 
 # vLLM (also inside KServe's Hugging Face server): vllm/envs.py reads VLLM_CACHE_ROOT (default
 # ~/.cache/vllm: torch.compile and CUDA-graph caches) and huggingface_hub reads HF_HOME (tokenizer
