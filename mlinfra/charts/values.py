@@ -114,6 +114,10 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
         "documented only as a comment (values.yaml line 942 `# configSecret:`); templates/alertmanager/"
         "alertmanager.yaml line 65 reads it (prometheus-community/helm-charts@kube-prometheus-stack-81.4.3)"
     ),
+    ("dcgm-exporter", "customMetrics"): (
+        "not in values.yaml; templates/metrics-configmap.yaml lines 9-11 render it as the exporter's "
+        "counters file (NVIDIA/dcgm-exporter@4.5.3-4.8.2)"
+    ),
     **{
         ("keda", f"podDisruptionBudget.{component}"): (
             f"values.yaml lines 282-296 document `{component}: {{}}` with minAvailable/maxUnavailable only "

@@ -31,7 +31,7 @@ import yaml
 
 from mlinfra.components import child
 from mlinfra.k8s.charts import DCGM_EXPORTER, NVIDIA_DEVICE_PLUGIN
-from mlinfra.k8s.metrics import MONITORING_RELEASE_NAME, NODE_LABEL, RELEASE_LABEL
+from mlinfra.k8s.metrics import MONITORING_RELEASE_NAME, NODE_LABEL, RELEASE_LABEL, dcgm_counters_csv
 from mlinfra.k8s.objects import (
     chart_labels,
     check_dns_label,
@@ -300,8 +300,8 @@ class GpuEnablement(pulumi.ComponentResource):
             # the pod name and namespace come without it (the kubelet's pod-resources API), and
             # kube-state-metrics' kube_pod_labels joins them to the model.
             "kubernetes": {"enablePodLabels": False},
-            # No `customMetrics`: the exporter reads the image's default-counters.csv (chart default
-            # `arguments`), which has every counter the rules and dashboards use (metrics.py).
+            # The chart's own counter list lacks DCGM_FI_DEV_FB_RESERVED (metrics.py).
+            "customMetrics": dcgm_counters_csv(),
             "serviceMonitor": {
                 "enabled": args.service_monitor,
                 "interval": "15s",

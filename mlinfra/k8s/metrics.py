@@ -65,12 +65,9 @@ KSM_POD_LABELS_ALLOWLIST = ("mlinfra.io/model", "mlinfra.io/track")
 POD_MODEL_SERIES_LABEL = "label_mlinfra_io_model"
 
 # --------------------------------------------------------------------------- NVIDIA DCGM exporter
-# Source: NVIDIA/dcgm-exporter@4.5.3-4.8.2 etc/default-counters.csv, which the image installs as
-# /etc/dcgm-exporter/default-counters.csv (docker/Dockerfile `COPY etc /etc/dcgm-exporter`) and the
-# chart's default `arguments: ["-f", "/etc/dcgm-exporter/default-counters.csv"]` makes the exporter
-# read. (The chart also renders `customMetrics`, or its own shorter list, into the ConfigMap
-# exporter-metrics-config-map, but its DaemonSet never mounts it and the exporter reads it only with
-# `-m <namespace>:<name>` and an API token: that value changes nothing.)
+# Source: NVIDIA/dcgm-exporter@4.5.3-4.8.2 etc/default-counters.csv. The Helm chart does not mount
+# that file: it renders its own list (deployment/templates/metrics-configmap.yaml), which lacks
+# DCGM_FI_DEV_FB_RESERVED, so GpuEnablement passes `customMetrics` = DCGM_COUNTERS below.
 # A GPU used by a pod carries that pod's `pod`, `namespace` and `container` labels (the exporter
 # reads the kubelet's pod-resources API); the ServiceMonitor keeps them (honorLabels).
 
@@ -89,8 +86,8 @@ GPU_MEMORY_FULL_RATIO = (
     f"(({DCGM_FB_USED} + {DCGM_FB_RESERVED}) / ({DCGM_FB_USED} + {DCGM_FB_FREE} + {DCGM_FB_RESERVED}))"
 )
 
-# The counters the exporter exports (etc/default-counters.csv at 4.5.3-4.8.2, its `label` line
-# DCGM_FI_DRIVER_VERSION aside): field, Prometheus type, help.
+# The exporter's counters (the chart's own list at 4.5.3-4.8.2, plus FB_RESERVED from
+# etc/default-counters.csv): field, Prometheus type, help.
 DCGM_COUNTERS: tuple[tuple[str, str, str], ...] = (
     ("DCGM_FI_DEV_SM_CLOCK", "gauge", "SM clock frequency (in MHz)."),
     ("DCGM_FI_DEV_MEM_CLOCK", "gauge", "Memory clock frequency (in MHz)."),
@@ -138,6 +135,11 @@ DCGM_COUNTERS: tuple[tuple[str, str, str], ...] = (
         "The rate of data received over the PCIe bus in bytes per second.",
     ),
 )
+
+
+def dcgm_counters_csv() -> str:
+    """The chart's `customMetrics` value: the exporter's counters file format (field, type, help)."""
+    return "".join(f"{field}, {kind}, {text}\n" for field, kind, text in DCGM_COUNTERS)
 
 
 # XID classes (NVIDIA Xid catalog, docs.nvidia.com/deploy/xid-errors/analyzing-xid-catalog.html,

@@ -218,9 +218,6 @@ def test_dcgm_series_keep_the_pod_and_namespace_of_the_gpus_user():
 
 
 def test_dcgm_exports_every_counter_the_rules_and_dashboards_read():
-    """The exporter reads the image's etc/default-counters.csv through the chart's default
-    `arguments` (NVIDIA/dcgm-exporter@4.5.3-4.8.2); `customMetrics` only fills a ConfigMap the
-    DaemonSet never mounts, so setting it would change nothing."""
     import json
     import re
 
@@ -228,13 +225,10 @@ def test_dcgm_exports_every_counter_the_rules_and_dashboards_read():
     from mlinfra.k8s.alerts import alert_rules
     from mlinfra.k8s.monitoring import dashboard_files
     from mlinfra.spec import MonitoringSpec
-    from tests.k8s.chart_data import defaults
 
-    ours = values(run(), "gpu-dcgm-exporter")
-    assert "customMetrics" not in ours and "arguments" not in ours
-    assert defaults(DCGM_EXPORTER)["arguments"] == ["-f", "/etc/dcgm-exporter/default-counters.csv"]
-    shipped = {field_name for field_name, _, _ in m.DCGM_COUNTERS}
-    assert m.DCGM_FB_RESERVED in shipped
+    csv = values(run(), "gpu-dcgm-exporter")["customMetrics"]
+    shipped = {line.split(",")[0].strip() for line in csv.splitlines() if line and not line.startswith("#")}
+    assert m.DCGM_FB_RESERVED in shipped  # the chart's own list lacks it
     exprs = [r["expr"] for g in alert_rules(MonitoringSpec(), [], "dev") for r in g["rules"]]
     exprs += [
         t["expr"]
@@ -244,6 +238,9 @@ def test_dcgm_exports_every_counter_the_rules_and_dashboards_read():
     ]
     used = {name for e in exprs for name in m.metric_names(e) if re.match(r"^DCGM_", name)}
     assert used and used <= shipped, used - shipped
+    for line in csv.splitlines():
+        field_name, kind, text = (part.strip() for part in line.split(",", 2))
+        assert kind in ("gauge", "counter") and text, line
 
 
 def test_existing_nodes_of_a_shared_pool_get_its_time_slicing_label():
@@ -278,4 +275,5 @@ def test_every_value_is_read_by_the_pinned_charts():
 
     plan = run([pool("shared", 4), pool("whole")])
     assert unread_keys(values(plan, "gpu-device-plugin"), NVIDIA_DEVICE_PLUGIN) == []
+    # customMetrics: read by templates/metrics-configmap.yaml, only commented in values.yaml
     assert unread_keys(values(plan, "gpu-dcgm-exporter"), DCGM_EXPORTER) == []
