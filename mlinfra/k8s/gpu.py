@@ -80,6 +80,39 @@ GPU_DAEMON_PRIORITY_CLASS = "system-node-critical"
 # Keep a bounded history, and roll back a failed upgrade's leftovers.
 RELEASE_OPTIONS: dict[str, Any] = {"max_history": 10, "cleanup_on_fail": True}
 
+# The chart's default mount of its counters ConfigMap over the file the exporter reads
+# (dcgm-exporter 4.8.2 values.yaml extraConfigMapVolumes / extraVolumeMounts, lines 171-182).
+DCGM_COUNTERS_MOUNT: dict[str, list[dict[str, Any]]] = {
+    "extraConfigMapVolumes": [
+        {
+            "name": "exporter-metrics-volume",
+            "configMap": {
+                "name": "exporter-metrics-config-map",
+                "items": [{"key": "metrics", "path": "default-counters.csv"}],
+            },
+        }
+    ],
+    "extraVolumeMounts": [
+        {
+            "name": "exporter-metrics-volume",
+            "mountPath": "/etc/dcgm-exporter/default-counters.csv",
+            "subPath": "default-counters.csv",
+        }
+    ],
+}
+
+
+def _merge_dcgm_values(ours: Mapping[str, Any], cloud: Mapping[str, Any]) -> dict[str, Any]:
+    """The cloud's `dcgm_values` deep-merged over ours, except that the volume lists add up: a cloud
+    that mounts its driver (GKE) must not replace the counters mount (Helm replaces lists)."""
+    merged = deep_merge(ours, cloud)
+    for key, entries in DCGM_COUNTERS_MOUNT.items():
+        extra = cloud.get(key)
+        if isinstance(extra, Sequence) and not isinstance(extra, str):
+            merged[key] = [dict(e) for e in entries] + [dict(e) for e in extra if e not in entries]
+    return merged
+
+
 # --------------------------------------------------------------------------- time-slicing
 
 
@@ -300,8 +333,10 @@ class GpuEnablement(pulumi.ComponentResource):
             # the pod name and namespace come without it (the kubelet's pod-resources API), and
             # kube-state-metrics' kube_pod_labels joins them to the model.
             "kubernetes": {"enablePodLabels": False},
-            # The chart's own counter list lacks DCGM_FI_DEV_FB_RESERVED (metrics.py).
+            # The chart's own counter list lacks DCGM_FI_DEV_FB_RESERVED and the XID counter (metrics.py);
+            # the chart's ConfigMap mount carries it to the exporter (kept by _merge_dcgm_values).
             "customMetrics": dcgm_counters_csv(),
+            **{key: [dict(e) for e in entries] for key, entries in DCGM_COUNTERS_MOUNT.items()},
             "serviceMonitor": {
                 "enabled": args.service_monitor,
                 "interval": "15s",
@@ -325,7 +360,7 @@ class GpuEnablement(pulumi.ComponentResource):
             release_name=DCGM_EXPORTER_RELEASE_NAME,
             pin=DCGM_EXPORTER,
             namespace=self.namespace,
-            values=deep_merge(dcgm_values, args.dcgm_values),
+            values=_merge_dcgm_values(dcgm_values, args.dcgm_values),
             **RELEASE_OPTIONS,
         )
 
