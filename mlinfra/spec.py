@@ -737,7 +737,8 @@ class ModelSpec(_Model):
         default=None,
         gt=0,
         description="Per-replica target of the runtime's load metric (kserve/vllm: requests in flight, "
-        "triton: requests queued, image: load_metric); the runtime's default when empty.",
+        "triton: requests queued, image: load_metric); the runtime's default when empty. Refused where the "
+        "model scales on CPU (image without load_metric, or monitoring disabled).",
     )
     version: str | None = Field(
         default=None,
@@ -748,12 +749,12 @@ class ModelSpec(_Model):
         description="A new revision served next to the stable one, taking a share of the traffic.",
     )
     latency_slo_ms: int = Field(default=500, ge=1, description="p99 latency SLO in milliseconds (alerting).")
-    target_utilization_percent: int = Field(
-        default=70,
+    target_utilization_percent: int | None = Field(
+        default=None,
         ge=1,
         le=100,
-        description="CPU utilisation target, used only where no load metric exists (image without "
-        "load_metric, or monitoring disabled).",
+        description="CPU utilisation target (70 when empty) of a model that scales on CPU: runtime image "
+        "without load_metric, or monitoring disabled. Refused where the model scales on a load metric.",
     )
 
     @field_validator("runtime", mode="before")
@@ -1571,8 +1572,7 @@ def check_model_autoscaling(
     """The autoscaling knobs a model may set, given whether it scales on load or on CPU
     (`meaning`: what the load metric counts, for the message)."""
     on_load = scales_on_load(model, prometheus)
-    cpu_default = ModelSpec.model_fields["target_utilization_percent"].default
-    if on_load and model.target_utilization_percent != cpu_default:
+    if on_load and model.target_utilization_percent is not None:
         raise SpecError(
             f"model {model.name!r} scales on {meaning or 'its runtime load metric'}, not CPU; set load_target instead",
             _join(field, "target_utilization_percent"),

@@ -64,6 +64,16 @@ def object_labels(
     return standard_labels(component, labels["owner"], labels["cost-center"], env, **rest, **extra)
 
 
+def container_resources(cpu: str, memory: str, cpu_limit: str, memory_limit: str) -> dict[str, Any]:
+    """A container's `resources` with CPU and memory requests and limits: what the `kubernetes`
+    policy pack's resource-requests-limits rule asks of every container, chart containers included
+    (`mlinfra render` runs it over them)."""
+    return {
+        "requests": {"cpu": cpu, "memory": memory},
+        "limits": {"cpu": cpu_limit, "memory": memory_limit},
+    }
+
+
 def chart_labels(labels: Mapping[str, str]) -> dict[str, str]:
     """Labels for a chart's label values (commonLabels, podLabels, ...): without the
     `app.kubernetes.io/*` keys the chart's templates already write."""

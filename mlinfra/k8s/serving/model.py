@@ -27,6 +27,7 @@ from mlinfra.k8s.metrics import (
     MODEL_SERIES_LABEL,
     MODEL_SERVER_LABEL,
     MODEL_SERVER_LABEL_VALUE,
+    NGINX_CANARY_LABEL,
     TRACK_SERIES_LABEL,
 )
 from mlinfra.k8s.metrics import MODEL_NAME_LABEL as MODEL_LABEL
@@ -370,7 +371,9 @@ class ModelDeployment(pulumi.ComponentResource):
             annotations["serving.kserve.io/autoscalerClass"] = "external"
         else:
             annotations["serving.kserve.io/autoscalerClass"] = "hpa"
-            predictor.update({"scaleMetric": "cpu", "scaleTarget": m.target_utilization_percent})
+            predictor.update(
+                {"scaleMetric": "cpu", "scaleTarget": scaling.cpu_target(m.target_utilization_percent)}
+            )
         # No `canaryTrafficPercent`: KServe's raw mode does not split traffic by it (it does only
         # with Knative). A canary is a second InferenceService weighted at the ingress instead.
         return k8s.apiextensions.CustomResource(
@@ -419,7 +422,10 @@ class ModelDeployment(pulumi.ComponentResource):
                     f"{rev.rname}-hpa",
                     metadata=self._meta(rev.name, args, rev.labels),
                     spec=scaling.cpu_hpa_spec(
-                        deployment, rev.min_replicas, rev.max_replicas, m.target_utilization_percent
+                        deployment,
+                        rev.min_replicas,
+                        rev.max_replicas,
+                        scaling.cpu_target(m.target_utilization_percent),
                     ),
                     opts=child(self, depends_on=[workload]),
                 )
@@ -428,9 +434,12 @@ class ModelDeployment(pulumi.ComponentResource):
         load, server = self._load, args.prometheus_url
         target = m.load_target or load.default_target
 
+        # the revision's requests at the ingress: the host, and the canary upstream or not
+        ingress = f'host="{self.host}", {NGINX_CANARY_LABEL}{"!=" if rev.track == CANARY else "="}""'
+
         def triggers(namespace: str) -> list[dict[str, Any]]:
             selector = f'namespace="{namespace}", {MODEL_SERIES_LABEL}="{m.name}", {TRACK_SERIES_LABEL}="{rev.track}"'
-            out = [scaling.prometheus_trigger(server, load.query(selector), target)]
+            out = [scaling.prometheus_trigger(server, load.query(selector, ingress), target)]
             if rev.min_replicas == 0:
                 out.append(scaling.wake_up_trigger(server, self.host))
             return out
