@@ -10,6 +10,7 @@ explicit override, ...) is refused here, before any resource is registered.
 from __future__ import annotations
 
 import copy
+import hashlib
 import ipaddress
 import re
 from typing import Any, Literal
@@ -18,11 +19,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mlinfra.catalog import (
     DEFAULT_KUBERNETES_VERSION,
+    GCP_ACCELERATOR_ZONES,
     GPU_POOL_MAX_NODES_CAP,
     REGION_EXAMPLES,
     REGION_PATTERNS,
+    REGION_ZONES,
     SUPPORTED_KUBERNETES_VERSIONS,
     GpuMachineType,
+    accelerator_zones,
+    gke_accelerator,
     gpu_machine_type,
 )
 
@@ -65,7 +70,9 @@ class ExistingNetwork(_Model):
 
     network_id: str = Field(description="Id of the existing VPC / VNet / network.")
     private_subnet_ids: list[str] = Field(
-        min_length=2, description="Private subnets (>= 2, in different zones) for nodes and endpoints."
+        min_length=1,
+        description="Private subnets for nodes and endpoints (aws: >= 2, in different zones; gcp: the one "
+        "regional node subnet).",
     )
     public_subnet_ids: list[str] = Field(
         default_factory=list, description="Public subnets for internet-facing load balancers (optional)."
@@ -590,6 +597,148 @@ class AwsOptions(_Model):
     )
 
 
+GcpReleaseChannel = Literal["RAPID", "REGULAR", "STABLE", "EXTENDED"]
+_GCP_PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+_GCP_ZONE = re.compile(r"^[a-z]+-[a-z]+\d+-[a-z]$")
+_GKE_VERSION = re.compile(r"^\d+\.\d+\.\d+-gke\.\d+$")
+_GCE_MACHINE_TYPE = re.compile(r"^[a-z][a-z0-9]*-[a-z0-9-]*[a-z0-9]$")
+_BILLING_ACCOUNT = re.compile(r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$")
+
+
+class GcpOptions(_Model):
+    """Options that only GCP has (environment defaults: GCP_PROFILES)."""
+
+    project: str = Field(description="Project ID every resource is created in (6-30 chars).")
+    zones: list[str] | None = Field(
+        default=None,
+        description="Zones of the cluster's nodes, one per network.zone_count; the region's first zones "
+        "(mlinfra.catalog.REGION_ZONES) when empty. GPU pools use those of them that offer their GPU.",
+    )
+    regional: bool = Field(
+        default=True,
+        description="Regional control plane, replicated across the zones (staging/prod); false: a zonal "
+        "cluster whose control plane lives in the first zone (dev only; profile: zonal in dev).",
+    )
+    system_machine_type: str = Field(
+        default="e2-standard-4",
+        description="Machine type of the system node pool when cluster.system_pool.machine_type is empty.",
+    )
+    release_channel: GcpReleaseChannel = Field(
+        default="REGULAR",
+        description="GKE release channel (auto-upgrades within it); profile: REGULAR, STABLE in prod.",
+    )
+    gke_version: str | None = Field(
+        default=None,
+        description="Exact GKE control-plane version (e.g. 1.33.5-gke.1201000) of cluster.kubernetes_version; "
+        "resolved at deployment from the release channel when empty.",
+    )
+    pods_cidr: str = Field(
+        default="10.64.0.0/14",
+        description="Pod IP range (the subnet's secondary range `pods_range_name`); must not overlap the others.",
+    )
+    control_plane_cidr: str = Field(
+        default="172.16.0.0/28",
+        description="/28 the private control plane takes its addresses from (master_ipv4_cidr_block); the "
+        "webhook firewall rule admits this range.",
+    )
+    pods_range_name: str = Field(default="pods", description="Name of the subnet's secondary range for pods.")
+    services_range_name: str = Field(
+        default="services", description="Name of the subnet's secondary range for services."
+    )
+    workload_identity: Literal["direct", "gsa"] = Field(
+        default="direct",
+        description="How a model's ServiceAccount reads its prefix: direct (the Kubernetes ServiceAccount's "
+        "Workload Identity principal is granted on the prefix) or gsa (through a Google service account).",
+    )
+    key_rotation_days: int = Field(
+        default=90,
+        ge=2,
+        le=90,
+        description="Rotation period of the Cloud KMS keys: more than a day (pulumi-gcp CryptoKey.rotation_period) "
+        "and at most 90 days (CKV_GCP_43).",
+    )
+    billing_account: str | None = Field(
+        default=None,
+        description="Billing account (XXXXXX-XXXXXX-XXXXXX) of the budget; required with budget.alert_emails.",
+    )
+
+    @field_validator("project")
+    @classmethod
+    def _project(cls, v: str) -> str:
+        if not _GCP_PROJECT.match(v):
+            raise ValueError(
+                f"project {v!r} is not a project ID (6-30 lowercase letters, digits or '-', starting with a letter)"
+            )
+        return v
+
+    @field_validator("zones")
+    @classmethod
+    def _zones(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return v
+        bad = [z for z in v if not _GCP_ZONE.match(z)]
+        if bad:
+            raise ValueError(f"zones {bad} are not zone names (e.g. us-central1-a)")
+        if len(set(v)) != len(v):
+            raise ValueError(f"zones has duplicates: {v}")
+        return v
+
+    @field_validator("system_machine_type")
+    @classmethod
+    def _machine(cls, v: str) -> str:
+        if not _GCE_MACHINE_TYPE.match(v):
+            raise ValueError(f"system_machine_type {v!r} is not a machine type (e.g. e2-standard-4)")
+        return v
+
+    @field_validator("gke_version")
+    @classmethod
+    def _gke_version(cls, v: str | None) -> str | None:
+        if v is not None and not _GKE_VERSION.match(v):
+            raise ValueError(f"gke_version {v!r} is not an exact GKE version (e.g. 1.33.5-gke.1201000)")
+        return v
+
+    @field_validator("pods_cidr")
+    @classmethod
+    def _pods_cidr(cls, v: str) -> str:
+        # GKE refuses a Pod range smaller than /24 at node-pool level.
+        net = _parse_cidr(v)
+        if net.prefixlen > 24:
+            raise ValueError(f"pods_cidr {v} is smaller than /24")
+        return str(net)
+
+    @field_validator("control_plane_cidr")
+    @classmethod
+    def _control_plane_cidr(cls, v: str) -> str:
+        # "must be a /28 subnet" (pulumi-gcp ClusterPrivateClusterConfigArgs.master_ipv4_cidr_block).
+        net = _parse_cidr(v)
+        if net.prefixlen != 28 or not net.is_private:
+            raise ValueError(f"control_plane_cidr {v} must be a private /28")
+        return str(net)
+
+    @field_validator("pods_range_name", "services_range_name")
+    @classmethod
+    def _range_name(cls, v: str) -> str:
+        return _dns_label(v, "secondary range name", 63)
+
+    @field_validator("billing_account")
+    @classmethod
+    def _billing(cls, v: str | None) -> str | None:
+        if v is not None and not _BILLING_ACCOUNT.match(v):
+            raise ValueError(f"billing_account {v!r} is not a billing account ID (XXXXXX-XXXXXX-XXXXXX)")
+        return v
+
+    @model_validator(mode="after")
+    def _ranges(self) -> GcpOptions:
+        pods, cp = ipaddress.ip_network(self.pods_cidr), ipaddress.ip_network(self.control_plane_cidr)
+        if pods.overlaps(cp):
+            raise ValueError(
+                f"pods_cidr {self.pods_cidr} overlaps control_plane_cidr {self.control_plane_cidr}"
+            )
+        if self.pods_range_name == self.services_range_name:
+            raise ValueError("pods_range_name and services_range_name must differ")
+        return self
+
+
 # --------------------------------------------------------------------------- profiles
 
 # Defaults per environment, applied under what the spec sets (the spec wins).
@@ -630,6 +779,20 @@ PROFILES: dict[str, dict[str, Any]] = {
 }
 
 
+# GCP knobs per environment (merged under the spec's `gcp` block for cloud gcp only): a zonal
+# control plane in dev (the GKE free tier credits one zonal cluster per billing account,
+# https://cloud.google.com/kubernetes-engine/pricing), regional HA control planes from staging on;
+# STABLE channel in prod. The cloud-neutral knobs map as: network.nat_gateways -> Cloud NAT IPs
+# (single: 1, per_zone: one per zone), encryption.key_deletion_window_days -> KMS
+# destroy_scheduled_duration, network.flow_logs -> subnet flow logs, *_retention_days -> Cloud
+# Logging bucket retention, artifacts.access_logging -> GCS usage logs.
+GCP_PROFILES: dict[str, dict[str, Any]] = {
+    "dev": {"regional": False, "release_channel": "REGULAR"},
+    "staging": {"regional": True, "release_channel": "REGULAR"},
+    "prod": {"regional": True, "release_channel": "STABLE"},
+}
+
+
 def _merge(defaults: Any, given: Any) -> Any:
     """Deep-merge `given` over `defaults` (dicts merge; anything else: given wins)."""
     if isinstance(defaults, dict) and isinstance(given, dict):
@@ -664,6 +827,7 @@ class PlatformSpec(_Model):
         default_factory=GuardrailsSpec, description="Explicit guardrail overrides."
     )
     aws: AwsOptions | None = Field(default=None, description="AWS-only options (cloud: aws).")
+    gcp: GcpOptions | None = Field(default=None, description="GCP-only options (cloud: gcp).")
 
     @model_validator(mode="before")
     @classmethod
@@ -672,6 +836,8 @@ class PlatformSpec(_Model):
             data = _merge(PROFILES[data["environment"]], data)
             if data.get("cloud") == "aws" and data.get("aws") is None:
                 data["aws"] = {}
+            if data.get("cloud") == "gcp" and isinstance(data.get("gcp") or {}, dict):
+                data["gcp"] = _merge(GCP_PROFILES[data["environment"]], data.get("gcp") or {})
             cluster = data.get("cluster")
             if (
                 isinstance(cluster, dict)
@@ -695,9 +861,14 @@ class PlatformSpec(_Model):
                 f"{self.region!r} is not a {cloud} region name (e.g. {REGION_EXAMPLES[cloud]})", "region"
             )
         # cloud-specific sections
-        for other in ("aws",):
+        for other in ("aws", "gcp"):
             if other != cloud and getattr(self, other) is not None:
                 raise SpecError(f"section '{other}' is set but cloud is {cloud!r}", other)
+        existing = self.network.existing
+        if cloud == "aws" and existing is not None and len(existing.private_subnet_ids) < 2:
+            raise SpecError(
+                "EKS needs private subnets in at least two zones", "network.existing.private_subnet_ids"
+            )
         # GPU pools
         names = [p.name for p in self.gpu_pools]
         dupes = sorted({n for n in names if names.count(n) > 1})
@@ -753,6 +924,8 @@ class PlatformSpec(_Model):
         _check_bucket_name(cloud, self.bucket_name)
         for i, repo in enumerate(self.registry.repositories):
             _check_repository_name(cloud, repo, f"registry.repositories.{i}")
+        if cloud == "gcp":
+            _check_gcp(self)
         return self
 
     # ------------------------------------------------------------------ derived values
@@ -835,6 +1008,8 @@ _ECR_NAME = re.compile(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-
 
 def _check_bucket_name(cloud: str, name: str) -> None:
     field = "artifacts.bucket_name"
+    if cloud == "gcp":
+        _check_gcs_bucket_name(name, field)
     if cloud == "aws":
         rule = (
             "3-63 chars of lowercase letters, digits, '.' and '-', starting and ending with a letter or digit"
@@ -856,3 +1031,239 @@ def _check_repository_name(cloud: str, name: str, field: str) -> None:
             "and '.', '_', '-' or '/' between them)",
             field,
         )
+    if cloud == "gcp" and not _GAR_REPOSITORY.match(name):
+        raise SpecError(
+            f"{name!r} is not a valid Artifact Registry repository name (lowercase letters, digits and '-', "
+            "starting with a letter, ending with a letter or digit; no '/': images nest inside a repository)",
+            field,
+        )
+
+
+def check_repositories(spec: RegistrySpec) -> None:
+    """At least one repository, each named once (every cloud's registry checks this first)."""
+    if not spec.repositories:
+        raise SpecError("at least one repository is required", "registry.repositories")
+    dupes = sorted({r for r in spec.repositories if spec.repositories.count(r) > 1})
+    if dupes:
+        raise SpecError(f"duplicate repositories {dupes}", "registry.repositories")
+
+
+# ------------------------------------------------------------------ GCP names and checks
+# GCS bucket names (https://cloud.google.com/storage/docs/buckets#naming): 3-63 of [a-z0-9-_.],
+# starting and ending with a letter or digit, not an IP address, no "goog" prefix and no
+# "google" (or look-alike) anywhere. Names with dots need domain-ownership verification, which a
+# stack cannot do: refused.
+_GCS_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{1,61}[a-z0-9]$")
+_GOOGLE_LOOKALIKE = re.compile(r"g[o0][o0]g[l1]e")
+# Artifact Registry repository IDs (https://cloud.google.com/artifact-registry/docs/repositories/create-repos):
+# lowercase letters, digits and hyphens, starting with a letter, ending with a letter or digit, <= 63.
+_GAR_REPOSITORY = re.compile(r"^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+# Service account IDs (IAM API serviceAccounts.create: `[a-z]([-a-z0-9]*[a-z0-9])`, 6-30 chars).
+_GCP_SA_ID = re.compile(r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")
+# Label keys and values (https://cloud.google.com/resource-manager/docs/labels-overview#requirements):
+# keys start with a lowercase letter, both <= 63 of lowercase letters, digits, '_' and '-'.
+_GCP_LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+_GCP_LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
+# IAM members an admin principal may be: Kubernetes RBAC names GKE users by their e-mail.
+_GCP_ADMIN_MEMBER = re.compile(r"^(user|serviceAccount):[^@\s:]+@[^@\s:]+\.[a-z]{2,}$")
+GCP_SYSTEM_POOL = "system"
+GCP_LOG_BUCKET_SUFFIX = "-logs"
+
+
+def _check_gcs_bucket_name(name: str, field: str) -> None:
+    if (
+        not _GCS_NAME.match(name)
+        or name.startswith("goog")
+        or _GOOGLE_LOOKALIKE.search(name)
+        or re.match(r"^\d+\.\d+\.\d+\.\d+$", name)
+    ):
+        raise SpecError(
+            f"{name!r} is not a valid GCS bucket name (3-63 chars of lowercase letters, digits, '-' and '_', "
+            "starting and ending with a letter or digit; no dots, no 'goog' prefix, no 'google')",
+            field,
+        )
+
+
+def gcp_service_account_id(prefix: str, role: str) -> str:
+    """`<prefix>-<role>` when it fits the 30-character service-account ID, else shortened with a digest
+    of the full name (stable per platform and role, unique between stacks that share a project)."""
+    full = f"{prefix}-{role}"
+    if len(full) <= 30:
+        return full
+    digest = hashlib.sha256(full.encode()).hexdigest()[:6]
+    return f"{full[:23].rstrip('-')}-{digest}"
+
+
+def gcp_repository_id(prefix: str, repo: str) -> str:
+    """The Artifact Registry repository ID of `registry.repositories` entry `repo`."""
+    return f"{prefix}-{repo}"
+
+
+def gcp_zones(spec: PlatformSpec) -> list[str]:
+    """The cluster's zones: `gcp.zones`, or the region's first `network.zone_count` catalogued zones."""
+    assert spec.gcp is not None
+    count = spec.network.zone_count
+    if spec.gcp.zones is not None:
+        if len(spec.gcp.zones) != count:
+            raise SpecError(
+                f"{len(spec.gcp.zones)} zones given but network.zone_count is {count}", "gcp.zones"
+            )
+        bad = [z for z in spec.gcp.zones if not z.startswith(f"{spec.region}-")]
+        if bad:
+            raise SpecError(f"zones {bad} are not in region {spec.region}", "gcp.zones")
+        return list(spec.gcp.zones)
+    known = REGION_ZONES["gcp"].get(spec.region)
+    if known is None:
+        raise SpecError(
+            f"region {spec.region} has no zone list in mlinfra.catalog.REGION_ZONES; set gcp.zones "
+            f"(catalogued regions: {', '.join(sorted(REGION_ZONES['gcp']))})",
+            "gcp.zones",
+        )
+    if count > len(known):
+        raise SpecError(
+            f"region {spec.region} has {len(known)} zones; allowed: 2-{len(known)}", "network.zone_count"
+        )
+    return list(known[:count])
+
+
+def gcp_pool_zones(spec: PlatformSpec, index: int) -> list[str]:
+    """The cluster zones that offer GPU pool `index`'s accelerator (its node pool's node_locations)."""
+    pool = spec.gpu_pools[index]
+    accelerator = gke_accelerator(spec.gpu_type(pool))
+    offered = accelerator_zones(accelerator, spec.region)
+    field = f"gpu_pools.{index}.machine_type"
+    if not offered:
+        regions = sorted(GCP_ACCELERATOR_ZONES.get(accelerator, {}))
+        raise SpecError(
+            f"{pool.machine_type} needs {accelerator}, which mlinfra.catalog lists in no zone of "
+            f"{spec.region}; regions with it: {', '.join(regions)}",
+            field,
+        )
+    zones = [z for z in gcp_zones(spec) if z in offered]
+    if not zones:
+        raise SpecError(
+            f"none of the cluster's zones {gcp_zones(spec)} offers {accelerator} ({pool.machine_type}); "
+            f"zones with it: {', '.join(offered)} (set gcp.zones)",
+            field,
+        )
+    return zones
+
+
+def gcp_nodes_per_zone(desired: int, zones: int) -> int:
+    """GKE's `initial_node_count` is per zone: the whole-pool `desired_nodes`, rounded up per zone."""
+    return -(-desired // zones)
+
+
+def _check_gcp_pool_size(desired: int, maximum: int, zones: int, field: str) -> None:
+    per_zone = gcp_nodes_per_zone(desired, zones)
+    if per_zone * zones > maximum:
+        raise SpecError(
+            f"desired_nodes {desired} becomes {per_zone} per zone x {zones} zones = {per_zone * zones} nodes, "
+            f"above max_nodes {maximum} (GKE sizes new pools per zone); lower desired_nodes or raise max_nodes",
+            field,
+        )
+
+
+def _check_gcp(spec: PlatformSpec) -> None:
+    """What GCP refuses (or would silently not honour), before any resource is registered."""
+    g = spec.gcp
+    assert g is not None  # filled by _apply_profile for cloud gcp
+    net = spec.network
+    for f in ("private_subnet_cidrs", "public_subnet_cidrs"):
+        if getattr(net, f) is not None:
+            raise SpecError(
+                "GCP subnets are regional: the platform has one node subnet spanning the zones (network.cidr); "
+                "remove this field",
+                f"network.{f}",
+            )
+    if net.existing is not None:
+        if len(net.existing.private_subnet_ids) != 1:
+            raise SpecError(
+                "on GCP give the one regional node subnet (its secondary ranges are gcp.pods_range_name and "
+                "gcp.services_range_name)",
+                "network.existing.private_subnet_ids",
+            )
+        if net.existing.public_subnet_ids:
+            raise SpecError(
+                "GCP load balancers need no public subnets; remove this field",
+                "network.existing.public_subnet_ids",
+            )
+    if not g.regional and spec.environment != "dev":
+        raise SpecError(
+            f"a zonal control plane lives in one zone (no HA); allowed in dev only (environment is "
+            f"{spec.environment})",
+            "gcp.regional",
+        )
+    node_net = ipaddress.ip_network(net.cidr)
+    for name, other in (
+        ("network.cidr", node_net),
+        ("network.service_cidr", ipaddress.ip_network(net.service_cidr)),
+    ):
+        for f in ("pods_cidr", "control_plane_cidr"):
+            mine = ipaddress.ip_network(getattr(g, f))
+            if mine.overlaps(other):
+                raise SpecError(f"{mine} overlaps {name} {other}", f"gcp.{f}")
+    if g.gke_version is not None and not g.gke_version.startswith(f"{spec.cluster.kubernetes_version}."):
+        raise SpecError(
+            f"{g.gke_version} is not a {spec.cluster.kubernetes_version} version (cluster.kubernetes_version)",
+            "gcp.gke_version",
+        )
+    zones = gcp_zones(spec)
+    system = spec.cluster.system_pool
+    _check_gcp_pool_size(
+        system.desired_nodes, system.max_nodes, len(zones), "cluster.system_pool.desired_nodes"
+    )
+    for i, pool in enumerate(spec.gpu_pools):
+        if pool.name == GCP_SYSTEM_POOL:
+            raise SpecError(f"{pool.name!r} is the system node pool's name", f"gpu_pools.{i}.name")
+        pool_zones = gcp_pool_zones(spec, i)
+        _check_gcp_pool_size(
+            pool.desired_nodes, pool.max_nodes, len(pool_zones), f"gpu_pools.{i}.desired_nodes"
+        )
+    for i, member in enumerate(spec.cluster.admin_principals):
+        field = f"cluster.admin_principals.{i}"
+        if member.startswith("group:"):
+            raise SpecError(
+                "Google Groups for RBAC is not set up by mlinfra; list user: or serviceAccount: members",
+                field,
+            )
+        if not _GCP_ADMIN_MEMBER.match(member):
+            raise SpecError(
+                f"{member!r} is not an IAM member (user:alice@example.com or serviceAccount:<email>)", field
+            )
+    if len(set(spec.cluster.admin_principals)) != len(spec.cluster.admin_principals):
+        raise SpecError("contains duplicates", "cluster.admin_principals")
+    if spec.budget.alert_emails and g.billing_account is None:
+        raise SpecError(
+            "budget.alert_emails needs the billing account the budget is created in", "gcp.billing_account"
+        )
+    fields = {"owner": "tags.owner", "cost-center": "tags.cost_center", "environment": "environment"}
+    for key, value in spec.required_tags.items():
+        field = fields.get(key, f"tags.extra.{key}")
+        if not _GCP_LABEL_KEY.match(key) or not _GCP_LABEL_VALUE.match(value):
+            raise SpecError(
+                f"{key}={value!r} is not a GCP label (keys: lowercase letter first; keys and values <= 63 "
+                "lowercase letters, digits, '_' or '-')",
+                field,
+            )
+    if spec.artifacts.access_logging:
+        _check_gcs_bucket_name(spec.bucket_name + GCP_LOG_BUCKET_SUFFIX, "artifacts.bucket_name")
+    for i, repo in enumerate(spec.registry.repositories):
+        repo_id = gcp_repository_id(spec.prefix, repo)
+        if not _GAR_REPOSITORY.match(repo_id):
+            raise SpecError(
+                f"repository ID {repo_id!r} is longer than 63 characters", f"registry.repositories.{i}"
+            )
+    prefixes = [m.prefix for m in spec.serving.models]
+    for i, model in enumerate(spec.serving.models):
+        if prefixes.count(model.prefix) > 1:
+            # Each model's prefix is a managed folder with its own reader; one folder cannot be two.
+            raise SpecError(
+                f"prefix {model.prefix!r} is another model's too", f"serving.models.{i}.storage_prefix"
+            )
+    accounts = [gcp_service_account_id(spec.prefix, "nodes")]
+    if g.workload_identity == "gsa":
+        accounts += [gcp_service_account_id(spec.prefix, f"m-{m.name}") for m in spec.serving.models]
+    for sa in accounts:
+        if not _GCP_SA_ID.match(sa):
+            raise SpecError(f"derived service account ID {sa!r} is not valid (6-30 chars)", "name")

@@ -12,6 +12,8 @@ from tests.conftest import BASE_SPEC, make_spec, plan_of
 @pytest.mark.parametrize(("cloud", "region"), [("gcp", "us-central1"), ("azure", "westeurope")])
 def test_unbuilt_clouds_are_refused_naming_the_field(cloud, region):
     data = {**BASE_SPEC, "cloud": cloud, "region": region, "gpu_pools": []}
+    if cloud == "gcp":
+        data["gcp"] = {"project": "acme-ml-dev"}
     spec = PlatformSpec.load(data)
     with pytest.raises(
         SpecError, match=r"cloud: cloud '.*' is accepted by the spec but its platform is not built"

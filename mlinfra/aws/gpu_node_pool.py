@@ -18,37 +18,27 @@ import pulumi
 from pulumi_aws import autoscaling, eks
 
 from mlinfra.aws.nodes import node_launch_template, node_role
-from mlinfra.catalog import SUPPORTED_KUBERNETES_VERSIONS, GpuMachineType, gpu_machine_type
+from mlinfra.catalog import GpuMachineType
 from mlinfra.components import child
 from mlinfra.k8s.gpu import device_plugin_node_labels
 from mlinfra.k8s.scheduling import (
-    ACCELERATOR_LABEL,
-    CAPACITY_LABEL,
-    GPU_NODE_LABEL,
     GPU_RESOURCE,
     GPU_TAINT_EFFECT,
     GPU_TAINT_KEY,
     GPU_TAINT_VALUE,
-    POOL_LABEL,
     Scheduling,
     gpu_node_labels,
     gpu_scheduling,
 )
-from mlinfra.spec import GpuPoolSpec, SpecError
+from mlinfra.nodepools import API_TAINT_EFFECT, check_gpu_pool
+from mlinfra.spec import GpuPoolSpec
 
 # Amazon Linux 2023 with the NVIDIA driver and container toolkit, x86-64 (EKS API spelling).
 # Pinned: the AMI *type* fixes the OS family and driver stack; EKS picks the release of that
 # type that matches the node group's Kubernetes version.
 AMI_TYPE = "AL2023_x86_64_NVIDIA"
 
-# EKS spells the Kubernetes taint effects in upper snake case.
-_EKS_TAINT_EFFECT = {
-    "NoSchedule": "NO_SCHEDULE",
-    "PreferNoSchedule": "PREFER_NO_SCHEDULE",
-    "NoExecute": "NO_EXECUTE",
-}
 _CAPACITY = {"on_demand": "ON_DEMAND", "spot": "SPOT"}
-_RESERVED_LABELS = (GPU_NODE_LABEL, POOL_LABEL, ACCELERATOR_LABEL, CAPACITY_LABEL)
 
 CA_PREFIX = "k8s.io/cluster-autoscaler"
 NODE_TEMPLATE_PREFIX = f"{CA_PREFIX}/node-template"
@@ -111,21 +101,7 @@ class GpuNodePool(pulumi.ComponentResource):
     def __init__(self, name: str, args: GpuNodePoolArgs, opts: pulumi.ResourceOptions | None = None):
         # Validate everything static before the first registration.
         pool = args.pool
-        try:
-            machine = gpu_machine_type("aws", pool.machine_type)
-        except ValueError as e:
-            raise SpecError(str(e), "pool.machine_type") from None
-        if args.kubernetes_version not in SUPPORTED_KUBERNETES_VERSIONS:
-            raise SpecError(
-                f"{args.kubernetes_version!r} is not supported; allowed: {', '.join(SUPPORTED_KUBERNETES_VERSIONS)}",
-                "kubernetes_version",
-            )
-        clash = sorted(set(pool.labels) & set(_RESERVED_LABELS))
-        if clash:
-            raise SpecError(
-                f"labels {clash} are set by mlinfra and may not be overridden; reserved: {', '.join(_RESERVED_LABELS)}",
-                "pool.labels",
-            )
+        machine = check_gpu_pool("aws", pool, args.kubernetes_version)
 
         super().__init__("mlinfra:aws:GpuNodePool", name, None, opts)
         self.machine_type = machine
@@ -185,7 +161,7 @@ class GpuNodePool(pulumi.ComponentResource):
             labels=self.labels,
             taints=[
                 eks.NodeGroupTaintArgs(
-                    key=GPU_TAINT_KEY, value=GPU_TAINT_VALUE, effect=_EKS_TAINT_EFFECT[GPU_TAINT_EFFECT]
+                    key=GPU_TAINT_KEY, value=GPU_TAINT_VALUE, effect=API_TAINT_EFFECT[GPU_TAINT_EFFECT]
                 )
             ],
             tags=pulumi.Output.from_input(args.cluster_name).apply(

@@ -19,7 +19,7 @@ from pulumi_aws import ecr
 from mlinfra.aws.identity import PRINCIPAL_ARN
 from mlinfra.aws.kms import check_deletion_window, customer_managed_key
 from mlinfra.components import child, stateful
-from mlinfra.spec import RegistrySpec, SpecError, _check_repository_name
+from mlinfra.spec import RegistrySpec, SpecError, _check_repository_name, check_repositories
 
 PULL_ACTIONS: tuple[str, ...] = (
     "ecr:BatchGetImage",
@@ -125,11 +125,7 @@ class Registry(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: RegistryArgs, opts: pulumi.ResourceOptions | None = None):
         spec = args.spec
-        if not spec.repositories:
-            raise SpecError("at least one repository is required", "registry.repositories")
-        dupes = sorted({r for r in spec.repositories if spec.repositories.count(r) > 1})
-        if dupes:
-            raise SpecError(f"duplicate repositories {dupes}", "registry.repositories")
+        check_repositories(spec)
         _check_repository_name("aws", args.name_prefix, "name_prefix")
         names = {repo: f"{args.name_prefix}/{repo}" for repo in spec.repositories}
         for i, full in enumerate(names.values()):

@@ -1,0 +1,44 @@
+"""What every cloud's GPU node pool checks and spells the same way.
+
+The machine type must be in the cloud's GPU catalogue, a pinned Kubernetes version must be one
+mlinfra supports, the `mlinfra.io/*` pool labels are mlinfra's (a pool's extra labels may not
+override them), and EKS and GKE spell the Kubernetes taint effects in upper snake case.
+"""
+
+from __future__ import annotations
+
+from mlinfra.catalog import SUPPORTED_KUBERNETES_VERSIONS, GpuMachineType, gpu_machine_type
+from mlinfra.k8s.scheduling import ACCELERATOR_LABEL, CAPACITY_LABEL, GPU_NODE_LABEL, POOL_LABEL
+from mlinfra.spec import GpuPoolSpec, SpecError
+
+RESERVED_LABELS = (GPU_NODE_LABEL, POOL_LABEL, ACCELERATOR_LABEL, CAPACITY_LABEL)
+# The EKS NodeGroup and GKE NodePool APIs' spelling of the Kubernetes taint effects.
+API_TAINT_EFFECT = {
+    "NoSchedule": "NO_SCHEDULE",
+    "PreferNoSchedule": "PREFER_NO_SCHEDULE",
+    "NoExecute": "NO_EXECUTE",
+}
+
+
+def check_gpu_pool(cloud: str, pool: GpuPoolSpec, kubernetes_version: str | None = None) -> GpuMachineType:
+    """The pool's machine type, after refusing what the cloud or mlinfra would not accept.
+
+    Called before a pool component registers anything; `kubernetes_version` None skips the version
+    check (GKE nodes follow their control plane).
+    """
+    try:
+        machine = gpu_machine_type(cloud, pool.machine_type)
+    except ValueError as e:
+        raise SpecError(str(e), "pool.machine_type") from None
+    if kubernetes_version is not None and kubernetes_version not in SUPPORTED_KUBERNETES_VERSIONS:
+        raise SpecError(
+            f"{kubernetes_version!r} is not supported; allowed: {', '.join(SUPPORTED_KUBERNETES_VERSIONS)}",
+            "kubernetes_version",
+        )
+    clash = sorted(set(pool.labels) & set(RESERVED_LABELS))
+    if clash:
+        raise SpecError(
+            f"labels {clash} are set by mlinfra and may not be overridden; reserved: {', '.join(RESERVED_LABELS)}",
+            "pool.labels",
+        )
+    return machine
