@@ -12,7 +12,7 @@ import pulumi
 
 from mlinfra.spec import RECEIVER_SECRET_KEYS, PlatformSpec, SpecError
 
-IMPLEMENTED_CLOUDS = ("aws",)
+IMPLEMENTED_CLOUDS = ("aws", "gcp")
 
 
 @dataclass
@@ -49,6 +49,10 @@ def MlPlatform(  # noqa: N802 - reads as the component it returns
         from mlinfra.aws.platform import AwsPlatform
 
         return AwsPlatform(name, spec, secrets, opts)
+    if spec.cloud == "gcp":
+        from mlinfra.gcp.platform import GcpPlatform
+
+        return GcpPlatform(name, spec, secrets, opts)
     raise SpecError(
         f"cloud {spec.cloud!r} is accepted by the spec but its platform is not built in this release; "
         f"implemented: {', '.join(IMPLEMENTED_CLOUDS)}",

@@ -1233,6 +1233,9 @@ def _check_gcp(spec: PlatformSpec) -> None:
             )
     if len(set(spec.cluster.admin_principals)) != len(spec.cluster.admin_principals):
         raise SpecError("contains duplicates", "cluster.admin_principals")
+    if len(spec.budget.alert_emails) > 5:
+        # "A maximum of 5 channels are allowed" (pulumi-gcp BudgetAllUpdatesRuleArgs).
+        raise SpecError("a GCP budget notifies at most 5 channels", "budget.alert_emails")
     if spec.budget.alert_emails and g.billing_account is None:
         raise SpecError(
             "budget.alert_emails needs the billing account the budget is created in", "gcp.billing_account"

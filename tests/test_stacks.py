@@ -20,6 +20,7 @@ from mlinfra.policy import check_plan
 ROOT = Path(__file__).resolve().parents[1]
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 STACKS = [("stacks/aws", "dev"), ("stacks/aws", "staging"), ("stacks/aws", "prod")]
+GCP_STACKS = [("stacks/gcp", "dev"), ("stacks/gcp", "staging"), ("stacks/gcp", "prod")]
 EXAMPLES = [("examples/team-stack", "dev"), ("examples/existing-cluster", "dev")]
 
 
@@ -32,7 +33,7 @@ def _id(case) -> str:
     return f"{case[0]}:{case[1]}"
 
 
-@pytest.mark.parametrize("case", STACKS + EXAMPLES, ids=_id)
+@pytest.mark.parametrize("case", STACKS + GCP_STACKS + EXAMPLES, ids=_id)
 def test_stack_plans_without_warnings_or_mandatory_violations(case):
     plan = planned(*case)
     assert plan.resources
@@ -142,7 +143,7 @@ def test_dev_and_prod_differ_where_the_profiles_say():
 # ---------------------------------------------------------------- URN snapshots (refactor safety)
 
 
-@pytest.mark.parametrize("case", STACKS + EXAMPLES, ids=_id)
+@pytest.mark.parametrize("case", STACKS + GCP_STACKS + EXAMPLES, ids=_id)
 def test_urn_snapshot(case):
     """A changed URN is a replacement (a replaced bucket is lost data): renames need an Alias.
 

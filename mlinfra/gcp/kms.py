@@ -74,7 +74,14 @@ def service_agent(number: pulumi.Input[str], agent: str) -> pulumi.Output[str]:
 
 
 def key_ring(
-    parent: pulumi.Resource, name: str, *, ring_prefix: str, project: str, location: str, protect: bool
+    parent: pulumi.Resource,
+    name: str,
+    *,
+    ring_prefix: str,
+    project: str,
+    location: str,
+    protect: bool,
+    provider: pulumi.ProviderResource | None = None,
 ) -> kms.KeyRing:
     """A key ring `<ring_prefix>-<4 hex>` in `location` (the region of the keys' consumers)."""
     suffix = random.RandomId(f"{name}-suffix", byte_length=2, opts=child(parent))
@@ -83,7 +90,7 @@ def key_ring(
         name=pulumi.Output.concat(ring_prefix, "-", suffix.hex),
         location=location,
         project=project,
-        opts=stateful(parent, protect),
+        opts=stateful(parent, protect, provider=provider),
     )
 
 

@@ -1,0 +1,356 @@
+"""GcpPlatform: the whole ML platform on GCP from one PlatformSpec.
+
+Key ring -> network -> GKE cluster (system pool) -> GPU pools, artifact bucket, Artifact Registry,
+budget; then the in-cluster layer (GPU telemetry, serving, monitoring, models) on the cluster's
+Kubernetes provider. Every GCP child uses one explicit provider for the spec's project and region,
+with the required labels as default labels.
+
+Deployment path (`cluster.api_access`): `dns` (default) and `public` (dev) install everything from
+one `pulumi up` run anywhere with Google credentials (the kubeconfig authenticates with
+`gke-gcloud-auth-plugin`). `private` reaches the private IP endpoint only: the run must come from
+inside the VPC (or a peered / VPN-connected network) until the in-cluster layer moves to its own
+stack (hooks.md contract C); the layer's wiring is `_in_cluster_layer`, its static hooks
+`in_cluster_hooks(spec)`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pulumi
+from pulumi_gcp import Provider as GcpProvider
+from pulumi_gcp import billing, monitoring
+
+from mlinfra.components import child
+from mlinfra.gcp.artifact_bucket import ArtifactBucket, ArtifactBucketArgs
+from mlinfra.gcp.cluster import Cluster, ClusterArgs
+from mlinfra.gcp.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
+from mlinfra.gcp.identity import WorkloadIdentity, WorkloadIdentityArgs
+from mlinfra.gcp.kms import key_ring, project_number
+from mlinfra.gcp.network import Network, NetworkArgs
+from mlinfra.gcp.registry import Registry, RegistryArgs
+from mlinfra.k8s.layer import InClusterLayerArgs, in_cluster_layer
+from mlinfra.k8s.scheduling import POOL_LABEL
+from mlinfra.k8s.serving import sa_name
+from mlinfra.spec import GCP_SYSTEM_POOL, ModelSpec, PlatformSpec, gcp_service_account_id, gcp_zones
+
+if TYPE_CHECKING:
+    from mlinfra.platform import PlatformSecrets
+
+# GKE's managed driver lives on the COS host at /home/kubernetes/bin/nvidia; the DCGM exporter
+# mounts it at /usr/local/nvidia, loads its libraries from there, runs privileged to see the GPU
+# devices (GKE has no NVIDIA container runtime to inject them) and names GPUs by device name as
+# GKE's device plugin does: ai-on-gke benchmarks/infra/accelerator-cluster/stage-2/modules/gke-setup/
+# modules/nvidia-dcgm/manifest-templates/02-ds-exporter.yaml (volumes, env, securityContext).
+GKE_NVIDIA_INSTALL_DIR = "/home/kubernetes/bin/nvidia"
+# Helm replaces lists: the chart's own default mount of its metrics list (dcgm-exporter 4.8.2
+# values.yaml extraVolumeMounts) must be repeated, or `-f /etc/dcgm-exporter/default-counters.csv`
+# finds no file.
+DCGM_CHART_DEFAULT_MOUNT = {
+    "name": "exporter-metrics-volume",
+    "mountPath": "/etc/dcgm-exporter/default-counters.csv",
+    "subPath": "default-counters.csv",
+}
+GKE_DCGM_VALUES: dict[str, Any] = {
+    "extraHostVolumes": [{"name": "nvidia-install-dir-host", "hostPath": GKE_NVIDIA_INSTALL_DIR}],
+    "extraVolumeMounts": [
+        DCGM_CHART_DEFAULT_MOUNT,
+        {"name": "nvidia-install-dir-host", "mountPath": "/usr/local/nvidia", "readOnly": True},
+    ],
+    "extraEnv": [
+        {"name": "LD_LIBRARY_PATH", "value": "/usr/local/nvidia/lib64"},
+        {"name": "DCGM_EXPORTER_KUBERNETES_GPU_ID_TYPE", "value": "device-name"},
+    ],
+    # privileged cannot go with the chart's allowPrivilegeEscalation: false (Kubernetes validation).
+    "securityContext": {"privileged": True, "allowPrivilegeEscalation": True},
+}
+
+
+def in_cluster_hooks(spec: PlatformSpec) -> dict[str, Any]:
+    """The in-cluster layer's GKE hooks (hooks.md contract A), from the spec alone.
+
+    GKE installs the NVIDIA driver and its own device plugin and time-shares GPUs through the node
+    pool's gpu_sharing_config: no mlinfra plugin. GKE spot nodes carry no extra taint (only the
+    `cloud.google.com/gke-spot` label), so no pool tolerations. GKE runs metrics-server itself.
+    """
+    return {
+        "install_device_plugin": False,
+        "dcgm_values": GKE_DCGM_VALUES if spec.gpu_pools else {},
+        "system_node_selector": {POOL_LABEL: GCP_SYSTEM_POOL},
+    }
+
+
+class GcpPlatform(pulumi.ComponentResource):
+    cluster_name: pulumi.Output[str]
+    cluster_endpoint: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+    oidc_issuer: pulumi.Output[str]
+    bucket_name: pulumi.Output[str]
+    registry_urls: pulumi.Output[dict[str, str]]
+
+    def __init__(
+        self,
+        name: str,
+        spec: PlatformSpec,
+        secrets: PlatformSecrets | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        if spec.cloud != "gcp" or spec.gcp is None:
+            raise ValueError(f"GcpPlatform needs cloud 'gcp'; the spec says {spec.cloud!r}")
+        super().__init__("mlinfra:gcp:Platform", name, None, opts)
+        from mlinfra.platform import PlatformSecrets
+
+        secrets = secrets or PlatformSecrets()
+        g = spec.gcp
+        labels = spec.required_tags
+        protect = spec.protect_stateful
+        zones = gcp_zones(spec)
+        keys = {
+            "key_rotation_days": g.key_rotation_days,
+            "key_destroy_days": spec.encryption.key_deletion_window_days,
+        }
+
+        # Quota and billing of API calls go to the platform's project (needed by the Budget API with
+        # user credentials: pulumi-gcp billing.Budget docs, `billing_project` + `user_project_override`).
+        self.provider = GcpProvider(
+            f"{name}-gcp",
+            project=g.project,
+            region=spec.region,
+            default_labels=labels,
+            billing_project=g.project,
+            user_project_override=True,
+            opts=child(self),
+        )
+        on_gcp = pulumi.ResourceOptions(parent=self, providers={"gcp": self.provider})
+        self.project_number = project_number(self, g.project)
+
+        ring = key_ring(
+            self,
+            f"{name}-keyring",
+            ring_prefix=spec.prefix,
+            project=g.project,
+            location=spec.region,
+            protect=protect,
+            provider=self.provider,
+        )
+        self.network = Network(
+            f"{name}-network",
+            NetworkArgs(
+                spec=spec.network,
+                project=g.project,
+                region=spec.region,
+                name_prefix=spec.prefix,
+                zones=zones,
+                pods_cidr=g.pods_cidr,
+                pods_range_name=g.pods_range_name,
+                services_range_name=g.services_range_name,
+                labels=labels,
+            ),
+            opts=on_gcp,
+        )
+        self.cluster = Cluster(
+            f"{name}-cluster",
+            ClusterArgs(
+                spec=spec.cluster,
+                cluster_name=spec.prefix,
+                project=g.project,
+                region=spec.region,
+                zones=zones,
+                network=self.network.network_id,
+                subnetwork=self.network.subnetwork_id,
+                pods_range_name=g.pods_range_name,
+                services_range_name=g.services_range_name,
+                control_plane_cidr=g.control_plane_cidr,
+                key_ring=ring.id,
+                environment=spec.environment,
+                protect=protect,
+                labels=labels,
+                regional=g.regional,
+                release_channel=g.release_channel,
+                gke_version=g.gke_version,
+                system_machine_type=g.system_machine_type,
+                **keys,
+            ),
+            opts=on_gcp,
+        )
+        self.gpu_pools = [
+            GpuNodePool(
+                f"{name}-gpu-{pool.name}",
+                GpuNodePoolArgs(
+                    pool=pool,
+                    cluster=self.cluster.cluster.id,
+                    location=self.cluster.location,
+                    project=g.project,
+                    region=spec.region,
+                    zones=zones,
+                    service_account=self.cluster.node_service_account_email,
+                    boot_disk_kms_key=self.cluster.node_disk_key_id,
+                    # Untainted-pool pitfall: GPU pools come after the system pool.
+                    after=[self.cluster.system_pool],
+                    labels=labels,
+                ),
+                opts=on_gcp,
+            )
+            for pool in spec.gpu_pools
+        ]
+        self.artifacts = ArtifactBucket(
+            f"{name}-artifacts",
+            ArtifactBucketArgs(
+                spec=spec.artifacts,
+                bucket_name=spec.bucket_name,
+                project=g.project,
+                location=spec.region,
+                key_ring=ring.id,
+                protect=protect,
+                labels=labels,
+                **keys,
+            ),
+            opts=on_gcp,
+        )
+        self.registry = Registry(
+            f"{name}-registry",
+            RegistryArgs(
+                spec=spec.registry,
+                name_prefix=spec.prefix,
+                project=g.project,
+                location=spec.region,
+                key_ring=ring.id,
+                reader_members=[self.cluster.node_service_account_member],
+                protect=protect,
+                labels=labels,
+                **keys,
+            ),
+            opts=on_gcp,
+        )
+        if g.billing_account is not None:
+            self.budget = self._budget(name, spec)
+
+        self._in_cluster_layer(name, spec, secrets)
+
+        self.cluster_name = self.cluster.cluster_name
+        self.cluster_endpoint = self.cluster.endpoint
+        self.kubeconfig = pulumi.Output.secret(self.cluster.kubeconfig)
+        self.oidc_issuer = self.cluster.oidc_issuer
+        self.k8s_provider = self.cluster.k8s_provider
+        self.bucket_name = self.artifacts.bucket_name
+        self.registry_urls = self.registry.repository_urls
+        self.network_id = self.network.network_id
+        self.subnetwork_id = self.network.subnetwork_id
+        self.node_disk_key_id = self.cluster.node_disk_key_id
+        self.node_service_account_email = self.cluster.node_service_account_email
+        self.register_outputs(
+            {
+                "network_id": self.network_id,
+                "subnetwork_id": self.subnetwork_id,
+                "node_disk_key_id": self.node_disk_key_id,
+                "node_service_account_email": self.node_service_account_email,
+                "cluster_name": self.cluster_name,
+                "cluster_endpoint": self.cluster_endpoint,
+                "kubeconfig": self.kubeconfig,
+                "oidc_issuer": self.oidc_issuer,
+                "bucket_name": self.bucket_name,
+                "registry_urls": self.registry_urls,
+            }
+        )
+
+    def _in_cluster_layer(self, name: str, spec: PlatformSpec, secrets: PlatformSecrets) -> None:
+        """Monitoring, GPU telemetry, serving and models on the new cluster, after its nodes exist."""
+        bucket = self.artifacts.bucket_name
+        layer = in_cluster_layer(
+            f"{name}-",
+            InClusterLayerArgs(
+                environment=spec.environment,
+                tags=spec.tags,
+                gpu_pools=spec.gpu_pools,
+                serving=spec.serving,
+                monitoring=spec.monitoring,
+                cloud="gcp",
+                kubernetes_version=spec.cluster.kubernetes_version,
+                storage_uri=lambda path: pulumi.Output.concat("gs://", bucket, "/", path),
+                identity=lambda model: self._model_identity(name, spec, model).service_account_annotations,
+                storage_class=self.cluster.storage_class,
+                grafana_admin_password=secrets.grafana_admin_password,
+                alert_receivers=secrets.alert_receivers,
+                pool_dependencies={p.pool.name: p for p in self.gpu_pools},
+                **in_cluster_hooks(spec),
+            ),
+            pulumi.ResourceOptions(
+                parent=self,
+                providers={"kubernetes": self.cluster.k8s_provider},
+                depends_on=[self.cluster],
+            ),
+        )
+        self.monitoring, self.gpu, self.serving, self.models = (
+            layer.monitoring,
+            layer.gpu,
+            layer.serving,
+            layer.models,
+        )
+
+    def _model_identity(self, name: str, spec: PlatformSpec, model: ModelSpec) -> WorkloadIdentity:
+        """Read access to the model's prefix for the model's ServiceAccount only."""
+        g = spec.gcp
+        assert g is not None
+        return WorkloadIdentity(
+            f"{name}-model-{model.name}-identity",
+            WorkloadIdentityArgs(
+                namespace=spec.serving.namespace,
+                service_account=sa_name(model),
+                project=g.project,
+                project_number=self.project_number,
+                bucket=self.artifacts.bucket_name,
+                prefix=model.prefix,
+                mode=g.workload_identity,
+                account_id=gcp_service_account_id(spec.prefix, f"m-{model.name}")
+                if g.workload_identity == "gsa"
+                else None,
+            ),
+            opts=pulumi.ResourceOptions(parent=self, providers={"gcp": self.provider}),
+        )
+
+    def _budget(self, name: str, spec: PlatformSpec) -> billing.Budget:
+        """Monthly budget on the platform's project and cost-center label; e-mail channels for the
+        alert addresses (billing admins are notified too, the Budget API's default)."""
+        g = spec.gcp
+        assert g is not None and g.billing_account is not None
+        channels = [
+            monitoring.NotificationChannel(
+                f"{name}-budget-{i}",
+                project=g.project,
+                type="email",
+                display_name=f"{spec.prefix} budget: {email}",
+                labels={"email_address": email},
+                user_labels=spec.required_tags,
+                opts=child(self, provider=self.provider),
+            )
+            for i, email in enumerate(spec.budget.alert_emails)
+        ]
+        limit = spec.budget.monthly_limit_usd
+        return billing.Budget(
+            f"{name}-budget",
+            billing_account=g.billing_account,
+            display_name=f"{spec.prefix}-monthly",
+            amount=billing.BudgetAmountArgs(
+                specified_amount=billing.BudgetAmountSpecifiedAmountArgs(
+                    currency_code="USD", units=str(int(limit)), nanos=round((limit % 1) * 1e9)
+                )
+            ),
+            threshold_rules=[
+                *(
+                    billing.BudgetThresholdRuleArgs(threshold_percent=p / 100)
+                    for p in spec.budget.thresholds_percent
+                ),
+                billing.BudgetThresholdRuleArgs(threshold_percent=1.0, spend_basis="FORECASTED_SPEND"),
+            ],
+            budget_filter=billing.BudgetBudgetFilterArgs(
+                projects=[pulumi.Output.concat("projects/", self.project_number)],
+                # "A single label and value pair" (BudgetBudgetFilterArgs.labels).
+                labels={"cost-center": spec.tags.cost_center},
+                calendar_period="MONTH",
+            ),
+            all_updates_rule=billing.BudgetAllUpdatesRuleArgs(
+                monitoring_notification_channels=[c.id for c in channels],
+                disable_default_iam_recipients=False,
+            ),
+            opts=child(self, provider=self.provider),
+        )

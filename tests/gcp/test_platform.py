@@ -1,0 +1,239 @@
+"""GcpPlatform on the shipped stacks: the whole platform, one explicit provider, the in-cluster layer
+on the cluster's provider with the GKE hooks, identities per model, environment differences."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlinfra.gcp.platform import DCGM_CHART_DEFAULT_MOUNT, GKE_DCGM_VALUES, in_cluster_hooks
+from mlinfra.k8s.charts import DCGM_EXPORTER
+from mlinfra.platform import IMPLEMENTED_CLOUDS, MlPlatform
+from tests.conftest import plan_of
+from tests.gcp.plans import ROOT, planned
+from tests.gcp.support import gcp_spec
+from tests.k8s.chart_data import chart_dir, defaults, unread_keys
+
+STACKS = ["dev", "staging", "prod"]
+POOL = "gcp:container/nodePool:NodePool"
+
+
+def _config(stack: str) -> dict:
+    return yaml.safe_load((ROOT / "stacks/gcp" / f"Pulumi.{stack}.yaml").read_text())["config"][
+        "mlinfra:platform"
+    ]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_stack_builds_the_whole_platform(stack):
+    plan = planned(stack)
+    types = {r.type for r in plan.resources}
+    for component in (
+        "mlinfra:gcp:Platform",
+        "mlinfra:gcp:Network",
+        "mlinfra:gcp:Cluster",
+        "mlinfra:gcp:GpuNodePool",
+        "mlinfra:gcp:ArtifactBucket",
+        "mlinfra:gcp:Registry",
+        "mlinfra:gcp:WorkloadIdentity",
+        "mlinfra:k8s:GpuEnablement",
+        "mlinfra:k8s:ServingCluster",
+        "mlinfra:k8s:ModelDeployment",
+        "mlinfra:k8s:MonitoringStack",
+    ):
+        assert component in types, f"{component} missing from {stack}"
+    gpu_pools = [r for r in plan.of_type(POOL) if r.inputs["nodeConfig"].get("guestAccelerators")]
+    assert len(gpu_pools) >= 2
+    if stack == "dev":
+        assert any(p.inputs["nodeConfig"].get("spot") for p in gpu_pools)
+    assert set(plan.outputs) >= {
+        "cluster_name",
+        "cluster_endpoint",
+        "kubeconfig",
+        "oidc_issuer",
+        "artifact_bucket",
+        "registry_urls",
+    }
+    assert plan.outputs["kubeconfig"] == "[secret]"
+    assert plan.outputs["oidc_issuer"].startswith("https://container.googleapis.com/v1/projects/")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_gcp_resource_uses_the_one_explicit_provider(stack):
+    plan = planned(stack)
+    providers = {r.urn: r for r in plan.resources if r.type.startswith("pulumi:providers:")}
+    gcp = [p for p in providers.values() if p.type == "pulumi:providers:gcp"]
+    assert len(gcp) == 1
+    spec = _config(stack)
+    assert gcp[0].inputs["region"] == spec["region"]
+    assert gcp[0].inputs["project"] == spec["gcp"]["project"]
+    labels = json.loads(gcp[0].inputs["defaultLabels"])
+    assert {"owner", "cost-center", "environment", "managed-by"} <= set(labels)
+    for r in plan.resources:
+        if r.custom and r.type.split(":")[0] in ("gcp", "kubernetes"):
+            assert r.provider in providers, f"{r.urn} uses a default provider"
+            assert providers[r.provider].type == f"pulumi:providers:{r.type.split(':')[0]}"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_in_cluster_layer_is_on_the_cluster_provider_without_a_device_plugin(stack):
+    plan = planned(stack)
+    k8s = [r for r in plan.resources if r.type == "pulumi:providers:kubernetes"]
+    assert len(k8s) == 1
+    by_urn = plan.by_urn()
+    for r in plan.resources:
+        if r.type.startswith("kubernetes:"):
+            assert r.provider == k8s[0].urn
+            assert by_urn[r.parent].type.startswith("mlinfra:")
+    releases = {r.inputs["name"] for r in plan.of_type("kubernetes:helm.sh/v3:Release")}
+    assert "nvidia-device-plugin" not in releases  # GKE's own plugin (gpu_driver_installation_config)
+    assert "dcgm-exporter" in releases
+
+
+def test_monitoring_volumes_use_the_cmek_storage_class():
+    plan = planned("prod")
+    stack = next(
+        r
+        for r in plan.of_type("kubernetes:helm.sh/v3:Release")
+        if r.inputs["name"] == "kube-prometheus-stack"
+    )
+    text = json.dumps(stack.inputs["values"])
+    assert '"storageClassName": "pd-balanced-cmek"' in text
+
+
+def test_dcgm_exporter_gets_the_cos_driver_path():
+    plan = planned("dev")
+    dcgm = next(
+        r for r in plan.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["name"] == "dcgm-exporter"
+    )
+    values = dcgm.inputs["values"]
+    assert {"name": "nvidia-install-dir-host", "hostPath": "/home/kubernetes/bin/nvidia"} in values[
+        "extraHostVolumes"
+    ]
+    assert {"name": "LD_LIBRARY_PATH", "value": "/usr/local/nvidia/lib64"} in values["extraEnv"]
+    assert values["securityContext"]["privileged"] is True
+    assert values["securityContext"]["allowPrivilegeEscalation"] is True
+
+
+@pytest.mark.skipif(not chart_dir(DCGM_EXPORTER).is_dir(), reason="chart data not available")
+def test_dcgm_values_are_read_by_the_chart_and_keep_its_own_mount():
+    """Helm replaces lists: the chart's default metrics mount must be repeated, exactly."""
+    # The daemonset template renders securityContext whole (`toYaml .Values.securityContext`,
+    # NVIDIA/dcgm-exporter deployment/templates/daemonset.yaml), so any container field is read.
+    assert unread_keys(GKE_DCGM_VALUES, DCGM_EXPORTER, frozenset({"securityContext"})) == []
+    chart = defaults(DCGM_EXPORTER)
+    assert chart["extraVolumeMounts"] == [DCGM_CHART_DEFAULT_MOUNT]
+    assert GKE_DCGM_VALUES["extraVolumeMounts"][0] == DCGM_CHART_DEFAULT_MOUNT
+    assert {v["name"] for v in chart["extraConfigMapVolumes"]} == {DCGM_CHART_DEFAULT_MOUNT["name"]}
+    assert "-f" in chart["arguments"] and chart["arguments"][1] == DCGM_CHART_DEFAULT_MOUNT["mountPath"]
+
+
+def test_layer_hooks_come_from_the_spec():
+    hooks = in_cluster_hooks(gcp_spec())
+    assert hooks["install_device_plugin"] is False
+    assert hooks["dcgm_values"] == GKE_DCGM_VALUES
+    assert hooks["system_node_selector"] == {"mlinfra.io/pool": "system"}
+    assert in_cluster_hooks(gcp_spec(gpu_pools=[]))["dcgm_values"] == {}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_each_model_identity_is_exactly_the_models_service_account(stack):
+    plan = planned(stack)
+    accounts = {
+        (r.inputs["metadata"]["namespace"], r.inputs["metadata"]["name"])
+        for r in plan.of_type("kubernetes:core/v1:ServiceAccount")
+        if "mlinfra:k8s:ModelDeployment" in r.urn
+    }
+    granted = set()
+    for g in plan.of_type("gcp:storage/managedFolderIamMember:ManagedFolderIamMember"):
+        _, _, subject = g.inputs["member"].partition("/subject/")
+        ns, sa = subject.removeprefix("ns/").split("/sa/")
+        granted.add((ns, sa))
+    assert accounts and granted == accounts
+    folders = {f.inputs["name"] for f in plan.of_type("gcp:storage/managedFolder:ManagedFolder")}
+    assert folders == {f"models/{m['name']}/" for m in _config(stack)["serving"]["models"]}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_gpu_pools_follow_the_system_pool_and_models_follow_their_pools(stack):
+    plan = planned(stack)
+    system = next(r for r in plan.of_type(POOL) if r.inputs["name"] == "system")
+    node_pools = {r.inputs["name"]: r for r in plan.of_type(POOL)}
+    for pool in plan.of_type(POOL):
+        if pool.inputs["nodeConfig"].get("guestAccelerators"):
+            assert system.urn in pool.dependencies
+            assert pool.inputs["nodeConfig"]["taints"] == [
+                {"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}
+            ]
+    for model in plan.of_type("mlinfra:k8s:ModelDeployment"):
+        spec = next(
+            m for m in _config(stack)["serving"]["models"] if model.name.endswith(f"model-{m['name']}")
+        )
+        # Depending on the GpuNodePool component waits for its node pool (Pulumi expands components).
+        assert node_pools[spec["gpu_pool"]].urn in model.dependencies
+
+
+def test_prod_protects_stateful_resources_and_dev_does_not():
+    prod, dev = planned("prod"), planned("dev")
+    for type_ in (
+        "gcp:storage/bucket:Bucket",
+        "gcp:kms/cryptoKey:CryptoKey",
+        "gcp:kms/keyRing:KeyRing",
+        "gcp:artifactregistry/repository:Repository",
+        "gcp:container/cluster:Cluster",
+    ):
+        assert prod.of_type(type_) and all(r.protect and r.retain_on_delete for r in prod.of_type(type_)), (
+            type_
+        )
+        assert not any(r.protect for r in dev.of_type(type_)), type_
+
+
+def test_dev_and_prod_differ_where_the_profiles_say():
+    dev, prod = planned("dev"), planned("prod")
+    assert len(dev.of_type("gcp:compute/address:Address")) == 1
+    assert len(prod.of_type("gcp:compute/address:Address")) == 3
+    dev_cluster, prod_cluster = (
+        dev.one("gcp:container/cluster:Cluster"),
+        prod.one("gcp:container/cluster:Cluster"),
+    )
+    assert dev_cluster.inputs["location"] == "us-central1-a"  # zonal in dev
+    assert prod_cluster.inputs["location"] == "europe-west4"
+    assert prod_cluster.inputs["releaseChannel"] == {"channel": "STABLE"}
+    assert "logConfig" not in dev.one("gcp:compute/subnetwork:Subnetwork").inputs
+    assert "logConfig" in prod.one("gcp:compute/subnetwork:Subnetwork").inputs
+    assert prod.of_type("gcp:billing/budget:Budget") and not dev.of_type("gcp:billing/budget:Budget")
+    budget = prod.one("gcp:billing/budget:Budget").inputs
+    assert budget["amount"]["specifiedAmount"] == {"currencyCode": "USD", "units": "40000", "nanos": 0}
+    assert len(budget["allUpdatesRule"]["monitoringNotificationChannels"]) == 2
+    assert budget["budgetFilter"]["labels"] == {"cost-center": "cc-4711"}
+    assert budget["budgetFilter"]["projects"][0].startswith("projects/")
+
+
+def test_gcp_is_implemented_and_dispatched():
+    assert "gcp" in IMPLEMENTED_CLOUDS
+    spec = gcp_spec()
+    plan = plan_of(lambda: MlPlatform(spec.prefix, spec), region=spec.region)
+    platform = plan.one("mlinfra:gcp:Platform")
+    children = {r.type for r in plan.children(platform.urn)}
+    assert {"mlinfra:gcp:Network", "mlinfra:gcp:Cluster", "mlinfra:gcp:GpuNodePool"} <= children
+
+
+def test_gsa_mode_annotates_the_service_account():
+    spec = gcp_spec(
+        gcp={"project": "acme-ml-dev", "workload_identity": "gsa"},
+        serving={"models": [{"name": "m", "gpu_pool": "l4-spot", "runtime": "deployment", "image": "x/y:1"}]},
+    )
+    plan = plan_of(lambda: MlPlatform(spec.prefix, spec), region=spec.region)
+    sa = next(r for r in plan.of_type("kubernetes:core/v1:ServiceAccount") if "ModelDeployment" in r.urn)
+    assert sa.inputs["metadata"]["annotations"]["iam.gke.io/gcp-service-account"].startswith(
+        "acme-ml-dev-m-m@"
+    )
+
+
+def test_stack_program_is_the_short_one():
+    text = (ROOT / "stacks/gcp/__main__.py").read_text()
+    assert "MlPlatform(spec.prefix, spec, PlatformSecrets.from_config())" in text
+    assert Path(ROOT / "stacks/gcp/Pulumi.yaml").is_file()
