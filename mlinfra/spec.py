@@ -1149,19 +1149,16 @@ def gcp_pool_zones(spec: PlatformSpec, index: int) -> list[str]:
     return zones
 
 
-def gcp_nodes_per_zone(desired: int, zones: int) -> int:
-    """GKE's `initial_node_count` is per zone: the whole-pool `desired_nodes`, rounded up per zone."""
-    return -(-desired // zones)
-
-
-def _check_gcp_pool_size(desired: int, maximum: int, zones: int, field: str) -> None:
-    per_zone = gcp_nodes_per_zone(desired, zones)
-    if per_zone * zones > maximum:
+def gcp_nodes_per_zone(desired: int, zones: int, field: str = "desired_nodes") -> int:
+    """GKE creates a pool with `initial_node_count` nodes in each of its zones: the whole-pool
+    `desired_nodes` must split evenly over them (else it could not be honoured as written)."""
+    if desired % zones:
         raise SpecError(
-            f"desired_nodes {desired} becomes {per_zone} per zone x {zones} zones = {per_zone * zones} nodes, "
-            f"above max_nodes {maximum} (GKE sizes new pools per zone); lower desired_nodes or raise max_nodes",
+            f"desired_nodes {desired} does not split over the pool's {zones} zones (GKE creates a pool with "
+            f"the same number of nodes in each zone); allowed: a multiple of {zones}",
             field,
         )
+    return desired // zones
 
 
 def _check_gcp(spec: PlatformSpec) -> None:
@@ -1210,16 +1207,12 @@ def _check_gcp(spec: PlatformSpec) -> None:
         )
     zones = gcp_zones(spec)
     system = spec.cluster.system_pool
-    _check_gcp_pool_size(
-        system.desired_nodes, system.max_nodes, len(zones), "cluster.system_pool.desired_nodes"
-    )
+    gcp_nodes_per_zone(system.desired_nodes, len(zones), "cluster.system_pool.desired_nodes")
     for i, pool in enumerate(spec.gpu_pools):
         if pool.name == GCP_SYSTEM_POOL:
             raise SpecError(f"{pool.name!r} is the system node pool's name", f"gpu_pools.{i}.name")
         pool_zones = gcp_pool_zones(spec, i)
-        _check_gcp_pool_size(
-            pool.desired_nodes, pool.max_nodes, len(pool_zones), f"gpu_pools.{i}.desired_nodes"
-        )
+        gcp_nodes_per_zone(pool.desired_nodes, len(pool_zones), f"gpu_pools.{i}.desired_nodes")
     for i, member in enumerate(spec.cluster.admin_principals):
         field = f"cluster.admin_principals.{i}"
         if member.startswith("group:"):

@@ -105,12 +105,7 @@ class GpuNodePool(pulumi.ComponentResource):
                 "pool.labels",
             )
         zones = pool_zones(machine, args.region, args.zones)
-        per_zone = gcp_nodes_per_zone(pool.desired_nodes, len(zones))
-        if per_zone * len(zones) > pool.max_nodes:
-            raise SpecError(
-                f"{per_zone} per zone x {len(zones)} zones with {machine.gpu_model} exceeds max_nodes {pool.max_nodes}",
-                "pool.desired_nodes",
-            )
+        per_zone = gcp_nodes_per_zone(pool.desired_nodes, len(zones), "pool.desired_nodes")
 
         super().__init__("mlinfra:gcp:GpuNodePool", name, None, opts)
         self.pool = pool

@@ -350,6 +350,25 @@ def test_bad_input_is_refused_before_any_resource(overrides, field):
     assert registered == []
 
 
+def test_a_system_pool_size_that_does_not_split_over_the_zones_is_refused():
+    """Pitfall: GKE sizes a new pool per zone; 2 nodes over 3 zones would become 3 (or 6)."""
+    spec = gcp_spec(cluster={"api_access": "dns"})
+    zones = gcp_zones(spec)
+    cluster = spec.cluster.model_copy(
+        update={
+            "system_pool": spec.cluster.system_pool.model_copy(
+                update={"desired_nodes": len(zones) + 1, "max_nodes": 9}
+            )
+        }
+    )
+    error, registered = refused_before_any_resource(
+        lambda o: Cluster("gke", _args(spec.model_copy(update={"cluster": cluster})), opts=o)
+    )
+    assert error.field == "spec.system_pool.desired_nodes"
+    assert "does not split" in str(error)
+    assert registered == []
+
+
 def test_a_group_admin_is_refused_by_the_spec():
     with pytest.raises(SpecError, match="Google Groups for RBAC") as e:
         gcp_spec(cluster={"api_access": "dns", "admin_principals": ["group:ml-admins@acme.example"]})

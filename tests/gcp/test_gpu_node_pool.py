@@ -56,7 +56,7 @@ ON_DEMAND_A100 = GpuPoolSpec(
     machine_type="a2-highgpu-2g",
     capacity_type="on_demand",
     min_nodes=1,
-    desired_nodes=1,
+    desired_nodes=3,
     max_nodes=3,
 )
 
@@ -117,7 +117,7 @@ def test_autoscaling_bounds_are_whole_pool_totals_not_per_zone():
         "locationPolicy": "BALANCED",
     }
     assert pool["nodeConfig"]["guestAccelerators"][0]["count"] == 2  # a2-highgpu-2g
-    assert pool["initialNodeCount"] == 1  # desired 1, per zone
+    assert pool["initialNodeCount"] == 1  # desired 3 over 3 zones: 1 per zone
 
 
 def test_node_locations_are_the_zones_that_offer_the_accelerator():

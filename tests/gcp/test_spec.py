@@ -97,7 +97,7 @@ def test_long_names_get_valid_service_account_ids():
                 ],
             ),
             "gpu_pools.0.desired_nodes",
-            "per zone",
+            "does not split",
         ),
         (
             _with(GCP_SPEC, network__private_subnet_cidrs=["10.0.0.0/19", "10.0.32.0/19"]),
