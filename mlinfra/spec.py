@@ -659,7 +659,8 @@ class GcpOptions(_Model):
     )
     billing_account: str | None = Field(
         default=None,
-        description="Billing account (XXXXXX-XXXXXX-XXXXXX) of the budget; required with budget.alert_emails.",
+        description="Billing account (XXXXXX-XXXXXX-XXXXXX) the budget is created in; required with a budget block "
+        "(without both, GCP gets no budget).",
     )
 
     @field_validator("project")
@@ -1229,9 +1230,12 @@ def _check_gcp(spec: PlatformSpec) -> None:
     if len(spec.budget.alert_emails) > 5:
         # "A maximum of 5 channels are allowed" (pulumi-gcp BudgetAllUpdatesRuleArgs).
         raise SpecError("a GCP budget notifies at most 5 channels", "budget.alert_emails")
-    if spec.budget.alert_emails and g.billing_account is None:
+    if "budget" in spec.model_fields_set and g.billing_account is None:
+        # A GCP budget lives in a billing account, not in the project: without one the spec's
+        # budget would silently not exist.
         raise SpecError(
-            "budget.alert_emails needs the billing account the budget is created in", "gcp.billing_account"
+            "the spec's budget is created in a billing account: set it (or remove budget)",
+            "gcp.billing_account",
         )
     fields = {"owner": "tags.owner", "cost-center": "tags.cost_center", "environment": "environment"}
     for key, value in spec.required_tags.items():

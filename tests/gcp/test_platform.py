@@ -204,8 +204,8 @@ def test_dev_and_prod_differ_where_the_profiles_say():
     assert prod_cluster.inputs["releaseChannel"] == {"channel": "STABLE"}
     assert "logConfig" not in dev.one("gcp:compute/subnetwork:Subnetwork").inputs
     assert "logConfig" in prod.one("gcp:compute/subnetwork:Subnetwork").inputs
-    assert prod.of_type("gcp:billing/budget:Budget") and not dev.of_type("gcp:billing/budget:Budget")
     budget = prod.one("gcp:billing/budget:Budget").inputs
+    assert dev.one("gcp:billing/budget:Budget").inputs["amount"]["specifiedAmount"]["units"] == "1500"
     assert budget["amount"]["specifiedAmount"] == {"currencyCode": "USD", "units": "40000", "nanos": 0}
     assert len(budget["allUpdatesRule"]["monitoringNotificationChannels"]) == 2
     assert budget["budgetFilter"]["labels"] == {"cost-center": "cc-4711"}

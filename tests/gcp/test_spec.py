@@ -143,6 +143,7 @@ def test_long_names_get_valid_service_account_ids():
             "IAM member",
         ),
         (_with(GCP_SPEC, budget__alert_emails=["a@acme.example"]), "gcp.billing_account", "billing account"),
+        (_with(GCP_SPEC, budget__monthly_limit_usd=500), "gcp.billing_account", "billing account"),
         (_with(GCP_SPEC, gcp__billing_account="123"), "gcp.billing_account", "XXXXXX-XXXXXX-XXXXXX"),
         (_with(GCP_SPEC, tags__owner="ML Platform"), "tags.owner", "not a GCP label"),
         (_with(GCP_SPEC, tags__extra={"Team": "a"}), "tags.extra.Team", "not a GCP label"),
