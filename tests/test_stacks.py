@@ -44,17 +44,29 @@ def test_stack_plans_without_warnings_or_mandatory_violations(case):
     )
 
 
-@pytest.mark.parametrize("case", STACKS, ids=_id)
-def test_aws_stack_builds_the_whole_platform(case):
+def _cloud(case) -> str:
+    return case[0].removeprefix("stacks/")
+
+
+# Each cloud's provider type and how its default tags/labels are read from the provider's inputs.
+DEFAULT_TAGS = {
+    "aws": lambda p: json.loads(p.inputs["defaultTags"])["tags"],
+    "gcp": lambda p: json.loads(p.inputs["defaultLabels"]),
+}
+
+
+@pytest.mark.parametrize("case", STACKS + GCP_STACKS, ids=_id)
+def test_stack_builds_the_whole_platform(case):
     plan = planned(*case)
     types = {r.type for r in plan.resources}
+    cloud = _cloud(case)
     for component in (
-        "mlinfra:aws:Platform",
-        "mlinfra:aws:Network",
-        "mlinfra:aws:Cluster",
-        "mlinfra:aws:GpuNodePool",
-        "mlinfra:aws:ArtifactBucket",
-        "mlinfra:aws:Registry",
+        f"mlinfra:{cloud}:Platform",
+        f"mlinfra:{cloud}:Network",
+        f"mlinfra:{cloud}:Cluster",
+        f"mlinfra:{cloud}:GpuNodePool",
+        f"mlinfra:{cloud}:ArtifactBucket",
+        f"mlinfra:{cloud}:Registry",
         "mlinfra:k8s:GpuEnablement",
         "mlinfra:k8s:ServingCluster",
         "mlinfra:k8s:ModelDeployment",
@@ -72,7 +84,7 @@ def test_aws_stack_builds_the_whole_platform(case):
     assert plan.outputs["kubeconfig"] == "[secret]"
 
 
-@pytest.mark.parametrize("case", STACKS, ids=_id)
+@pytest.mark.parametrize("case", STACKS + GCP_STACKS, ids=_id)
 def test_every_resource_uses_an_explicit_provider(case):
     plan = planned(*case)
     providers = {r.urn: r for r in plan.resources if r.type.startswith("pulumi:providers:")}
@@ -84,17 +96,17 @@ def test_every_resource_uses_an_explicit_provider(case):
             continue
         assert r.provider in providers, f"{r.urn} uses a default provider ({r.provider})"
         assert providers[r.provider].type == f"pulumi:providers:{package}"
-    aws = [p for p in providers.values() if p.type == "pulumi:providers:aws"]
-    assert len(aws) == 1
+    cloud = _cloud(case)
+    ours = [p for p in providers.values() if p.type == f"pulumi:providers:{cloud}"]
+    assert len(ours) == 1
     spec = yaml.safe_load((ROOT / case[0] / f"Pulumi.{case[1]}.yaml").read_text())["config"][
         "mlinfra:platform"
     ]
-    assert aws[0].inputs["region"] == spec["region"]
-    tags = json.loads(aws[0].inputs["defaultTags"])["tags"]
-    assert {"owner", "cost-center", "environment", "managed-by"} <= set(tags)
+    assert ours[0].inputs["region"] == spec["region"]
+    assert {"owner", "cost-center", "environment", "managed-by"} <= set(DEFAULT_TAGS[cloud](ours[0]))
 
 
-@pytest.mark.parametrize("case", STACKS, ids=_id)
+@pytest.mark.parametrize("case", STACKS + GCP_STACKS, ids=_id)
 def test_in_cluster_layer_is_parented_and_on_the_cluster_provider(case):
     plan = planned(*case)
     by_urn = plan.by_urn()
