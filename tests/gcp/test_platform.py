@@ -16,6 +16,7 @@ from tests.conftest import plan_of
 from tests.gcp.plans import ROOT, planned
 from tests.gcp.support import gcp_spec
 from tests.k8s.chart_data import chart_dir, defaults, unread_keys
+from tests.k8s.k8s_schema import CORE_GROUP_PREFIXES, object_of, validate
 
 STACKS = ["dev", "staging", "prod"]
 POOL = "gcp:container/nodePool:NodePool"
@@ -47,6 +48,21 @@ def test_no_device_plugin_and_dcgm_on_gke(stack):
     releases = {r.inputs["name"] for r in planned(stack).of_type("kubernetes:helm.sh/v3:Release")}
     assert "nvidia-device-plugin" not in releases  # GKE's own plugin (gpu_driver_installation_config)
     assert "dcgm-exporter" in releases
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_kubernetes_object_validates_against_the_clusters_schema(stack):
+    """Core objects against the Kubernetes OpenAPI schema of the stack's minor (kubernetes-validate,
+    strict). Server-side-apply patches are partial by design (tests/gcp/test_cluster.py checks the
+    StorageClass patch's fields)."""
+    plan = planned(stack)
+    version = _config(stack)["cluster"]["kubernetes_version"]
+    objects = [
+        r for r in plan.resources if r.type.startswith(CORE_GROUP_PREFIXES) and not r.type.endswith("Patch")
+    ]
+    for r in objects:
+        validate(object_of(r.inputs), version)
+    assert len(objects) >= 25
 
 
 def test_monitoring_volumes_use_the_cmek_storage_class():
