@@ -358,20 +358,46 @@ def _relative_folder(v: str, what: str) -> str:
     return v
 
 
+# Model-server runtimes; the contract of each (image, command, port, probes, metrics, load metric)
+# is one row of mlinfra/k8s/serving/runtimes.py.
+Runtime = Literal["kserve", "vllm", "triton", "image"]
+RUNTIMES: tuple[str, ...] = ("kserve", "vllm", "triton", "image")
+# `runtime: deployment` (any image, no command) was replaced: its images got no command and
+# read nothing from MODEL_STORAGE_URI. Old specs get an error naming the new values.
+_RETIRED_RUNTIMES = {
+    "deployment": "runtime 'deployment' was replaced: use vllm or triton (mlinfra runs the server with "
+    "its command and loads the model from the artifact bucket), or image with an explicit command"
+}
+_PROM_METRIC = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+
+
 class ModelSpec(_Model):
-    """One model served behind TLS."""
+    """One model served behind TLS.
+
+    Only `name`, `runtime`, `version` and `gpu_pool` are needed: the runtime brings the pinned
+    server image, its command, port, probes, metrics and the load metric it scales on.
+    """
 
     name: str = Field(description="Model name (DNS label); the host is <name>.<serving.domain>.")
-    runtime: Literal["kserve", "deployment"] = Field(
+    runtime: Runtime = Field(
         default="kserve",
-        description="KServe InferenceService, or a plain Deployment + HPA for any server image.",
+        description="kserve (KServe's Hugging Face server), vllm, triton, or image (any server image "
+        "with an explicit command).",
     )
     image: str | None = Field(
         default=None,
-        description="Model-server image pinned by tag or digest (required for runtime=deployment).",
+        description="Model-server image pinned by tag or digest; the runtime's pinned image when empty "
+        "(required for runtime image).",
     )
-    model_format: str = Field(
-        default="huggingface", description="KServe model format (huggingface, pytorch, ...)."
+    command: list[str] | None = Field(
+        default=None, description="Container command (runtime image only, required there)."
+    )
+    args: list[str] = Field(
+        default_factory=list, description="Extra server arguments, appended after the runtime's own."
+    )
+    model_format: Literal["huggingface"] = Field(
+        default="huggingface",
+        description="KServe model format, read by runtime kserve (its ServingRuntime serves huggingface).",
     )
     storage_prefix: str = Field(
         default="", description="Prefix of the model inside the artifact bucket (defaults to models/<name>/)."
@@ -382,13 +408,32 @@ class ModelSpec(_Model):
     memory: str = Field(default="8Gi", description="Memory request and limit per replica.")
     min_replicas: int = Field(
         default=1,
-        ge=1,
+        ge=0,
         le=100,
-        description="Minimum replicas (>= 1: raw deployments and HPAs do not scale to 0).",
+        description="Minimum replicas; 0 scales the model to zero when idle (dev only, needs a load metric).",
     )
     max_replicas: int = Field(default=2, ge=1, le=100, description="Maximum replicas.")
-    port: int = Field(default=8080, ge=1, le=65535, description="Container port.")
-    health_path: str = Field(default="/health", description="HTTP path for liveness/readiness probes.")
+    port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Container port; the runtime's port when empty (image: 8080).",
+    )
+    health_path: str | None = Field(
+        default=None,
+        description="HTTP path of the liveness/readiness probes; the runtime's own when empty (image: /health).",
+    )
+    load_metric: str | None = Field(
+        default=None,
+        description="runtime image: a Prometheus gauge the server exports on /metrics (requests in flight "
+        "or queued); the model then scales on it instead of CPU.",
+    )
+    load_target: float | None = Field(
+        default=None,
+        gt=0,
+        description="Per-replica target of the runtime's load metric (kserve/vllm: requests in flight, "
+        "triton: requests queued, image: load_metric); the runtime's default when empty.",
+    )
     version: str | None = Field(
         default=None,
         description="Folder under storage_prefix holding the served revision (e.g. 2026-10-01/).",
@@ -399,8 +444,19 @@ class ModelSpec(_Model):
     )
     latency_slo_ms: int = Field(default=500, ge=1, description="p99 latency SLO in milliseconds (alerting).")
     target_utilization_percent: int = Field(
-        default=70, ge=1, le=100, description="HPA target CPU utilization."
+        default=70,
+        ge=1,
+        le=100,
+        description="CPU utilisation target, used only where no load metric exists (image without "
+        "load_metric, or monitoring disabled).",
     )
+
+    @field_validator("runtime", mode="before")
+    @classmethod
+    def _runtime(cls, v: Any) -> Any:
+        if isinstance(v, str) and v in _RETIRED_RUNTIMES:
+            raise ValueError(f"{_RETIRED_RUNTIMES[v]}; allowed: {', '.join(RUNTIMES)}")
+        return v
 
     @field_validator("name")
     @classmethod
@@ -444,12 +500,40 @@ class ModelSpec(_Model):
             raise ValueError(f"image {v!r} must be pinned by a tag other than 'latest' or by digest")
         return v
 
+    @field_validator("health_path")
+    @classmethod
+    def _health_path(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith("/"):
+            raise ValueError(f"health_path {v!r} must be an absolute HTTP path (e.g. /health)")
+        return v
+
+    @field_validator("load_metric")
+    @classmethod
+    def _load_metric(cls, v: str | None) -> str | None:
+        if v is not None and not _PROM_METRIC.match(v):
+            raise ValueError(f"load_metric {v!r} is not a Prometheus metric name")
+        return v
+
     @model_validator(mode="after")
     def _checks(self):
         if self.min_replicas > self.max_replicas:
             raise ValueError(f"min_replicas ({self.min_replicas}) > max_replicas ({self.max_replicas})")
-        if self.runtime == "deployment" and not self.image:
-            raise ValueError("runtime 'deployment' needs an image")
+        if self.runtime == "image":
+            if not self.image:
+                raise ValueError("runtime 'image' needs an image")
+            if not self.command:
+                raise ValueError(
+                    "runtime 'image' needs a command (the server's entrypoint and model path); "
+                    "or use runtime vllm / triton / kserve, which bring their own"
+                )
+        else:
+            if self.command is not None:
+                raise ValueError(
+                    f"command applies to runtime 'image' only; runtime {self.runtime!r} runs its own server "
+                    "command (extra flags go in args)"
+                )
+            if self.load_metric is not None:
+                raise ValueError(f"load_metric applies to runtime 'image' only; {self.runtime!r} has its own")
         if self.canary is not None:
             if self.canary.image is not None:
                 self.canary.image = self._image(self.canary.image)
@@ -514,7 +598,12 @@ class ServingSpec(_Model):
 
 # The stack's secret config key (namespace mlinfra) holding each receiver's URL / routing key;
 # read by PlatformSecrets.from_config, named in the monitoring stack's warnings.
-RECEIVER_SECRET_KEYS = {"slack": "slackWebhookUrl", "pagerduty": "pagerdutyKey", "webhook": "alertWebhookUrl"}
+RECEIVER_SECRET_KEYS = {
+    "slack": "slackWebhookUrl",
+    "pagerduty": "pagerdutyKey",
+    "webhook": "alertWebhookUrl",
+    "deadmansswitch": "deadMansSwitchUrl",
+}
 
 
 class AlertingSpec(_Model):
@@ -528,6 +617,12 @@ class AlertingSpec(_Model):
     )
     webhook: bool = Field(
         default=False, description="Send to a webhook; URL from the secret config `alertWebhookUrl`."
+    )
+    dead_mans_switch: bool = Field(
+        default=False,
+        description="Send the always-firing Watchdog alert every minute to a dead man's switch (e.g. "
+        "healthchecks.io, PagerDuty/Opsgenie heartbeat) that pages when it stops; URL from the secret "
+        "config `deadMansSwitchUrl`.",
     )
 
 
@@ -921,6 +1016,12 @@ class PlatformSpec(_Model):
                         f"{m.gpus} GPUs per replica but pool {pool.name!r} offers {per_node} per node",
                         f"serving.models.{i}.gpus",
                     )
+            if m.min_replicas == 0 and env != "dev":
+                raise SpecError(
+                    f"scale to zero is for dev only (environment is {env}): a cold start waits for a GPU "
+                    "node, the image pull and the model load; allowed: 1 or more",
+                    f"serving.models.{i}.min_replicas",
+                )
         # names the cloud accepts
         _check_bucket_name(cloud, self.bucket_name)
         for i, repo in enumerate(self.registry.repositories):

@@ -148,9 +148,24 @@ BAD_SPECS = [
         _with(
             BASE_SPEC,
             "serving",
-            {"models": [{"name": "m", "runtime": "deployment", "image": "vllm/vllm:latest"}]},
+            {"models": [{"name": "m", "runtime": "vllm", "image": "vllm/vllm:latest"}]},
         ),
         ["serving.models.0.image", "pinned"],
+    ),
+    (
+        "retired runtime 'deployment'",
+        _with(BASE_SPEC, "serving", {"models": [{"name": "m", "runtime": "deployment", "image": "x/y:1"}]}),
+        ["serving.models.0.runtime", "'deployment' was replaced", "kserve, vllm, triton, image"],
+    ),
+    (
+        "runtime image without a command",
+        _with(BASE_SPEC, "serving", {"models": [{"name": "m", "runtime": "image", "image": "x/y:1"}]}),
+        ["serving.models.0", "needs a command"],
+    ),
+    (
+        "scale to zero outside dev",
+        _with(PROD_SPEC, "serving", {"models": [{"name": "m", "gpu_pool": "a10g", "min_replicas": 0}]}),
+        ["serving.models.0.min_replicas", "dev only"],
     ),
     (
         "Let's Encrypt behind an internal load balancer",

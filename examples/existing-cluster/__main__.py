@@ -2,8 +2,10 @@
 
 The cluster comes from a kubeconfig (the `kubeconfigPath` / `kubeContext` config, else the
 ambient KUBECONFIG). Its GPU nodes must carry the mlinfra GPU taint and labels
-(mlinfra.k8s.scheduling); each model's cloud identity is given as service-account
-annotations, since this stack does not own the cloud account.
+(mlinfra.k8s.scheduling); a pool that shares its GPUs (time_slicing_replicas > 1) lists its nodes
+in `gpuPoolNodes`, which this stack labels with the pool's time-slicing config. Each model's
+cloud identity is given as service-account annotations, since this stack does not own the
+cloud account.
 """
 
 import pulumi
@@ -34,6 +36,9 @@ layer = in_cluster_layer(
         storage_class=cfg.get("storageClass"),
         install_device_plugin=cfg.get_bool("installDevicePlugin") is not False,
         system_node_selector=cfg.get_object("systemNodeSelector") or {},
+        install_metrics_server=cfg.get_bool("installMetricsServer") is not False,
+        gpu_pools_managed=False,
+        pool_nodes=cfg.get_object("gpuPoolNodes") or {},
         grafana_admin_password=secrets.grafana_admin_password,
         alert_receivers=secrets.alert_receivers,
     ),

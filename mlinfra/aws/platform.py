@@ -175,6 +175,7 @@ class AwsPlatform(pulumi.ComponentResource):
                 system_node_selector={POOL_LABEL: "system"},
                 grafana_admin_password=secrets.grafana_admin_password,
                 alert_receivers=secrets.alert_receivers,
+                pool_dependencies={p.name: gp for p, gp in zip(spec.gpu_pools, self.gpu_pools, strict=True)},
             ),
             pulumi.ResourceOptions(
                 parent=self,

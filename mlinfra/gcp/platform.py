@@ -71,10 +71,13 @@ def in_cluster_hooks(spec: PlatformSpec) -> dict[str, Any]:
 
     GKE installs the NVIDIA driver and its own device plugin and time-shares GPUs through the node
     pool's gpu_sharing_config: no mlinfra plugin. GKE spot nodes carry no extra taint (only the
-    `cloud.google.com/gke-spot` label), so no pool tolerations. GKE runs metrics-server itself.
+    `cloud.google.com/gke-spot` label), so no pool tolerations. GKE runs metrics-server itself
+    (kube-system, part of every GKE cluster: GKE docs, "Configuring horizontal Pod autoscaling"),
+    so the layer installs none.
     """
     return {
         "install_device_plugin": False,
+        "install_metrics_server": False,
         "dcgm_values": GKE_DCGM_VALUES if spec.gpu_pools else {},
         "system_node_selector": {POOL_LABEL: GCP_SYSTEM_POOL},
     }

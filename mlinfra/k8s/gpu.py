@@ -15,7 +15,8 @@ Time-slicing: the device plugin chart builds a ConfigMap from `config.map`; a co
 sidecar picks the entry named by the node label `nvidia.com/device-plugin.config` and falls
 back to `config.default`. Each pool with `time_slicing_replicas > 1` gets an entry
 `pool-<name>`; node pools put `device_plugin_node_labels(pool)` on their nodes to select it.
-Nodes without the label get the `default` entry: no sharing.
+Nodes without the label get the `default` entry: no sharing. On an existing cluster nothing
+creates the nodes with that label: `pool_nodes` lists them and each gets a NodePatch.
 """
 
 from __future__ import annotations
@@ -28,11 +29,13 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
+from mlinfra.components import child
 from mlinfra.k8s.charts import DCGM_EXPORTER, NVIDIA_DEVICE_PLUGIN
-from mlinfra.k8s.metrics import MONITORING_RELEASE_NAME, NODE_LABEL, RELEASE_LABEL
+from mlinfra.k8s.metrics import MONITORING_RELEASE_NAME, NODE_LABEL, RELEASE_LABEL, dcgm_counters_csv
 from mlinfra.k8s.objects import (
     chart_labels,
     check_dns_label,
+    check_node_name,
     check_pool_keys,
     check_tolerations,
     deep_merge,
@@ -122,6 +125,25 @@ def gpu_node_affinity() -> dict[str, Any]:
     }
 
 
+def _node_labels(
+    pools: Sequence[GpuPoolSpec], pool_nodes: Mapping[str, Sequence[str]], install_device_plugin: bool
+) -> dict[str, dict[str, str]]:
+    """Node name -> the device-plugin config label of its pool (shared pools only)."""
+    out: dict[str, dict[str, str]] = {}
+    by_name = {p.name: p for p in pools}
+    for pool_name, nodes in pool_nodes.items():
+        if isinstance(nodes, str) or not isinstance(nodes, Sequence):
+            raise SpecError(f"pool {pool_name!r}: expected a list of node names", "pool_nodes")
+        labels = device_plugin_node_labels(by_name[pool_name]) if install_device_plugin else {}
+        for node in nodes:
+            check_node_name(node, f"pool_nodes.{pool_name}")
+            if node in out:
+                raise SpecError(f"node {node!r} is listed under two pools", "pool_nodes")
+            if labels:
+                out[node] = labels
+    return out
+
+
 # --------------------------------------------------------------------------- component
 
 
@@ -145,6 +167,9 @@ class GpuEnablementArgs:
     dcgm_values: Mapping[str, Any] = field(default_factory=dict)
     """Deep-merged over the DCGM exporter chart values (maps merge, anything else replaces), e.g.
     the driver's hostPath volume and `LD_LIBRARY_PATH` on GKE's Container-Optimized OS."""
+    pool_nodes: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    """Pool name -> names of existing nodes to label with the pool's time-slicing config (clusters
+    whose node pools mlinfra does not create); one NodePatch per node."""
 
 
 class GpuEnablement(pulumi.ComponentResource):
@@ -166,6 +191,8 @@ class GpuEnablement(pulumi.ComponentResource):
         extra_tolerations = check_tolerations(args.pool_tolerations, "pool_tolerations")
         if not isinstance(args.dcgm_values, Mapping):
             raise SpecError("must be a mapping of chart values", "dcgm_values")
+        check_pool_keys(args.pool_nodes, [p.name for p in pools], "pool_nodes")
+        node_labels = _node_labels(pools, args.pool_nodes, args.install_device_plugin)
         # Without our plugin the cloud shares GPUs itself (GKE: the node pool's gpu_sharing_config),
         # so `time_slicing_replicas > 1` is the cloud's business and no config is written here.
         sharing = time_slicing_config(pools) if args.install_device_plugin else None
@@ -243,12 +270,19 @@ class GpuEnablement(pulumi.ComponentResource):
             **scheduling,
             "podLabels": chart_labels(meta_labels),
             "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
-            # Pod-to-GPU mapping needs cluster-wide pod read access: off (least privilege).
+            # Pod *labels* on GPU series need cluster-wide pod read access: off (least privilege);
+            # the pod name and namespace come without it (the kubelet's pod-resources API), and
+            # kube-state-metrics' kube_pod_labels joins them to the model.
             "kubernetes": {"enablePodLabels": False},
+            # The chart's own counter list lacks DCGM_FI_DEV_FB_RESERVED (metrics.py).
+            "customMetrics": dcgm_counters_csv(),
             "serviceMonitor": {
                 "enabled": args.service_monitor,
                 "interval": "15s",
-                "honorLabels": False,
+                # Keep the exporter's `pod`, `namespace` and `container` labels (the GPU's user):
+                # without honorLabels Prometheus renames them `exported_*` under the exporter
+                # pod's own, and no GPU series names a model.
+                "honorLabels": True,
                 "additionalLabels": {RELEASE_LABEL: MONITORING_RELEASE_NAME, **chart_labels(meta_labels)},
                 "relabelings": [
                     {
@@ -268,6 +302,13 @@ class GpuEnablement(pulumi.ComponentResource):
             values=deep_merge(dcgm_values, args.dcgm_values),
             **RELEASE_OPTIONS,
         )
+
+        for node, labels in node_labels.items():
+            k8s.core.v1.NodePatch(
+                f"{name}-node-{node}",
+                metadata={"name": node, "labels": labels},
+                opts=child(self),
+            )
 
         self.register_outputs(
             {

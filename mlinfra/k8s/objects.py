@@ -79,6 +79,18 @@ def check_dns_label(value: str, field_name: str, max_len: int = 63) -> str:
     return value
 
 
+_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def check_node_name(value: str, field_name: str) -> str:
+    """A Node's name: a DNS subdomain (RFC 1123), at most 253 characters."""
+    if not isinstance(value, str) or not (1 <= len(value) <= 253) or not _SUBDOMAIN.match(value):
+        raise SpecError(
+            f"{value!r} is not a node name (a DNS subdomain, e.g. ip-10-0-1-23.ec2.internal)", field_name
+        )
+    return value
+
+
 def unique_names(names: Sequence[str], what: str, field_name: str) -> None:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:

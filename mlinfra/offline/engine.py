@@ -4,7 +4,7 @@ the resource graph it registers.
 No Pulumi CLI, provider plugin or credential is needed. The program runs in preview mode;
 provider-computed outputs (ids, ARNs, endpoints) come from `mlinfra.offline.mocks`.
 Every registration is captured with its urn, type, name, parent, provider, inputs,
-protect, retain_on_delete and dependencies.
+protect, retain_on_delete, dependencies and custom timeouts.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ class ResourceRecord:
     protect: bool = False
     retain_on_delete: bool = False
     dependencies: list[str] = field(default_factory=list)
+    custom_timeouts: dict[str, str] = field(default_factory=dict)
     custom: bool = True
     id: str | None = None
 
@@ -122,6 +123,7 @@ class Plan:
                     protect=bool(r.get("protect")),
                     retain_on_delete=bool(r.get("retain_on_delete")),
                     dependencies=list(r.get("dependencies") or []),
+                    custom_timeouts=dict(r.get("custom_timeouts") or {}),
                     custom=not _is_component(r["type"]),
                 )
                 for r in data["resources"]
@@ -201,6 +203,7 @@ def _capturing_monitor_class():
                     protect=bool(request.protect),
                     retain_on_delete=bool(request.retainOnDelete),
                     dependencies=sorted(set(request.dependencies)),
+                    custom_timeouts=_custom_timeouts(request),
                     custom=bool(request.custom),
                     id=response.id or None,
                 )
@@ -208,6 +211,14 @@ def _capturing_monitor_class():
             return response
 
     return CapturingMonitor
+
+
+def _custom_timeouts(request) -> dict[str, str]:
+    """The resource's `custom_timeouts` (create/update/delete), as `pulumi up` would apply them."""
+    if not request.HasField("customTimeouts"):
+        return {}
+    timeouts = request.customTimeouts
+    return {op: getattr(timeouts, op) for op in ("create", "update", "delete") if getattr(timeouts, op)}
 
 
 def _secret_outputs(struct, keys: list[str]) -> None:

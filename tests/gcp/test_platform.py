@@ -65,6 +65,28 @@ def test_every_kubernetes_object_validates_against_the_clusters_schema(stack):
     assert len(objects) >= 25
 
 
+@pytest.mark.parametrize("stack", STACKS)
+def test_model_pods_reach_the_gke_metadata_server_through_dataplane_v2(stack):
+    """Pitfall: on Dataplane V2 a NetworkPolicy must allow 169.254.169.254:80 for Workload Identity;
+    without it the model-download init container never gets a token. That address is the GKE
+    metadata server only because every pool runs GKE_METADATA (node credentials withheld)."""
+    plan = planned(stack)
+    cluster = plan.one("gcp:container/cluster:Cluster").inputs
+    assert cluster["datapathProvider"] == "ADVANCED_DATAPATH"
+    assert all(
+        p.inputs["nodeConfig"]["workloadMetadataConfig"]["mode"] == "GKE_METADATA" for p in plan.of_type(POOL)
+    )
+    policy = next(
+        r
+        for r in plan.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+        if r.name.endswith("allow-workload-identity")
+    )
+    allowed = [
+        (e["to"][0]["ipBlock"]["cidr"], e["ports"][0]["port"]) for e in policy.inputs["spec"]["egress"]
+    ]
+    assert ("169.254.169.254/32", 80) in allowed
+
+
 def test_monitoring_volumes_use_the_cmek_storage_class():
     plan = planned("prod")
     stack = next(
@@ -196,7 +218,7 @@ def test_gcp_is_implemented_and_dispatched():
 def test_gsa_mode_annotates_the_service_account():
     spec = gcp_spec(
         gcp={"project": "acme-ml-dev", "workload_identity": "gsa"},
-        serving={"models": [{"name": "m", "gpu_pool": "l4-spot", "runtime": "deployment", "image": "x/y:1"}]},
+        serving={"models": [{"name": "m", "gpu_pool": "l4-spot", "runtime": "vllm", "version": "v1/"}]},
     )
     plan = plan_of(lambda: MlPlatform(spec.prefix, spec), region=spec.region)
     sa = next(r for r in plan.of_type("kubernetes:core/v1:ServiceAccount") if "ModelDeployment" in r.urn)

@@ -194,3 +194,71 @@ def test_every_object_has_standard_labels_and_the_explicit_provider():
 def test_core_objects_validate_against_the_kubernetes_schema(version):
     plan = run([pool("shared", 3)])
     assert validate_core_objects(plan, version) == 3  # Namespace + 2 NetworkPolicies
+
+
+def test_dcgm_series_keep_the_pod_and_namespace_of_the_gpus_user():
+    sm = values(run(), "gpu-dcgm-exporter")["serviceMonitor"]
+    # without honorLabels Prometheus renames the exporter's pod/namespace to exported_pod/_namespace
+    assert sm["honorLabels"] is True
+
+
+def test_dcgm_exports_every_counter_the_rules_and_dashboards_read():
+    import json
+    import re
+
+    from mlinfra.k8s import metrics as m
+    from mlinfra.k8s.alerts import alert_rules
+    from mlinfra.k8s.monitoring import dashboard_files
+    from mlinfra.spec import MonitoringSpec
+
+    csv = values(run(), "gpu-dcgm-exporter")["customMetrics"]
+    shipped = {line.split(",")[0].strip() for line in csv.splitlines() if line and not line.startswith("#")}
+    assert m.DCGM_FB_RESERVED in shipped  # the chart's own list lacks it
+    exprs = [r["expr"] for g in alert_rules(MonitoringSpec(), [], "dev") for r in g["rules"]]
+    exprs += [
+        t["expr"]
+        for text in dashboard_files().values()
+        for p in json.loads(text)["panels"]
+        for t in p["targets"]
+    ]
+    used = {name for e in exprs for name in m.metric_names(e) if re.match(r"^DCGM_", name)}
+    assert used and used <= shipped, used - shipped
+    for line in csv.splitlines():
+        field_name, kind, text = (part.strip() for part in line.split(",", 2))
+        assert kind in ("gauge", "counter") and text, line
+
+
+def test_existing_nodes_of_a_shared_pool_get_its_time_slicing_label():
+    plan = run(
+        [pool("shared", 4), pool("whole")],
+        pool_nodes={"shared": ["ip-10-0-1-23.ec2.internal"], "whole": ["n2"]},
+    )
+    (patch,) = plan.of_type("kubernetes:core/v1:NodePatch")
+    assert patch.inputs["metadata"] == {
+        "name": "ip-10-0-1-23.ec2.internal",
+        "labels": {"nvidia.com/device-plugin.config": "pool-shared"},
+    }
+    validate_core_objects(plan)
+
+
+@pytest.mark.parametrize(
+    "pool_nodes,match",
+    [
+        ({"other": ["n1"]}, "unknown pools"),
+        ({"shared": "n1"}, "list of node names"),
+        ({"shared": ["Not_A_Node"]}, "not a node name"),
+    ],
+)
+def test_bad_pool_nodes_are_refused(pool_nodes, match):
+    with pytest.raises(SpecError, match=match) as err:
+        GpuEnablement("x", GpuEnablementArgs(pools=[pool("shared", 2)], labels=LABELS, pool_nodes=pool_nodes))
+    assert err.value.field.startswith("pool_nodes")
+
+
+def test_every_value_is_read_by_the_pinned_charts():
+    from tests.k8s.chart_data import unread_keys
+
+    plan = run([pool("shared", 4), pool("whole")])
+    assert unread_keys(values(plan, "gpu-device-plugin"), NVIDIA_DEVICE_PLUGIN) == []
+    # customMetrics: read by templates/metrics-configmap.yaml, only commented in values.yaml
+    assert unread_keys(values(plan, "gpu-dcgm-exporter"), DCGM_EXPORTER, frozenset({"customMetrics"})) == []

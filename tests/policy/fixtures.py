@@ -321,7 +321,7 @@ RESTRICTED_SC = {
 }
 
 
-def container(gpu: bool = False) -> dict[str, Any]:
+def container(gpu: bool = False, nonroot: bool = False) -> dict[str, Any]:
     limits: dict[str, Any] = {"cpu": "2", "memory": "8Gi"}
     if gpu:
         limits["nvidia.com/gpu"] = "1"
@@ -330,18 +330,20 @@ def container(gpu: bool = False) -> dict[str, Any]:
         "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/acme/serving:1.4.2",
         "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}],
         "resources": {"requests": {"cpu": "2", "memory": "8Gi"}, "limits": limits},
-        "securityContext": {k: v for k, v in RESTRICTED_SC.items() if k != "runAsNonRoot"},
+        "securityContext": dict(RESTRICTED_SC)
+        if nonroot
+        else {k: v for k, v in RESTRICTED_SC.items() if k != "runAsNonRoot"},
     }
 
 
-def deployment(gpu: bool = False) -> R:
+def deployment(gpu: bool = False, container_nonroot: bool = False) -> R:
     spec: dict[str, Any] = {
         "securityContext": {
             "runAsNonRoot": True,
             "runAsUser": 1000,
             "seccompProfile": {"type": "RuntimeDefault"},
         },
-        "containers": [container(gpu)],
+        "containers": [container(gpu, nonroot=container_nonroot)],
         "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}],
     }
     if gpu:
@@ -1040,6 +1042,26 @@ CASES: list[Case] = [
         0,
         ("spec", "template", "spec", "securityContext", "runAsNonRoot"),
         DELETE,
+    ),
+    # Pod Security `restricted` checks the pod's own runAsNonRoot: false there is a violation even
+    # when every container sets true (pod-security-admission, policy/check_runAsNonRoot.go).
+    Case(
+        "psa-pod-nonroot-false",
+        "pod-security-restricted",
+        "prod",
+        [deployment(container_nonroot=True)],
+        0,
+        ("spec", "template", "spec", "securityContext", "runAsNonRoot"),
+        False,
+    ),
+    Case(
+        "psa-kserve-pod-nonroot-false",
+        "pod-security-restricted",
+        "prod",
+        [inference_service()],
+        0,
+        ("spec", "predictor", "securityContext", "runAsNonRoot"),
+        False,
     ),
     Case(
         "psa-hostpath-volume",

@@ -112,8 +112,8 @@ def _taggable(type_: str) -> bool:
     if type_.startswith("aws:"):
         return aws_taggable(type_)
     if type_.startswith("kubernetes:"):
-        # A `...Patch` resource changes fields of an object someone else owns (e.g. GKE's own
-        # StorageClass); the object's labels are not the patch's to set.
+        # A `*Patch` resource sets a few fields of an object someone else owns (e.g. a label on an
+        # existing node); the owner's labels stay theirs.
         return not type_.startswith(
             ("kubernetes:helm.sh/", "kubernetes:yaml/", "kubernetes:kustomize/")
         ) and not type_.endswith("Patch")
