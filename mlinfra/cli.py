@@ -16,7 +16,9 @@ import typer
 from rich.console import Console
 from rich.tree import Tree
 
+from mlinfra.charts.cli import charts_app, render
 from mlinfra.offline import Plan, ProgramError, plan_stack
+from mlinfra.offline.reach import UNREACHABLE
 from mlinfra.policy.cli import policy_app
 
 app = typer.Typer(
@@ -25,6 +27,8 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(policy_app, name="policy", help="List the policy catalogue or check a saved plan.")
+app.add_typer(charts_app, name="charts", help="The pinned Helm charts: list them, or pull them for render.")
+app.command()(render)
 
 EXIT_OK, EXIT_POLICY, EXIT_ERROR = 0, 1, 2
 
@@ -107,6 +111,13 @@ def summary_line(plan: Plan, mandatory_failed: bool, violations: int) -> str:
     counts = Counter("component" if r.type.startswith("mlinfra:") else "resource" for r in plan.resources)
     providers = sum(1 for r in plan.resources if r.type.startswith("pulumi:providers:"))
     verdict = "[bold red]FAIL[/] (mandatory policy violated)" if mandatory_failed else "[bold green]OK[/]"
+    unreachable = sum(1 for w in plan.warnings if w.startswith(UNREACHABLE))
+    if unreachable:
+        # A deployment path problem, not a policy verdict: the plan is fine, `pulumi up` from here is not.
+        verdict += (
+            f"; [bold yellow]WARNING[/]: {unreachable} provider(s) target a cluster this stack cannot reach "
+            "(see 'unreachable cluster' above)"
+        )
     return (
         f"Plan {plan.project}/{plan.stack}: {len(plan.resources)} resources to create "
         f"({counts['component']} components, {counts['resource'] - providers} cloud/k8s resources, "

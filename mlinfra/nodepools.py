@@ -20,11 +20,17 @@ API_TAINT_EFFECT = {
 }
 
 
-def check_gpu_pool(cloud: str, pool: GpuPoolSpec, kubernetes_version: str | None = None) -> GpuMachineType:
+def check_gpu_pool(
+    cloud: str,
+    pool: GpuPoolSpec,
+    kubernetes_version: str | None = None,
+    extra_reserved: tuple[str, ...] = (),
+) -> GpuMachineType:
     """The pool's machine type, after refusing what the cloud or mlinfra would not accept.
 
     Called before a pool component registers anything; `kubernetes_version` None skips the version
-    check (GKE nodes follow their control plane).
+    check (GKE nodes follow their control plane); `extra_reserved`: labels the cloud's pool sets
+    too (EKS: the autoscaler's accelerator label).
     """
     try:
         machine = gpu_machine_type(cloud, pool.machine_type)
@@ -35,10 +41,11 @@ def check_gpu_pool(cloud: str, pool: GpuPoolSpec, kubernetes_version: str | None
             f"{kubernetes_version!r} is not supported; allowed: {', '.join(SUPPORTED_KUBERNETES_VERSIONS)}",
             "kubernetes_version",
         )
-    clash = sorted(set(pool.labels) & set(RESERVED_LABELS))
+    reserved = (*RESERVED_LABELS, *extra_reserved)
+    clash = sorted(set(pool.labels) & set(reserved))
     if clash:
         raise SpecError(
-            f"labels {clash} are set by mlinfra and may not be overridden; reserved: {', '.join(RESERVED_LABELS)}",
+            f"labels {clash} are set by mlinfra and may not be overridden; reserved: {', '.join(reserved)}",
             "pool.labels",
         )
     return machine

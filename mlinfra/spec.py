@@ -37,6 +37,14 @@ CapacityType = Literal["on_demand", "spot"]
 # How the deployer (`pulumi up`, kubectl) reaches the Kubernetes API; see ClusterSpec.api_access.
 ApiAccess = Literal["public", "private", "dns"]
 API_ACCESS_DEFAULT: dict[str, str] = {"aws": "private", "gcp": "dns", "azure": "private"}
+# The system pool's machine type when the spec names none, per cloud (pinned: no drifting default).
+# aws: m6i.large, 2 vCPU / 8 GiB (the value the AWS platform always used); with the VPC CNI it
+# holds 3 ENIs x (10 - 1) + 2 = 29 pods (amazon-eks-ami eni-max-pods.txt). The GCP and Azure streams
+# add their cloud's entry; a cloud without one must get `machine_type` from the spec.
+# gcp: e2-standard-4, 4 vCPU / 16 GB (https://cloud.google.com/compute/docs/general-purpose-machines
+# #e2_machine_types): the monitoring stack, KServe, KEDA, cert-manager and ingress-nginx on >= 2
+# nodes; GKE reserves part of each node (allocatable), and 2 vCPU / 8 GB leaves too little.
+SYSTEM_MACHINE_TYPE_DEFAULT: dict[str, str] = {"aws": "m6i.large", "gcp": "e2-standard-4"}
 
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
@@ -199,7 +207,9 @@ class SystemPoolSpec(NodePoolSize):
     """The small on-demand pool for cluster add-ons (CoreDNS, controllers, monitoring)."""
 
     machine_type: str | None = Field(
-        default=None, description="Machine type; the cloud's default (aws: m6i.large) when empty."
+        default=None,
+        description="Machine type of the system nodes; the profile fills the cloud's default "
+        "(aws: m6i.large) when empty. The one place to set it, on every cloud.",
     )
     min_nodes: int = Field(default=2, ge=1, le=100, description="Minimum system nodes (>= 1).")
     desired_nodes: int = Field(default=2, ge=1, le=100, description="System nodes at creation.")
@@ -228,6 +238,13 @@ class ClusterSpec(_Model):
         default_factory=list,
         description="Cloud principals (aws: IAM role ARNs) granted cluster-admin through access entries; "
         "not the identity that runs Pulumi, which is admin as the cluster's creator.",
+    )
+    version_support: Literal["standard", "extended"] = Field(
+        default="standard",
+        description="What happens when the Kubernetes minor leaves the provider's standard support: "
+        "standard = the provider upgrades the cluster (no extended-support charges); extended = the "
+        "cluster stays on its minor under paid extended support. "
+        "aws: EKS upgrade_policy.support_type STANDARD | EXTENDED (EKS defaults to EXTENDED).",
     )
     log_retention_days: int = Field(default=90, ge=1, le=3653, description="Control-plane log retention.")
     system_pool: SystemPoolSpec = Field(default_factory=SystemPoolSpec, description="System node pool.")
@@ -681,15 +698,109 @@ class GuardrailsSpec(_Model):
     )
 
 
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+_SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+$")
+# Key ARNs only: IAM authorizes KMS key operations against the key, an alias ARN in Resource grants
+# nothing (KMS developer guide, "Using aliases to control access to KMS keys").
+_KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]+$")
+_BACKEND = re.compile(r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^?\s]*)?(\?[^\s]*)?|https://[^\s]+)$")
+
+
+class AwsRunnerSpec(_Model):
+    """The runner of a private cluster's in-cluster stack: a CodeBuild project in the private subnets
+    (mlinfra.aws.runner). Only for `cluster.api_access: private`."""
+
+    state_backend: str | None = Field(
+        default=None,
+        description="Pulumi backend the runner logs in to: s3://<bucket>[/<prefix>] (self-managed; the "
+        "runner's role gets read/write on that prefix) or https://api.pulumi.com (Pulumi Cloud; needs "
+        "PULUMI_ACCESS_TOKEN in secret_env). Unset: pass PULUMI_BACKEND_URL and credentials when starting a build.",
+    )
+    secrets_provider: str | None = Field(
+        default=None,
+        description="Secrets provider for `pulumi stack select --create` of the in-cluster stack "
+        "(awskms://alias/<name>?region=<region>, or passphrase with PULUMI_CONFIG_PASSPHRASE in secret_env); "
+        "the backend's default when unset.",
+    )
+    secret_env: dict[str, str] = Field(
+        default_factory=dict,
+        description="Environment variable -> Secrets Manager secret ARN, read by the build "
+        "(PULUMI_ACCESS_TOKEN, PULUMI_CONFIG_PASSPHRASE); the runner's role may read exactly these.",
+    )
+    kms_key_arns: list[str] = Field(
+        default_factory=list,
+        description="KMS key ARNs (not aliases) the runner may use: the awskms secrets provider's key, "
+        "an SSE-KMS state bucket's key.",
+    )
+    compute_type: Literal["BUILD_GENERAL1_SMALL", "BUILD_GENERAL1_MEDIUM", "BUILD_GENERAL1_LARGE"] = Field(
+        default="BUILD_GENERAL1_SMALL", description="CodeBuild compute type (SMALL: 2 vCPU, 3 GiB)."
+    )
+    build_timeout_minutes: int = Field(
+        default=180,
+        ge=5,
+        le=2160,
+        description="CodeBuild build timeout (CodeBuild allows 5-2160 minutes); at least the in-cluster "
+        "stack's slowest chain (charts, then models waiting for GPU nodes).",
+    )
+
+    @field_validator("state_backend")
+    @classmethod
+    def _backend(cls, v: str | None) -> str | None:
+        if v is not None and not _BACKEND.match(v):
+            raise ValueError(
+                f"{v!r} is not a Pulumi backend URL; allowed: s3://<bucket>[/<prefix>], https://<host>"
+            )
+        return v
+
+    @field_validator("secret_env")
+    @classmethod
+    def _secret_env(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, arn in v.items():
+            if not _ENV_NAME.match(name):
+                raise ValueError(f"{name!r} is not an environment variable name (A-Z, 0-9, _)")
+            if not _SECRET_ARN.match(arn):
+                raise ValueError(f"{name}: {arn!r} is not a Secrets Manager secret ARN")
+        return v
+
+    @field_validator("kms_key_arns")
+    @classmethod
+    def _kms(cls, v: list[str]) -> list[str]:
+        for arn in v:
+            if not _KMS_KEY_ARN.match(arn):
+                raise ValueError(f"{arn!r} is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)")
+        return v
+
+    @model_validator(mode="after")
+    def _cloud_backend_needs_token(self):
+        if (self.state_backend or "").startswith("https://") and "PULUMI_ACCESS_TOKEN" not in self.secret_env:
+            raise ValueError(
+                "state_backend is a Pulumi Cloud URL but secret_env has no PULUMI_ACCESS_TOKEN; add its "
+                "Secrets Manager ARN"
+            )
+        return self
+
+
 class AwsOptions(_Model):
     """Options that only AWS has."""
+
+    runner: AwsRunnerSpec = Field(
+        default_factory=AwsRunnerSpec,
+        description="The CodeBuild runner of the in-cluster stack (cluster.api_access: private only).",
+    )
 
     workload_identity: Literal["irsa", "pod_identity"] = Field(
         default="irsa", description="How pods get IAM roles: IRSA (OIDC) or EKS Pod Identity."
     )
-    system_machine_type: str = Field(
-        default="m6i.large", description="Instance type of the system node group."
-    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_fields(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "system_machine_type" in data:
+            raise ValueError(
+                "system_machine_type was removed; set cluster.system_pool.machine_type "
+                "(one field for every cloud)"
+            )
+        return data
 
 
 GcpReleaseChannel = Literal["RAPID", "REGULAR", "STABLE", "EXTENDED"]
@@ -714,13 +825,10 @@ class GcpOptions(_Model):
         description="Regional control plane, replicated across the zones (staging/prod); false: a zonal "
         "cluster whose control plane lives in the first zone (dev only; profile: zonal in dev).",
     )
-    system_machine_type: str = Field(
-        default="e2-standard-4",
-        description="Machine type of the system node pool when cluster.system_pool.machine_type is empty.",
-    )
     release_channel: GcpReleaseChannel = Field(
         default="REGULAR",
-        description="GKE release channel (auto-upgrades within it); profile: REGULAR, STABLE in prod.",
+        description="GKE release channel (auto-upgrades within it); profile: REGULAR, STABLE in prod, "
+        "EXTENDED with cluster.version_support: extended (the one channel with extended support).",
     )
     gke_version: str | None = Field(
         default=None,
@@ -779,13 +887,6 @@ class GcpOptions(_Model):
             raise ValueError(f"zones has duplicates: {v}")
         return v
 
-    @field_validator("system_machine_type")
-    @classmethod
-    def _machine(cls, v: str) -> str:
-        if not _GCE_MACHINE_TYPE.match(v):
-            raise ValueError(f"system_machine_type {v!r} is not a machine type (e.g. e2-standard-4)")
-        return v
-
     @field_validator("gke_version")
     @classmethod
     def _gke_version(cls, v: str | None) -> str | None:
@@ -837,6 +938,11 @@ class GcpOptions(_Model):
 
 # --------------------------------------------------------------------------- profiles
 
+# Prod keeps network flow logs a year: PCI DSS v4.0 requirement 10.5.1 ("retain audit log history for
+# at least 12 months, with at least the most recent three months immediately available"); flow logs
+# are the network half of that audit trail. The spec may raise it, not lower it.
+PROD_MIN_FLOW_LOG_RETENTION_DAYS = 365
+
 # Defaults per environment, applied under what the spec sets (the spec wins).
 PROFILES: dict[str, dict[str, Any]] = {
     "dev": {
@@ -862,7 +968,12 @@ PROFILES: dict[str, dict[str, Any]] = {
         "encryption": {"key_deletion_window_days": 14},
     },
     "prod": {
-        "network": {"zone_count": 3, "nat_gateways": "per_zone", "flow_logs": True},
+        "network": {
+            "zone_count": 3,
+            "nat_gateways": "per_zone",
+            "flow_logs": True,
+            "flow_log_retention_days": PROD_MIN_FLOW_LOG_RETENTION_DAYS,
+        },
         "cluster": {
             "system_pool": {"min_nodes": 3, "desired_nodes": 3, "max_nodes": 6},
             "log_retention_days": 365,
@@ -933,7 +1044,11 @@ class PlatformSpec(_Model):
             if data.get("cloud") == "aws" and data.get("aws") is None:
                 data["aws"] = {}
             if data.get("cloud") == "gcp" and isinstance(data.get("gcp") or {}, dict):
-                data["gcp"] = _merge(GCP_PROFILES[data["environment"]], data.get("gcp") or {})
+                gcp_defaults = dict(GCP_PROFILES[data["environment"]])
+                cluster = data.get("cluster")
+                if isinstance(cluster, dict) and cluster.get("version_support") == "extended":
+                    gcp_defaults["release_channel"] = "EXTENDED"  # GKE's extended support is a channel
+                data["gcp"] = _merge(gcp_defaults, data.get("gcp") or {})
             cluster = data.get("cluster")
             if (
                 isinstance(cluster, dict)
@@ -941,6 +1056,12 @@ class PlatformSpec(_Model):
                 and data.get("cloud") in API_ACCESS_DEFAULT
             ):
                 data["cluster"] = {**cluster, "api_access": API_ACCESS_DEFAULT[data["cloud"]]}
+            cluster = data.get("cluster")
+            default_type = SYSTEM_MACHINE_TYPE_DEFAULT.get(str(data.get("cloud")))
+            if isinstance(cluster, dict) and default_type is not None:
+                pool = cluster.get("system_pool")
+                if isinstance(pool, dict) and pool.get("machine_type") is None:
+                    data["cluster"] = {**cluster, "system_pool": {**pool, "machine_type": default_type}}
         return data
 
     @field_validator("name")
@@ -989,7 +1110,36 @@ class PlatformSpec(_Model):
             )
         if self.guardrails.allow_spot_only_gpu and not self.guardrails.override_reason:
             raise SpecError("an override needs a reason", "guardrails.override_reason")
+        if (
+            env == "prod"
+            and self.network.flow_logs
+            and self.network.flow_log_retention_days < PROD_MIN_FLOW_LOG_RETENTION_DAYS
+        ):
+            raise SpecError(
+                f"{self.network.flow_log_retention_days} days is below the prod minimum; allowed: "
+                f"{PROD_MIN_FLOW_LOG_RETENTION_DAYS}-3653 days (a year of network audit trail)",
+                "network.flow_log_retention_days",
+            )
+        if cloud == "aws":
+            zones = (
+                len(self.network.existing.private_subnet_ids)
+                if self.network.existing is not None
+                else self.network.zone_count
+            )
+            if self.cluster.system_pool.max_nodes < zones:
+                raise SpecError(
+                    f"{self.cluster.system_pool.max_nodes} is below the {zones} zones: AWS runs one system node "
+                    f"group per zone (zonal EBS volumes); allowed: {zones}-100",
+                    "cluster.system_pool.max_nodes",
+                )
         # endpoint exposure
+        if self.aws is not None and self.aws.runner.model_fields_set and self.cluster.api_access != "private":
+            raise SpecError(
+                f"the runner installs the in-cluster stack of a private cluster; api_access is "
+                f"{self.cluster.api_access!r}, whose platform stack installs the layer itself; "
+                "remove aws.runner or set cluster.api_access: private",
+                "aws.runner",
+            )
         if self.cluster.api_access == "public" and env != "dev":
             raise SpecError(
                 f"a public API endpoint is only allowed in dev (environment is {env}); "
@@ -1263,6 +1413,28 @@ def gcp_nodes_per_zone(desired: int, zones: int, field: str = "desired_nodes") -
     return desired // zones
 
 
+def check_gce_machine_type(value: object, field: str) -> str:
+    """A Compute Engine machine type's shape (e2-standard-4, n2-highmem-8, ...)."""
+    if not isinstance(value, str) or not _GCE_MACHINE_TYPE.match(value):
+        raise SpecError(f"{value!r} is not a Compute Engine machine type (e.g. e2-standard-4)", field)
+    return value
+
+
+def check_gke_channel(version_support: str, channel: str, field: str) -> None:
+    """`cluster.version_support` on GKE: extended support exists only on the EXTENDED release channel
+    (https://cloud.google.com/kubernetes-engine/docs/concepts/release-channels, "Extended channel": a
+    minor stays up to 24 months, the months after standard support are charged); every other channel
+    upgrades the cluster when standard support ends. The profile picks EXTENDED for `extended`; a
+    channel written against the support type is refused."""
+    if (version_support == "extended") != (channel == "EXTENDED"):
+        raise SpecError(
+            f"release channel {channel} with cluster.version_support {version_support}: GKE's extended "
+            "support is the EXTENDED channel; allowed: EXTENDED with version_support extended, "
+            "RAPID / REGULAR / STABLE with standard",
+            field,
+        )
+
+
 def _check_gcp(spec: PlatformSpec) -> None:
     """What GCP refuses (or would silently not honour), before any resource is registered."""
     g = spec.gcp
@@ -1287,6 +1459,8 @@ def _check_gcp(spec: PlatformSpec) -> None:
                 "GCP load balancers need no public subnets; remove this field",
                 "network.existing.public_subnet_ids",
             )
+    check_gce_machine_type(spec.cluster.system_pool.machine_type, "cluster.system_pool.machine_type")
+    check_gke_channel(spec.cluster.version_support, g.release_channel, "gcp.release_channel")
     if not g.regional and spec.environment != "dev":
         raise SpecError(
             f"a zonal control plane lives in one zone (no HA); allowed in dev only (environment is "

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from functools import cache
 from pathlib import Path
 
 import pytest
@@ -14,26 +13,32 @@ import yaml
 from typer.testing import CliRunner
 
 from mlinfra.cli import app
-from mlinfra.offline import Plan, plan_stack
+from mlinfra.offline import Plan
 from mlinfra.policy import check_plan
+from mlinfra.spec import API_ACCESS_DEFAULT
+from tests.plans import planned
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 STACKS = [("stacks/aws", "dev"), ("stacks/aws", "staging"), ("stacks/aws", "prod")]
 GCP_STACKS = [("stacks/gcp", "dev"), ("stacks/gcp", "staging"), ("stacks/gcp", "prod")]
+# api_access private (staging, prod): the in-cluster layer is a second stack, run from inside the VPC.
+IN_CLUSTER_STACKS = [("stacks/aws-in-cluster", "staging"), ("stacks/aws-in-cluster", "prod")]
+IN_CLUSTER_OF = {("stacks/aws", s): ("stacks/aws-in-cluster", s) for _, s in IN_CLUSTER_STACKS}
 EXAMPLES = [("examples/team-stack", "dev"), ("examples/existing-cluster", "dev")]
 
 
-@cache
-def planned(stack_dir: str, stack: str) -> Plan:
-    return plan_stack(ROOT / stack_dir, stack)
+def deployed(case) -> list[Plan]:
+    """The plans that together deploy one environment: the platform stack, and its in-cluster stack
+    when the API is private."""
+    return [planned(*case)] + ([planned(*IN_CLUSTER_OF[case])] if case in IN_CLUSTER_OF else [])
 
 
 def _id(case) -> str:
     return f"{case[0]}:{case[1]}"
 
 
-@pytest.mark.parametrize("case", STACKS + GCP_STACKS + EXAMPLES, ids=_id)
+@pytest.mark.parametrize("case", STACKS + GCP_STACKS + IN_CLUSTER_STACKS + EXAMPLES, ids=_id)
 def test_stack_plans_without_warnings_or_mandatory_violations(case):
     plan = planned(*case)
     assert plan.resources
@@ -58,7 +63,7 @@ DEFAULT_TAGS = {
 @pytest.mark.parametrize("case", STACKS + GCP_STACKS, ids=_id)
 def test_stack_builds_the_whole_platform(case):
     plan = planned(*case)
-    types = {r.type for r in plan.resources}
+    types = {r.type for p in deployed(case) for r in p.resources}
     cloud = _cloud(case)
     for component in (
         f"mlinfra:{cloud}:Platform",
@@ -86,16 +91,18 @@ def test_stack_builds_the_whole_platform(case):
 
 @pytest.mark.parametrize("case", STACKS + GCP_STACKS, ids=_id)
 def test_every_resource_uses_an_explicit_provider(case):
+    for p in deployed(case):
+        providers = {r.urn: r for r in p.resources if r.type.startswith("pulumi:providers:")}
+        for r in p.resources:
+            package = r.type.split(":")[0]
+            # Cloud and cluster resources: never a default provider (wrong region/account/cluster).
+            # pulumi-random needs no configuration, so its default provider is harmless.
+            if not r.custom or package not in ("aws", "gcp", "azure-native", "kubernetes"):
+                continue
+            assert r.provider in providers, f"{r.urn} uses a default provider ({r.provider})"
+            assert providers[r.provider].type == f"pulumi:providers:{package}"
     plan = planned(*case)
     providers = {r.urn: r for r in plan.resources if r.type.startswith("pulumi:providers:")}
-    for r in plan.resources:
-        package = r.type.split(":")[0]
-        # Cloud and cluster resources: never a default provider (wrong region/account/cluster).
-        # pulumi-random needs no configuration, so its default provider is harmless.
-        if not r.custom or package not in ("aws", "gcp", "azure-native", "kubernetes"):
-            continue
-        assert r.provider in providers, f"{r.urn} uses a default provider ({r.provider})"
-        assert providers[r.provider].type == f"pulumi:providers:{package}"
     cloud = _cloud(case)
     ours = [p for p in providers.values() if p.type == f"pulumi:providers:{cloud}"]
     assert len(ours) == 1
@@ -108,7 +115,7 @@ def test_every_resource_uses_an_explicit_provider(case):
 
 @pytest.mark.parametrize("case", STACKS + GCP_STACKS, ids=_id)
 def test_in_cluster_layer_is_parented_and_on_the_cluster_provider(case):
-    plan = planned(*case)
+    plan = deployed(case)[-1]  # the stack that installs the layer
     by_urn = plan.by_urn()
     k8s_provider = [r for r in plan.resources if r.type == "pulumi:providers:kubernetes"]
     assert len(k8s_provider) == 1
@@ -116,6 +123,22 @@ def test_in_cluster_layer_is_parented_and_on_the_cluster_provider(case):
         if r.type.startswith("kubernetes:"):
             assert r.provider == k8s_provider[0].urn
             assert by_urn[r.parent].type.startswith("mlinfra:"), f"{r.urn} not under a component"
+
+
+@pytest.mark.parametrize("case", STACKS + GCP_STACKS, ids=_id)
+def test_the_declared_path_decides_which_stack_installs_the_layer(case):
+    """api_access public (aws dev) and dns (gcp): one stack installs everything; private (aws staging,
+    prod): the platform stack registers no Kubernetes resource and nobody warns about an
+    unreachable cluster."""
+    spec = yaml.safe_load((ROOT / case[0] / f"Pulumi.{case[1]}.yaml").read_text())["config"][
+        "mlinfra:platform"
+    ]
+    access = spec["cluster"].get("api_access", API_ACCESS_DEFAULT[spec["cloud"]])
+    platform_k8s = [r for r in planned(*case).resources if r.type.startswith("kubernetes:")]
+    assert (case in IN_CLUSTER_OF) == (access == "private")
+    assert bool(platform_k8s) == (access in ("public", "dns"))
+    for p in deployed(case):
+        assert not [w for w in p.warnings if w.startswith("unreachable cluster")], p.warnings
 
 
 def test_prod_protects_stateful_resources_and_dev_does_not():
@@ -155,7 +178,7 @@ def test_dev_and_prod_differ_where_the_profiles_say():
 # ---------------------------------------------------------------- URN snapshots (refactor safety)
 
 
-@pytest.mark.parametrize("case", STACKS + GCP_STACKS + EXAMPLES, ids=_id)
+@pytest.mark.parametrize("case", STACKS + GCP_STACKS + IN_CLUSTER_STACKS + EXAMPLES, ids=_id)
 def test_urn_snapshot(case):
     """A changed URN is a replacement (a replaced bucket is lost data): renames need an Alias.
 
@@ -254,7 +277,8 @@ def test_each_model_identity_trusts_exactly_the_models_service_account(case):
     plan = planned(*case)
     accounts = {
         f"system:serviceaccount:{r.inputs['metadata']['namespace']}:{r.inputs['metadata']['name']}"
-        for r in plan.of_type("kubernetes:core/v1:ServiceAccount")
+        for p in deployed(case)
+        for r in p.of_type("kubernetes:core/v1:ServiceAccount")
         if r.parent and "mlinfra:k8s:ModelDeployment" in r.urn
     }
     trusted = set()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import pulumi
 from pulumi_aws import autoscaling, eks
 
-from mlinfra.aws.nodes import node_launch_template, node_role
+from mlinfra.aws.nodes import node_group_timeouts, node_launch_template, node_role
 from mlinfra.catalog import GpuMachineType
 from mlinfra.components import child
 from mlinfra.k8s.gpu import device_plugin_node_labels
@@ -39,6 +39,13 @@ from mlinfra.spec import GpuPoolSpec
 AMI_TYPE = "AL2023_x86_64_NVIDIA"
 
 _CAPACITY = {"on_demand": "ON_DEMAND", "spot": "SPOT"}
+# The label the Cluster Autoscaler's AWS provider reads to know a node has a GPU before the device
+# plugin advertises `nvidia.com/gpu` (kubernetes/autoscaler cluster-autoscaler-chart-9.50.1,
+# cluster-autoscaler/cloudprovider/aws/README.md, "Special note on GPU instances": without it the
+# autoscaler treats a new GPU node as GPU-less and scales out again; ">= 1.15:
+# k8s.amazonaws.com/accelerator=<gpu-type>"). Set as a node label at join (the node group's labels)
+# and as the matching node-template tag on the ASG, so scale-from-zero sees it too.
+AWS_ACCELERATOR_LABEL = "k8s.amazonaws.com/accelerator"
 
 CA_PREFIX = "k8s.io/cluster-autoscaler"
 NODE_TEMPLATE_PREFIX = f"{CA_PREFIX}/node-template"
@@ -56,6 +63,10 @@ class GpuNodePoolArgs:
         The key policy must let the Auto Scaling service-linked role use it, or instances
         fail to launch.
     tags: tags for the node group, launch template, instances and volumes.
+    node_prerequisites: what must exist before a node can become Ready: the cluster's networking
+        add-ons (vpc-cni, kube-proxy, the Pod Identity agent; `Cluster.node_prerequisites`). With
+        `bootstrap_self_managed_addons=False` the cluster has no CNI until the vpc-cni add-on is
+        ACTIVE; a node group created before it waits for NotReady nodes and fails.
     """
 
     pool: GpuPoolSpec
@@ -64,6 +75,7 @@ class GpuNodePoolArgs:
     subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
     volume_kms_key_arn: pulumi.Input[str] | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    node_prerequisites: Sequence[pulumi.Resource] = ()
 
 
 def node_template_tags(labels: Mapping[str, str], gpus: int, disk_size_gb: int) -> dict[str, str]:
@@ -101,7 +113,9 @@ class GpuNodePool(pulumi.ComponentResource):
     def __init__(self, name: str, args: GpuNodePoolArgs, opts: pulumi.ResourceOptions | None = None):
         # Validate everything static before the first registration.
         pool = args.pool
-        machine = check_gpu_pool("aws", pool, args.kubernetes_version)
+        machine = check_gpu_pool(
+            "aws", pool, args.kubernetes_version, extra_reserved=(AWS_ACCELERATOR_LABEL,)
+        )
 
         super().__init__("mlinfra:aws:GpuNodePool", name, None, opts)
         self.machine_type = machine
@@ -111,6 +125,7 @@ class GpuNodePool(pulumi.ComponentResource):
         self.labels = {
             **gpu_node_labels(pool.name, machine.gpu_model, pool.capacity_type, dict(pool.labels)),
             **device_plugin_node_labels(pool),
+            AWS_ACCELERATOR_LABEL: machine.gpu_model,
         }
         # With time-slicing the device plugin advertises gpus x replicas `nvidia.com/gpu` per node;
         # the template must say the same or the autoscaler refuses pods that would fit.
@@ -174,7 +189,12 @@ class GpuNodePool(pulumi.ComponentResource):
             ),
             # The autoscaler owns the desired size after creation; a later `pulumi up` must not
             # reset it (that would kill running GPU jobs or strand pending pods).
-            opts=child(self, depends_on=attachments, ignore_changes=["scalingConfig.desiredSize"]),
+            opts=child(
+                self,
+                depends_on=[*attachments, *args.node_prerequisites],
+                ignore_changes=["scalingConfig.desiredSize"],
+                custom_timeouts=node_group_timeouts(pool.max_nodes),
+            ),
         )
 
         # EKS does not copy node-group tags to the Auto Scaling group, where the autoscaler

@@ -71,6 +71,59 @@ def service_trust_policy(service: str) -> str:
     )
 
 
+def confused_deputy_trust_policy(service: str, account: str, source_arn: str) -> dict[str, Any]:
+    """Trust for one AWS service principal acting for this account and the resources matching
+    `source_arn` only: the cross-service confused-deputy guard (IAM user guide, "The confused deputy
+    problem": aws:SourceAccount + aws:SourceArn)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": service},
+                "Action": "sts:AssumeRole",
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": account},
+                    "ArnLike": {"aws:SourceArn": source_arn},
+                },
+            }
+        ],
+    }
+
+
+def cluster_admin_access(
+    parent: pulumi.Resource,
+    *,
+    entry_name: str,
+    association_name: str,
+    cluster_name: pulumi.Input[str],
+    principal_arn: pulumi.Input[str],
+    partition: pulumi.Input[str],
+    tags: Mapping[str, str],
+) -> tuple[eks.AccessEntry, eks.AccessPolicyAssociation]:
+    """An EKS access entry making an IAM principal cluster admin (authenticationMode API):
+    AmazonEKSClusterAdminPolicy on the whole cluster."""
+    entry = eks.AccessEntry(
+        entry_name,
+        cluster_name=cluster_name,
+        principal_arn=principal_arn,
+        type="STANDARD",
+        tags=dict(tags),
+        opts=child(parent),
+    )
+    association = eks.AccessPolicyAssociation(
+        association_name,
+        cluster_name=cluster_name,
+        principal_arn=principal_arn,
+        policy_arn=pulumi.Output.from_input(partition).apply(
+            lambda p: f"arn:{p}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+        ),
+        access_scope={"type": "cluster"},
+        opts=child(parent, depends_on=[entry]),
+    )
+    return entry, association
+
+
 def aws_managed_policy_arn(partition: pulumi.Input[str], path: str) -> pulumi.Output[str]:
     """`arn:<partition>:iam::aws:policy/<path>`: the same code serves aws, aws-cn and aws-us-gov."""
     return pulumi.Output.from_input(partition).apply(lambda p: f"arn:{p}:iam::aws:policy/{path}")

@@ -18,8 +18,10 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
-from pulumi_aws import cloudwatch, ec2, iam
+from pulumi_aws import ec2, iam
 
+from mlinfra.aws.identity import confused_deputy_trust_policy
+from mlinfra.aws.kms import encrypted_log_group
 from mlinfra.components import child
 from mlinfra.spec import NetworkSpec
 
@@ -42,8 +44,9 @@ class NetworkArgs:
     tags: tags for every taggable child.
     zones: explicit availability zone names (one per `spec.zone_count`), for accounts where
         the first letters are not the zones to use (e.g. a constrained us-east-1e).
-    flow_log_kms_key_arn: a CMK for the flow-log group (its key policy must allow
-        `logs.<region>.amazonaws.com`); CloudWatch's own encryption when None.
+    flow_log_kms_key_arn: a CMK for the flow-log group (its key policy must let CloudWatch Logs use it
+        for `flow_log_group(cluster_name)`, see kms.log_group_key_policy); CloudWatch's own
+        encryption when None.
     """
 
     spec: NetworkSpec
@@ -52,6 +55,11 @@ class NetworkArgs:
     tags: Mapping[str, str]
     zones: Sequence[str] | None = None
     flow_log_kms_key_arn: pulumi.Input[str] | None = None
+
+
+def flow_log_group(cluster_name: str) -> str:
+    """The flow-log group of the platform's VPC."""
+    return f"/aws/vpc/{cluster_name}/flow-logs"
 
 
 def zone_names(region: str, count: int) -> list[str]:
@@ -82,6 +90,7 @@ class Network(pulumi.ComponentResource):
 
     vpc_id: pulumi.Output[str]
     private_subnet_ids: pulumi.Output[list[str]]
+    private_subnets_by_zone: dict[str, pulumi.Output[str]]
     public_subnet_ids: pulumi.Output[list[str]]
     zones: list[str]
 
@@ -94,6 +103,10 @@ class Network(pulumi.ComponentResource):
             # Bring your own: the VPC and its subnets belong to someone else; create nothing.
             self.vpc_id = pulumi.Output.from_input(spec.existing.network_id)
             self.private_subnet_ids = pulumi.Output.from_input(list(spec.existing.private_subnet_ids))
+            # Zones of existing subnets are unknown offline: each subnet is its own zone label.
+            self.private_subnets_by_zone = {
+                s: pulumi.Output.from_input(s) for s in spec.existing.private_subnet_ids
+            }
             self.public_subnet_ids = pulumi.Output.from_input(list(spec.existing.public_subnet_ids))
             self.zones = list(args.zones or [])
             self._register()
@@ -248,17 +261,20 @@ class Network(pulumi.ComponentResource):
 
         self.vpc_id = vpc.id
         self.private_subnet_ids = pulumi.Output.all(*private_ids).apply(list)
+        self.private_subnets_by_zone = {
+            zone: subnet.id for zone, subnet in zip(self.zones, private_subnets, strict=True)
+        }
         self.public_subnet_ids = pulumi.Output.all(*[s.id for s in public_subnets]).apply(list)
         self._register()
 
     def _flow_logs(self, name: str, args: NetworkArgs, vpc: ec2.Vpc, tags: dict[str, str]) -> None:
-        group = cloudwatch.LogGroup(
+        group = encrypted_log_group(
+            self,
             f"{name}-flow-logs",
-            name=f"/aws/vpc/{args.cluster_name}/flow-logs",
-            retention_in_days=args.spec.flow_log_retention_days,
-            kms_key_id=args.flow_log_kms_key_arn,
+            group_name=flow_log_group(args.cluster_name),
+            retention_days=args.spec.flow_log_retention_days,
+            kms_key_arn=args.flow_log_kms_key_arn,
             tags=tags,
-            opts=child(self),
         )
         caller = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
         trust = pulumi.Output.all(caller.arn, caller.account_id).apply(
@@ -297,20 +313,9 @@ class Network(pulumi.ComponentResource):
 def flow_log_trust_policy(partition: str, region: str, account: str) -> dict[str, Any]:
     """Confused-deputy guard (VPC user guide, flow-logs-iam-role): the service may assume the
     role only for flow logs of this account in this region, not on behalf of anyone else's."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-                "Condition": {
-                    "StringEquals": {"aws:SourceAccount": account},
-                    "ArnLike": {"aws:SourceArn": f"arn:{partition}:ec2:{region}:{account}:vpc-flow-log/*"},
-                },
-            }
-        ],
-    }
+    return confused_deputy_trust_policy(
+        "vpc-flow-logs.amazonaws.com", account, f"arn:{partition}:ec2:{region}:{account}:vpc-flow-log/*"
+    )
 
 
 def flow_log_policy(log_group_arn: str) -> dict[str, Any]:

@@ -113,3 +113,28 @@ def node_launch_template(
         tags=dict(tags),
         opts=child(parent),
     )
+
+
+# Managed node group timeouts. The provider's defaults are 60 minutes for create, update and delete
+# (terraform-provider-aws internal/service/eks/node_group.go, as bridged by pulumi-aws v7). An
+# update (new AMI release, launch-template version, Kubernetes minor) replaces nodes `max_unavailable`
+# (1) at a time, and EKS gives each node's pods up to 15 minutes to leave before the update fails
+# with PodEvictionFailure (EKS user guide, "Understand each phase of node updates", upgrade phase);
+# with the new node's launch and join that is up to ~20 minutes per node, so a pool of N nodes can
+# take N x 20 minutes. Deleting drains every node at once (15 minutes each), plus termination.
+MINUTES_PER_NODE_UPDATE = 20
+PROVIDER_DEFAULT_MINUTES = 60
+
+
+def node_group_timeouts(max_nodes: int) -> pulumi.CustomTimeouts:
+    """Custom timeouts of a managed node group that may hold `max_nodes` nodes (never below the
+    provider's 60-minute defaults)."""
+    update = max(PROVIDER_DEFAULT_MINUTES, max_nodes * MINUTES_PER_NODE_UPDATE)
+    return pulumi.CustomTimeouts(
+        create=f"{PROVIDER_DEFAULT_MINUTES}m", update=f"{update}m", delete=f"{PROVIDER_DEFAULT_MINUTES}m"
+    )
+
+
+def split_evenly(total: int, parts: int) -> list[int]:
+    """`total` over `parts` groups, the first groups taking the remainder: [2, 1] for 3 over 2."""
+    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]

@@ -29,20 +29,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 from pulumi_gcp import compute, container, projects
 
 from mlinfra.catalog import ENVIRONMENTS
 from mlinfra.components import child, stateful
+from mlinfra.gcp.in_cluster import admin_slug
 from mlinfra.gcp.kms import customer_managed_key, project_number, service_agent
 from mlinfra.gcp.logs import retained_logs
 from mlinfra.gcp.nodes import node_config, node_pool, node_service_account
-from mlinfra.k8s.scheduling import POOL_LABEL, standard_labels
+from mlinfra.k8s.scheduling import POOL_LABEL
 from mlinfra.kubeconfig import exec_kubeconfig
 from mlinfra.spec import (
     GCP_SYSTEM_POOL,
     ClusterSpec,
     SpecError,
+    check_gce_machine_type,
+    check_gke_channel,
     gcp_nodes_per_zone,
     gcp_service_account_id,
 )
@@ -65,11 +67,6 @@ BASE_LOG_COMPONENTS = ("SYSTEM_COMPONENTS", "APISERVER")
 EXTRA_LOG_COMPONENTS = ("CONTROLLER_MANAGER", "SCHEDULER", "WORKLOADS")
 RELEASE_CHANNELS = ("RAPID", "REGULAR", "STABLE", "EXTENDED")
 API_ACCESS = ("dns", "private", "public")
-# GKE's own default StorageClass on clusters with the PD CSI driver (GKE "Persistent volumes"
-# docs); one default only: the platform's CMEK class takes over.
-GKE_DEFAULT_STORAGE_CLASS = "standard-rwo"
-STORAGE_CLASS = "pd-balanced-cmek"
-DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 # IAM role an admin needs to get credentials / reach the endpoint; what they may do inside the
 # cluster comes from RBAC (GKE "Role-based access control": grant minimal IAM, authorise with RBAC).
 ADMIN_IAM_ROLE = "roles/container.clusterViewer"
@@ -97,7 +94,6 @@ class ClusterArgs:
     protect: protect + retain the cluster and keys, and GKE deletion protection.
     labels: GCP labels for every labelled child.
     release_channel / gke_version: the channel, and an exact version (resolved when None).
-    system_machine_type: machine type of the system pool when `spec.system_pool.machine_type` is empty.
     key_rotation_days / key_destroy_days: Cloud KMS rotation and destroy-scheduled durations.
     """
 
@@ -118,7 +114,6 @@ class ClusterArgs:
     regional: bool = True
     release_channel: str = "REGULAR"
     gke_version: str | None = None
-    system_machine_type: str = "e2-standard-4"
     key_rotation_days: int = 90
     key_destroy_days: int = 30
 
@@ -146,6 +141,8 @@ def _validate(args: ClusterArgs) -> None:
             f"{args.release_channel!r} is not allowed; allowed: {', '.join(RELEASE_CHANNELS)}",
             "release_channel",
         )
+    check_gke_channel(args.spec.version_support, args.release_channel, "release_channel")
+    check_gce_machine_type(args.spec.system_pool.machine_type, "spec.system_pool.machine_type")
     if args.gke_version is not None and not args.gke_version.startswith(f"{args.spec.kubernetes_version}."):
         raise SpecError(f"{args.gke_version} is not a {args.spec.kubernetes_version} version", "gke_version")
     zones = list(args.zones)
@@ -205,7 +202,10 @@ def control_plane_log_filter(cluster_name: str, location: str) -> str:
 
 
 class Cluster(pulumi.ComponentResource):
-    """Private GKE Standard cluster, encrypted secrets, system node pool, CMEK StorageClass, admin RBAC."""
+    """Private GKE Standard cluster, encrypted secrets, system node pool, admins' IAM access.
+
+    It registers no Kubernetes resource (the in-cluster layer does: mlinfra.gcp.in_cluster), so a
+    private cluster's platform stack runs from anywhere."""
 
     cluster_name: pulumi.Output[str]
     endpoint: pulumi.Output[str]
@@ -217,7 +217,6 @@ class Cluster(pulumi.ComponentResource):
     node_service_account_email: pulumi.Output[str]
     node_disk_key_id: pulumi.Output[str]
     secrets_key_id: pulumi.Output[str]
-    storage_class: str
     version: pulumi.Output[str]
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
@@ -405,7 +404,7 @@ class Cluster(pulumi.ComponentResource):
             nodes_per_zone=gcp_nodes_per_zone(pool.desired_nodes, len(zones)),
             location_policy="BALANCED",
             config=node_config(
-                machine_type=pool.machine_type or args.system_machine_type,
+                machine_type=pool.machine_type,
                 disk_size_gb=pool.disk_size_gb,
                 service_account=nodes_sa.email,
                 boot_disk_kms_key=disk_key.id,
@@ -439,72 +438,17 @@ class Cluster(pulumi.ComponentResource):
                 lambda v: json.dumps(build_kubeconfig(args.cluster_name, f"https://{v[0]}", v[1]))
             )
         self.kubeconfig = pulumi.Output.secret(kubeconfig)
-        self.k8s_provider = k8s.Provider(
-            f"{name}-k8s", kubeconfig=self.kubeconfig, enable_server_side_apply=True, opts=child(self)
-        )
-        k8s_opts = child(self, provider=self.k8s_provider, depends_on=[system_pool])
-        k8s_labels = standard_labels(
-            "cluster",
-            owner=labels.get("owner", ""),
-            cost_center=labels.get("cost-center", ""),
-            environment=args.environment,
-        )
 
+        # Admins reach the endpoint with this IAM role; what they may do inside the cluster is a
+        # cluster-admin RBAC binding, which the in-cluster layer creates (mlinfra.gcp.in_cluster).
         for principal in spec.admin_principals:
-            slug = principal.split(":", 1)[1].split("@", 1)[0].lower().replace(".", "-").replace("_", "-")
             projects.IAMMember(
-                f"{name}-admin-{slug}",
+                f"{name}-admin-{admin_slug(principal)}",
                 project=args.project,
                 role=ADMIN_IAM_ROLE,
                 member=principal,
                 opts=child(self),
             )
-            k8s.rbac.v1.ClusterRoleBinding(
-                f"{name}-admin-{slug}",
-                metadata={"name": f"mlinfra-admin-{slug}"[:63], "labels": k8s_labels},
-                role_ref={
-                    "apiGroup": "rbac.authorization.k8s.io",
-                    "kind": "ClusterRole",
-                    "name": "cluster-admin",
-                },
-                # GKE names a Google user or service account by its e-mail in RBAC.
-                subjects=[
-                    {
-                        "apiGroup": "rbac.authorization.k8s.io",
-                        "kind": "User",
-                        "name": principal.split(":", 1)[1],
-                    }
-                ],
-                opts=k8s_opts,
-            )
-
-        # Default StorageClass: PD balanced under the node-disk key (the Compute Engine agent's grant
-        # above), bound in the pod's zone, retained in protected clusters. GKE's own default
-        # `standard-rwo` (Google-managed key) is un-defaulted, or a PVC without a class would get a
-        # disk outside the CMEK policy (Kubernetes picks the newest of two defaults). patchForce: the
-        # annotation belongs to GKE's addon manager (Pulumi "Server-side apply" patch resources).
-        k8s.storage.v1.StorageClass(
-            f"{name}-{STORAGE_CLASS}",
-            metadata={
-                "name": STORAGE_CLASS,
-                "labels": k8s_labels,
-                "annotations": {DEFAULT_CLASS_ANNOTATION: "true"},
-            },
-            provisioner="pd.csi.storage.gke.io",
-            parameters={"type": "pd-balanced", "disk-encryption-kms-key": disk_key.id},
-            reclaim_policy="Retain" if args.protect else "Delete",
-            volume_binding_mode="WaitForFirstConsumer",
-            allow_volume_expansion=True,
-            opts=k8s_opts,
-        )
-        k8s.storage.v1.StorageClassPatch(
-            f"{name}-{GKE_DEFAULT_STORAGE_CLASS}-not-default",
-            metadata={
-                "name": GKE_DEFAULT_STORAGE_CLASS,
-                "annotations": {DEFAULT_CLASS_ANNOTATION: "false", "pulumi.com/patchForce": "true"},
-            },
-            opts=k8s_opts,
-        )
 
         self.cluster = cluster
         self.system_pool = system_pool
@@ -527,7 +471,6 @@ class Cluster(pulumi.ComponentResource):
         self.node_service_account_member = nodes_sa.member
         self.node_disk_key_id = disk_key.id
         self.secrets_key_id = secrets_key.id
-        self.storage_class = STORAGE_CLASS
         self.register_outputs(
             {
                 "cluster_name": self.cluster_name,
@@ -539,7 +482,6 @@ class Cluster(pulumi.ComponentResource):
                 "node_service_account_email": self.node_service_account_email,
                 "node_disk_key_id": self.node_disk_key_id,
                 "secrets_key_id": self.secrets_key_id,
-                "storage_class": self.storage_class,
             }
         )
 

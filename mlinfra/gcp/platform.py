@@ -1,27 +1,28 @@
 """GcpPlatform: the whole ML platform on GCP from one PlatformSpec.
 
 Key ring -> network -> GKE cluster (system pool) -> GPU pools, artifact bucket, Artifact Registry,
-budget; then the in-cluster layer (GPU telemetry, serving, monitoring, models) on the cluster's
-Kubernetes provider. Every GCP child uses one explicit provider for the spec's project and region,
-with the required labels as default labels.
+budget, one Workload Identity grant per model; then the in-cluster layer (StorageClass, GPU
+telemetry, serving, monitoring, models) on the cluster's Kubernetes provider. Every GCP child uses
+one explicit provider for the spec's project and region, with the required labels as default labels.
 
-Deployment path (`cluster.api_access`): `dns` (default) and `public` (dev) install everything from
-one `pulumi up` run anywhere with Google credentials (the kubeconfig authenticates with
-`gke-gcloud-auth-plugin`). `private` reaches the private IP endpoint only: the run must come from
-inside the VPC (or a peered / VPN-connected network) until the in-cluster layer moves to its own
-stack (hooks.md contract C); the layer's wiring is `_in_cluster_layer`, its static hooks
-`in_cluster_hooks(spec)`.
+Deployment path (`cluster.api_access`, mlinfra.platform): `dns` (default) and `public` (dev) install
+everything from one `pulumi up` run anywhere with Google credentials (the kubeconfig authenticates
+with `gke-gcloud-auth-plugin`). `private` reaches the private IP endpoint only: this stack registers
+no Kubernetes resource and exports `kubeconfig` + `in_cluster`; the in-cluster stack
+(stacks/gcp-in-cluster, the shared `in_cluster_stack` program) installs the layer from a runner
+inside the VPC. GKE's part of both paths is mlinfra.gcp.in_cluster.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pulumi
 from pulumi_gcp import Provider as GcpProvider
 from pulumi_gcp import billing, monitoring
 
 from mlinfra.components import child
+from mlinfra.gcp import in_cluster as gcp_in_cluster
 from mlinfra.gcp.artifact_bucket import ArtifactBucket, ArtifactBucketArgs
 from mlinfra.gcp.cluster import Cluster, ClusterArgs
 from mlinfra.gcp.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
@@ -29,58 +30,12 @@ from mlinfra.gcp.identity import WorkloadIdentity, WorkloadIdentityArgs
 from mlinfra.gcp.kms import key_ring, project_number
 from mlinfra.gcp.network import Network, NetworkArgs
 from mlinfra.gcp.registry import Registry, RegistryArgs
-from mlinfra.k8s.layer import InClusterLayerArgs, in_cluster_layer
-from mlinfra.k8s.scheduling import POOL_LABEL
 from mlinfra.k8s.serving import sa_name
-from mlinfra.spec import GCP_SYSTEM_POOL, ModelSpec, PlatformSpec, gcp_service_account_id, gcp_zones
+from mlinfra.platform import in_cluster_values, install_in_cluster, installs_in_cluster_layer
+from mlinfra.spec import ModelSpec, PlatformSpec, gcp_service_account_id, gcp_zones
 
 if TYPE_CHECKING:
     from mlinfra.platform import PlatformSecrets
-
-# GKE's managed driver lives on the COS host at /home/kubernetes/bin/nvidia; the DCGM exporter
-# mounts it at /usr/local/nvidia, loads its libraries from there, runs privileged to see the GPU
-# devices (GKE has no NVIDIA container runtime to inject them) and names GPUs by device name as
-# GKE's device plugin does: ai-on-gke benchmarks/infra/accelerator-cluster/stage-2/modules/gke-setup/
-# modules/nvidia-dcgm/manifest-templates/02-ds-exporter.yaml (volumes, env, securityContext).
-GKE_NVIDIA_INSTALL_DIR = "/home/kubernetes/bin/nvidia"
-# Helm replaces lists: the chart's own default mount of its metrics list (dcgm-exporter 4.8.2
-# values.yaml extraVolumeMounts) must be repeated, or `-f /etc/dcgm-exporter/default-counters.csv`
-# finds no file.
-DCGM_CHART_DEFAULT_MOUNT = {
-    "name": "exporter-metrics-volume",
-    "mountPath": "/etc/dcgm-exporter/default-counters.csv",
-    "subPath": "default-counters.csv",
-}
-GKE_DCGM_VALUES: dict[str, Any] = {
-    "extraHostVolumes": [{"name": "nvidia-install-dir-host", "hostPath": GKE_NVIDIA_INSTALL_DIR}],
-    "extraVolumeMounts": [
-        DCGM_CHART_DEFAULT_MOUNT,
-        {"name": "nvidia-install-dir-host", "mountPath": "/usr/local/nvidia", "readOnly": True},
-    ],
-    "extraEnv": [
-        {"name": "LD_LIBRARY_PATH", "value": "/usr/local/nvidia/lib64"},
-        {"name": "DCGM_EXPORTER_KUBERNETES_GPU_ID_TYPE", "value": "device-name"},
-    ],
-    # privileged cannot go with the chart's allowPrivilegeEscalation: false (Kubernetes validation).
-    "securityContext": {"privileged": True, "allowPrivilegeEscalation": True},
-}
-
-
-def in_cluster_hooks(spec: PlatformSpec) -> dict[str, Any]:
-    """The in-cluster layer's GKE hooks (hooks.md contract A), from the spec alone.
-
-    GKE installs the NVIDIA driver and its own device plugin and time-shares GPUs through the node
-    pool's gpu_sharing_config: no mlinfra plugin. GKE spot nodes carry no extra taint (only the
-    `cloud.google.com/gke-spot` label), so no pool tolerations. GKE runs metrics-server itself
-    (kube-system, part of every GKE cluster: GKE docs, "Configuring horizontal Pod autoscaling"),
-    so the layer installs none.
-    """
-    return {
-        "install_device_plugin": False,
-        "install_metrics_server": False,
-        "dcgm_values": GKE_DCGM_VALUES if spec.gpu_pools else {},
-        "system_node_selector": {POOL_LABEL: GCP_SYSTEM_POOL},
-    }
 
 
 class GcpPlatform(pulumi.ComponentResource):
@@ -171,7 +126,6 @@ class GcpPlatform(pulumi.ComponentResource):
                 regional=g.regional,
                 release_channel=g.release_channel,
                 gke_version=g.gke_version,
-                system_machine_type=g.system_machine_type,
                 **keys,
             ),
             opts=on_gcp,
@@ -228,13 +182,25 @@ class GcpPlatform(pulumi.ComponentResource):
         if g.billing_account is not None:
             self.budget = self._budget(name, spec)
 
-        self._in_cluster_layer(name, spec, secrets)
+        # One Workload Identity grant per model, read-only on its prefix: cloud resources, so always here.
+        models = spec.serving.models if spec.serving.enabled else []
+        self.model_identities = {m.name: self._model_identity(name, spec, m) for m in models}
+        self.in_cluster = in_cluster_values(
+            spec,
+            storage_base_uri=pulumi.Output.concat("gs://", self.artifacts.bucket_name, "/"),
+            model_identities={n: i.service_account_annotations for n, i in self.model_identities.items()},
+            cloud=gcp_in_cluster.cloud_values(node_disk_key_id=self.cluster.node_disk_key_id),
+        )
+        self.k8s_provider = None
+        self.monitoring = self.gpu = self.serving = None
+        self.models = []
+        if installs_in_cluster_layer(spec):
+            self._in_cluster_layer(name, spec, secrets)
 
         self.cluster_name = self.cluster.cluster_name
         self.cluster_endpoint = self.cluster.endpoint
         self.kubeconfig = pulumi.Output.secret(self.cluster.kubeconfig)
         self.oidc_issuer = self.cluster.oidc_issuer
-        self.k8s_provider = self.cluster.k8s_provider
         self.bucket_name = self.artifacts.bucket_name
         self.registry_urls = self.registry.repository_urls
         self.network_id = self.network.network_id
@@ -253,42 +219,24 @@ class GcpPlatform(pulumi.ComponentResource):
                 "oidc_issuer": self.oidc_issuer,
                 "bucket_name": self.bucket_name,
                 "registry_urls": self.registry_urls,
+                "in_cluster": self.in_cluster,
             }
         )
 
     def _in_cluster_layer(self, name: str, spec: PlatformSpec, secrets: PlatformSecrets) -> None:
-        """Monitoring, GPU telemetry, serving and models on the new cluster, after its nodes exist."""
-        bucket = self.artifacts.bucket_name
-        layer = in_cluster_layer(
-            f"{name}-",
-            InClusterLayerArgs(
-                environment=spec.environment,
-                tags=spec.tags,
-                gpu_pools=spec.gpu_pools,
-                serving=spec.serving,
-                monitoring=spec.monitoring,
-                cloud="gcp",
-                kubernetes_version=spec.cluster.kubernetes_version,
-                storage_uri=lambda path: pulumi.Output.concat("gs://", bucket, "/", path),
-                identity=lambda model: self._model_identity(name, spec, model).service_account_annotations,
-                storage_class=self.cluster.storage_class,
-                grafana_admin_password=secrets.grafana_admin_password,
-                alert_receivers=secrets.alert_receivers,
-                pool_dependencies={p.pool.name: p for p in self.gpu_pools},
-                **in_cluster_hooks(spec),
-            ),
-            pulumi.ResourceOptions(
-                parent=self,
-                providers={"kubernetes": self.cluster.k8s_provider},
-                depends_on=[self.cluster],
-            ),
+        """api_access dns / public: this stack reaches the API, so it installs the layer itself, after
+        the cluster and its system pool exist, with model workloads waiting for their GPU pools."""
+        install = install_in_cluster(
+            name,
+            spec,
+            kubeconfig=self.cluster.kubeconfig,
+            values=self.in_cluster,
+            secrets=secrets,
+            parent=self,
+            depends_on=[self.cluster],
+            pool_dependencies={p.pool.name: p for p in self.gpu_pools},
         )
-        self.monitoring, self.gpu, self.serving, self.models = (
-            layer.monitoring,
-            layer.gpu,
-            layer.serving,
-            layer.models,
-        )
+        install.adopt(self)
 
     def _model_identity(self, name: str, spec: PlatformSpec, model: ModelSpec) -> WorkloadIdentity:
         """Read access to the model's prefix for the model's ServiceAccount only."""

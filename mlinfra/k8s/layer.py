@@ -110,6 +110,7 @@ def in_cluster_layer(prefix: str, args: InClusterLayerArgs, opts: pulumi.Resourc
                 node_selector=args.system_node_selector,
                 labels=labels,
                 kubernetes_version=args.kubernetes_version,
+                managed_control_plane=args.cloud != "kubernetes",
             ),
             opts=opts,
         )

@@ -104,6 +104,14 @@ class MonitoringStackArgs:
     """The cluster's minor version: picks the kubectl image of the CRD upgrade job."""
     labels: Mapping[str, str] = field(default_factory=dict)
     """Must carry owner and cost-center; extra labels go on every object."""
+    managed_control_plane: bool = True
+    """EKS/GKE/AKS: no controller-manager, scheduler or etcd pod to scrape, kube-proxy metrics only on
+    127.0.0.1: the chart's monitors (and their always-firing *Down alerts) are turned off."""
+
+
+# Control-plane components a managed cluster does not expose (kube-prometheus-stack 81.4.3 values.yaml
+# lines 1868, 2169, 2283, 2393; each also gates its default alert rules, templates/prometheus/rules-1.14).
+MANAGED_CONTROL_PLANE_OFF = ("kubeControllerManager", "kubeScheduler", "kubeEtcd", "kubeProxy")
 
 
 class MonitoringStack(pulumi.ComponentResource):
@@ -361,7 +369,9 @@ def chart_values(
     }
     if args.storage_class:
         grafana_persistence["storageClassName"] = args.storage_class
+    off = {c: {"enabled": False} for c in MANAGED_CONTROL_PLANE_OFF} if args.managed_control_plane else {}
     return {
+        **off,
         "commonLabels": chart_labels(meta_labels),
         "crds": {
             "enabled": True,

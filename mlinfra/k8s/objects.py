@@ -223,11 +223,13 @@ def helm_release(
     namespace: pulumi.Input[str],
     values: Mapping[str, Any] | None = None,
     depends_on: Sequence[pulumi.Resource] | None = None,
+    opts: pulumi.ResourceOptions | None = None,
     **options: Any,
 ) -> k8s.helm.v3.Release:
     """A Helm release of a pinned chart (`mlinfra.k8s.charts`): chart, version and repository from the pin.
 
-    `options` are the Release's own settings (atomic, timeout, max_history, cleanup_on_fail).
+    `options` are the Release's own settings (atomic, timeout, max_history, cleanup_on_fail); `opts`
+    is merged into the child options (an explicit provider, aliases).
     """
     return k8s.helm.v3.Release(
         resource_name,
@@ -237,6 +239,8 @@ def helm_release(
         repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=pin.repo) if pin.repo is not None else None,
         namespace=namespace,
         values=dict(values) if values is not None else None,
-        opts=child(parent, depends_on=list(depends_on)) if depends_on else child(parent),
+        opts=pulumi.ResourceOptions.merge(
+            child(parent, depends_on=list(depends_on)) if depends_on else child(parent), opts
+        ),
         **options,
     )

@@ -26,14 +26,23 @@ from mlinfra.offline import mocks as mock_table
 
 SECRET_PLACEHOLDER = "offline-secret-placeholder"
 SECRET_MARK = "[secret]"
+UNKNOWN_MARK = "[unknown]"  # a value only known after a real deployment (an Output unknown in preview)
 
 
 class ProgramError(Exception):
     """A stack program could not be planned: bad config or an exception in the program."""
 
-    def __init__(self, stack: str, message: str, cause: BaseException | None = None):
+    def __init__(
+        self,
+        stack: str,
+        message: str,
+        cause: BaseException | None = None,
+        missing_references: list[str] | None = None,
+    ):
         self.stack = stack
         self.cause = cause
+        # StackReferences the program asked for without offline outputs (plan_stack resolves them).
+        self.missing_references = list(missing_references or [])
         super().__init__(f"stack {stack!r}: {message}")
 
 
@@ -55,11 +64,15 @@ class ResourceRecord:
     custom_timeouts: dict[str, str] = field(default_factory=dict)
     custom: bool = True
     id: str | None = None
+    # The URNs this resource was known by before (its `aliases`, resolved as the engine would): a
+    # renamed or re-parented resource with an alias is the same resource, not a replacement.
+    aliases: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("custom")
         d.pop("id")
+        d.pop("aliases")
         return d
 
 
@@ -74,6 +87,11 @@ class Plan:
     warnings: list[str] = field(default_factory=list)
     policy: dict[str, Any] = field(default_factory=lambda: {"violations": []})
     cost: dict[str, Any] = field(default_factory=dict)
+    # In memory only (not in the JSON form): the outputs with secrets unmasked (what a StackReference
+    # to this stack reads), which of them are secret, and the outputs this stack's StackReferences read.
+    raw_outputs: dict[str, Any] = field(default_factory=dict, repr=False)
+    secret_outputs: list[str] = field(default_factory=list, repr=False)
+    stack_references: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     # ---- queries used by tests, policies and the CLI
     def of_type(self, type_: str) -> list[ResourceRecord]:
@@ -145,8 +163,11 @@ def _is_component(type_: str) -> bool:
 def plain(value: Any) -> Any:
     """Turn deserialized property values into JSON-safe data (secrets masked, refs as URNs)."""
     from pulumi import Resource
+    from pulumi.output import Unknown
     from pulumi.runtime import rpc
 
+    if isinstance(value, Unknown) or value == rpc.UNKNOWN:
+        return UNKNOWN_MARK
     if isinstance(value, dict):
         if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
             return SECRET_MARK
@@ -206,9 +227,27 @@ def _capturing_monitor_class():
                     custom_timeouts=_custom_timeouts(request),
                     custom=bool(request.custom),
                     id=response.id or None,
+                    aliases=self.alias_urns(request),
                 )
             )
             return response
+
+        def alias_urns(self, request) -> list[str]:
+            """Resolve the registration's aliases (full URNs, or specs relative to it) to URNs."""
+            out = []
+            for alias in request.aliases:
+                if alias.urn:
+                    out.append(alias.urn)
+                    continue
+                spec = alias.spec
+                parent = "" if spec.noParent else (spec.parentUrn or request.parent)
+                urn = self.make_urn(parent, spec.type or request.type, spec.name or request.name)
+                if spec.stack or spec.project:
+                    head, project, qualified, name = urn.split("::", 3)
+                    stack = head.removeprefix("urn:pulumi:")
+                    urn = f"urn:pulumi:{spec.stack or stack}::{spec.project or project}::{qualified}::{name}"
+                out.append(urn)
+            return sorted(set(out))
 
     return CapturingMonitor
 
@@ -256,25 +295,45 @@ def _mark_secrets(struct, deserialized: Any) -> Any:
 
 
 STACK_OUTPUTS_KEY = "mlinfra:offlineStackOutputs"
+# The organization name of self-managed (DIY) backends, whose stack references read
+# `organization/<project>/<stack>` (Pulumi docs, "Stack references").
+DIY_ORGANIZATION = "organization"
 
 
-def _make_mocks(default_region: str, config: dict[str, str]):
+@dataclass
+class _References:
+    """A run's StackReferences: outputs known up front, what the program read, what it missed."""
+
+    given: dict[str, tuple[dict[str, Any], list[str]]] = field(default_factory=dict)
+    read: dict[str, dict[str, Any]] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+
+
+def _make_mocks(default_region: str, config: dict[str, str], references: _References):
     import pulumi
 
-    stack_outputs = _config_object(config, STACK_OUTPUTS_KEY)
+    overrides = _config_object(config, STACK_OUTPUTS_KEY)
 
     class OfflineMocks(pulumi.runtime.Mocks):
         def new_resource(self, args: pulumi.runtime.MockResourceArgs):
             region = str(args.inputs.get("region") or default_region)
             if args.typ == "pulumi:pulumi:StackReference":
-                # Another stack's outputs cannot be read offline: they come from the config
-                # object `mlinfra:offlineStackOutputs: {<stack>: {...}}` (ignored by real runs).
+                # Another stack's outputs: the config object `mlinfra:offlineStackOutputs: {<stack>:
+                # {...}}` when given (ignored by real runs), else the referenced project planned
+                # offline (plan_stack resolves sibling projects and runs the program again).
                 ref = str(args.inputs.get("name") or args.name)
-                if ref not in stack_outputs:
+                if ref in overrides:
+                    outputs, secret = overrides[ref], []
+                elif ref in references.given:
+                    outputs, secret = references.given[ref]
+                else:
+                    references.missing.append(ref)
                     raise OfflineConfigError(
-                        f"stack reference {ref!r} has no offline outputs; add them under {STACK_OUTPUTS_KEY}"
+                        f"stack reference {ref!r} has no offline outputs; plan its project next to this one "
+                        f"or add them under {STACK_OUTPUTS_KEY}"
                     )
-                return ref, {"name": ref, "outputs": stack_outputs[ref], "secretOutputNames": []}
+                references.read[ref] = outputs
+                return ref, {"name": ref, "outputs": outputs, "secretOutputNames": secret}
             if args.typ.startswith("pulumi:providers:"):
                 rid = f"{args.name}-provider-id"
                 return rid, dict(args.inputs)
@@ -305,23 +364,27 @@ def run_program(
     config: dict[str, str] | None = None,
     secret_keys: list[str] | None = None,
     region: str | None = None,
+    stack_references: dict[str, tuple[dict[str, Any], list[str]]] | None = None,
 ) -> Plan:
     """Run `program` under mocks (preview mode) and return the captured plan.
 
-    Each call runs in a fresh context, so plans in one process do not leak into each other.
+    stack_references: name -> (outputs, secret output names) for the program's StackReferences
+    (plan_stack fills it by planning the referenced projects). Each call runs in a fresh context,
+    so plans in one process do not leak into each other.
     """
+    references = _References(given=dict(stack_references or {}))
     ctx = contextvars.copy_context()
-    return ctx.run(_run, program, project, stack, config or {}, secret_keys or [], region)
+    return ctx.run(_run, program, project, stack, config or {}, secret_keys or [], region, references)
 
 
-def _run(program, project, stack, config, secret_keys, region) -> Plan:
+def _run(program, project, stack, config, secret_keys, region, references: _References) -> Plan:
     import pulumi
     from pulumi.runtime import settings as pulumi_settings
     from pulumi.runtime.config import set_all_config
     from pulumi.runtime.stack import run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await
 
-    monitor = _capturing_monitor_class()(_make_mocks(region or mock_table.DEFAULT_REGION, config))
+    monitor = _capturing_monitor_class()(_make_mocks(region or mock_table.DEFAULT_REGION, config, references))
     collector = _WarningCollector()
     logger = logging.getLogger(f"mlinfra.offline.{id(monitor)}")
     logger.propagate = False
@@ -329,9 +392,19 @@ def _run(program, project, stack, config, secret_keys, region) -> Plan:
 
     pulumi_settings.ROOT.set(None)
     set_all_config(dict(config), list(secret_keys))
+    # The organization of self-managed backends, whose stack references read `organization/<project>/<stack>`.
     pulumi.runtime.set_mocks(
-        monitor.mocks, project=project, stack=stack, preview=True, logger=logger, monitor=monitor
+        monitor.mocks,
+        project=project,
+        stack=stack,
+        preview=True,
+        logger=logger,
+        monitor=monitor,
+        organization=DIY_ORGANIZATION,
     )
+    # set_mocks leaves the pending-output set of the settings alone: a fresh one per run, so the tasks
+    # of a run that failed (e.g. on a StackReference plan_stack then resolves) do not join this one.
+    pulumi_settings.SETTINGS.outputs = set()
     # Warnings are what the program logs through the engine (`pulumi.log.warn`): that is
     # where provider SDKs report a deprecated resource or property when it is used. Python
     # `warnings` raised while an SDK module is imported concern resources nobody uses, and
@@ -341,12 +414,12 @@ def _run(program, project, stack, config, secret_keys, region) -> Plan:
     except ProgramError:
         raise
     except BaseException as e:  # noqa: BLE001 surfaced as a ProgramError with its cause
-        raise ProgramError(stack, _describe(e), e) from e
+        raise ProgramError(stack, _describe(e), e, references.missing) from e
     root = pulumi_settings.get_root_resource()
-    outputs = _resolve_outputs(getattr(root, "outputs", {}) or {})
+    outputs, raw, secret = _resolve_outputs(getattr(root, "outputs", {}) or {})
     msgs = list(collector.messages)
     cloud = _detect_cloud(monitor.records, config)
-    return Plan(
+    plan = Plan(
         stack=stack,
         project=project,
         cloud=cloud,
@@ -356,7 +429,14 @@ def _run(program, project, stack, config, secret_keys, region) -> Plan:
         resources=sorted(monitor.records, key=lambda r: r.urn),
         outputs=outputs,
         warnings=msgs,
+        raw_outputs=raw,
+        secret_outputs=secret,
+        stack_references=dict(references.read),
     )
+    from mlinfra.offline.reach import deploy_from, reachability_warnings
+
+    plan.warnings.extend(reachability_warnings(plan, deploy_from(config, stack)))
+    return plan
 
 
 def _describe(e: BaseException) -> str:
@@ -374,17 +454,23 @@ def _describe(e: BaseException) -> str:
     return f"{name}: {e}"
 
 
-def _resolve_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
+def _resolve_outputs(outputs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """(outputs with secrets masked, outputs unmasked, names of the secret ones)."""
     import pulumi
     from pulumi.runtime.sync_await import _sync_await
 
     resolved: dict[str, Any] = {}
+    raw: dict[str, Any] = {}
+    secret: list[str] = []
     for key, value in outputs.items():
         out = pulumi.Output.from_input(value)
         is_secret = _sync_await(out.is_secret())
-        val = _sync_await(out.future())
-        resolved[key] = SECRET_MARK if is_secret else plain(val)
-    return resolved
+        val = plain(_sync_await(out.future()))
+        raw[key] = val
+        resolved[key] = SECRET_MARK if is_secret else val
+        if is_secret:
+            secret.append(key)
+    return resolved, raw, sorted(secret)
 
 
 def _detect_cloud(records: list[ResourceRecord], config: dict[str, str]) -> str:
@@ -394,6 +480,10 @@ def _detect_cloud(records: list[ResourceRecord], config: dict[str, str]) -> str:
     for prefix in ("aws", "gcp", "azure-native"):
         if any(r.type.startswith(prefix + ":") for r in records):
             return "azure" if prefix == "azure-native" else prefix
+    # A stack of Kubernetes resources only (an in-cluster stack): the cloud its components name.
+    for cloud in ("aws", "gcp", "azure"):
+        if any(r.type.startswith(f"mlinfra:{cloud}:") for r in records):
+            return cloud
     return "kubernetes"
 
 
@@ -478,10 +568,80 @@ def _unsecure(value: Any) -> tuple[Any, bool]:
     return value, False
 
 
-def plan_stack(stack_dir: str | os.PathLike[str], stack: str) -> Plan:
-    """Plan a stack directory offline: load its config and run its `__main__.py` under mocks."""
+# How many StackReferences one program may resolve by planning their projects (and how deep).
+MAX_STACK_REFERENCES = 8
+
+
+def plan_stack(stack_dir: str | os.PathLike[str], stack: str, _chain: tuple[str, ...] = ()) -> Plan:
+    """Plan a stack directory offline: load its config and run its `__main__.py` under mocks.
+
+    A StackReference without `mlinfra:offlineStackOutputs` is resolved by planning the referenced
+    stack: the project of that name under the same repository (`find_project`), its
+    `Pulumi.<stack>.yaml`. The program then runs again with those outputs: deterministic, and no
+    program runs inside another.
+    """
     cfg = load_stack(stack_dir, stack)
     region = _config_region(cfg.config)
+    here = f"{cfg.project}/{stack}"
+    if here in _chain:
+        raise ProgramError(stack, f"stack references form a cycle: {' -> '.join([*_chain, here])}")
+    resolved: dict[str, tuple[dict[str, Any], list[str]]] = {}
+    for _ in range(MAX_STACK_REFERENCES + 1):
+        try:
+            return _plan_loaded(cfg, stack, region, resolved)
+        except ProgramError as e:
+            missing = _missing_reference(e)
+            if missing is None or missing in resolved:
+                raise
+            project_dir, ref_stack = find_project(Path(stack_dir), missing, cfg.project)
+            try:
+                referenced = plan_stack(project_dir, ref_stack, (*_chain, here))
+            except ProgramError as inner:
+                raise ProgramError(stack, f"stack reference {missing!r} ({project_dir}): {inner}") from inner
+            resolved[missing] = (referenced.raw_outputs, referenced.secret_outputs)
+    raise ProgramError(stack, f"more than {MAX_STACK_REFERENCES} stack references")
+
+
+def _missing_reference(error: ProgramError) -> str | None:
+    return error.missing_references[0] if error.missing_references else None
+
+
+def find_project(start: Path, reference: str, current_project: str) -> tuple[Path, str]:
+    """The directory of the project a stack reference names, and the stack: `<org>/<project>/<stack>`,
+    `<project>/<stack>` or `<stack>` (this project). Searched under the repository holding `start`
+    (the nearest ancestor with .git or pyproject.toml), projects by their Pulumi.yaml `name`."""
+    parts = reference.split("/")
+    ref_stack = parts[-1]
+    project = parts[-2] if len(parts) >= 2 else current_project
+    start = start.resolve()
+    root = next(
+        (d for d in (start, *start.parents) if (d / ".git").exists() or (d / "pyproject.toml").exists()),
+        start.parent,
+    )
+    found = []
+    for pulumi_yaml in sorted(root.glob("**/Pulumi.yaml")):
+        rel = pulumi_yaml.relative_to(root).parts
+        if len(rel) > 5 or any(p.startswith(".") or p == "node_modules" for p in rel):
+            continue
+        doc = yaml.safe_load(pulumi_yaml.read_text()) or {}
+        if str(doc.get("name") or pulumi_yaml.parent.name) == project:
+            found.append(pulumi_yaml.parent)
+    if not found:
+        raise ProgramError(
+            ref_stack,
+            f"stack reference {reference!r}: no Pulumi project named {project!r} under {root}; "
+            f"add its outputs under {STACK_OUTPUTS_KEY}",
+        )
+    if len(found) > 1:
+        raise ProgramError(
+            ref_stack,
+            f"stack reference {reference!r}: several projects named {project!r}: "
+            f"{', '.join(str(d) for d in found)}; add its outputs under {STACK_OUTPUTS_KEY}",
+        )
+    return found[0], ref_stack
+
+
+def _plan_loaded(cfg: StackConfig, stack: str, region: str | None, resolved) -> Plan:
 
     def program() -> None:
         old_cwd, old_path = os.getcwd(), list(sys.path)
@@ -500,6 +660,7 @@ def plan_stack(stack_dir: str | os.PathLike[str], stack: str) -> Plan:
         config=cfg.config,
         secret_keys=cfg.secret_keys,
         region=region,
+        stack_references=resolved,
     )
 
 

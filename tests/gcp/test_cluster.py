@@ -1,5 +1,5 @@
 """Cluster: private GKE with encrypted secrets, endpoint per api_access, webhook firewall, system pool,
-CMEK StorageClass, admin RBAC; refusals before any registration."""
+admins' IAM access, no Kubernetes resource; refusals before any registration."""
 
 from __future__ import annotations
 
@@ -29,7 +29,6 @@ from tests.gcp.support import (
     plan_gcp,
     refused_before_any_resource,
 )
-from tests.k8s.k8s_schema import object_of, validate
 
 CHARTS = Path(__file__).resolve().parents[3] / "shared" / "charts"
 GKE = "gcp:container/cluster:Cluster"
@@ -57,7 +56,6 @@ def _args(spec, **overrides) -> ClusterArgs:
         regional=g.regional,
         release_channel=g.release_channel,
         gke_version=g.gke_version,
-        system_machine_type=g.system_machine_type,
     )
     values.update(overrides)
     return ClusterArgs(**values)
@@ -285,36 +283,21 @@ def test_node_service_account_has_only_the_default_node_role(dev_plan):
     assert [g.inputs["role"] for g in grants] == ["roles/container.defaultNodeServiceAccount"]
 
 
-def test_default_storage_class_is_cmek_and_gke_default_is_turned_off(dev_plan, prod_plan):
-    """Pitfall: two default StorageClasses (GKE's standard-rwo and ours); Kubernetes picks the newest."""
-    sc = dev_plan.one("kubernetes:storage.k8s.io/v1:StorageClass")
-    assert sc.inputs["provisioner"] == "pd.csi.storage.gke.io"
-    assert sc.inputs["parameters"]["disk-encryption-kms-key"].endswith("/cryptoKeys/acme-ml-dev-node-disks")
-    assert sc.inputs["metadata"]["annotations"] == {"storageclass.kubernetes.io/is-default-class": "true"}
-    assert sc.inputs["volumeBindingMode"] == "WaitForFirstConsumer"
-    assert sc.inputs["reclaimPolicy"] == "Delete"
-    assert prod_plan.one("kubernetes:storage.k8s.io/v1:StorageClass").inputs["reclaimPolicy"] == "Retain"
-    validate(object_of(sc.inputs))
-    patch = dev_plan.one("kubernetes:storage.k8s.io/v1:StorageClassPatch")
-    assert patch.inputs["metadata"]["name"] == "standard-rwo"
-    assert patch.inputs["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] == "false"
-    system = dev_plan.one(POOL)
-    assert system.urn in sc.dependencies and system.urn in patch.dependencies
-
-
-def test_admins_get_cluster_viewer_iam_and_cluster_admin_rbac(dev_plan):
+def test_admins_get_the_cluster_viewer_iam_role(dev_plan):
+    """What they may do inside is RBAC, bound by the in-cluster layer (tests/gcp/test_in_cluster.py)."""
     iam = next(r for r in dev_plan.of_type("gcp:projects/iAMMember:IAMMember") if "admin" in r.name)
     assert iam.inputs == {
         **iam.inputs,
         "role": "roles/container.clusterViewer",
         "member": "user:alice@acme.example",
     }
-    binding = dev_plan.one("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding").inputs
-    assert binding["roleRef"]["name"] == "cluster-admin"
-    assert binding["subjects"] == [
-        {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice@acme.example"}
+
+
+def test_the_cluster_registers_no_kubernetes_resource(dev_plan):
+    """A private cluster's platform stack runs outside the VPC: nothing in it may need the API."""
+    assert not [
+        r for r in dev_plan.resources if r.type.startswith(("kubernetes:", "pulumi:providers:kubernetes"))
     ]
-    validate(object_of(binding))
 
 
 def test_kubeconfig_shape():
@@ -338,6 +321,7 @@ def test_kubeconfig_shape():
         ({"zones": ["us-east1-b", "us-east1-c"]}, "zones"),
         ({"zones": ["us-central1-a"], "regional": False}, "zones"),
         ({"environment": "qa"}, "environment"),
+        ({"release_channel": "EXTENDED"}, "release_channel"),  # extended support, version_support standard
     ],
 )
 def test_bad_input_is_refused_before_any_resource(overrides, field):

@@ -9,13 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlinfra.gcp.platform import DCGM_CHART_DEFAULT_MOUNT, GKE_DCGM_VALUES, in_cluster_hooks
-from mlinfra.k8s.charts import DCGM_EXPORTER
 from mlinfra.platform import IMPLEMENTED_CLOUDS, MlPlatform
 from tests.conftest import plan_of
 from tests.gcp.plans import ROOT, planned
 from tests.gcp.support import gcp_spec
-from tests.k8s.chart_data import chart_dir, defaults, unread_keys
 from tests.k8s.k8s_schema import CORE_GROUP_PREFIXES, object_of, validate
 
 STACKS = ["dev", "staging", "prod"]
@@ -110,27 +107,6 @@ def test_dcgm_exporter_gets_the_cos_driver_path():
     assert {"name": "LD_LIBRARY_PATH", "value": "/usr/local/nvidia/lib64"} in values["extraEnv"]
     assert values["securityContext"]["privileged"] is True
     assert values["securityContext"]["allowPrivilegeEscalation"] is True
-
-
-@pytest.mark.skipif(not chart_dir(DCGM_EXPORTER).is_dir(), reason="chart data not available")
-def test_dcgm_values_are_read_by_the_chart_and_keep_its_own_mount():
-    """Helm replaces lists: the chart's default metrics mount must be repeated, exactly."""
-    # The daemonset template renders securityContext whole (`toYaml .Values.securityContext`,
-    # NVIDIA/dcgm-exporter deployment/templates/daemonset.yaml), so any container field is read.
-    assert unread_keys(GKE_DCGM_VALUES, DCGM_EXPORTER, frozenset({"securityContext"})) == []
-    chart = defaults(DCGM_EXPORTER)
-    assert chart["extraVolumeMounts"] == [DCGM_CHART_DEFAULT_MOUNT]
-    assert GKE_DCGM_VALUES["extraVolumeMounts"][0] == DCGM_CHART_DEFAULT_MOUNT
-    assert {v["name"] for v in chart["extraConfigMapVolumes"]} == {DCGM_CHART_DEFAULT_MOUNT["name"]}
-    assert "-f" in chart["arguments"] and chart["arguments"][1] == DCGM_CHART_DEFAULT_MOUNT["mountPath"]
-
-
-def test_layer_hooks_come_from_the_spec():
-    hooks = in_cluster_hooks(gcp_spec())
-    assert hooks["install_device_plugin"] is False
-    assert hooks["dcgm_values"] == GKE_DCGM_VALUES
-    assert hooks["system_node_selector"] == {"mlinfra.io/pool": "system"}
-    assert in_cluster_hooks(gcp_spec(gpu_pools=[]))["dcgm_values"] == {}
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -60,6 +60,15 @@ def test_gpu_pools_use_the_cluster_zones_offering_their_gpu():
     assert gcp_pool_zones(spec, 1) == ["us-central1-b", "us-central1-f"]  # T4: a, b, c, f
 
 
+def test_version_support_is_the_gke_release_channel_and_the_system_type_is_pinned():
+    """cluster.version_support extended = GKE's EXTENDED channel; the profile fills it, and the
+    system pool's machine type (the one field on every cloud) gets the pinned GCP default."""
+    extended = gcp_spec(cluster={"api_access": "dns", "version_support": "extended"})
+    assert extended.gcp.release_channel == "EXTENDED"
+    assert gcp_spec(GCP_PROD_SPEC).gcp.release_channel == "STABLE"
+    assert gcp_spec().cluster.system_pool.machine_type == "e2-standard-4"
+
+
 def test_long_names_get_valid_service_account_ids():
     assert gcp_service_account_id("acme-ml-dev", "nodes") == "acme-ml-dev-nodes"
     long = gcp_service_account_id("acme-recommendations-staging", "nodes")
@@ -145,6 +154,22 @@ def test_long_names_get_valid_service_account_ids():
         (_with(GCP_SPEC, budget__alert_emails=["a@acme.example"]), "gcp.billing_account", "billing account"),
         (_with(GCP_SPEC, budget__monthly_limit_usd=500), "gcp.billing_account", "billing account"),
         (_with(GCP_SPEC, gcp__billing_account="123"), "gcp.billing_account", "XXXXXX-XXXXXX-XXXXXX"),
+        (
+            _with(GCP_SPEC, cluster__version_support="extended", gcp__release_channel="REGULAR"),
+            "gcp.release_channel",
+            "EXTENDED channel",
+        ),
+        (_with(GCP_SPEC, gcp__release_channel="EXTENDED"), "gcp.release_channel", "EXTENDED channel"),
+        (
+            _with(GCP_SPEC, cluster__system_pool={"machine_type": "m6i.large"}),
+            "cluster.system_pool.machine_type",
+            "Compute Engine machine type",
+        ),
+        (
+            _with(GCP_SPEC, gcp__system_machine_type="e2-standard-8"),
+            "gcp.system_machine_type",
+            "unknown field",
+        ),
         (_with(GCP_SPEC, tags__owner="ML Platform"), "tags.owner", "not a GCP label"),
         (_with(GCP_SPEC, tags__extra={"Team": "a"}), "tags.extra.Team", "not a GCP label"),
         (_with(GCP_SPEC, artifacts__bucket_name="acme.artifacts"), "artifacts.bucket_name", "no dots"),

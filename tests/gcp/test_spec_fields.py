@@ -127,6 +127,7 @@ CASES = [
     ),
     Case("cluster.admin_principals", ["user:someone-else@acme.example"]),
     Case("cluster.log_retention_days", 30),
+    Case("cluster.version_support", "extended"),  # GKE's EXTENDED release channel
     Case("cluster.system_pool.min_nodes", 4),
     Case("cluster.system_pool.desired_nodes", 2),
     Case("cluster.system_pool.max_nodes", 10),
@@ -208,7 +209,6 @@ CASES = [
     Case("gcp.project", "acme-ml-other"),
     Case("gcp.zones", ["us-central1-b", "us-central1-c"]),
     Case("gcp.regional", True, base={"environment": "dev"}),  # dev is zonal by default
-    Case("gcp.system_machine_type", "n2-standard-4"),
     Case("gcp.release_channel", "STABLE"),
     Case("gcp.gke_version", "1.33.4-gke.1172000"),  # the offline mock resolves 1.33.5-gke.1201000
     Case("gcp.pods_cidr", "10.128.0.0/14"),

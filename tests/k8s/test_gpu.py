@@ -261,4 +261,4 @@ def test_every_value_is_read_by_the_pinned_charts():
     plan = run([pool("shared", 4), pool("whole")])
     assert unread_keys(values(plan, "gpu-device-plugin"), NVIDIA_DEVICE_PLUGIN) == []
     # customMetrics: read by templates/metrics-configmap.yaml, only commented in values.yaml
-    assert unread_keys(values(plan, "gpu-dcgm-exporter"), DCGM_EXPORTER, frozenset({"customMetrics"})) == []
+    assert unread_keys(values(plan, "gpu-dcgm-exporter"), DCGM_EXPORTER) == []

@@ -140,7 +140,7 @@ def test_dcgm_values_are_deep_merged_and_read_by_the_chart():
     assert values["serviceMonitor"]["relabelings"]  # our keys under the merged map survive
     assert values["fullnameOverride"] == "dcgm-exporter"
     # customMetrics: read by templates/metrics-configmap.yaml, only commented in values.yaml
-    assert unread_keys(values, DCGM_EXPORTER, frozenset({"customMetrics"})) == []
+    assert unread_keys(values, DCGM_EXPORTER) == []
     assert unread_keys({"extraHostVolume": []}, DCGM_EXPORTER) == ["extraHostVolume"]  # the check bites
 
 

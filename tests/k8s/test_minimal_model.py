@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 
-from mlinfra.platform import MlPlatform
 from mlinfra.spec import PlatformSpec
-from tests.conftest import PROD_SPEC, plan_of
+from tests.conftest import PROD_SPEC, deployed_plan_of
 
 MINIMAL = {
     "kserve": {"name": "qa", "runtime": "kserve", "version": "2026-12-01/", "gpu_pool": "a10g"},
@@ -25,7 +24,8 @@ def plan():
     data = copy.deepcopy(PROD_SPEC)
     data["serving"] = {"models": list(MINIMAL.values())}
     spec = PlatformSpec.load(data)
-    return plan_of(lambda: MlPlatform("acme", spec), region="us-east-1")
+    # prod's API is private: the layer is the in-cluster stack's, installed from the platform's outputs
+    return deployed_plan_of(spec)
 
 
 def _by_name(plan, type_: str) -> dict[str, dict[str, Any]]:

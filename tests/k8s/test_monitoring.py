@@ -457,15 +457,10 @@ def test_prometheus_operator_crds_upgrade_with_the_chart():
 def test_every_kube_prometheus_stack_value_is_read_by_the_pinned_chart():
     from tests.k8s.chart_data import schema_errors, unread_keys
 
-    # configSecret: read by templates/alertmanager/alertmanager.yaml (`{{- if
-    # .Values.alertmanager.alertmanagerSpec.configSecret }}`), and grafana's
-    # persistence.storageClassName, read by the grafana chart's templates/pvc.yaml: both only
-    # commented in values.yaml
-    templates_read = frozenset(
-        {"alertmanager.alertmanagerSpec.configSecret", "grafana.persistence.storageClassName"}
-    )
+    # Keys only the chart's templates read (configSecret, grafana's persistence.storageClassName) are
+    # in the one exception table, mlinfra.charts.values.EXCEPTIONS, with the template that reads each.
     for plan in (run(storage_class="gp3"), run(make_spec(PROD_SPEC).monitoring, environment="prod")):
         values = kps(plan)["values"]
-        assert unread_keys(values, KUBE_PROMETHEUS_STACK, templates_read) == []
+        assert unread_keys(values, KUBE_PROMETHEUS_STACK) == []
         assert schema_errors(values, KUBE_PROMETHEUS_STACK) == []
     assert unread_keys({"crds": {"upgradeJobs": {}}}, KUBE_PROMETHEUS_STACK) == ["crds.upgradeJobs"]

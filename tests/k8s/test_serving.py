@@ -281,10 +281,7 @@ def test_charts_come_from_their_upstream_repositories(prod: Plan):
     assert _release(prod, "keda")["repositoryOpts"]["repo"] == "https://kedacore.github.io/charts"
 
 
-# Keys the charts' templates read although values.yaml does not list them (cite the template).
-TEMPLATES_READ: dict[str, frozenset[str]] = {}
-
-
+# Keys the charts' templates read although values.yaml does not list them: mlinfra.charts.values.EXCEPTIONS.
 @pytest.mark.parametrize(
     ("release", "pin"),
     [
@@ -298,7 +295,7 @@ TEMPLATES_READ: dict[str, frozenset[str]] = {}
 def test_every_values_key_is_read_by_the_pinned_chart(prod: Plan, dev: Plan, release, pin):
     for plan in (prod, dev):
         values = _release(plan, release).get("values") or {}
-        assert unread_keys(values, pin, TEMPLATES_READ.get(pin.name, frozenset())) == [], release
+        assert unread_keys(values, pin) == [], release
         assert schema_errors(values, pin) == [], release  # Helm validates values.schema.json (cert-manager)
 
 
