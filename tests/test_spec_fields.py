@@ -101,6 +101,8 @@ PLAN_INVISIBLE: dict[str, str] = {
     "cloud": "selects which cloud's platform is built (tests/test_platform.py covers the dispatch); not a value inside one plan",
     "guardrails.allow_spot_only_gpu": "an explicit override of a spec check: it changes which specs are accepted, not what they deploy",
     "guardrails.override_reason": "the audit trail of an override; recorded in the spec, deploys nothing",
+    "monitoring.alerting.slack_channel": "lands only in the Alertmanager configuration, a Kubernetes Secret "
+    "the plan masks (it carries the webhook URLs); tests/k8s/test_monitoring.py asserts the channel in it",
 }
 
 # Values for fields a generic rule cannot mutate, and the fields that must change together with a

@@ -27,6 +27,11 @@ def _data() -> ChartData:
         pytest.fail(str(e), pytrace=False)
 
 
+def defaults(pin: ChartPin) -> dict[str, Any]:
+    """The pinned chart version's default values, subcharts' defaults under their keys."""
+    return chart_values.chart_defaults_and_schema(_data(), pin.name, pin.version)[0]
+
+
 def unread_keys(values: Mapping[str, Any], pin: ChartPin) -> list[str]:
     """Paths of keys in `values` the pinned chart version does not read. Keys the chart's templates
     read although values.yaml leaves them out belong in `mlinfra.charts.values.EXCEPTIONS` (one
