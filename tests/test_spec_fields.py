@@ -273,12 +273,6 @@ GCP_MUTATIONS: dict[str, dict[str, Any]] = {
         "gpu_pools.0.min_nodes": 2,
     },
     "network.nat_gateways": {"network.nat_gateways": "single"},
-    "network.private_subnet_cidrs": {
-        "network.private_subnet_cidrs": ["10.50.0.0/20", "10.50.16.0/20", "10.50.32.0/20"]
-    },
-    "network.public_subnet_cidrs": {
-        "network.public_subnet_cidrs": ["10.50.240.0/24", "10.50.241.0/24", "10.50.242.0/24"]
-    },
     "network.existing": {
         "network.existing": {
             "network_id": "projects/shared/global/networks/ml",

@@ -15,8 +15,6 @@ inside the VPC. GKE's part of both paths is mlinfra.gcp.in_cluster.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pulumi
 from pulumi_gcp import Provider as GcpProvider
 from pulumi_gcp import billing, monitoring
@@ -31,21 +29,11 @@ from mlinfra.gcp.kms import key_ring, project_number
 from mlinfra.gcp.network import Network, NetworkArgs
 from mlinfra.gcp.registry import Registry, RegistryArgs
 from mlinfra.k8s.serving import sa_name
-from mlinfra.platform import in_cluster_values, install_in_cluster, installs_in_cluster_layer
+from mlinfra.platform import CloudPlatform, PlatformSecrets
 from mlinfra.spec import ModelSpec, PlatformSpec, gcp_service_account_id, gcp_zones
 
-if TYPE_CHECKING:
-    from mlinfra.platform import PlatformSecrets
 
-
-class GcpPlatform(pulumi.ComponentResource):
-    cluster_name: pulumi.Output[str]
-    cluster_endpoint: pulumi.Output[str]
-    kubeconfig: pulumi.Output[str]
-    oidc_issuer: pulumi.Output[str]
-    bucket_name: pulumi.Output[str]
-    registry_urls: pulumi.Output[dict[str, str]]
-
+class GcpPlatform(CloudPlatform):
     def __init__(
         self,
         name: str,
@@ -53,13 +41,10 @@ class GcpPlatform(pulumi.ComponentResource):
         secrets: PlatformSecrets | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ):
-        if spec.cloud != "gcp" or spec.gcp is None:
-            raise ValueError(f"GcpPlatform needs cloud 'gcp'; the spec says {spec.cloud!r}")
-        super().__init__("mlinfra:gcp:Platform", name, None, opts)
-        from mlinfra.platform import PlatformSecrets
-
+        super().__init__("gcp", name, spec, opts)
         secrets = secrets or PlatformSecrets()
         g = spec.gcp
+        assert g is not None  # the spec fills it in for cloud gcp
         labels = spec.required_tags
         protect = spec.protect_stateful
         zones = gcp_zones(spec)
@@ -182,61 +167,24 @@ class GcpPlatform(pulumi.ComponentResource):
         if g.billing_account is not None:
             self.budget = self._budget(name, spec)
 
-        # One Workload Identity grant per model, read-only on its prefix: cloud resources, so always here.
-        models = spec.serving.models if spec.serving.enabled else []
-        self.model_identities = {m.name: self._model_identity(name, spec, m) for m in models}
-        self.in_cluster = in_cluster_values(
-            spec,
-            storage_base_uri=pulumi.Output.concat("gs://", self.artifacts.bucket_name, "/"),
-            model_identities={n: i.service_account_annotations for n, i in self.model_identities.items()},
-            cloud=gcp_in_cluster.cloud_values(node_disk_key_id=self.cluster.node_disk_key_id),
-        )
-        self.k8s_provider = None
-        self.monitoring = self.gpu = self.serving = None
-        self.models = []
-        if installs_in_cluster_layer(spec):
-            self._in_cluster_layer(name, spec, secrets)
-
-        self.cluster_name = self.cluster.cluster_name
-        self.cluster_endpoint = self.cluster.endpoint
-        self.kubeconfig = pulumi.Output.secret(self.cluster.kubeconfig)
-        self.oidc_issuer = self.cluster.oidc_issuer
-        self.bucket_name = self.artifacts.bucket_name
-        self.registry_urls = self.registry.repository_urls
-        self.network_id = self.network.network_id
-        self.subnetwork_id = self.network.subnetwork_id
-        self.node_disk_key_id = self.cluster.node_disk_key_id
-        self.node_service_account_email = self.cluster.node_service_account_email
-        self.register_outputs(
-            {
-                "network_id": self.network_id,
-                "subnetwork_id": self.subnetwork_id,
-                "node_disk_key_id": self.node_disk_key_id,
-                "node_service_account_email": self.node_service_account_email,
-                "cluster_name": self.cluster_name,
-                "cluster_endpoint": self.cluster_endpoint,
-                "kubeconfig": self.kubeconfig,
-                "oidc_issuer": self.oidc_issuer,
-                "bucket_name": self.bucket_name,
-                "registry_urls": self.registry_urls,
-                "in_cluster": self.in_cluster,
-            }
-        )
-
-    def _in_cluster_layer(self, name: str, spec: PlatformSpec, secrets: PlatformSecrets) -> None:
-        """api_access dns / public: this stack reaches the API, so it installs the layer itself, after
-        the cluster and its system pool exist, with model workloads waiting for their GPU pools."""
-        install = install_in_cluster(
+        # One Workload Identity grant per model, read-only on its prefix; the layer here unless the
+        # API is private (then stacks/gcp-in-cluster installs it from these outputs).
+        self._in_cluster(
             name,
             spec,
-            kubeconfig=self.cluster.kubeconfig,
-            values=self.in_cluster,
-            secrets=secrets,
-            parent=self,
-            depends_on=[self.cluster],
-            pool_dependencies={p.pool.name: p for p in self.gpu_pools},
+            secrets,
+            storage_scheme="gs://",
+            model_identity=lambda m: self._model_identity(name, spec, m),
+            cloud_values=gcp_in_cluster.cloud_values(node_disk_key_id=self.cluster.node_disk_key_id),
         )
-        install.adopt(self)
+        self._register_platform_outputs(
+            {
+                "network_id": self.network.network_id,
+                "subnetwork_id": self.network.subnetwork_id,
+                "node_disk_key_id": self.cluster.node_disk_key_id,
+                "node_service_account_email": self.cluster.node_service_account_email,
+            }
+        )
 
     def _model_identity(self, name: str, spec: PlatformSpec, model: ModelSpec) -> WorkloadIdentity:
         """Read access to the model's prefix for the model's ServiceAccount only."""

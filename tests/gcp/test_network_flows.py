@@ -74,15 +74,9 @@ def _flows(stack: str) -> list[tuple[str, Endpoint, Endpoint, int, str, bool]]:
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_the_plans_have_policies_and_model_pods(stack):
-    policies, models, _ = _setup(stack)
-    assert len(policies.policies) >= 5
-    assert models and all(m.labels.get("mlinfra.io/model") for m in models.values())
-
-
-@pytest.mark.parametrize("stack", STACKS)
 def test_flows(stack):
-    policies, _, _ = _setup(stack)
+    policies, models, _ = _setup(stack)
+    assert policies.policies and models  # the plan has both (else every flow below is vacuous)
     verdicts = [
         (what, allowed, policies.connect(src, dst, port, proto))
         for what, src, dst, port, proto, allowed in _flows(stack)
