@@ -153,6 +153,9 @@ MUTATIONS: dict[str, dict[str, Any]] = {
         }
     },
     "network.flow_logs": {"network.flow_logs": False},
+    # CloudWatch Logs retentions are a fixed set (mlinfra.aws.kms.LOG_RETENTION_DAYS): 365 + 1 is refused.
+    "network.flow_log_retention_days": {"network.flow_log_retention_days": 400},
+    "cluster.log_retention_days": {"cluster.log_retention_days": 400},
     "cluster.kubernetes_version": {"cluster.kubernetes_version": "1.34"},
     "cluster.api_access": {
         "cluster.api_access": "public",

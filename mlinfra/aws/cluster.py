@@ -42,10 +42,19 @@ from mlinfra.aws.identity import (
 from mlinfra.aws.kms import (
     account_administration,
     check_deletion_window,
+    check_log_retention,
     customer_managed_key,
     encrypted_log_group,
 )
-from mlinfra.aws.nodes import node_group_timeouts, node_launch_template, node_role, split_evenly
+from mlinfra.aws.nodes import (
+    autoscaling_group_name,
+    node_group_timeouts,
+    node_launch_template,
+    node_role,
+    node_template_label_tags,
+    split_evenly,
+    tag_autoscaling_group,
+)
 from mlinfra.catalog import ENVIRONMENTS
 from mlinfra.components import child, stateful
 from mlinfra.k8s.charts import CLUSTER_AUTOSCALER as CLUSTER_AUTOSCALER_CHARTS
@@ -209,6 +218,7 @@ def _validate(args: ClusterArgs) -> None:
             f"(environment is {args.environment}); allowed: private"
         )
     check_deletion_window(args.key_deletion_window_days)
+    check_log_retention(args.spec.log_retention_days, "spec.log_retention_days")
     if isinstance(args.subnet_ids, str):
         raise ValueError("subnet_ids: expected a list of subnet ids, got a single string")
     if isinstance(args.subnet_ids, list | tuple):
@@ -644,13 +654,15 @@ class Cluster(pulumi.ComponentResource):
         # leave those pods pending; per-zone groups + --balance-similar-node-groups is the documented
         # setup (cluster-autoscaler AWS README, "Common Notes and Gotchas": "an ASG-per-AZ while
         # enabling --balance-similar-node-groups"; FAQ "I'm running cluster with nodes in multiple
-        # zones for HA purposes"). The groups differ only in EKS's own nodegroup label and the zone,
-        # both ignored when the AWS autoscaler compares groups (processors/nodegroupset/aws_nodegroups.go).
+        # zones for HA purposes"). The groups differ only in EKS's own nodegroup label and the zone
+        # labels, ignored when the AWS autoscaler compares groups (processors/nodegroupset/aws_nodegroups.go)
+        # except the zone ID of EKS >= 1.30, which the pinned images need told (in_cluster.ZONE_ID_LABEL).
         zone_subnets = _system_subnets(args)
         sizes = {
             key: split_evenly(getattr(pool, key), len(zone_subnets))
             for key in ("min_nodes", "desired_nodes", "max_nodes")
         }
+        system_labels = {POOL_LABEL: SYSTEM_POOL}
         node_groups = []
         for i, (zone, subnet) in enumerate(zone_subnets.items()):
             node_groups.append(
@@ -672,7 +684,7 @@ class Cluster(pulumi.ComponentResource):
                         "id": launch_template.id,
                         "version": launch_template.latest_version.apply(str),
                     },
-                    labels={POOL_LABEL: SYSTEM_POOL},
+                    labels=system_labels,
                     update_config={"max_unavailable": 1},
                     tags=tags,
                     # The Cluster Autoscaler owns the desired size once the group exists.
@@ -683,6 +695,18 @@ class Cluster(pulumi.ComponentResource):
                         custom_timeouts=node_group_timeouts(sizes["max_nodes"][i]),
                     ),
                 )
+            )
+            # A zone group may stand at 0 nodes (min_nodes split over more zones than it has, or scaled
+            # down), and the system pods (monitoring with its zonal volume among them) select the pool
+            # label. The autoscaler knows the labels of a group with no node from its ASG's node-template
+            # tags; it asks EKS (DescribeNodegroup) only for a group that never had a node
+            # (cluster-autoscaler/cloudprovider/aws/README.md: "Once nodes are added, even if the managed
+            # nodegroup is scaled back to 0 nodes, this functionality will not be called anymore").
+            tag_autoscaling_group(
+                self,
+                f"{name}-{SYSTEM_POOL}-{zone}",
+                autoscaling_group_name(node_groups[-1]),
+                node_template_label_tags(system_labels),
             )
         # CoreDNS and the EBS CSI controller are Deployments: they go ACTIVE only with nodes.
         addon("coredns", depends_on=node_groups)

@@ -9,15 +9,22 @@ node-template tags on the Auto Scaling group tell it (labels, taint, GPU count, 
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
-from pulumi_aws import autoscaling, eks
+from pulumi_aws import eks
 
-from mlinfra.aws.nodes import node_group_timeouts, node_launch_template, node_role
+from mlinfra.aws.nodes import (
+    CA_PREFIX,
+    NODE_TEMPLATE_PREFIX,
+    autoscaling_group_name,
+    node_group_timeouts,
+    node_launch_template,
+    node_role,
+    node_template_label_tags,
+    tag_autoscaling_group,
+)
 from mlinfra.catalog import GpuMachineType
 from mlinfra.components import child
 from mlinfra.k8s.gpu import device_plugin_node_labels
@@ -46,9 +53,6 @@ _CAPACITY = {"on_demand": "ON_DEMAND", "spot": "SPOT"}
 # k8s.amazonaws.com/accelerator=<gpu-type>"). Set as a node label at join (the node group's labels)
 # and as the matching node-template tag on the ASG, so scale-from-zero sees it too.
 AWS_ACCELERATOR_LABEL = "k8s.amazonaws.com/accelerator"
-
-CA_PREFIX = "k8s.io/cluster-autoscaler"
-NODE_TEMPLATE_PREFIX = f"{CA_PREFIX}/node-template"
 
 
 @dataclass
@@ -80,23 +84,11 @@ class GpuNodePoolArgs:
 
 def node_template_tags(labels: Mapping[str, str], gpus: int, disk_size_gb: int) -> dict[str, str]:
     """Cluster-autoscaler node-template tags: what a node of this pool offers, for scale-from-zero."""
-    tags = {f"{NODE_TEMPLATE_PREFIX}/label/{k}": v for k, v in labels.items()}
+    tags = node_template_label_tags(labels)
     tags[f"{NODE_TEMPLATE_PREFIX}/taint/{GPU_TAINT_KEY}"] = f"{GPU_TAINT_VALUE}:{GPU_TAINT_EFFECT}"
     tags[f"{NODE_TEMPLATE_PREFIX}/resources/{GPU_RESOURCE}"] = str(gpus)
     tags[f"{NODE_TEMPLATE_PREFIX}/resources/ephemeral-storage"] = f"{disk_size_gb}Gi"
     return tags
-
-
-def _tag_slugs(tags: Mapping[str, str]) -> dict[str, tuple[str, str]]:
-    """Resource-name slugs for tag keys. Named after the key (not an index), so adding a label
-    does not rename the other tag resources; a digest separates keys that slug alike."""
-    out: dict[str, tuple[str, str]] = {}
-    for key, value in sorted(tags.items()):
-        slug = re.sub(r"[^a-z0-9]+", "-", key.removeprefix(NODE_TEMPLATE_PREFIX + "/").lower()).strip("-")
-        if slug in out:
-            slug = f"{slug}-{hashlib.sha256(key.encode()).hexdigest()[:6]}"
-        out[slug] = (key, value)
-    return out
 
 
 class GpuNodePool(pulumi.ComponentResource):
@@ -197,17 +189,9 @@ class GpuNodePool(pulumi.ComponentResource):
             ),
         )
 
-        # EKS does not copy node-group tags to the Auto Scaling group, where the autoscaler
-        # reads node templates; tag the ASG directly (not propagated to instances: the launch
-        # template tags those).
-        asg_name = node_group.resources.apply(lambda r: r[0].autoscaling_groups[0].name)
-        for slug, (key, value) in _tag_slugs(template_tags).items():
-            autoscaling.Tag(
-                f"{name}-asg-{slug}",
-                autoscaling_group_name=asg_name,
-                tag=autoscaling.TagTagArgs(key=key, value=value, propagate_at_launch=False),
-                opts=child(self),
-            )
+        # EKS does not copy node-group tags to the Auto Scaling group: tag the ASG itself.
+        asg_name = autoscaling_group_name(node_group)
+        tag_autoscaling_group(self, name, asg_name, template_tags)
 
         self.node_group_name = node_group.node_group_name
         self.node_role_arn = role.arn

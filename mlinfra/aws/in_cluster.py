@@ -36,6 +36,14 @@ PRIORITY_ON_DEMAND = 50
 PRIORITY_SPOT = 10
 PRIORITY_ANY = 1
 EXPANDERS = "priority,least-waste"  # --expander takes a list (CA >= 1.23), tried in order
+# The zone ID label EKS puts on every node from Kubernetes 1.30 (EKS user guide,
+# kubernetes-versions-standard, 1.30: "the topology.k8s.aws/zone-id label is added to worker nodes").
+# Its value differs between the per-zone system node groups, and the AWS node-group comparator of the
+# pinned autoscaler images (v1.32.5, v1.33.3, v1.34.2) does not ignore it: it joined the ignored labels
+# only in cluster-autoscaler 1.32.6 / 1.33.4 / 1.34.3 (kubernetes/autoscaler#8910,
+# processors/nodegroupset/aws_nodegroups.go). Without `--balancing-ignore-label` for it no two zone
+# groups are "similar" and --balance-similar-node-groups never balances them.
+ZONE_ID_LABEL = "topology.k8s.aws/zone-id"
 
 
 def layer_hooks(spec: PlatformSpec) -> dict[str, Any]:
@@ -134,6 +142,9 @@ def cluster_objects(
                 # purposes"; AWS README, "Common Notes and Gotchas": an ASG per AZ with
                 # --balance-similar-node-groups for persistent volumes).
                 "balance-similar-node-groups": "true",
+                # Added to the comparator's ignored labels (main.go: CreateAwsNodeInfoComparator(
+                # BalancingExtraIgnoredLabels, ...)), see ZONE_ID_LABEL.
+                "balancing-ignore-label": ZONE_ID_LABEL,
                 # Otherwise a kube-system pod or an emptyDir model cache pins an idle (and
                 # expensive) GPU node forever and the pool never scales back to zero.
                 "skip-nodes-with-system-pods": "false",

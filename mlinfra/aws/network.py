@@ -21,7 +21,7 @@ import pulumi_aws as aws
 from pulumi_aws import ec2, iam
 
 from mlinfra.aws.identity import confused_deputy_trust_policy
-from mlinfra.aws.kms import encrypted_log_group
+from mlinfra.aws.kms import check_log_retention, encrypted_log_group
 from mlinfra.components import child
 from mlinfra.spec import NetworkSpec
 
@@ -74,6 +74,8 @@ def _validate(args: NetworkArgs) -> None:
         raise ValueError("region: must not be empty (e.g. us-west-2)")
     if not args.cluster_name:
         raise ValueError("cluster_name: must not be empty (it tags the subnets for load balancers)")
+    if args.spec.flow_logs and args.spec.existing is None:
+        check_log_retention(args.spec.flow_log_retention_days, "spec.flow_log_retention_days")
     if args.zones is not None:
         zones = list(args.zones)
         if len(zones) != args.spec.zone_count:

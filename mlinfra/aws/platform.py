@@ -20,7 +20,7 @@ from mlinfra.aws.artifact_bucket import ArtifactBucket, ArtifactBucketArgs
 from mlinfra.aws.cluster import Cluster, ClusterArgs, control_plane_log_group
 from mlinfra.aws.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
 from mlinfra.aws.identity import WorkloadIdentity, WorkloadIdentityArgs
-from mlinfra.aws.kms import customer_managed_key, log_group_key_policy
+from mlinfra.aws.kms import check_log_retention, customer_managed_key, log_group_key_policy
 from mlinfra.aws.network import Network, NetworkArgs, flow_log_group
 from mlinfra.aws.registry import Registry, RegistryArgs
 from mlinfra.aws.runner import InClusterRunner, InClusterRunnerArgs
@@ -42,6 +42,10 @@ class AwsPlatform(CloudPlatform):
         secrets: PlatformSecrets | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ):
+        # Log groups' retentions, checked before anything is registered (the components check them too).
+        check_log_retention(spec.cluster.log_retention_days, "cluster.log_retention_days")
+        if spec.network.flow_logs and spec.network.existing is None:
+            check_log_retention(spec.network.flow_log_retention_days, "network.flow_log_retention_days")
         super().__init__("aws", name, spec, opts)
         from mlinfra.platform import PlatformSecrets
 
@@ -191,7 +195,11 @@ class AwsPlatform(CloudPlatform):
             InClusterRunnerArgs(
                 spec=spec.aws.runner,
                 project_name=project,
-                stack=spec.environment,
+                # The in-cluster stack must carry the platform stack's name: it reads the spec from
+                # ../aws/Pulumi.<its stack>.yaml and references <org>/<platform project>/<its stack>
+                # (mlinfra.platform.in_cluster_stack). The environment is not the stack's name
+                # (two prod stacks, prod-us and prod-eu, share environment prod).
+                stack=pulumi.get_stack(),
                 region=spec.region,
                 cluster_name=self.cluster.cluster_name,
                 cluster_security_group_id=self.cluster.cluster_security_group_id,

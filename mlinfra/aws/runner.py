@@ -39,7 +39,7 @@ import pulumi_aws as aws
 from pulumi_aws import codebuild, ec2, iam, vpc
 
 from mlinfra.aws.identity import cluster_admin_access, confused_deputy_trust_policy
-from mlinfra.aws.kms import encrypted_log_group
+from mlinfra.aws.kms import check_log_retention, encrypted_log_group
 from mlinfra.components import child
 from mlinfra.spec import AwsRunnerSpec, SpecError
 
@@ -87,7 +87,8 @@ class InClusterRunnerArgs:
 
     spec: the runner's settings (`aws.runner`): Pulumi backend, secrets, compute, timeout.
     project_name: the CodeBuild project's name (`<prefix>-in-cluster`).
-    stack: the in-cluster stack the build runs by default (the environment's name).
+    stack: the in-cluster stack the build runs by default: the platform stack's name (the in-cluster
+        stack reads `Pulumi.<stack>.yaml` of the platform project and references the same stack name).
     region: the platform's region (ARNs in the role's policies).
     cluster_name / cluster_security_group_id: the cluster to reach; 443 into its security group.
     vpc_id / subnet_ids: where the build runs (the private subnets, egress through NAT).
@@ -162,6 +163,16 @@ def runner_policy(
             "Effect": "Allow",
             "Action": ["s3:GetObject", "s3:GetObjectVersion"],
             "Resource": f"arn:{partition}:s3:::{source_bucket}/{SOURCE_KEY}",
+        },
+        # CodeBuild user guide, "Allow CodeBuild to interact with other AWS services"
+        # (setting-up-service-role): the minimum service-role policy has, besides GetObject/GetObjectVersion
+        # on the source, the statement S3BucketIdentity (s3:GetBucketAcl, s3:GetBucketLocation), with which
+        # CodeBuild checks the owner and region of an S3 source bucket; here on the source bucket only.
+        {
+            "Sid": "SourceBucketIdentity",
+            "Effect": "Allow",
+            "Action": ["s3:GetBucketAcl", "s3:GetBucketLocation"],
+            "Resource": f"arn:{partition}:s3:::{source_bucket}",
         },
         {
             "Sid": "SourceBundleKey",
@@ -270,8 +281,7 @@ def _validate(args: InClusterRunnerArgs) -> None:
             f"{args.project_name!r} is not a CodeBuild project name (2-255 letters, digits, '-' or '_')",
             "project_name",
         )
-    if not 1 <= args.log_retention_days <= 3653:
-        raise SpecError(f"{args.log_retention_days} is outside 1-3653 days", "log_retention_days")
+    check_log_retention(args.log_retention_days, "log_retention_days")
     if isinstance(args.subnet_ids, str):
         raise SpecError("expected a list of subnet ids, got a single string", "subnet_ids")
 

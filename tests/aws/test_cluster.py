@@ -365,6 +365,30 @@ def test_system_pool_sizes_are_split_across_zones_keeping_the_totals():
     ]
 
 
+def test_every_system_group_tells_the_autoscaler_its_pool_label_for_scale_from_zero():
+    """A zone group can stand at 0 nodes (here the second: min 0), and the system pods (monitoring with its
+    zonal volume among them) select `mlinfra.io/pool: system`. The autoscaler reads a node-less group's
+    labels from its ASG's node-template tags, and asks EKS only for a group that never had a node
+    (cluster-autoscaler/cloudprovider/aws/README.md, eks:DescribeNodegroup note): each group's ASG carries
+    the label tag."""
+    spec = make_spec(cluster={"system_pool": {"min_nodes": 1, "desired_nodes": 2, "max_nodes": 3}})
+    plan = _plan(spec, subnet_ids=SUBNETS[:2])
+    tags = {
+        t.inputs["autoscalingGroupName"]: t.inputs["tag"]
+        for t in plan.of_type("aws:autoscaling/tag:Tag")
+        if t.inputs["tag"]["key"] == "k8s.io/cluster-autoscaler/node-template/label/mlinfra.io/pool"
+    }
+    groups = plan.of_type("aws:eks/nodeGroup:NodeGroup")
+    assert len(groups) == 2 and len(tags) == 2
+    for group in groups:
+        (asg,) = [a for a in tags if a.startswith(f"eks-{group.id.split(':')[-1]}-")]
+        assert tags[asg] == {
+            "key": "k8s.io/cluster-autoscaler/node-template/label/mlinfra.io/pool",
+            "value": group.inputs["labels"]["mlinfra.io/pool"],
+            "propagateAtLaunch": False,
+        }
+
+
 def test_fewer_system_nodes_than_zones_is_refused():
     with pytest.raises(SpecError, match=r"cluster\.system_pool\.max_nodes.*zones"):
         make_spec(PROD_SPEC, cluster={"system_pool": {"min_nodes": 1, "desired_nodes": 1, "max_nodes": 2}})
@@ -523,6 +547,10 @@ def _bad(**kw):
         ),
         ({"spec": ClusterSpec()}, "spec.system_pool.machine_type"),
         ({"spec": ClusterSpec(admin_principals=["platform-admins"])}, "spec.admin_principals[0]"),
+        (
+            {"spec": ClusterSpec(log_retention_days=100, system_pool={"machine_type": "m6i.large"})},
+            "spec.log_retention_days",
+        ),
     ],
 )
 def test_bad_input_fails_before_registration(kw, field):

@@ -78,6 +78,62 @@ def test_cluster_autoscaler_release_on_the_private_path():
     assert args["skip-nodes-with-system-pods"] == "false"
 
 
+# Upstream: the labels the AWS node-group comparator of cluster-autoscaler ignores when it decides whether
+# two node groups are similar (--balance-similar-node-groups), per image tag pinned in
+# mlinfra.aws.cluster: processors/nodegroupset/aws_nodegroups.go (awsIgnoredLabels) plus
+# compare_nodegroups.go (BasicIgnoredLabels: hostname, the zone and region labels, beta and stable),
+# read at kubernetes/autoscaler tags cluster-autoscaler-1.32.5, -1.33.3 and -1.34.2 (the same set in all
+# three; topology.k8s.aws/zone-id joined it in 1.32.6 / 1.33.4 / 1.34.3, kubernetes/autoscaler#8910).
+_IGNORED_BEFORE_8910 = frozenset(
+    {
+        "kubernetes.io/hostname",
+        "failure-domain.beta.kubernetes.io/zone",
+        "failure-domain.beta.kubernetes.io/region",
+        "topology.kubernetes.io/zone",
+        "topology.kubernetes.io/region",
+        "beta.kubernetes.io/fluentd-ds-ready",
+        "kops.k8s.io/instancegroup",
+        "alpha.eksctl.io/instance-id",
+        "alpha.eksctl.io/nodegroup-name",
+        "eks.amazonaws.com/nodegroup",
+        "k8s.amazonaws.com/eniConfig",
+        "lifecycle",
+        "topology.ebs.csi.aws.com/zone",
+    }
+)
+CA_IGNORED_LABELS = {
+    "v1.32.5": _IGNORED_BEFORE_8910,
+    "v1.33.3": _IGNORED_BEFORE_8910,
+    "v1.34.2": _IGNORED_BEFORE_8910,
+}
+# The labels whose values differ between nodes of two per-zone system groups (same launch template, AMI
+# type, instance type and mlinfra labels): the node name, its zone (stable, beta and the EBS CSI
+# driver's), the zone ID EKS adds from 1.30 (EKS user guide, kubernetes-versions-standard) and EKS's own
+# node group label.
+ZONE_GROUP_DIFFERENCES = frozenset(
+    {
+        "kubernetes.io/hostname",
+        "topology.kubernetes.io/zone",
+        "failure-domain.beta.kubernetes.io/zone",
+        "topology.ebs.csi.aws.com/zone",
+        "topology.k8s.aws/zone-id",
+        "eks.amazonaws.com/nodegroup",
+    }
+)
+
+
+def test_balance_similar_node_groups_can_balance_the_per_zone_system_groups():
+    """Every label that differs between two zone groups is ignored by the pinned autoscaler's comparator
+    or named by --balancing-ignore-label; else the groups are never similar and never balanced."""
+    args = _autoscaler(_stack("stacks/aws-in-cluster", "prod")).inputs["values"]["extraArgs"]
+    assert args["balance-similar-node-groups"] == "true"
+    extra = {args["balancing-ignore-label"]} if "balancing-ignore-label" in args else set()
+    for minor, (_, image) in sorted(CLUSTER_AUTOSCALER.items()):
+        # A KeyError here: the image pin moved; read its aws_nodegroups.go and add its ignored labels.
+        not_ignored = ZONE_GROUP_DIFFERENCES - CA_IGNORED_LABELS[image] - extra
+        assert not not_ignored, (minor, image, sorted(not_ignored))
+
+
 def test_autoscaler_prefers_on_demand_gpu_groups_and_falls_back_to_spot():
     """Priority expander (cluster-autoscaler expander/priority/readme.md): the on-demand a10g ASG wins
     over the spot one; the spot group is used when the on-demand one cannot grow; every other group

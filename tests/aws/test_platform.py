@@ -92,6 +92,23 @@ def test_prod_flow_logs_are_kept_at_least_a_year():
     )
 
 
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"cluster": {"log_retention_days": 100}}, "cluster.log_retention_days"),
+        ({"network": {"flow_logs": True, "flow_log_retention_days": 100}}, "network.flow_log_retention_days"),
+    ],
+)
+def test_a_log_retention_cloudwatch_rejects_is_refused_before_registration(overrides, field):
+    """CloudWatch Logs keeps logs 1, 3, 5, ... 365, 400, ... 3653 days and nothing in between (pulumi-aws
+    cloudwatch.LogGroup retention_in_days): 100 passes the spec's 1-3653 range but fails at preview."""
+    spec = make_spec(**overrides)  # the spec itself accepts it
+    with pytest.raises(
+        SpecError, match="^" + field.replace(".", r"\.") + r": 100 days .*allowed: .*\b90, 120\b"
+    ):
+        MlPlatform(spec.prefix, spec)  # outside any Pulumi run: raised before a registration is tried
+
+
 def test_model_workloads_wait_for_the_gpu_pools_they_land_on():
     """pool_dependencies (hooks contract A): a model's Deployment/InferenceService depends on the node
     group of its GPU pool, so the first `pulumi up` creates the nodes before waiting for the pods."""

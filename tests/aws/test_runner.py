@@ -25,10 +25,14 @@ RUNNER = {
 }
 
 
+# A prod platform stack not named after its environment (a second prod region, say).
+STACK = "prod-eu"
+
+
 @pytest.fixture(scope="module")
 def plan():
     spec = make_spec(PROD_SPEC, aws={"runner": RUNNER})
-    return plan_of(lambda: MlPlatform(spec.prefix, spec), region=spec.region)
+    return plan_of(lambda: MlPlatform(spec.prefix, spec), stack=STACK, region=spec.region)
 
 
 def _one(plan, type_):
@@ -80,7 +84,9 @@ def test_codebuild_project_runs_in_the_private_subnets_with_the_runner_group(pla
     variables = {v["name"]: (v["value"], v["type"]) for v in env["environmentVariables"]}
     assert variables["PULUMI_BACKEND_URL"] == (RUNNER["state_backend"], "PLAINTEXT")
     assert variables["PULUMI_VERSION"] == (PULUMI_VERSION, "PLAINTEXT")
-    assert variables["STACK"] == ("prod", "PLAINTEXT")
+    # The build runs the in-cluster stack of the platform stack's name, whatever the environment: that
+    # stack reads ../aws/Pulumi.<stack>.yaml and references organization/mlinfra-aws/<stack>.
+    assert variables["STACK"] == (STACK, "PLAINTEXT")
     assert variables["PULUMI_CONFIG_PASSPHRASE"] == (
         RUNNER["secret_env"]["PULUMI_CONFIG_PASSPHRASE"],
         "SECRETS_MANAGER",
@@ -123,6 +129,10 @@ def test_runner_policy_is_scoped_and_passes_least_privilege():
     assert by_sid["StateBackendObjects"]["Resource"] == "arn:aws:s3:::acme-pulumi-state/platform/*"
     assert by_sid["StateBackendList"]["Condition"] == {"StringLike": {"s3:prefix": ["platform/*"]}}
     assert by_sid["SourceBundle"]["Resource"] == f"arn:aws:s3:::b/{SOURCE_KEY}"
+    # CodeBuild's minimum service-role policy (user guide, setting-up-service-role, S3BucketIdentity):
+    # the owner and region of the source bucket, that bucket only.
+    assert by_sid["SourceBucketIdentity"]["Action"] == ["s3:GetBucketAcl", "s3:GetBucketLocation"]
+    assert by_sid["SourceBucketIdentity"]["Resource"] == "arn:aws:s3:::b"
     assert by_sid["VpcNetworkInterfacePermission"]["Condition"]["StringEquals"] == {
         "ec2:Subnet": [f"arn:aws:ec2:us-east-1:{ACCOUNT}:subnet/subnet-1"],
         "ec2:AuthorizedService": "codebuild.amazonaws.com",
