@@ -2,7 +2,8 @@
 
 Each table is keyed by cloud so that later clouds extend it without touching the spec.
 Figures for GPU machine types come from the providers' instance-type pages
-(AWS: https://aws.amazon.com/ec2/instance-types/ "Accelerated Computing"), read 2026-11.
+(AWS: https://aws.amazon.com/ec2/instance-types/ "Accelerated Computing", read 2026-11; GCP: see
+the table's comment).
 """
 
 from __future__ import annotations
@@ -54,6 +55,83 @@ GPU_MACHINE_TYPES: dict[str, dict[str, GpuMachineType]] = {
         GpuMachineType("p5.48xlarge", "nvidia-h100", 8, 80, 192, 2048),
         GpuMachineType("p5e.48xlarge", "nvidia-h200", 8, 141, 192, 2048),
     ),
+    # GKE Standard GPU machine types. G2/A2/A3 have their GPUs fixed by the machine type
+    # (https://cloud.google.com/compute/docs/accelerator-optimized-machines: g2-standard-4..16 and
+    # -32 one L4, -24 two, -48 four, -96 eight; a2-highgpu-Ng N x A100 40GB; a2-ultragpu-Ng
+    # N x A100 80GB; a3-highgpu-8g 8 x H100 80GB); N1 takes T4s attached through
+    # guest_accelerators, and mlinfra's N1 row attaches one. vCPU / memory: GCP machine-type
+    # pages, cross-checked with skypilot-org/skypilot-catalog catalogs/v7/gcp/vms.csv @017e250.
+    "gcp": _table(
+        GpuMachineType("g2-standard-4", "nvidia-l4", 1, 24, 4, 16),
+        GpuMachineType("g2-standard-8", "nvidia-l4", 1, 24, 8, 32),
+        GpuMachineType("g2-standard-12", "nvidia-l4", 1, 24, 12, 48),
+        GpuMachineType("g2-standard-16", "nvidia-l4", 1, 24, 16, 64),
+        GpuMachineType("g2-standard-24", "nvidia-l4", 2, 24, 24, 96),
+        GpuMachineType("g2-standard-32", "nvidia-l4", 1, 24, 32, 128),
+        GpuMachineType("g2-standard-48", "nvidia-l4", 4, 24, 48, 192),
+        GpuMachineType("g2-standard-96", "nvidia-l4", 8, 24, 96, 384),
+        GpuMachineType("n1-standard-8", "nvidia-t4", 1, 16, 8, 30),
+        GpuMachineType("a2-highgpu-1g", "nvidia-a100", 1, 40, 12, 85),
+        GpuMachineType("a2-highgpu-2g", "nvidia-a100", 2, 40, 24, 170),
+        GpuMachineType("a2-highgpu-4g", "nvidia-a100", 4, 40, 48, 340),
+        GpuMachineType("a2-highgpu-8g", "nvidia-a100", 8, 40, 96, 680),
+        GpuMachineType("a2-ultragpu-1g", "nvidia-a100-80gb", 1, 80, 12, 170),
+        GpuMachineType("a2-ultragpu-8g", "nvidia-a100-80gb", 8, 80, 96, 1360),
+        GpuMachineType("a3-highgpu-8g", "nvidia-h100", 8, 80, 208, 1872),
+    ),
+}
+
+# GKE's accelerator type for each `gpu_model` (the `guest_accelerators[].type` string; GKE labels
+# nodes `cloud.google.com/gke-accelerator=<type>`): https://cloud.google.com/compute/docs/gpus
+# and the accelerated-platforms node pools (container_node_pool_gpu_*.tf).
+GKE_ACCELERATOR_TYPES: dict[str, str] = {
+    "nvidia-l4": "nvidia-l4",
+    "nvidia-t4": "nvidia-tesla-t4",
+    "nvidia-a100": "nvidia-tesla-a100",
+    "nvidia-a100-80gb": "nvidia-a100-80gb",
+    "nvidia-h100": "nvidia-h100-80gb",
+}
+
+# Zones that offer each GKE accelerator, per region (GPU availability is per zone; a node pool
+# whose node_locations name a zone without the accelerator fails to create):
+# https://cloud.google.com/compute/docs/gpus/gpu-regions-zones, read from the same SkyPilot catalogue
+# (accelerator rows L4 / T4 / A100 / A100-80GB / H100 per region and zone). A region that is not
+# listed for an accelerator offers none of it.
+GCP_ACCELERATOR_ZONES: dict[str, dict[str, tuple[str, ...]]] = {
+    "nvidia-l4": {
+        "us-central1": ("us-central1-a", "us-central1-b", "us-central1-c"),
+        "us-east1": ("us-east1-b", "us-east1-c", "us-east1-d"),
+        "us-east4": ("us-east4-a", "us-east4-c"),
+        "us-west1": ("us-west1-a", "us-west1-b", "us-west1-c"),
+        "europe-west1": ("europe-west1-b", "europe-west1-c"),
+        "europe-west4": ("europe-west4-a", "europe-west4-b", "europe-west4-c"),
+    },
+    "nvidia-tesla-t4": {
+        "us-central1": ("us-central1-a", "us-central1-b", "us-central1-c", "us-central1-f"),
+        "us-east1": ("us-east1-c", "us-east1-d"),
+        "us-east4": ("us-east4-a", "us-east4-b", "us-east4-c"),
+        "us-west1": ("us-west1-a", "us-west1-b"),
+        "europe-west1": ("europe-west1-b", "europe-west1-c", "europe-west1-d"),
+        "europe-west4": ("europe-west4-a", "europe-west4-b", "europe-west4-c"),
+    },
+    "nvidia-tesla-a100": {
+        "us-central1": ("us-central1-a", "us-central1-b", "us-central1-c", "us-central1-f"),
+        "us-east1": ("us-east1-b",),
+        "us-west1": ("us-west1-b",),
+        "europe-west4": ("europe-west4-a", "europe-west4-b"),
+    },
+    "nvidia-a100-80gb": {
+        "us-central1": ("us-central1-a", "us-central1-c"),
+        "us-east4": ("us-east4-c",),
+        "europe-west4": ("europe-west4-a",),
+    },
+    "nvidia-h100-80gb": {
+        "us-central1": ("us-central1-a", "us-central1-b", "us-central1-c"),
+        "us-east4": ("us-east4-a", "us-east4-b", "us-east4-c"),
+        "us-west1": ("us-west1-a", "us-west1-b"),
+        "europe-west1": ("europe-west1-b", "europe-west1-c"),
+        "europe-west4": ("europe-west4-b", "europe-west4-c"),
+    },
 }
 
 # Regions and their availability zones, per cloud. A spec's region must be listed here, and
@@ -67,6 +145,11 @@ GPU_MACHINE_TYPES: dict[str, dict[str, GpuMachineType]] = {
 # (`aws ec2 describe-availability-zones`) through `NetworkArgs.zones`. Letters listed here skip the
 # codes no new account gets (ap-northeast-1b, ca-central-1c). GovCloud and China are other
 # partitions (other ARNs, endpoints and prices) and are not supported.
+#
+# gcp: GCP zone letters are not a/b/c everywhere
+# (us-east1 is b, c, d; europe-west1 b, c, d): https://cloud.google.com/compute/docs/regions-zones,
+# read from skypilot-org/skypilot-catalog catalogs/v7/gcp/vms.csv @017e250 (one row per zone that
+# offers a machine type; the e2-standard-4 rows list every zone of these regions).
 REGION_ZONES: dict[str, dict[str, tuple[str, ...]]] = {
     "aws": {
         region: tuple(f"{region}{letter}" for letter in letters)
@@ -105,6 +188,14 @@ REGION_ZONES: dict[str, dict[str, tuple[str, ...]]] = {
             "ap-southeast-5": "abc",
             "ap-southeast-7": "abc",
         }.items()
+    },
+    "gcp": {
+        "us-central1": ("us-central1-a", "us-central1-b", "us-central1-c", "us-central1-f"),
+        "us-east1": ("us-east1-b", "us-east1-c", "us-east1-d"),
+        "us-east4": ("us-east4-a", "us-east4-b", "us-east4-c"),
+        "us-west1": ("us-west1-a", "us-west1-b", "us-west1-c"),
+        "europe-west1": ("europe-west1-b", "europe-west1-c", "europe-west1-d"),
+        "europe-west4": ("europe-west4-a", "europe-west4-b", "europe-west4-c"),
     },
 }
 
@@ -224,3 +315,13 @@ def eks_allocatable(machine: GpuMachineType) -> tuple[int, int]:
     max_pods = eks_max_pods(machine.name) or 110  # nodeadm's default when the type is unknown
     memory = machine.memory_gib * 1024 - (11 * max_pods + 255) - 100
     return total - reserved_cpu, memory
+
+
+def gke_accelerator(machine: GpuMachineType) -> str:
+    """The GKE accelerator type of a GCP GPU machine type (its `guest_accelerators[].type`)."""
+    return GKE_ACCELERATOR_TYPES[machine.gpu_model]
+
+
+def accelerator_zones(accelerator: str, region: str) -> tuple[str, ...]:
+    """Zones of `region` that offer the GKE accelerator (empty when the region offers none)."""
+    return GCP_ACCELERATOR_ZONES.get(accelerator, {}).get(region, ())

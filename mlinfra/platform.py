@@ -46,10 +46,10 @@ from mlinfra.offline.engine import DIY_ORGANIZATION
 from mlinfra.offline.reach import DEPLOY_FROM, DEPLOY_FROM_KEY  # noqa: F401 (part of this module's API)
 from mlinfra.spec import RECEIVER_SECRET_KEYS, ModelSpec, PlatformSpec, SpecError
 
-IMPLEMENTED_CLOUDS = ("aws",)
+IMPLEMENTED_CLOUDS = ("aws", "gcp")
 
 # The module of each cloud that plugs into the deployment path (see the module docstring).
-IN_CLUSTER_PLUGINS: dict[str, str] = {"aws": "mlinfra.aws.in_cluster"}
+IN_CLUSTER_PLUGINS: dict[str, str] = {"aws": "mlinfra.aws.in_cluster", "gcp": "mlinfra.gcp.in_cluster"}
 
 # The contract between a platform stack and its in-cluster stack: the outputs the platform exports.
 KUBECONFIG_OUTPUT = "kubeconfig"
@@ -98,6 +98,10 @@ def MlPlatform(  # noqa: N802 - reads as the component it returns
         from mlinfra.aws.platform import AwsPlatform
 
         return AwsPlatform(name, spec, secrets, opts)
+    if spec.cloud == "gcp":
+        from mlinfra.gcp.platform import GcpPlatform
+
+        return GcpPlatform(name, spec, secrets, opts)
     raise SpecError(
         f"cloud {spec.cloud!r} is accepted by the spec but its platform is not built in this release; "
         f"implemented: {', '.join(IMPLEMENTED_CLOUDS)}",
@@ -159,7 +163,7 @@ def layer_hooks(spec: PlatformSpec) -> dict[str, Any]:
 
     hooks = dict(_plugin(spec.cloud).layer_hooks(spec))
     allowed = {"storage_class", "install_device_plugin", "system_node_selector", "pod_labels"}
-    allowed |= {"pool_tolerations", "dcgm_values"}
+    allowed |= {"pool_tolerations", "dcgm_values", "install_metrics_server"}
     known = {f.name for f in fields(InClusterLayerArgs)}
     unknown = sorted(set(hooks) - (allowed & known))
     if unknown:
@@ -264,6 +268,101 @@ def install_in_cluster(
         serving=layer.serving,
         models=layer.models,
     )
+
+
+class CloudPlatform(pulumi.ComponentResource):
+    """What every cloud's platform component (`mlinfra:<cloud>:Platform`) shares: the outputs every
+    platform exposes and the in-cluster part of the deployment path.
+
+    A subclass builds its cloud resources with these attributes, then calls `_in_cluster` and
+    `_register_platform_outputs`: `cluster` (cluster_name, endpoint, kubeconfig, oidc_issuer),
+    `artifacts` (bucket_name), `registry` (repository_urls) and `gpu_pools` (each with `.pool`).
+    """
+
+    cluster_name: pulumi.Output[str]
+    cluster_endpoint: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+    oidc_issuer: pulumi.Output[str]
+    bucket_name: pulumi.Output[str]
+    registry_urls: pulumi.Output[dict[str, str]]
+    in_cluster: pulumi.Output[dict[str, Any]]
+    # The subclass's building blocks (see above).
+    cluster: Any
+    artifacts: Any
+    registry: Any
+    gpu_pools: list[Any]
+
+    def __init__(self, cloud: str, name: str, spec: PlatformSpec, opts: pulumi.ResourceOptions | None = None):
+        if spec.cloud != cloud:
+            raise ValueError(f"the {cloud} platform needs cloud {cloud!r}; the spec says {spec.cloud!r}")
+        super().__init__(f"mlinfra:{cloud}:Platform", name, None, opts)
+        # Set by `_in_cluster` when this stack installs the layer (api_access public / dns).
+        self.k8s_provider: pulumi.ProviderResource | None = None
+        self.monitoring = self.gpu = self.serving = None
+        self.models: list[Any] = []
+
+    def _in_cluster(
+        self,
+        name: str,
+        spec: PlatformSpec,
+        secrets: PlatformSecrets,
+        *,
+        storage_scheme: str,
+        model_identity: Any,
+        cloud_values: Mapping[str, pulumi.Input[Any]],
+        aliases: Sequence[pulumi.Alias] = (),
+    ) -> bool:
+        """One cloud identity per model (cloud resources, so always here: `model_identity(model)` ->
+        a component with `service_account_annotations`), the `in_cluster` values this platform
+        exports, and the layer itself when this stack reaches the API, after the cluster, with the
+        model workloads waiting for their GPU pools. Returns whether the layer was installed here
+        (False: api_access private, the in-cluster stack installs it)."""
+        models = spec.serving.models if spec.serving.enabled else []
+        self.model_identities = {m.name: model_identity(m) for m in models}
+        self.in_cluster = in_cluster_values(
+            spec,
+            storage_base_uri=pulumi.Output.concat(storage_scheme, self.artifacts.bucket_name, "/"),
+            model_identities={n: i.service_account_annotations for n, i in self.model_identities.items()},
+            cloud=cloud_values,
+        )
+        if not installs_in_cluster_layer(spec):
+            return False
+        install_in_cluster(
+            name,
+            spec,
+            kubeconfig=self.cluster.kubeconfig,
+            values=self.in_cluster,
+            secrets=secrets,
+            parent=self,
+            depends_on=[self.cluster],
+            pool_dependencies={p.pool.name: p for p in self.gpu_pools},
+            aliases=aliases,
+        ).adopt(self)
+        return True
+
+    def _register_platform_outputs(self, extra: Mapping[str, Any]) -> None:
+        """Expose the outputs every platform has (MlPlatform's docstring) plus the cloud's `extra`
+        ones (also set as attributes), and register them: the component's last step."""
+        self.cluster_name = self.cluster.cluster_name
+        self.cluster_endpoint = self.cluster.endpoint
+        self.kubeconfig = pulumi.Output.secret(self.cluster.kubeconfig)
+        self.oidc_issuer = self.cluster.oidc_issuer
+        self.bucket_name = self.artifacts.bucket_name
+        self.registry_urls = self.registry.repository_urls
+        for key, value in extra.items():
+            setattr(self, key, value)
+        self.register_outputs(
+            {
+                **extra,
+                "cluster_name": self.cluster_name,
+                "cluster_endpoint": self.cluster_endpoint,
+                "kubeconfig": self.kubeconfig,
+                "oidc_issuer": self.oidc_issuer,
+                "bucket_name": self.bucket_name,
+                "registry_urls": self.registry_urls,
+                "in_cluster": self.in_cluster,
+            }
+        )
 
 
 class InClusterPlatform(pulumi.ComponentResource):

@@ -10,6 +10,7 @@ explicit override, ...) is refused here, before any resource is registered.
 from __future__ import annotations
 
 import copy
+import hashlib
 import ipaddress
 import json
 import re
@@ -21,14 +22,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mlinfra.catalog import (
     DEFAULT_KUBERNETES_VERSION,
+    GCP_ACCELERATOR_ZONES,
     GPU_MACHINE_TYPES,
     GPU_POOL_MAX_NODES_CAP,
     REGION_EXAMPLES,
     REGION_PATTERNS,
+    REGION_ZONES,
     SUPPORTED_KUBERNETES_VERSIONS,
     GpuMachineType,
+    accelerator_zones,
     eks_allocatable,
     eks_node_min_addresses,
+    gke_accelerator,
     gpu_machine_type,
     region_zones,
 )
@@ -44,7 +49,10 @@ API_ACCESS_DEFAULT: dict[str, str] = {"aws": "private", "gcp": "dns", "azure": "
 # aws: m6i.large, 2 vCPU / 8 GiB (the value the AWS platform always used); with the VPC CNI it
 # holds 3 ENIs x (10 - 1) + 2 = 29 pods (amazon-eks-ami eni-max-pods.txt). The GCP and Azure streams
 # add their cloud's entry; a cloud without one must get `machine_type` from the spec.
-SYSTEM_MACHINE_TYPE_DEFAULT: dict[str, str] = {"aws": "m6i.large"}
+# gcp: e2-standard-4, 4 vCPU / 16 GB (https://cloud.google.com/compute/docs/general-purpose-machines
+# #e2_machine_types): the monitoring stack, KServe, KEDA, cert-manager and ingress-nginx on >= 2
+# nodes; GKE reserves part of each node (allocatable), and 2 vCPU / 8 GB leaves too little.
+SYSTEM_MACHINE_TYPE_DEFAULT: dict[str, str] = {"aws": "m6i.large", "gcp": "e2-standard-4"}
 
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
@@ -288,7 +296,9 @@ class ExistingNetwork(_Model):
 
     network_id: str = Field(description="Id of the existing VPC / VNet / network.")
     private_subnet_ids: list[str] = Field(
-        min_length=2, description="Private subnets (>= 2, in different zones) for nodes and endpoints."
+        min_length=1,
+        description="Private subnets for nodes and endpoints (aws: >= 2, in different zones; gcp: the one "
+        "regional node subnet).",
     )
     public_subnet_ids: list[str] = Field(
         default_factory=list, description="Public subnets for internet-facing load balancers (optional)."
@@ -1246,6 +1256,139 @@ class AwsOptions(_Model):
         return data
 
 
+GcpReleaseChannel = Literal["RAPID", "REGULAR", "STABLE", "EXTENDED"]
+_GCP_PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+_GCP_ZONE = re.compile(r"^[a-z]+-[a-z]+\d+-[a-z]$")
+_GKE_VERSION = re.compile(r"^\d+\.\d+\.\d+-gke\.\d+$")
+_GCE_MACHINE_TYPE = re.compile(r"^[a-z][a-z0-9]*-[a-z0-9-]*[a-z0-9]$")
+_BILLING_ACCOUNT = re.compile(r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$")
+
+
+class GcpOptions(_Model):
+    """Options that only GCP has (environment defaults: GCP_PROFILES)."""
+
+    project: str = Field(description="Project ID every resource is created in (6-30 chars).")
+    zones: list[str] | None = Field(
+        default=None,
+        description="Zones of the cluster's nodes, one per network.zone_count; the region's first zones "
+        "(mlinfra.catalog.REGION_ZONES) when empty. GPU pools use those of them that offer their GPU.",
+    )
+    regional: bool = Field(
+        default=True,
+        description="Regional control plane, replicated across the zones (staging/prod); false: a zonal "
+        "cluster whose control plane lives in the first zone (dev only; profile: zonal in dev).",
+    )
+    release_channel: GcpReleaseChannel = Field(
+        default="REGULAR",
+        description="GKE release channel (auto-upgrades within it); profile: REGULAR, STABLE in prod, "
+        "EXTENDED with cluster.version_support: extended (the one channel with extended support).",
+    )
+    gke_version: str | None = Field(
+        default=None,
+        description="Exact GKE control-plane version (e.g. 1.33.5-gke.1201000) of cluster.kubernetes_version; "
+        "resolved at deployment from the release channel when empty.",
+    )
+    pods_cidr: str = Field(
+        default="10.64.0.0/14",
+        description="Pod IP range (the subnet's secondary range `pods_range_name`); must not overlap the others.",
+    )
+    control_plane_cidr: str = Field(
+        default="172.16.0.0/28",
+        description="/28 the private control plane takes its addresses from (master_ipv4_cidr_block); the "
+        "webhook firewall rule admits this range.",
+    )
+    pods_range_name: str = Field(default="pods", description="Name of the subnet's secondary range for pods.")
+    services_range_name: str = Field(
+        default="services", description="Name of the subnet's secondary range for services."
+    )
+    workload_identity: Literal["direct", "gsa"] = Field(
+        default="direct",
+        description="How a model's ServiceAccount reads its prefix: direct (the Kubernetes ServiceAccount's "
+        "Workload Identity principal is granted on the prefix) or gsa (through a Google service account).",
+    )
+    key_rotation_days: int = Field(
+        default=90,
+        ge=2,
+        le=90,
+        description="Rotation period of the Cloud KMS keys: more than a day (pulumi-gcp CryptoKey.rotation_period) "
+        "and at most 90 days (CKV_GCP_43).",
+    )
+    billing_account: str | None = Field(
+        default=None,
+        description="Billing account (XXXXXX-XXXXXX-XXXXXX) the budget is created in; required with a budget block "
+        "(without both, GCP gets no budget).",
+    )
+
+    @field_validator("project")
+    @classmethod
+    def _project(cls, v: str) -> str:
+        if not _GCP_PROJECT.match(v):
+            raise ValueError(
+                f"project {v!r} is not a project ID (6-30 lowercase letters, digits or '-', starting with a letter)"
+            )
+        return v
+
+    @field_validator("zones")
+    @classmethod
+    def _zones(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return v
+        bad = [z for z in v if not _GCP_ZONE.match(z)]
+        if bad:
+            raise ValueError(f"zones {bad} are not zone names (e.g. us-central1-a)")
+        if len(set(v)) != len(v):
+            raise ValueError(f"zones has duplicates: {v}")
+        return v
+
+    @field_validator("gke_version")
+    @classmethod
+    def _gke_version(cls, v: str | None) -> str | None:
+        if v is not None and not _GKE_VERSION.match(v):
+            raise ValueError(f"gke_version {v!r} is not an exact GKE version (e.g. 1.33.5-gke.1201000)")
+        return v
+
+    @field_validator("pods_cidr")
+    @classmethod
+    def _pods_cidr(cls, v: str) -> str:
+        # GKE refuses a Pod range smaller than /24 at node-pool level.
+        net = _parse_cidr(v)
+        if net.prefixlen > 24:
+            raise ValueError(f"pods_cidr {v} is smaller than /24")
+        return str(net)
+
+    @field_validator("control_plane_cidr")
+    @classmethod
+    def _control_plane_cidr(cls, v: str) -> str:
+        # "must be a /28 subnet" (pulumi-gcp ClusterPrivateClusterConfigArgs.master_ipv4_cidr_block).
+        net = _parse_cidr(v)
+        if net.prefixlen != 28 or not net.is_private:
+            raise ValueError(f"control_plane_cidr {v} must be a private /28")
+        return str(net)
+
+    @field_validator("pods_range_name", "services_range_name")
+    @classmethod
+    def _range_name(cls, v: str) -> str:
+        return _dns_label(v, "secondary range name", 63)
+
+    @field_validator("billing_account")
+    @classmethod
+    def _billing(cls, v: str | None) -> str | None:
+        if v is not None and not _BILLING_ACCOUNT.match(v):
+            raise ValueError(f"billing_account {v!r} is not a billing account ID (XXXXXX-XXXXXX-XXXXXX)")
+        return v
+
+    @model_validator(mode="after")
+    def _ranges(self) -> GcpOptions:
+        pods, cp = ipaddress.ip_network(self.pods_cidr), ipaddress.ip_network(self.control_plane_cidr)
+        if pods.overlaps(cp):
+            raise ValueError(
+                f"pods_cidr {self.pods_cidr} overlaps control_plane_cidr {self.control_plane_cidr}"
+            )
+        if self.pods_range_name == self.services_range_name:
+            raise ValueError("pods_range_name and services_range_name must differ")
+        return self
+
+
 # --------------------------------------------------------------------------- profiles
 
 # Prod keeps network flow logs a year: PCI DSS v4.0 requirement 10.5.1 ("retain audit log history for
@@ -1296,6 +1439,20 @@ PROFILES: dict[str, dict[str, Any]] = {
 }
 
 
+# GCP knobs per environment (merged under the spec's `gcp` block for cloud gcp only): a zonal
+# control plane in dev (the GKE free tier credits one zonal cluster per billing account,
+# https://cloud.google.com/kubernetes-engine/pricing), regional HA control planes from staging on;
+# STABLE channel in prod. The cloud-neutral knobs map as: network.nat_gateways -> Cloud NAT IPs
+# (single: 1, per_zone: one per zone), encryption.key_deletion_window_days -> KMS
+# destroy_scheduled_duration, network.flow_logs -> subnet flow logs, *_retention_days -> Cloud
+# Logging bucket retention, artifacts.access_logging -> GCS usage logs.
+GCP_PROFILES: dict[str, dict[str, Any]] = {
+    "dev": {"regional": False, "release_channel": "REGULAR"},
+    "staging": {"regional": True, "release_channel": "REGULAR"},
+    "prod": {"regional": True, "release_channel": "STABLE"},
+}
+
+
 def _merge(defaults: Any, given: Any) -> Any:
     """Deep-merge `given` over `defaults` (dicts merge; anything else: given wins)."""
     if isinstance(defaults, dict) and isinstance(given, dict):
@@ -1330,6 +1487,7 @@ class PlatformSpec(_Model):
         default_factory=GuardrailsSpec, description="Explicit guardrail overrides."
     )
     aws: AwsOptions | None = Field(default=None, description="AWS-only options (cloud: aws).")
+    gcp: GcpOptions | None = Field(default=None, description="GCP-only options (cloud: gcp).")
 
     @model_validator(mode="before")
     @classmethod
@@ -1342,6 +1500,12 @@ class PlatformSpec(_Model):
             data = _merge(PROFILES[env], data)
             if cloud == "aws" and data.get("aws") is None:
                 data["aws"] = {}
+            if data.get("cloud") == "gcp" and isinstance(data.get("gcp") or {}, dict):
+                gcp_defaults = dict(GCP_PROFILES[data["environment"]])
+                cluster = data.get("cluster")
+                if isinstance(cluster, dict) and cluster.get("version_support") == "extended":
+                    gcp_defaults["release_channel"] = "EXTENDED"  # GKE's extended support is a channel
+                data["gcp"] = _merge(gcp_defaults, data.get("gcp") or {})
             cluster = data.get("cluster")
             if (
                 isinstance(cluster, dict)
@@ -1475,11 +1639,14 @@ def _refuse_ignored_network_fields(network: Any) -> None:
 
 
 def _check_region(spec: PlatformSpec) -> None:
+    # GCP names its zones in `gcp.zones` for a region outside the catalogue (gcp_zones checks them).
+    own_zones = spec.gcp is not None and spec.gcp.zones is not None
     try:
-        zones = region_zones(spec.cloud, spec.region)
+        zones = None if own_zones else region_zones(spec.cloud, spec.region)
     except ValueError as e:
-        raise SpecError(str(e), "region") from None
-    if zones is None:  # no catalogue for this cloud yet: at least the shape
+        hint = "; or set gcp.zones to the region's zones" if spec.cloud == "gcp" else ""
+        raise SpecError(f"{e}{hint}", "region") from None
+    if zones is None:  # no catalogue for this cloud yet, or zones given: at least the shape
         if not REGION_PATTERNS[spec.cloud].match(spec.region):
             raise SpecError(
                 f"{spec.region!r} is not a {spec.cloud} region name (e.g. {REGION_EXAMPLES[spec.cloud]})",
@@ -2194,3 +2361,285 @@ def _check_bucket_name(cloud: str, name: str) -> None:
 
 def _check_repository_name(cloud: str, name: str, field: str) -> None:
     rules(cloud).repository_name(name, field)
+
+
+# ------------------------------------------------------------------ GCP names and checks
+# GCS bucket names (https://cloud.google.com/storage/docs/buckets#naming): 3-63 of [a-z0-9-_.],
+# starting and ending with a letter or digit, not an IP address, no "goog" prefix and no
+# "google" (or look-alike) anywhere. Names with dots need domain-ownership verification, which a
+# stack cannot do: refused.
+_GCS_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{1,61}[a-z0-9]$")
+_GOOGLE_LOOKALIKE = re.compile(r"g[o0][o0]g[l1]e")
+# Artifact Registry repository IDs (https://cloud.google.com/artifact-registry/docs/repositories/create-repos):
+# lowercase letters, digits and hyphens, starting with a letter, ending with a letter or digit, <= 63.
+_GAR_REPOSITORY = re.compile(r"^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+# Service account IDs (IAM API serviceAccounts.create: `[a-z]([-a-z0-9]*[a-z0-9])`, 6-30 chars).
+_GCP_SA_ID = re.compile(r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")
+# Label keys and values (https://cloud.google.com/resource-manager/docs/labels-overview#requirements):
+# keys start with a lowercase letter, both <= 63 of lowercase letters, digits, '_' and '-'.
+_GCP_LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+_GCP_LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
+# IAM members an admin principal may be: Kubernetes RBAC names GKE users by their e-mail.
+_GCP_ADMIN_MEMBER = re.compile(r"^(user|serviceAccount):[^@\s:]+@[^@\s:]+\.[a-z]{2,}$")
+GCP_SYSTEM_POOL = "system"
+GCP_LOG_BUCKET_SUFFIX = "-logs"
+
+
+def _check_gcs_bucket_name(name: str, field: str) -> None:
+    if (
+        not _GCS_NAME.match(name)
+        or name.startswith("goog")
+        or _GOOGLE_LOOKALIKE.search(name)
+        or re.match(r"^\d+\.\d+\.\d+\.\d+$", name)
+    ):
+        raise SpecError(
+            f"{name!r} is not a valid GCS bucket name (3-63 chars of lowercase letters, digits, '-' and '_', "
+            "starting and ending with a letter or digit; no dots, no 'goog' prefix, no 'google')",
+            field,
+        )
+
+
+def gcp_service_account_id(prefix: str, role: str) -> str:
+    """`<prefix>-<role>` when it fits the 30-character service-account ID, else shortened with a digest
+    of the full name (stable per platform and role, unique between stacks that share a project)."""
+    full = f"{prefix}-{role}"
+    if len(full) <= 30:
+        return full
+    digest = hashlib.sha256(full.encode()).hexdigest()[:6]
+    return f"{full[:23].rstrip('-')}-{digest}"
+
+
+def gcp_repository_id(prefix: str, repo: str) -> str:
+    """The Artifact Registry repository ID of `registry.repositories` entry `repo`."""
+    return f"{prefix}-{repo}"
+
+
+def gcp_zones(spec: PlatformSpec) -> list[str]:
+    """The cluster's zones: `gcp.zones`, or the region's first `network.zone_count` catalogued zones."""
+    assert spec.gcp is not None
+    count = spec.network.zone_count
+    if spec.gcp.zones is not None:
+        if len(spec.gcp.zones) != count:
+            raise SpecError(
+                f"{len(spec.gcp.zones)} zones given but network.zone_count is {count}", "gcp.zones"
+            )
+        bad = [z for z in spec.gcp.zones if not z.startswith(f"{spec.region}-")]
+        if bad:
+            raise SpecError(f"zones {bad} are not in region {spec.region}", "gcp.zones")
+        return list(spec.gcp.zones)
+    known = REGION_ZONES["gcp"].get(spec.region)
+    if known is None:
+        raise SpecError(
+            f"region {spec.region} has no zone list in mlinfra.catalog.REGION_ZONES; set gcp.zones "
+            f"(catalogued regions: {', '.join(sorted(REGION_ZONES['gcp']))})",
+            "gcp.zones",
+        )
+    if count > len(known):
+        raise SpecError(
+            f"region {spec.region} has {len(known)} zones; allowed: 2-{len(known)}", "network.zone_count"
+        )
+    return list(known[:count])
+
+
+def gcp_pool_zones(spec: PlatformSpec, index: int) -> list[str]:
+    """The cluster zones that offer GPU pool `index`'s accelerator (its node pool's node_locations)."""
+    pool = spec.gpu_pools[index]
+    accelerator = gke_accelerator(spec.gpu_type(pool))
+    offered = accelerator_zones(accelerator, spec.region)
+    field = f"gpu_pools.{index}.machine_type"
+    if not offered:
+        regions = sorted(GCP_ACCELERATOR_ZONES.get(accelerator, {}))
+        raise SpecError(
+            f"{pool.machine_type} needs {accelerator}, which mlinfra.catalog lists in no zone of "
+            f"{spec.region}; regions with it: {', '.join(regions)}",
+            field,
+        )
+    zones = [z for z in gcp_zones(spec) if z in offered]
+    if not zones:
+        raise SpecError(
+            f"none of the cluster's zones {gcp_zones(spec)} offers {accelerator} ({pool.machine_type}); "
+            f"zones with it: {', '.join(offered)} (set gcp.zones)",
+            field,
+        )
+    return zones
+
+
+def gcp_nodes_per_zone(desired: int, zones: int, field: str = "desired_nodes") -> int:
+    """GKE creates a pool with `initial_node_count` nodes in each of its zones: the whole-pool
+    `desired_nodes` must split evenly over them (else it could not be honoured as written)."""
+    if desired % zones:
+        raise SpecError(
+            f"desired_nodes {desired} does not split over the pool's {zones} zones (GKE creates a pool with "
+            f"the same number of nodes in each zone); allowed: a multiple of {zones}",
+            field,
+        )
+    return desired // zones
+
+
+def check_gce_machine_type(value: object, field: str) -> str:
+    """A Compute Engine machine type's shape (e2-standard-4, n2-highmem-8, ...)."""
+    if not isinstance(value, str) or not _GCE_MACHINE_TYPE.match(value):
+        raise SpecError(f"{value!r} is not a Compute Engine machine type (e.g. e2-standard-4)", field)
+    return value
+
+
+def check_gke_channel(version_support: str, channel: str, field: str) -> None:
+    """`cluster.version_support` on GKE: extended support exists only on the EXTENDED release channel
+    (https://cloud.google.com/kubernetes-engine/docs/concepts/release-channels, "Extended channel": a
+    minor stays up to 24 months, the months after standard support are charged); every other channel
+    upgrades the cluster when standard support ends. The profile picks EXTENDED for `extended`; a
+    channel written against the support type is refused."""
+    if (version_support == "extended") != (channel == "EXTENDED"):
+        raise SpecError(
+            f"release channel {channel} with cluster.version_support {version_support}: GKE's extended "
+            "support is the EXTENDED channel; allowed: EXTENDED with version_support extended, "
+            "RAPID / REGULAR / STABLE with standard",
+            field,
+        )
+
+
+def _check_gcp(spec: PlatformSpec) -> None:
+    """What GCP refuses (or would silently not honour), before any resource is registered."""
+    g = spec.gcp
+    assert g is not None  # filled by _apply_profile for cloud gcp
+    net = spec.network
+    for f in ("private_subnet_cidrs", "public_subnet_cidrs"):
+        if getattr(net, f) is not None:
+            raise SpecError(
+                "GCP subnets are regional: the platform has one node subnet spanning the zones (network.cidr); "
+                "remove this field",
+                f"network.{f}",
+            )
+    if net.existing is not None:
+        if len(net.existing.private_subnet_ids) != 1:
+            raise SpecError(
+                "on GCP give the one regional node subnet (its secondary ranges are gcp.pods_range_name and "
+                "gcp.services_range_name)",
+                "network.existing.private_subnet_ids",
+            )
+        if net.existing.public_subnet_ids:
+            raise SpecError(
+                "GCP load balancers need no public subnets; remove this field",
+                "network.existing.public_subnet_ids",
+            )
+    check_gce_machine_type(spec.cluster.system_pool.machine_type, "cluster.system_pool.machine_type")
+    check_gke_channel(spec.cluster.version_support, g.release_channel, "gcp.release_channel")
+    if not g.regional and spec.environment != "dev":
+        raise SpecError(
+            f"a zonal control plane lives in one zone (no HA); allowed in dev only (environment is "
+            f"{spec.environment})",
+            "gcp.regional",
+        )
+    node_net = ipaddress.ip_network(net.cidr)
+    for name, other in (
+        ("network.cidr", node_net),
+        ("network.service_cidr", ipaddress.ip_network(net.service_cidr)),
+    ):
+        for f in ("pods_cidr", "control_plane_cidr"):
+            mine = ipaddress.ip_network(getattr(g, f))
+            if mine.overlaps(other):
+                raise SpecError(f"{mine} overlaps {name} {other}", f"gcp.{f}")
+    if g.gke_version is not None and not g.gke_version.startswith(f"{spec.cluster.kubernetes_version}."):
+        raise SpecError(
+            f"{g.gke_version} is not a {spec.cluster.kubernetes_version} version (cluster.kubernetes_version)",
+            "gcp.gke_version",
+        )
+    zones = gcp_zones(spec)
+    system = spec.cluster.system_pool
+    gcp_nodes_per_zone(system.desired_nodes, len(zones), "cluster.system_pool.desired_nodes")
+    for i, pool in enumerate(spec.gpu_pools):
+        if pool.name == GCP_SYSTEM_POOL:
+            raise SpecError(f"{pool.name!r} is the system node pool's name", f"gpu_pools.{i}.name")
+        pool_zones = gcp_pool_zones(spec, i)
+        gcp_nodes_per_zone(pool.desired_nodes, len(pool_zones), f"gpu_pools.{i}.desired_nodes")
+    if len(set(spec.cluster.admin_principals)) != len(spec.cluster.admin_principals):
+        raise SpecError("contains duplicates", "cluster.admin_principals")
+    if "budget" in spec.model_fields_set and g.billing_account is None:
+        # A GCP budget lives in a billing account, not in the project: without one the spec's
+        # budget would silently not exist.
+        raise SpecError(
+            "the spec's budget is created in a billing account: set it (or remove budget)",
+            "gcp.billing_account",
+        )
+    prefixes = [m.prefix for m in spec.serving.models]
+    for i, model in enumerate(spec.serving.models):
+        if prefixes.count(model.prefix) > 1:
+            # Each model's prefix is a managed folder with its own reader; one folder cannot be two.
+            raise SpecError(
+                f"prefix {model.prefix!r} is another model's too", f"serving.models.{i}.storage_prefix"
+            )
+    accounts = [gcp_service_account_id(spec.prefix, "nodes")]
+    if g.workload_identity == "gsa":
+        accounts += [gcp_service_account_id(spec.prefix, f"m-{m.name}") for m in spec.serving.models]
+    for sa in accounts:
+        if not _GCP_SA_ID.match(sa):
+            raise SpecError(f"derived service account ID {sa!r} is not valid (6-30 chars)", "name")
+
+
+class GcpRules(CloudRules):
+    cloud = "gcp"
+    # "A maximum of 5 channels are allowed" (pulumi-gcp billing.Budget BudgetAllUpdatesRuleArgs).
+    MAX_BUDGET_CHANNELS = 5
+
+    def principal(self, value: str, field: str) -> None:
+        if isinstance(value, str) and value.startswith("group:"):
+            raise SpecError(
+                "Google Groups for RBAC is not set up by mlinfra; list user: or serviceAccount: members",
+                field,
+            )
+        if not isinstance(value, str) or not _GCP_ADMIN_MEMBER.match(value):
+            raise SpecError(
+                f"{value!r} is not an IAM member (user:alice@example.com or serviceAccount:<email>)", field
+            )
+
+    def cloud_options(self, spec: PlatformSpec) -> None:
+        _check_gcp(spec)
+
+    def machine_type(self, value: str, field: str) -> None:
+        check_gce_machine_type(value, field)
+
+    def bucket_name(
+        self, name: str, access_logging: bool = False, field: str = "artifacts.bucket_name"
+    ) -> None:
+        _check_gcs_bucket_name(name, field)
+        if access_logging:
+            _check_gcs_bucket_name(name + GCP_LOG_BUCKET_SUFFIX, field)
+
+    def repository_name(self, name: str, field: str) -> None:
+        if not _GAR_REPOSITORY.match(name):
+            raise SpecError(
+                f"{name!r} is not a valid Artifact Registry repository ID (1-63 lowercase letters, digits and "
+                "'-', starting with a letter, ending with a letter or digit; no '/': images nest inside a "
+                "repository)",
+                field,
+            )
+
+    def repositories(
+        self, prefix: str, repositories: Sequence[str], field: str = "registry.repositories"
+    ) -> None:
+        """Each repository is its own Artifact Registry repository `<prefix>-<name>`."""
+        if not repositories:
+            raise SpecError("at least one repository is required", field)
+        check_unique(list(repositories), "repository", field)
+        for i, repo in enumerate(repositories):
+            self.repository_name(gcp_repository_id(prefix, repo), _join(field, i))
+
+    def tags(self, tags: Mapping[str, str]) -> None:
+        # Labels (https://cloud.google.com/resource-manager/docs/labels-overview#requirements).
+        fields = {"owner": "tags.owner", "cost-center": "tags.cost_center", "environment": "environment"}
+        for key, value in tags.items():
+            if not _GCP_LABEL_KEY.match(key) or not _GCP_LABEL_VALUE.match(value):
+                raise SpecError(
+                    f"{key}={value!r} is not a GCP label (keys: lowercase letter first; keys and values <= 63 "
+                    "lowercase letters, digits, '_' or '-')",
+                    fields.get(key, f"tags.extra.{key}"),
+                )
+
+    def budget(self, budget: BudgetSpec) -> None:
+        if len(budget.alert_emails) > self.MAX_BUDGET_CHANNELS:
+            raise SpecError(
+                f"a GCP budget notifies at most {self.MAX_BUDGET_CHANNELS} channels", "budget.alert_emails"
+            )
+
+
+CLOUD_RULES["gcp"] = GcpRules()

@@ -207,7 +207,7 @@ BAD_SPECS = [
     ("invalid CIDR", _with(BASE_SPEC, "network", {"cidr": "10.0.0.300/16"}), ["network.cidr", "not a valid"]),
     (
         "aws section on gcp",
-        {**BASE_SPEC, "cloud": "gcp", "region": "us-central1", "aws": {}},
+        {**BASE_SPEC, "cloud": "gcp", "region": "us-central1", "gcp": {"project": "acme-ml-dev"}, "aws": {}},
         ["aws", "cloud is 'gcp'"],
     ),
     # ---- issue 13: checks components made after validation, and values accepted before
@@ -822,6 +822,8 @@ def test_bucket_names_follow_s3_rules(name):
 def test_api_access_defaults_per_cloud(cloud, region, expected):
     data = {**PROD_SPEC, "cloud": cloud, "region": region, "gpu_pools": [], "serving": {"models": []}}
     data.pop("aws", None)
+    if cloud == "gcp":
+        data["gcp"] = {"project": "acme-ml-prod"}
     assert PlatformSpec.load(data).cluster.api_access == expected
 
 

@@ -30,7 +30,7 @@ ACCOUNT = "123456789012"
 
 # A rich spec per implemented cloud: every section in use, so that every field has something to
 # change. Two models: KServe (model_format, storage, canary version) and a plain Deployment (image,
-# canary image). The GCP and Azure streams add their cloud's base when their platform lands.
+# canary image). The Azure stream adds its cloud's base when its platform lands.
 BASES: dict[str, dict[str, Any]] = {
     "aws": {
         "name": "fields",
@@ -89,6 +89,33 @@ BASES: dict[str, dict[str, Any]] = {
             }
         },
     }
+}
+
+# GCP: the same shape on GKE (prod: a regional cluster over three zones, an L4 pool in all three,
+# the budget in a billing account).
+BASES["gcp"] = {
+    "name": "fields",
+    "cloud": "gcp",
+    "region": "us-central1",
+    "environment": "prod",
+    "tags": {"owner": "ml-platform", "cost_center": "cc-1", "extra": {"project": "p"}},
+    "network": {"cidr": "10.50.0.0/16"},
+    "cluster": {"admin_principals": ["user:admins@example.com"]},
+    "gpu_pools": [
+        {
+            "name": "od",
+            "machine_type": "g2-standard-8",
+            "min_nodes": 3,
+            "desired_nodes": 3,
+            "max_nodes": 6,
+            "labels": {"team": "a"},
+        }
+    ],
+    "artifacts": {"infrequent_access_after_days": 90},
+    "serving": copy.deepcopy(BASES["aws"]["serving"]),
+    "monitoring": {"alerting": {"slack_channel": "#alerts", "pagerduty": True, "webhook": True}},
+    "budget": {"alert_emails": ["finops@example.com"]},
+    "gcp": {"project": "fields-prod", "billing_account": "012345-6789AB-CDEF01"},
 }
 
 # Fields that do not change what is deployed, and why.
@@ -230,7 +257,75 @@ MUTATIONS: dict[str, dict[str, Any]] = {
     "aws.runner.secret_env": {"aws.runner.secret_env": {}},
     "aws.runner.kms_key_arns": {"aws.runner.kms_key_arns": []},
     "aws.runner.compute_type": {"aws.runner.compute_type": "BUILD_GENERAL1_MEDIUM"},
+    "gcp": {"gcp": {"project": "fields-prod"}},  # refused: "section 'gcp' is set but cloud is 'aws'"
 }
+
+# The GCP base's mutations: GCP values where the AWS ones would not be GCP's (regions, machine types,
+# principals, name rules), and sizes that split evenly over the pools' zones (GKE creates the same
+# number of nodes in each zone). Every other path falls back to MUTATIONS, then the generic rule.
+GCP_MUTATIONS: dict[str, dict[str, Any]] = {
+    "region": {"region": "europe-west4"},
+    "environment": {"environment": "staging", "network.flow_log_retention_days": 90},
+    "network.zone_count": {
+        "network.zone_count": 2,
+        "cluster.system_pool.min_nodes": 2,
+        "cluster.system_pool.desired_nodes": 2,
+        "gpu_pools.0.desired_nodes": 2,
+        "gpu_pools.0.min_nodes": 2,
+    },
+    "network.nat_gateways": {"network.nat_gateways": "single"},
+    "network.existing": {
+        "network.existing": {
+            "network_id": "projects/shared/global/networks/ml",
+            "private_subnet_ids": ["projects/shared/regions/us-central1/subnetworks/ml-nodes"],
+        }
+    },
+    "cluster.api_access": {
+        "cluster.api_access": "private",
+    },
+    "cluster.public_access_cidrs": {
+        "cluster.api_access": "public",
+        "environment": "dev",
+        "gcp.regional": False,
+        "gpu_pools.0.max_nodes": 3,  # the dev cap
+        "gpu_pools.0.machine_type": "g2-standard-24",  # 2 L4s per node: the models fit the capped pool
+        "cluster.public_access_cidrs": ["198.51.100.0/24"],
+    },
+    "cluster.admin_principals": {"cluster.admin_principals": ["user:others@example.com"]},
+    "cluster.version_support": {"cluster.version_support": "extended", "gcp.release_channel": "EXTENDED"},
+    "cluster.system_pool.machine_type": {"cluster.system_pool.machine_type": "e2-standard-8"},
+    "cluster.system_pool.min_nodes": {"cluster.system_pool.min_nodes": 2},
+    "cluster.system_pool.desired_nodes": {"cluster.system_pool.desired_nodes": 6},
+    "gpu_pools.0.desired_nodes": {"gpu_pools.0.desired_nodes": 6},
+    "gpu_pools.0.machine_type": {"gpu_pools.0.machine_type": "g2-standard-12"},
+    "gpu_pools.0.min_nodes": {"gpu_pools.0.min_nodes": 0, "gpu_pools.0.desired_nodes": 0},
+    "artifacts.bucket_name": {"artifacts.bucket_name": "fields-models-bucket"},
+    "budget.alert_emails": {"budget.alert_emails": ["other@example.com"]},
+    "aws": {
+        "aws": {"workload_identity": "pod_identity"}
+    },  # refused: "section 'aws' is set but cloud is 'gcp'"
+    "gcp.project": {"gcp.project": "fields-other"},
+    "gcp.zones": {"gcp.zones": ["us-central1-b", "us-central1-c", "us-central1-f"]},
+    "gcp.regional": {
+        "gcp.regional": False,
+        "environment": "dev",
+        "gpu_pools.0.max_nodes": 3,
+        "gpu_pools.0.machine_type": "g2-standard-24",
+    },
+    "gcp.release_channel": {"gcp.release_channel": "REGULAR"},
+    "gcp.gke_version": {"gcp.gke_version": "1.33.4-gke.1172000"},
+    "gcp.pods_cidr": {"gcp.pods_cidr": "10.128.0.0/14"},
+    "gcp.control_plane_cidr": {"gcp.control_plane_cidr": "172.16.0.16/28"},
+    "gcp.pods_range_name": {"gcp.pods_range_name": "gke-pods"},
+    "gcp.services_range_name": {"gcp.services_range_name": "gke-services"},
+    "gcp.billing_account": {"gcp.billing_account": "ABCDEF-012345-6789AB"},
+}
+
+
+def _mutation(cloud: str, path: str) -> dict[str, Any] | None:
+    if cloud == "gcp" and path in GCP_MUTATIONS:
+        return GCP_MUTATIONS[path]
+    return MUTATIONS.get(path)
 
 
 def _set(data: dict[str, Any], path: str, value: Any) -> None:
@@ -318,7 +413,7 @@ def test_every_implemented_cloud_has_a_base_spec():
 def test_invisible_and_mutation_tables_name_real_fields():
     known = {path for _, path in _cases()}
     assert set(PLAN_INVISIBLE) <= known
-    stale = sorted(p for p in MUTATIONS if p not in known)
+    stale = sorted(p for p in (*MUTATIONS, *GCP_MUTATIONS) if p not in known)
     assert not stale, f"MUTATIONS names fields the base specs do not have: {stale}"
 
 
@@ -327,8 +422,9 @@ def test_changing_a_field_changes_the_plan(cloud, path):
     if path in PLAN_INVISIBLE:
         pytest.skip(f"plan-invisible: {PLAN_INVISIBLE[path]}")
     data = copy.deepcopy(_resolved(cloud))
-    if path in MUTATIONS:
-        for where, value in MUTATIONS[path].items():
+    mutation = _mutation(cloud, path)
+    if mutation is not None:
+        for where, value in mutation.items():
             _set(data, where, copy.deepcopy(value))
     else:
         annotation, current = next((a, c) for p, a, c in leaves(PlatformSpec, data) if p == path)

@@ -57,6 +57,7 @@ from mlinfra.catalog import ENVIRONMENTS
 from mlinfra.components import child, stateful
 from mlinfra.k8s.charts import CLUSTER_AUTOSCALER as CLUSTER_AUTOSCALER_CHARTS
 from mlinfra.k8s.scheduling import POOL_LABEL
+from mlinfra.kubeconfig import exec_kubeconfig
 from mlinfra.spec import ClusterSpec, check_unique, rules
 
 # EKS managed add-on versions per Kubernetes minor. Upgrading a cluster means adding a row
@@ -354,38 +355,25 @@ def cluster_autoscaler_policy(partition: str, region: str, account: str, cluster
 
 def build_kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str) -> dict[str, Any]:
     """A kubeconfig that authenticates with `aws eks get-token` (no static credential inside)."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {"name": cluster_name, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}
-        ],
-        "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
-        "current-context": cluster_name,
-        "preferences": {},
-        "users": [
-            {
-                "name": cluster_name,
-                "user": {
-                    "exec": {
-                        "apiVersion": "client.authentication.k8s.io/v1beta1",
-                        "command": "aws",
-                        "args": [
-                            "eks",
-                            "get-token",
-                            "--cluster-name",
-                            cluster_name,
-                            "--region",
-                            region,
-                            "--output",
-                            "json",
-                        ],
-                        "interactiveMode": "Never",
-                    }
-                },
-            }
-        ],
-    }
+    return exec_kubeconfig(
+        cluster_name,
+        endpoint,
+        ca_data,
+        {
+            "command": "aws",
+            "args": [
+                "eks",
+                "get-token",
+                "--cluster-name",
+                cluster_name,
+                "--region",
+                region,
+                "--output",
+                "json",
+            ],
+            "interactiveMode": "Never",
+        },
+    )
 
 
 def _issuer(identities: Any) -> str:

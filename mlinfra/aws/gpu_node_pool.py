@@ -25,7 +25,7 @@ from mlinfra.aws.nodes import (
     node_template_label_tags,
     tag_autoscaling_group,
 )
-from mlinfra.catalog import SUPPORTED_KUBERNETES_VERSIONS, GpuMachineType, gpu_machine_type
+from mlinfra.catalog import GpuMachineType
 from mlinfra.components import child
 from mlinfra.k8s.gpu import device_plugin_node_labels
 from mlinfra.k8s.scheduling import (
@@ -37,19 +37,14 @@ from mlinfra.k8s.scheduling import (
     gpu_node_labels,
     gpu_scheduling,
 )
-from mlinfra.spec import GpuPoolSpec, SpecError, check_pool_labels, rules
+from mlinfra.nodepools import API_TAINT_EFFECT, check_gpu_pool
+from mlinfra.spec import GpuPoolSpec
 
 # Amazon Linux 2023 with the NVIDIA driver and container toolkit, x86-64 (EKS API spelling).
 # Pinned: the AMI *type* fixes the OS family and driver stack; EKS picks the release of that
 # type that matches the node group's Kubernetes version.
 AMI_TYPE = "AL2023_x86_64_NVIDIA"
 
-# EKS spells the Kubernetes taint effects in upper snake case.
-_EKS_TAINT_EFFECT = {
-    "NoSchedule": "NO_SCHEDULE",
-    "PreferNoSchedule": "PREFER_NO_SCHEDULE",
-    "NoExecute": "NO_EXECUTE",
-}
 _CAPACITY = {"on_demand": "ON_DEMAND", "spot": "SPOT"}
 # The label the Cluster Autoscaler's AWS provider reads to know a node has a GPU before the device
 # plugin advertises `nvidia.com/gpu` (kubernetes/autoscaler cluster-autoscaler-chart-9.50.1,
@@ -111,17 +106,7 @@ class GpuNodePool(pulumi.ComponentResource):
     def __init__(self, name: str, args: GpuNodePoolArgs, opts: pulumi.ResourceOptions | None = None):
         # Validate everything static before the first registration.
         pool = args.pool
-        try:
-            machine = gpu_machine_type("aws", pool.machine_type)
-        except ValueError as e:
-            raise SpecError(str(e), "pool.machine_type") from None
-        if args.kubernetes_version not in SUPPORTED_KUBERNETES_VERSIONS:
-            raise SpecError(
-                f"{args.kubernetes_version!r} is not supported; allowed: {', '.join(SUPPORTED_KUBERNETES_VERSIONS)}",
-                "kubernetes_version",
-            )
-        check_pool_labels(pool.labels, "pool.labels")  # the spec's rules (a copied pool skips validation)
-        rules("aws").node_labels(pool.labels, "pool.labels")
+        machine = check_gpu_pool("aws", pool, args.kubernetes_version)
 
         super().__init__("mlinfra:aws:GpuNodePool", name, None, opts)
         self.machine_type = machine
@@ -182,7 +167,7 @@ class GpuNodePool(pulumi.ComponentResource):
             labels=self.labels,
             taints=[
                 eks.NodeGroupTaintArgs(
-                    key=GPU_TAINT_KEY, value=GPU_TAINT_VALUE, effect=_EKS_TAINT_EFFECT[GPU_TAINT_EFFECT]
+                    key=GPU_TAINT_KEY, value=GPU_TAINT_VALUE, effect=API_TAINT_EFFECT[GPU_TAINT_EFFECT]
                 )
             ],
             tags=pulumi.Output.from_input(args.cluster_name).apply(

@@ -27,21 +27,14 @@ from mlinfra.aws.runner import InClusterRunner, InClusterRunnerArgs
 from mlinfra.aws.runner import log_group as runner_log_group
 from mlinfra.components import child
 from mlinfra.k8s.serving import sa_name
-from mlinfra.platform import in_cluster_values, install_in_cluster, installs_in_cluster_layer
+from mlinfra.platform import CloudPlatform, installs_in_cluster_layer
 from mlinfra.spec import ModelSpec, PlatformSpec
 
 if TYPE_CHECKING:
     from mlinfra.platform import PlatformSecrets
 
 
-class AwsPlatform(pulumi.ComponentResource):
-    cluster_name: pulumi.Output[str]
-    cluster_endpoint: pulumi.Output[str]
-    kubeconfig: pulumi.Output[str]
-    oidc_issuer: pulumi.Output[str]
-    bucket_name: pulumi.Output[str]
-    registry_urls: pulumi.Output[dict[str, str]]
-
+class AwsPlatform(CloudPlatform):
     def __init__(
         self,
         name: str,
@@ -49,13 +42,11 @@ class AwsPlatform(pulumi.ComponentResource):
         secrets: PlatformSecrets | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ):
-        if spec.cloud != "aws":
-            raise ValueError(f"AwsPlatform needs cloud 'aws'; the spec says {spec.cloud!r}")
         # Log groups' retentions, checked before anything is registered (the components check them too).
         check_log_retention(spec.cluster.log_retention_days, "cluster.log_retention_days")
         if spec.network.flow_logs and spec.network.existing is None:
             check_log_retention(spec.network.flow_log_retention_days, "network.flow_log_retention_days")
-        super().__init__("mlinfra:aws:Platform", name, None, opts)
+        super().__init__("aws", name, spec, opts)
         from mlinfra.platform import PlatformSecrets
 
         secrets = secrets or PlatformSecrets()
@@ -153,14 +144,17 @@ class AwsPlatform(pulumi.ComponentResource):
         if spec.budget.alert_emails:
             self.budget = _budget(name, spec, self, self.provider)
 
-        # One IAM role per model, read-only on its prefix: cloud resources, so always here.
-        models = spec.serving.models if spec.serving.enabled else []
-        self.model_identities = {m.name: self._model_identity(name, spec, m) for m in models}
-        self.in_cluster = in_cluster_values(
+        # One IAM role per model, read-only on its prefix; the layer here when the API is public. The
+        # provider, StorageClass and autoscaler were children of the Cluster component before the
+        # deployment path moved them here: aliased, so they are not replaced.
+        self.runner = None
+        installed_here = self._in_cluster(
+            name,
             spec,
-            storage_base_uri=pulumi.Output.concat("s3://", self.artifacts.bucket_name, "/"),
-            model_identities={n: i.service_account_annotations for n, i in self.model_identities.items()},
-            cloud=aws_in_cluster.cloud_values(
+            secrets,
+            storage_scheme="s3://",
+            model_identity=lambda m: self._model_identity(name, spec, m),
+            cloud_values=aws_in_cluster.cloud_values(
                 region=spec.region,
                 cluster_name=self.cluster.cluster_name,
                 node_volume_key_arn=self.cluster.node_volume_key_arn,
@@ -174,38 +168,17 @@ class AwsPlatform(pulumi.ComponentResource):
                     for p in self.gpu_pools
                 ],
             ),
+            aliases=[pulumi.Alias(parent=self.cluster)],
         )
-        self.k8s_provider = None
-        self.monitoring = self.gpu = self.serving = None
-        self.models = []
-        self.runner = None
-        if installs_in_cluster_layer(spec):
-            self._in_cluster_layer(name, spec, secrets)
-        else:
+        if not installed_here:
             # api_access private: no Kubernetes resource here; the runner's way in instead.
             self.runner = self._runner(name, spec, runner_project)
 
-        self.cluster_name = self.cluster.cluster_name
-        self.cluster_endpoint = self.cluster.endpoint
-        self.kubeconfig = pulumi.Output.secret(self.cluster.kubeconfig)
-        self.oidc_issuer = self.cluster.oidc_issuer
-        self.bucket_name = self.artifacts.bucket_name
-        self.registry_urls = self.registry.repository_urls
-        self.vpc_id = self.network.vpc_id
-        self.private_subnet_ids = self.network.private_subnet_ids
-        self.node_volume_key_arn = self.cluster.node_volume_key_arn
-        self.register_outputs(
+        self._register_platform_outputs(
             {
-                "vpc_id": self.vpc_id,
-                "private_subnet_ids": self.private_subnet_ids,
-                "node_volume_key_arn": self.node_volume_key_arn,
-                "cluster_name": self.cluster_name,
-                "cluster_endpoint": self.cluster_endpoint,
-                "kubeconfig": self.kubeconfig,
-                "oidc_issuer": self.oidc_issuer,
-                "bucket_name": self.bucket_name,
-                "registry_urls": self.registry_urls,
-                "in_cluster": self.in_cluster,
+                "vpc_id": self.network.vpc_id,
+                "private_subnet_ids": self.network.private_subnet_ids,
+                "node_volume_key_arn": self.cluster.node_volume_key_arn,
             }
         )
 
@@ -257,26 +230,6 @@ class AwsPlatform(pulumi.ComponentResource):
             ),
             provider=self.provider,
         )
-
-    def _in_cluster_layer(self, name: str, spec: PlatformSpec, secrets: PlatformSecrets) -> None:
-        """api_access public: this stack reaches the API, so it installs the layer itself, after the
-        cluster's nodes and add-ons exist, with model workloads waiting for their GPU pools.
-
-        The provider, StorageClass and autoscaler were children of the Cluster component before the
-        deployment path moved them here: aliased, so they are not replaced.
-        """
-        install = install_in_cluster(
-            name,
-            spec,
-            kubeconfig=self.cluster.kubeconfig,
-            values=self.in_cluster,
-            secrets=secrets,
-            parent=self,
-            depends_on=[self.cluster],
-            pool_dependencies={p.pool.name: p for p in self.gpu_pools},
-            aliases=[pulumi.Alias(parent=self.cluster)],
-        )
-        install.adopt(self)
 
     def _model_identity(self, name: str, spec: PlatformSpec, model: ModelSpec) -> WorkloadIdentity:
         """An IAM role for the model's ServiceAccount, read-only on the model's bucket prefix."""
