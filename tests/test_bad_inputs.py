@@ -311,6 +311,17 @@ def test_a_timestamp_is_the_string_written_as_the_pulumi_cli_reads_it(tmp_path):
     assert json.loads(r.stdout)["tags"]["cost_center"] == "2026-01-01"
 
 
+@pytest.mark.parametrize("command", sorted(STACK_COMMANDS))
+def test_the_quoting_hint_quotes_the_text_written(tmp_path, command):
+    """`kubernetes_version: 1.30` is the number 1.3; the hint quotes "1.30", not "1.3"."""
+    d = stack_text(mutate=lambda t: t.replace('kubernetes_version: "1.33"', "kubernetes_version: 1.30"))(
+        tmp_path
+    )
+    r = CliRunner().invoke(app, STACK_COMMANDS[command](d, "dev"))
+    _assert_one_line_error(r, "Pulumi.dev.yaml:17", "cluster.kubernetes_version")
+    assert r.stderr.rstrip().endswith('(quote it in YAML: "1.30")'), r.stderr
+
+
 def test_the_same_path_in_spec_and_plan(tmp_path):
     d = stack_text(data=_set("serving.models.0.name", "Bad_Name"))(tmp_path)
     lines = {c: CliRunner().invoke(app, STACK_COMMANDS[c](d, "dev")).stderr for c in STACK_COMMANDS}

@@ -33,6 +33,7 @@ Path_ = tuple[Any, ...]  # keys / indexes from the document root
 MAX_DEPTH = 64
 MAX_VALUES = 100_000
 
+_STR = "tag:yaml.org,2002:str"
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 # The tags of JSON-shaped values (plus the merge key `<<`), the only ones Pulumi config holds.
 _VALUE_TAGS = frozenset(
@@ -49,6 +50,7 @@ class YamlDoc:
     path: Path
     data: Any
     lines: dict[Path_, int] = field(default_factory=dict)  # node path -> 1-based line
+    written: dict[Path_, str] = field(default_factory=dict)  # node path -> a plain non-string scalar's text
 
     def line_of(self, path: Path_) -> int | None:
         """The line of the deepest node on `path` that exists (a missing field: its parent's)."""
@@ -56,6 +58,16 @@ class YamlDoc:
             if path[:n] in self.lines:
                 return self.lines[path[:n]]
         return None
+
+    def value_at(self, path: Path_) -> Any:
+        """The value at `path` (None when there is none)."""
+        node = self.data
+        for key in path:
+            try:
+                node = node[key]
+            except (KeyError, IndexError, TypeError):
+                return None
+        return node
 
 
 def load_yaml(path: str | Path) -> YamlDoc:
@@ -185,6 +197,8 @@ def _walk(node: yaml.Node, path: Path_, doc: YamlDoc) -> None:
             line=node.start_mark.line + 1,
             field=_dotted(path) or None,
         )
+    if isinstance(node, yaml.ScalarNode) and node.style is None and node.tag != _STR:
+        doc.written[path] = node.value
     if isinstance(node, yaml.MappingNode):
         seen: dict[Any, int] = {}
         for key_node, value_node in node.value:
