@@ -66,6 +66,16 @@ WEBHOOK_PORTS: dict[int, str] = {
 BASE_LOG_COMPONENTS = ("SYSTEM_COMPONENTS", "APISERVER")
 EXTRA_LOG_COMPONENTS = ("CONTROLLER_MANAGER", "SCHEDULER", "WORKLOADS")
 RELEASE_CHANNELS = ("RAPID", "REGULAR", "STABLE", "EXTENDED")
+# Security posture: the standard tier's workload configuration auditing stays (`BASIC`, pulumi-gcp
+# ClusterSecurityPostureConfigArgs.mode; not among the capabilities GKE retires,
+# https://cloud.google.com/kubernetes-engine/docs/deprecations/posture-management-deprecation).
+# Workload vulnerability scanning's standard tier was removed on 2025-07-31 (same table;
+# VULNERABILITY_BASIC is "Deprecated: Basic vulnerability scanning is no longer supported",
+# Google.Cloud.Container.V1 3.38.0 SecurityPostureConfig.Types.VulnerabilityMode): scanning is off
+# on the cluster and images are scanned in Artifact Registry instead (registry.py, containerscanning).
+POSTURE_MODE = "BASIC"
+POSTURE_VULNERABILITY_MODE = "VULNERABILITY_DISABLED"
+RETIRED_VULNERABILITY_MODES = ("VULNERABILITY_BASIC",)
 API_ACCESS = ("dns", "private", "public")
 # IAM role an admin needs to get credentials / reach the endpoint; what they may do inside the
 # cluster comes from RBAC (GKE "Role-based access control": grant minimal IAM, authorise with RBAC).
@@ -346,7 +356,7 @@ class Cluster(pulumi.ComponentResource):
                 )
             ),
             security_posture_config=container.ClusterSecurityPostureConfigArgs(
-                mode="BASIC", vulnerability_mode="VULNERABILITY_BASIC"
+                mode=POSTURE_MODE, vulnerability_mode=POSTURE_VULNERABILITY_MODE
             ),
             # Pools are separate NodePool resources: the default pool is created (hardened, since it
             # boots) and removed at once (pulumi-gcp Cluster.remove_default_node_pool).

@@ -357,3 +357,26 @@ def test_a_group_admin_is_refused_by_the_spec():
     with pytest.raises(SpecError, match="Google Groups for RBAC") as e:
         gcp_spec(cluster={"api_access": "dns", "admin_principals": ["group:ml-admins@acme.example"]})
     assert e.value.field is None or "cluster.admin_principals.0" in str(e.value)
+
+
+def test_security_posture_uses_no_retired_tier(dev_plan):
+    """GKE removed the standard tier of workload vulnerability scanning on 2025-07-31 (posture-management
+    deprecation table); VULNERABILITY_BASIC can no longer be enabled. Configuration auditing (mode
+    BASIC) is not retired. Both values must be options the installed SDK documents."""
+    import inspect
+    import re
+
+    from pulumi_gcp import container
+
+    from mlinfra.gcp.cluster import RETIRED_VULNERABILITY_MODES
+
+    posture = dev_plan.one(GKE).inputs["securityPostureConfig"]
+    assert posture == {"mode": "BASIC", "vulnerabilityMode": "VULNERABILITY_DISABLED"}
+    assert posture["vulnerabilityMode"] not in RETIRED_VULNERABILITY_MODES
+    doc = inspect.getdoc(container.ClusterSecurityPostureConfigArgs.__init__) or ""
+    options = {
+        name: set(re.findall(r"`([A-Z_]+)`", re.search(rf"{name}: (.*)", doc).group(1)))
+        for name in ("mode", "vulnerability_mode")
+    }
+    assert posture["mode"] in options["mode"]
+    assert posture["vulnerabilityMode"] in options["vulnerability_mode"]
