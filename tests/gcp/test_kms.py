@@ -97,3 +97,37 @@ def test_service_agents_are_the_documented_addresses():
         f"serviceAccount:service-{number}@container-engine-robot.iam.gserviceaccount.com",
         f"serviceAccount:service-{number}@compute-system.iam.gserviceaccount.com",
     ]
+
+
+def test_destroy_window_is_set_at_creation_and_never_replaces_a_key():
+    """Cloud KMS sets destroy_scheduled_duration at key creation only; a changed
+    encryption.key_deletion_window_days must not plan a replacement of a key whose name is never
+    freed (409 already exists): the field is ignored after creation."""
+    seen = {}
+
+    def capture(args: pulumi.ResourceTransformationArgs):
+        if args.type_ == KEY:
+            seen["ignore"] = args.opts.ignore_changes
+        return None
+
+    def build(h):
+        customer_managed_key(
+            h,
+            "k",
+            key_ring=KEY_RING,
+            key_name="acme-secrets",
+            rotation_days=90,
+            destroy_days=14,
+            protect=False,
+            labels=TAGS,
+            users={},
+        )
+
+    plan_gcp(
+        lambda o: _Holder(
+            "h",
+            build,
+            opts=pulumi.ResourceOptions.merge(o, pulumi.ResourceOptions(transformations=[capture])),
+        )
+    )
+    assert seen == {"ignore": ["destroyScheduledDuration"]}
