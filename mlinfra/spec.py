@@ -406,6 +406,10 @@ class NetworkSpec(_Model):
         return list(private), list(public)
 
 
+# RFC 1918 private address space (what `cluster.private_access_cidrs` may list).
+RFC1918 = tuple(ipaddress.ip_network(c) for c in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+
+
 def _parse_cidr(v: str) -> ipaddress.IPv4Network:
     try:
         net = ipaddress.ip_network(v, strict=True)
@@ -467,6 +471,13 @@ class ClusterSpec(_Model):
         default_factory=list,
         description="CIDRs allowed to reach the public endpoint (api_access: public; required then).",
     )
+    private_access_cidrs: list[str] = Field(
+        default_factory=list,
+        description="Private (RFC 1918) ranges besides the cluster's own that may reach the private "
+        "endpoint (api_access: private): the runner's subnet, VPN / Interconnect / peered ranges. "
+        "gcp: master authorized networks (GKE admits only the node and pod ranges otherwise); "
+        "refused on aws and azure.",
+    )
     admin_principals: list[str] = Field(
         default_factory=list,
         description="Cloud principals (aws: IAM role ARNs) granted cluster-admin through access entries; "
@@ -502,6 +513,21 @@ class ClusterSpec(_Model):
             out.append(str(net))
         return out
 
+    @field_validator("private_access_cidrs")
+    @classmethod
+    def _private_cidrs(cls, v: list[str]) -> list[str]:
+        out = []
+        for c in v:
+            net = _parse_cidr(c)
+            if not any(net.subnet_of(block) for block in RFC1918):
+                raise ValueError(
+                    f"private_access_cidrs: {c} is not inside a private range; allowed: inside "
+                    f"{', '.join(str(b) for b in RFC1918)}"
+                )
+            out.append(str(net))
+        check_unique(out, "CIDR", "")
+        return out
+
     @field_validator("admin_principals")
     @classmethod
     def _unique_principals(cls, v: list[str]) -> list[str]:
@@ -516,6 +542,11 @@ class ClusterSpec(_Model):
             raise ValueError(
                 f"public_access_cidrs is set but api_access is {self.api_access!r}; "
                 "they apply to api_access: public only"
+            )
+        if self.api_access != "private" and self.private_access_cidrs:
+            raise ValueError(
+                f"private_access_cidrs is set but api_access is {self.api_access!r}; "
+                "they apply to api_access: private only"
             )
         return self
 
@@ -1717,6 +1748,13 @@ def _check_api_access(spec: PlatformSpec) -> None:
             f"a public API endpoint is only allowed in dev (environment is {env}); "
             f"allowed: {'dns, private' if cloud == 'gcp' else 'private'}",
             "cluster.api_access",
+        )
+    if spec.cluster.private_access_cidrs and cloud != "gcp":
+        # EKS / AKS private endpoints are reached through the VPC / VNet's own routing and security
+        # groups; mlinfra has no per-range control there yet, so the field would be ignored.
+        raise SpecError(
+            f"only GKE's master authorized networks take these ranges (cloud is {cloud}); remove it",
+            "cluster.private_access_cidrs",
         )
     if spec.cluster.api_access == "dns" and cloud != "gcp":
         raise SpecError(

@@ -170,6 +170,24 @@ def _validate(args: ClusterArgs) -> None:
             )
 
 
+def authorized_networks(spec: ClusterSpec) -> list[tuple[str, str]]:
+    """(display name, CIDR) of the master authorized networks.
+
+    `public`: the public endpoint's allowed ranges. `private`: GKE requires authorized networks with
+    a private endpoint ("Master authorized networks must be enabled if private endpoint is enabled",
+    GoogleCloudPlatform/magic-modules#8338) and then admits the cluster's node and pod ranges only;
+    any other subnet, VPN / Interconnect or peered range that runs `pulumi up` / kubectl must be
+    listed (GKE "Add authorized networks for control plane access",
+    https://cloud.google.com/kubernetes-engine/docs/how-to/authorized-networks). `dns`: none (the
+    DNS endpoint is IAM-gated; the IP endpoint stays closed to everything but the cluster).
+    """
+    if spec.api_access == "public":
+        return [(f"allowed-{i}", c) for i, c in enumerate(spec.public_access_cidrs)]
+    if spec.api_access == "private":
+        return [(f"private-{i}", c) for i, c in enumerate(spec.private_access_cidrs)]
+    return []
+
+
 def pick_gke_version(defaults: Mapping[str, str], latest: Mapping[str, str], channel: str, minor: str) -> str:
     """The channel's default version if it is of `minor`, else its latest if that is; refuse otherwise.
 
@@ -281,16 +299,10 @@ class Cluster(pulumi.ComponentResource):
             )
 
         access = spec.api_access
-        authorized = (
-            [
-                container.ClusterMasterAuthorizedNetworksConfigCidrBlockArgs(
-                    cidr_block=c, display_name=f"allowed-{i}"
-                )
-                for i, c in enumerate(spec.public_access_cidrs)
-            ]
-            if access == "public"
-            else []
-        )
+        authorized = [
+            container.ClusterMasterAuthorizedNetworksConfigCidrBlockArgs(cidr_block=c, display_name=name)
+            for name, c in authorized_networks(spec)
+        ]
         log_components = list(BASE_LOG_COMPONENTS) + (
             [] if args.environment == "dev" else list(EXTRA_LOG_COMPONENTS)
         )

@@ -380,3 +380,35 @@ def test_security_posture_uses_no_retired_tier(dev_plan):
     }
     assert posture["mode"] in options["mode"]
     assert posture["vulnerabilityMode"] in options["vulnerability_mode"]
+
+
+def test_private_access_admits_the_listed_private_ranges_to_the_private_endpoint():
+    """With only the private endpoint GKE enables authorized networks and admits the cluster's own
+    ranges; a runner in another subnet, a VPN or a peered network must be listed, or it times out."""
+    spec = gcp_spec(
+        GCP_PROD_SPEC,
+        cluster={"api_access": "private", "private_access_cidrs": ["10.200.0.0/24", "192.168.8.0/22"]},
+    )
+    c = _plan(spec).one(GKE).inputs
+    assert c["privateClusterConfig"]["enablePrivateEndpoint"] is True
+    assert c["masterAuthorizedNetworksConfig"] == {
+        "cidrBlocks": [
+            {"cidrBlock": "10.200.0.0/24", "displayName": "private-0"},
+            {"cidrBlock": "192.168.8.0/22", "displayName": "private-1"},
+        ],
+        "gcpPublicCidrsAccessEnabled": False,
+    }
+
+
+@pytest.mark.parametrize(
+    ("cluster", "message"),
+    [
+        ({"api_access": "private", "private_access_cidrs": ["203.0.113.0/24"]}, "not inside a private range"),
+        ({"api_access": "private", "private_access_cidrs": ["172.32.0.0/16"]}, "not inside a private range"),
+        ({"api_access": "dns", "private_access_cidrs": ["10.200.0.0/24"]}, "api_access: private only"),
+    ],
+)
+def test_private_access_cidrs_are_rfc1918_and_for_the_private_endpoint_only(cluster, message):
+    with pytest.raises(SpecError) as e:
+        gcp_spec(cluster=cluster)
+    assert "private_access_cidrs" in str(e.value) and message in str(e.value)
