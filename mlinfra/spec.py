@@ -1527,7 +1527,7 @@ class PlatformSpec(_Model):
             return data
         env, cloud = data.get("environment"), data.get("cloud")
         if isinstance(env, str) and env in PROFILES:
-            _refuse_ignored_network_fields(data.get("network"))
+            _refuse_ignored_network_fields(data.get("network"), PROFILES[env]["network"])
             data = _merge(PROFILES[env], data)
             if cloud == "aws" and data.get("aws") is None:
                 data["aws"] = {}
@@ -1647,8 +1647,19 @@ def _config_object(raw: str | None, full_key: str) -> dict[str, Any]:
     return data
 
 
-def _refuse_ignored_network_fields(network: Any) -> None:
-    """With `network.existing` nothing is created: the layout fields would be silently ignored."""
+def _refuse_ignored_network_fields(network: Any, profile: Mapping[str, Any] | None = None) -> None:
+    """With `network.existing` nothing is created: the layout fields would be silently ignored; a
+    flow-log retention without flow logs (`profile`: the environment's network defaults) too."""
+    if (
+        isinstance(network, dict)
+        and "flow_log_retention_days" in network
+        and network.get("existing") is None
+        and network.get("flow_logs", (profile or {}).get("flow_logs")) is False
+    ):
+        raise SpecError(
+            "a flow-log retention without flow logs keeps nothing; set network.flow_logs: true or remove it",
+            "network.flow_log_retention_days",
+        )
     if isinstance(network, dict) and network.get("existing") is not None:
         for key in (
             "cidr",
@@ -1657,6 +1668,7 @@ def _refuse_ignored_network_fields(network: Any) -> None:
             "public_subnet_cidrs",
             "nat_gateways",
             "flow_logs",
+            "flow_log_retention_days",
         ):
             if key in network:
                 raise SpecError(
@@ -2560,6 +2572,19 @@ def _check_gcp(spec: PlatformSpec) -> None:
                 "GCP load balancers need no public subnets; remove this field",
                 "network.existing.public_subnet_ids",
             )
+        # The existing subnet's secondary ranges (gcp.pods_range_name / services_range_name) are the
+        # pod and service ranges on GKE: these would describe ranges nobody creates.
+        for given, field in (
+            ("service_cidr" in net.model_fields_set, "network.service_cidr"),
+            ("pods_cidr" in g.model_fields_set, "gcp.pods_cidr"),
+        ):
+            if given:
+                raise SpecError(
+                    "on GCP this is a secondary range of the node subnet mlinfra creates, but "
+                    "network.existing is set (the existing subnet's ranges gcp.pods_range_name / "
+                    "gcp.services_range_name are used); remove it",
+                    field,
+                )
     check_gce_machine_type(spec.cluster.system_pool.machine_type, "cluster.system_pool.machine_type")
     check_gke_channel(spec.cluster.version_support, g.release_channel, "gcp.release_channel")
     if not g.regional and spec.environment != "dev":
@@ -2569,10 +2594,14 @@ def _check_gcp(spec: PlatformSpec) -> None:
             "gcp.regional",
         )
     node_net = ipaddress.ip_network(net.cidr)
-    for name, other in (
-        ("network.cidr", node_net),
-        ("network.service_cidr", ipaddress.ip_network(net.service_cidr)),
-    ):
+    # Against the ranges mlinfra creates; an existing subnet's ranges are not known before deployment
+    # (GKE refuses an overlapping control-plane range when the cluster is created).
+    ranges = (
+        ()
+        if net.existing is not None
+        else (("network.cidr", node_net), ("network.service_cidr", ipaddress.ip_network(net.service_cidr)))
+    )
+    for name, other in ranges:
         for f in ("pods_cidr", "control_plane_cidr"):
             mine = ipaddress.ip_network(getattr(g, f))
             if mine.overlaps(other):
