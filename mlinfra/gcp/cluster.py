@@ -36,7 +36,14 @@ from mlinfra.components import child, stateful
 from mlinfra.gcp.in_cluster import admin_slug
 from mlinfra.gcp.kms import customer_managed_key, project_number, service_agent
 from mlinfra.gcp.logs import retained_logs
-from mlinfra.gcp.nodes import node_config, node_pool, node_service_account
+from mlinfra.gcp.nodes import (
+    DISK_TYPE,
+    IMAGE_TYPE,
+    node_config,
+    node_pool,
+    node_service_account,
+    versioned_pool_name,
+)
 from mlinfra.k8s.scheduling import POOL_LABEL
 from mlinfra.kubeconfig import exec_kubeconfig
 from mlinfra.spec import (
@@ -411,12 +418,21 @@ class Cluster(pulumi.ComponentResource):
             opts=child(self),
         )
 
-        # ---- system pool: add-ons, controllers, monitoring; GPU pools are created after it.
+        # ---- system pool: add-ons, controllers, monitoring; GPU pools are created after it. It is
+        # the only CPU pool: a replacement (new machine type or disk) comes up under a new name
+        # before the old pool goes, or every add-on and admission webhook would be down meanwhile.
         pool = spec.system_pool
         system_pool = node_pool(
             self,
             f"{name}-{GCP_SYSTEM_POOL}",
-            pool_name=GCP_SYSTEM_POOL,
+            pool_name=versioned_pool_name(
+                GCP_SYSTEM_POOL,
+                machine_type=pool.machine_type,
+                disk_size_gb=pool.disk_size_gb,
+                disk_type=DISK_TYPE,
+                image_type=IMAGE_TYPE,
+            ),
+            create_before_delete=True,
             cluster=cluster.id,
             location=location,
             project=args.project,

@@ -253,7 +253,8 @@ def test_webhook_ports_are_those_the_charts_listen_on():
 def test_system_pool_is_sized_in_totals_and_runs_as_the_node_service_account(dev_plan, dev):
     pool = dev_plan.one(POOL).inputs
     system = dev.cluster.system_pool
-    assert pool["name"] == "system"
+    assert pool["name"].startswith("system-") and len(pool["name"]) == len("system-") + 6
+    assert pool["upgradeSettings"] == {"strategy": "SURGE", "maxSurge": 1, "maxUnavailable": 0}
     assert pool["autoscaling"] == {
         "totalMinNodeCount": system.min_nodes,
         "totalMaxNodeCount": system.max_nodes,
@@ -412,3 +413,34 @@ def test_private_access_cidrs_are_rfc1918_and_for_the_private_endpoint_only(clus
     with pytest.raises(SpecError) as e:
         gcp_spec(cluster=cluster)
     assert "private_access_cidrs" in str(e.value) and message in str(e.value)
+
+
+def test_a_replaced_system_pool_comes_up_before_the_old_one_goes():
+    """The system pool is the only CPU pool: deleting it first (a fixed name forces that) takes every
+    add-on and admission webhook down. Its name changes with what replaces it, and it is created
+    before the old pool is deleted; the label workloads select stays `system`."""
+    seen = {}
+
+    def capture(args: pulumi.ResourceTransformationArgs):
+        if args.type_ == POOL:
+            seen["dbr"] = args.opts.delete_before_replace
+        return None
+
+    def build(opts):
+        Cluster(
+            "gke",
+            _args(gcp_spec(cluster={"api_access": "dns"})),
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(transformations=[capture])),
+        )
+
+    plan_gcp(build)
+    assert seen == {"dbr": False}
+    small = _plan(gcp_spec(cluster={"api_access": "dns"})).one(POOL).inputs
+    large = (
+        _plan(gcp_spec(cluster={"api_access": "dns", "system_pool": {"machine_type": "n2-standard-4"}}))
+        .one(POOL)
+        .inputs
+    )
+    again = _plan(gcp_spec(cluster={"api_access": "dns"})).one(POOL).inputs
+    assert small["name"] != large["name"] and small["name"] == again["name"]
+    assert small["nodeConfig"]["labels"] == large["nodeConfig"]["labels"] == {"mlinfra.io/pool": "system"}

@@ -208,3 +208,13 @@ def test_bad_input_is_refused_before_any_resource(pool, overrides, field):
     )
     assert error.field == field
     assert registered == []
+
+
+def test_gpu_pool_upgrades_need_no_spare_gpu_quota():
+    """A surge node would need one more GPU of quota than the pool's size (A100/H100 quotas are often
+    exactly that): GPU pools upgrade one node down at a time instead."""
+    assert _gpu_pool(_plan(SPOT_L4)).inputs["upgradeSettings"] == {
+        "strategy": "SURGE",
+        "maxSurge": 0,
+        "maxUnavailable": 1,
+    }
