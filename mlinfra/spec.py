@@ -1344,6 +1344,12 @@ class GcpOptions(_Model):
         description="Rotation period of the Cloud KMS keys: more than a day (pulumi-gcp CryptoKey.rotation_period) "
         "and at most 90 days (CKV_GCP_43).",
     )
+    enable_apis: bool = Field(
+        default=False,
+        description="Enable the Google APIs the platform uses (mlinfra.gcp.platform.REQUIRED_APIS) from the "
+        "stack, before anything else is created (never disabled on destroy); needs Service Usage Admin. "
+        "False: enable them once per project beforehand (README, GCP).",
+    )
     billing_account: str | None = Field(
         default=None,
         description="Billing account (XXXXXX-XXXXXX-XXXXXX) the budget is created in; required with a budget block "
