@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
+import pulumi_random as random
 from pulumi_gcp import compute, container, projects
 
 from mlinfra.catalog import ENVIRONMENTS
@@ -84,9 +85,13 @@ POSTURE_MODE = "BASIC"
 POSTURE_VULNERABILITY_MODE = "VULNERABILITY_DISABLED"
 RETIRED_VULNERABILITY_MODES = ("VULNERABILITY_BASIC",)
 API_ACCESS = ("dns", "private", "public")
-# IAM role an admin needs to get credentials / reach the endpoint; what they may do inside the
-# cluster comes from RBAC (GKE "Role-based access control": grant minimal IAM, authorise with RBAC).
-ADMIN_IAM_ROLE = "roles/container.clusterViewer"
+# IAM permissions an admin needs to get credentials (`get-credentials` reads the cluster) and to
+# pass the DNS endpoint, which authorises every request on `container.clusters.connect` (GKE
+# "About network isolation", DNS-based endpoint); what they may do inside the cluster comes from
+# RBAC (GKE "Role-based access control": grant minimal IAM, authorise with RBAC). Granted as a
+# custom role of exactly these: that the predefined Cluster Viewer role carries `connect` could not
+# be confirmed from its published description, and a custom role holds nothing else.
+ADMIN_PERMISSIONS: tuple[str, ...] = ("container.clusters.get", "container.clusters.connect")
 # What `gcloud container clusters get-credentials` writes into a kubeconfig (GKE "Install kubectl
 # and configure cluster access").
 AUTH_PLUGIN = "gke-gcloud-auth-plugin"
@@ -479,11 +484,26 @@ class Cluster(pulumi.ComponentResource):
 
         # Admins reach the endpoint with this IAM role; what they may do inside the cluster is a
         # cluster-admin RBAC binding, which the in-cluster layer creates (mlinfra.gcp.in_cluster).
+        if spec.admin_principals:
+            # Custom role ids stay taken up to 37 days after deletion (pulumi-gcp IAMCustomRole
+            # docstring): the id carries a random suffix drawn once per stack, as the key ring does.
+            suffix = random.RandomId(f"{name}-admin-role-suffix", byte_length=2, opts=child(self))
+            admin_role = projects.IAMCustomRole(
+                f"{name}-admin-role",
+                project=args.project,
+                role_id=pulumi.Output.concat(
+                    args.cluster_name.replace("-", "_"), "_admin_access_", suffix.hex
+                ),
+                title=f"{args.cluster_name} admin access (mlinfra)",
+                description="Get credentials for and connect to the GKE cluster; RBAC decides the rest",
+                permissions=list(ADMIN_PERMISSIONS),
+                opts=child(self),
+            )
         for principal in spec.admin_principals:
             projects.IAMMember(
                 f"{name}-admin-{admin_slug(principal)}",
                 project=args.project,
-                role=ADMIN_IAM_ROLE,
+                role=admin_role.name,
                 member=principal,
                 opts=child(self),
             )

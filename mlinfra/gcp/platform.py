@@ -74,6 +74,7 @@ DEPLOYER_ROLES: dict[str, str] = {
     "gcp:serviceaccount/account:Account": "roles/iam.serviceAccountAdmin",
     "gcp:serviceaccount/iAMMember:IAMMember": "roles/iam.serviceAccountAdmin",
     "gcp:projects/iAMMember:IAMMember": "roles/resourcemanager.projectIamAdmin",
+    "gcp:projects/iAMCustomRole:IAMCustomRole": "roles/iam.roleAdmin",
     "gcp:projects/serviceIdentity:ServiceIdentity": "roles/serviceusage.serviceUsageAdmin",
     "gcp:projects/service:Service": "roles/serviceusage.serviceUsageAdmin",
     "gcp:storage/bucket:Bucket": "roles/storage.admin",

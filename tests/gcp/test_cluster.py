@@ -284,14 +284,17 @@ def test_node_service_account_has_only_the_default_node_role(dev_plan):
     assert [g.inputs["role"] for g in grants] == ["roles/container.defaultNodeServiceAccount"]
 
 
-def test_admins_get_the_cluster_viewer_iam_role(dev_plan):
-    """What they may do inside is RBAC, bound by the in-cluster layer (tests/gcp/test_in_cluster.py)."""
+def test_admins_get_a_role_with_exactly_credentials_and_the_dns_endpoint(dev_plan):
+    """The DNS endpoint authorises on container.clusters.connect; get-credentials reads the cluster.
+    What admins may do inside is RBAC, bound by the in-cluster layer (tests/gcp/test_in_cluster.py)."""
+    role = dev_plan.one("gcp:projects/iAMCustomRole:IAMCustomRole")
+    assert sorted(role.inputs["permissions"]) == ["container.clusters.connect", "container.clusters.get"]
+    assert role.inputs["roleId"].startswith("acme_ml_dev_admin_access_")
+    assert len(role.inputs["roleId"]) <= 64
     iam = next(r for r in dev_plan.of_type("gcp:projects/iAMMember:IAMMember") if "admin" in r.name)
-    assert iam.inputs == {
-        **iam.inputs,
-        "role": "roles/container.clusterViewer",
-        "member": "user:alice@acme.example",
-    }
+    assert iam.inputs["member"] == "user:alice@acme.example"
+    assert iam.inputs["role"] == f"projects/{PROJECT}/roles/{role.inputs['roleId']}"
+    assert role.urn in iam.dependencies
 
 
 def test_the_cluster_registers_no_kubernetes_resource(dev_plan):
