@@ -26,6 +26,7 @@ from tests.gcp.support import (
     PROJECT,
     TAGS,
     gcp_spec,
+    options_of,
     plan_gcp,
     refused_before_any_resource,
 )
@@ -422,22 +423,10 @@ def test_a_replaced_system_pool_comes_up_before_the_old_one_goes():
     """The system pool is the only CPU pool: deleting it first (a fixed name forces that) takes every
     add-on and admission webhook down. Its name changes with what replaces it, and it is created
     before the old pool is deleted; the label workloads select stays `system`."""
-    seen = {}
-
-    def capture(args: pulumi.ResourceTransformationArgs):
-        if args.type_ == POOL:
-            seen["dbr"] = args.opts.delete_before_replace
-        return None
-
-    def build(opts):
-        Cluster(
-            "gke",
-            _args(gcp_spec(cluster={"api_access": "dns"})),
-            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(transformations=[capture])),
-        )
-
-    plan_gcp(build)
-    assert seen == {"dbr": False}
+    [opts] = options_of(
+        POOL, lambda o: Cluster("gke", _args(gcp_spec(cluster={"api_access": "dns"})), opts=o)
+    )
+    assert opts.delete_before_replace is False
     small = _plan(gcp_spec(cluster={"api_access": "dns"})).one(POOL).inputs
     large = (
         _plan(gcp_spec(cluster={"api_access": "dns", "system_pool": {"machine_type": "n2-standard-4"}}))
