@@ -22,7 +22,7 @@ that provides:
   dcgm_values, install_metrics_server); and
 - `cluster_objects(name, spec, cloud_values, opts) -> list[Resource]`: the Kubernetes objects the
   cloud itself needs in the cluster (AWS: the encrypted StorageClass, the Cluster Autoscaler; Azure:
-  the StorageClass under the disk encryption set), built
+  the StorageClass under the disk encryption set and the autoscaler's priority expander), built
   from `cloud_values` (an Output of the dict the platform exported under `in_cluster.cloud`);
 
 and its platform component exports `in_cluster_values(...)` (below) as the stack output
@@ -37,10 +37,10 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pulumi
 
@@ -48,10 +48,14 @@ from mlinfra.offline.engine import DIY_ORGANIZATION
 from mlinfra.offline.reach import DEPLOY_FROM, DEPLOY_FROM_KEY  # noqa: F401 (part of this module's API)
 from mlinfra.spec import RECEIVER_SECRET_KEYS, ModelSpec, PlatformSpec, SpecError
 
-IMPLEMENTED_CLOUDS = ("aws", "azure")
+IMPLEMENTED_CLOUDS = ("aws", "gcp", "azure")
 
 # The module of each cloud that plugs into the deployment path (see the module docstring).
-IN_CLUSTER_PLUGINS: dict[str, str] = {"aws": "mlinfra.aws.in_cluster", "azure": "mlinfra.azure.in_cluster"}
+IN_CLUSTER_PLUGINS: dict[str, str] = {
+    "aws": "mlinfra.aws.in_cluster",
+    "gcp": "mlinfra.gcp.in_cluster",
+    "azure": "mlinfra.azure.in_cluster",
+}
 
 # The contract between a platform stack and its in-cluster stack: the outputs the platform exports.
 KUBECONFIG_OUTPUT = "kubeconfig"
@@ -100,6 +104,10 @@ def MlPlatform(  # noqa: N802 - reads as the component it returns
         from mlinfra.aws.platform import AwsPlatform
 
         return AwsPlatform(name, spec, secrets, opts)
+    if spec.cloud == "gcp":
+        from mlinfra.gcp.platform import GcpPlatform
+
+        return GcpPlatform(name, spec, secrets, opts)
     if spec.cloud == "azure":
         from mlinfra.azure.platform import AzurePlatform
 
@@ -273,15 +281,14 @@ def install_in_cluster(
 
 
 class CloudPlatform(pulumi.ComponentResource):
-    """What every cloud's platform component (`mlinfra:<cloud>:Platform`) shares: the outputs
-    `MlPlatform` promises, the spec's cloud checked before anything registers, and the deployment
-    path. A subclass sets `CLOUD`, builds `self.cluster` (cluster_name, endpoint, kubeconfig,
-    oidc_issuer), `self.gpu_pools` (each with `.pool`), `self.artifacts` and `self.registry`
-    (repository_urls), implements `_model_identity(name, spec, model)` (a component with
-    `service_account_annotations`), then calls `_deployment_path(...)` and
-    `_register_platform_outputs(...)`."""
+    """What every cloud's platform component (`mlinfra:<cloud>:Platform`) shares: the outputs every
+    platform exposes and the in-cluster part of the deployment path.
 
-    CLOUD: ClassVar[str]
+    A subclass builds its cloud resources with these attributes, then calls `_in_cluster` and
+    `_register_platform_outputs`: `cluster` (cluster_name, endpoint, kubeconfig, oidc_issuer),
+    `artifacts` (bucket_name), `registry` (repository_urls) and `gpu_pools` (each with `.pool`).
+    """
+
     cluster_name: pulumi.Output[str]
     cluster_endpoint: pulumi.Output[str]
     kubeconfig: pulumi.Output[str]
@@ -289,52 +296,55 @@ class CloudPlatform(pulumi.ComponentResource):
     bucket_name: pulumi.Output[str]
     registry_urls: pulumi.Output[dict[str, str]]
     in_cluster: pulumi.Output[dict[str, Any]]
+    # The subclass's building blocks (see above).
+    cluster: Any
+    artifacts: Any
+    registry: Any
+    gpu_pools: list[Any]
 
-    def __init__(self, name: str, spec: PlatformSpec, opts: pulumi.ResourceOptions | None = None):
-        if spec.cloud != self.CLOUD:
-            raise ValueError(
-                f"{type(self).__name__} needs cloud {self.CLOUD!r}; the spec says {spec.cloud!r}"
-            )
-        super().__init__(f"mlinfra:{self.CLOUD}:Platform", name, None, opts)
+    def __init__(self, cloud: str, name: str, spec: PlatformSpec, opts: pulumi.ResourceOptions | None = None):
+        if spec.cloud != cloud:
+            raise ValueError(f"the {cloud} platform needs cloud {cloud!r}; the spec says {spec.cloud!r}")
+        super().__init__(f"mlinfra:{cloud}:Platform", name, None, opts)
+        # Set by `_in_cluster` when this stack installs the layer (api_access public / dns).
         self.k8s_provider: pulumi.ProviderResource | None = None
         self.monitoring = self.gpu = self.serving = None
         self.models: list[Any] = []
 
-    def _layer_aliases(self) -> list[pulumi.Alias]:
-        """Aliases for the provider and the cluster objects (a platform that registered them elsewhere before)."""
-        return []
-
-    def _deployment_path(
+    def _in_cluster(
         self,
         name: str,
         spec: PlatformSpec,
         secrets: PlatformSecrets,
         *,
-        storage_base_uri: pulumi.Input[str],
+        model_identity: Any,
+        storage_scheme: str = "",
+        storage_base_uri: pulumi.Input[str] | None = None,
         cloud_values: Mapping[str, pulumi.Input[Any]],
-        runner: Callable[[], Any],
-    ) -> Any:
-        """One identity per model (cloud resources, so always here) and the `in_cluster` values; then
-        the in-cluster layer in this stack when it reaches the API (api_access public / dns), else
-        `runner()`, the cloud's way in for the in-cluster stack, whose result is returned."""
+        aliases: Sequence[pulumi.Alias] = (),
+    ) -> bool:
+        """One cloud identity per model (cloud resources, so always here: `model_identity(model)` ->
+        a component with `service_account_annotations`), the `in_cluster` values this platform
+        exports, and the layer itself when this stack reaches the API, after the cluster, with the
+        model workloads waiting for their GPU pools. Returns whether the layer was installed here
+        (False: api_access private, the in-cluster stack installs it).
+
+        Model weights live under `<storage_scheme><artifacts.bucket_name>/` (`s3://`, `gs://`), or
+        under `storage_base_uri` for a store addressed by URL (Azure Blob: `https://<account>.blob.
+        core.windows.net/<container>/`)."""
         models = spec.serving.models if spec.serving.enabled else []
-        self.model_identities = {m.name: self._model_identity(name, spec, m) for m in models}
+        self.model_identities = {m.name: model_identity(m) for m in models}
         self.in_cluster = in_cluster_values(
             spec,
-            storage_base_uri=storage_base_uri,
+            storage_base_uri=storage_base_uri
+            if storage_base_uri is not None
+            else pulumi.Output.concat(storage_scheme, self.artifacts.bucket_name, "/"),
             model_identities={n: i.service_account_annotations for n, i in self.model_identities.items()},
             cloud=cloud_values,
         )
-        if installs_in_cluster_layer(spec):
-            self._in_cluster_layer(name, spec, secrets)
-            return None
-        # api_access private: no Kubernetes resource here; the runner's way in instead.
-        return runner()
-
-    def _in_cluster_layer(self, name: str, spec: PlatformSpec, secrets: PlatformSecrets) -> None:
-        """This stack reaches the API, so it installs the layer itself, after the cluster exists,
-        with model workloads waiting for their GPU pools."""
-        install = install_in_cluster(
+        if not installs_in_cluster_layer(spec):
+            return False
+        install_in_cluster(
             name,
             spec,
             kubeconfig=self.cluster.kubeconfig,
@@ -343,23 +353,24 @@ class CloudPlatform(pulumi.ComponentResource):
             parent=self,
             depends_on=[self.cluster],
             pool_dependencies={p.pool.name: p for p in self.gpu_pools},
-            aliases=self._layer_aliases(),
-        )
-        install.adopt(self)
+            aliases=aliases,
+        ).adopt(self)
+        return True
 
-    def _register_platform_outputs(self, bucket_name: pulumi.Input[str], **cloud_outputs: Any) -> None:
-        """The outputs every platform has, plus the cloud's own (network ids, keys, runner, ...)."""
+    def _register_platform_outputs(self, extra: Mapping[str, Any]) -> None:
+        """Expose the outputs every platform has (MlPlatform's docstring) plus the cloud's `extra`
+        ones (also set as attributes), and register them: the component's last step."""
         self.cluster_name = self.cluster.cluster_name
         self.cluster_endpoint = self.cluster.endpoint
         self.kubeconfig = pulumi.Output.secret(self.cluster.kubeconfig)
         self.oidc_issuer = self.cluster.oidc_issuer
-        self.bucket_name = pulumi.Output.from_input(bucket_name)
+        self.bucket_name = self.artifacts.bucket_name
         self.registry_urls = self.registry.repository_urls
-        for key, value in cloud_outputs.items():
+        for key, value in extra.items():
             setattr(self, key, value)
         self.register_outputs(
             {
-                **cloud_outputs,
+                **extra,
                 "cluster_name": self.cluster_name,
                 "cluster_endpoint": self.cluster_endpoint,
                 "kubeconfig": self.kubeconfig,

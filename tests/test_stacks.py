@@ -15,11 +15,13 @@ from typer.testing import CliRunner
 from mlinfra.cli import app
 from mlinfra.offline import Plan
 from mlinfra.policy import check_plan
+from mlinfra.spec import API_ACCESS_DEFAULT
 from tests.plans import planned
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 STACKS = [("stacks/aws", "dev"), ("stacks/aws", "staging"), ("stacks/aws", "prod")]
+GCP_STACKS = [("stacks/gcp", "dev"), ("stacks/gcp", "staging"), ("stacks/gcp", "prod")]
 AZURE_STACKS = [("stacks/azure", "dev"), ("stacks/azure", "staging"), ("stacks/azure", "prod")]
 # api_access private (staging, prod): the in-cluster layer is a second stack, run from inside the network.
 IN_CLUSTER_STACKS = [
@@ -39,7 +41,7 @@ def _id(case) -> str:
     return f"{case[0]}:{case[1]}"
 
 
-@pytest.mark.parametrize("case", STACKS + AZURE_STACKS + IN_CLUSTER_STACKS + EXAMPLES, ids=_id)
+@pytest.mark.parametrize("case", STACKS + GCP_STACKS + AZURE_STACKS + IN_CLUSTER_STACKS + EXAMPLES, ids=_id)
 def test_stack_plans_without_warnings_or_mandatory_violations(case):
     plan = planned(*case)
     assert plan.resources
@@ -50,17 +52,29 @@ def test_stack_plans_without_warnings_or_mandatory_violations(case):
     )
 
 
-@pytest.mark.parametrize("case", STACKS, ids=_id)
-def test_aws_stack_builds_the_whole_platform(case):
+def _cloud(case) -> str:
+    return case[0].removeprefix("stacks/")
+
+
+# Each cloud's provider type and how its default tags/labels are read from the provider's inputs.
+DEFAULT_TAGS = {
+    "aws": lambda p: json.loads(p.inputs["defaultTags"])["tags"],
+    "gcp": lambda p: json.loads(p.inputs["defaultLabels"]),
+}
+
+
+@pytest.mark.parametrize("case", STACKS + GCP_STACKS, ids=_id)
+def test_stack_builds_the_whole_platform(case):
     plan = planned(*case)
     types = {r.type for p in deployed(case) for r in p.resources}
+    cloud = _cloud(case)
     for component in (
-        "mlinfra:aws:Platform",
-        "mlinfra:aws:Network",
-        "mlinfra:aws:Cluster",
-        "mlinfra:aws:GpuNodePool",
-        "mlinfra:aws:ArtifactBucket",
-        "mlinfra:aws:Registry",
+        f"mlinfra:{cloud}:Platform",
+        f"mlinfra:{cloud}:Network",
+        f"mlinfra:{cloud}:Cluster",
+        f"mlinfra:{cloud}:GpuNodePool",
+        f"mlinfra:{cloud}:ArtifactBucket",
+        f"mlinfra:{cloud}:Registry",
         "mlinfra:k8s:GpuEnablement",
         "mlinfra:k8s:ServingCluster",
         "mlinfra:k8s:ModelDeployment",
@@ -78,7 +92,7 @@ def test_aws_stack_builds_the_whole_platform(case):
     assert plan.outputs["kubeconfig"] == "[secret]"
 
 
-@pytest.mark.parametrize("case", STACKS + AZURE_STACKS, ids=_id)
+@pytest.mark.parametrize("case", STACKS + GCP_STACKS + AZURE_STACKS, ids=_id)
 def test_every_resource_uses_an_explicit_provider(case):
     for p in deployed(case):
         providers = {r.urn: r for r in p.resources if r.type.startswith("pulumi:providers:")}
@@ -96,17 +110,17 @@ def test_every_resource_uses_an_explicit_provider(case):
 def test_the_aws_provider_has_the_region_and_default_tags(case):
     plan = planned(*case)
     providers = {r.urn: r for r in plan.resources if r.type.startswith("pulumi:providers:")}
-    aws = [p for p in providers.values() if p.type == "pulumi:providers:aws"]
-    assert len(aws) == 1
+    cloud = _cloud(case)
+    ours = [p for p in providers.values() if p.type == f"pulumi:providers:{cloud}"]
+    assert len(ours) == 1
     spec = yaml.safe_load((ROOT / case[0] / f"Pulumi.{case[1]}.yaml").read_text())["config"][
         "mlinfra:platform"
     ]
-    assert aws[0].inputs["region"] == spec["region"]
-    tags = json.loads(aws[0].inputs["defaultTags"])["tags"]
-    assert {"owner", "cost-center", "environment", "managed-by"} <= set(tags)
+    assert ours[0].inputs["region"] == spec["region"]
+    assert {"owner", "cost-center", "environment", "managed-by"} <= set(DEFAULT_TAGS[cloud](ours[0]))
 
 
-@pytest.mark.parametrize("case", STACKS + AZURE_STACKS, ids=_id)
+@pytest.mark.parametrize("case", STACKS + GCP_STACKS + AZURE_STACKS, ids=_id)
 def test_in_cluster_layer_is_parented_and_on_the_cluster_provider(case):
     plan = deployed(case)[-1]  # the stack that installs the layer
     by_urn = plan.by_urn()
@@ -118,17 +132,18 @@ def test_in_cluster_layer_is_parented_and_on_the_cluster_provider(case):
             assert by_urn[r.parent].type.startswith("mlinfra:"), f"{r.urn} not under a component"
 
 
-@pytest.mark.parametrize("case", STACKS + AZURE_STACKS, ids=_id)
+@pytest.mark.parametrize("case", STACKS + GCP_STACKS + AZURE_STACKS, ids=_id)
 def test_the_declared_path_decides_which_stack_installs_the_layer(case):
-    """api_access public (dev): one stack installs everything; private (staging, prod): the platform
-    stack registers no Kubernetes resource and nobody warns about an unreachable cluster."""
+    """api_access public (aws dev) and dns (gcp): one stack installs everything; private (aws staging,
+    prod): the platform stack registers no Kubernetes resource and nobody warns about an
+    unreachable cluster."""
     spec = yaml.safe_load((ROOT / case[0] / f"Pulumi.{case[1]}.yaml").read_text())["config"][
         "mlinfra:platform"
     ]
-    access = spec["cluster"].get("api_access", "private")
+    access = spec["cluster"].get("api_access", API_ACCESS_DEFAULT[spec["cloud"]])
     platform_k8s = [r for r in planned(*case).resources if r.type.startswith("kubernetes:")]
     assert (case in IN_CLUSTER_OF) == (access == "private")
-    assert bool(platform_k8s) == (access == "public")
+    assert bool(platform_k8s) == (access in ("public", "dns"))
     for p in deployed(case):
         assert not [w for w in p.warnings if w.startswith("unreachable cluster")], p.warnings
 
@@ -170,7 +185,7 @@ def test_dev_and_prod_differ_where_the_profiles_say():
 # ---------------------------------------------------------------- URN snapshots (refactor safety)
 
 
-@pytest.mark.parametrize("case", STACKS + AZURE_STACKS + IN_CLUSTER_STACKS + EXAMPLES, ids=_id)
+@pytest.mark.parametrize("case", STACKS + GCP_STACKS + AZURE_STACKS + IN_CLUSTER_STACKS + EXAMPLES, ids=_id)
 def test_urn_snapshot(case):
     """A changed URN is a replacement (a replaced bucket is lost data): renames need an Alias.
 
@@ -227,14 +242,15 @@ def test_cli_bad_config_exits_two_naming_stack_and_field(tmp_path):
     (stack_dir / "Pulumi.dev.yaml").write_text(yaml.safe_dump(doc))
     result = CliRunner().invoke(app, ["plan", str(stack_dir), "--stack", "dev"])
     assert result.exit_code == 2
-    assert "stack 'dev'" in result.output and "gpu_pools.0" in result.output
-    assert "Traceback" not in result.output
+    assert result.output.startswith(f"error: {stack_dir / 'Pulumi.dev.yaml'}:")
+    assert ": gpu_pools.0: node counts must satisfy" in result.output
+    assert result.output.count("\n") == 1 and "Traceback" not in result.output
 
 
 def test_cli_unknown_stack_exits_two(tmp_path):
     result = CliRunner().invoke(app, ["plan", str(ROOT / "stacks/aws"), "--stack", "qa"])
     assert result.exit_code == 2
-    assert "Pulumi.qa.yaml not found" in result.output
+    assert "Pulumi.qa.yaml: not found; stacks here: dev, prod, staging" in result.output
 
 
 def _saved_plan(tmp_path: Path, stack: str, mutate) -> Path:

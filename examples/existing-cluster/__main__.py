@@ -13,7 +13,7 @@ import pulumi_kubernetes as k8s
 
 from mlinfra.k8s.layer import InClusterLayerArgs, in_cluster_layer
 from mlinfra.platform import PlatformSecrets
-from mlinfra.spec import GpuPoolSpec, MonitoringSpec, ServingSpec, TagsSpec
+from mlinfra.spec import GpuPoolSpec, MonitoringSpec, ServingSpec, TagsSpec, config_value
 
 cfg = pulumi.Config()
 storage_base = cfg.require("storageBase").rstrip("/") + "/"
@@ -25,10 +25,11 @@ layer = in_cluster_layer(
     "",
     InClusterLayerArgs(
         environment=cfg.require("environment"),
-        tags=TagsSpec.model_validate(cfg.require_object("tags")),
-        gpu_pools=[GpuPoolSpec.model_validate(p) for p in cfg.get_object("gpuPools") or []],
-        serving=ServingSpec.model_validate(cfg.require_object("serving")),
-        monitoring=MonitoringSpec.model_validate(cfg.get_object("monitoring") or {}),
+        # config_value: validated like a spec, errors name the field and the line that set it
+        tags=TagsSpec.from_config("tags"),
+        gpu_pools=config_value(list[GpuPoolSpec], "gpuPools", default=[]),
+        serving=ServingSpec.from_config("serving"),
+        monitoring=MonitoringSpec.from_config("monitoring", default={}),
         cloud=cfg.get("cloud") or "kubernetes",
         kubernetes_version=cfg.get("kubernetesVersion") or "1.33",
         storage_uri=lambda path: storage_base + path,

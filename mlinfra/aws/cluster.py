@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import ipaddress
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -31,7 +30,6 @@ import pulumi_aws as aws
 from pulumi_aws import eks, iam
 
 from mlinfra.aws.identity import (
-    PRINCIPAL_ARN,
     WORKLOAD_IDENTITY_MODES,
     WorkloadIdentity,
     WorkloadIdentityArgs,
@@ -59,7 +57,8 @@ from mlinfra.catalog import ENVIRONMENTS
 from mlinfra.components import child, stateful
 from mlinfra.k8s.charts import CLUSTER_AUTOSCALER as CLUSTER_AUTOSCALER_CHARTS
 from mlinfra.k8s.scheduling import POOL_LABEL
-from mlinfra.spec import ClusterSpec
+from mlinfra.kubeconfig import exec_kubeconfig
+from mlinfra.spec import ClusterSpec, check_unique, rules
 
 # EKS managed add-on versions per Kubernetes minor. Upgrading a cluster means adding a row
 # here; nothing floats to "latest". Sources (checked 2025-11):
@@ -135,8 +134,6 @@ EXTRA_LOG_TYPES = ("controllerManager", "scheduler")
 _CLUSTER_NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")
 # Attachment names of the system node role that predate nodes.node_role (see there).
 _LEGACY_ATTACHMENT_NAMES = {"AmazonEC2ContainerRegistryPullOnly": "AmazonEC2ContainerRegistryReadOnly"}
-_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
-_PRIVATE_RANGES = [ipaddress.ip_network(c) for c in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
 
 
 @dataclass
@@ -227,41 +224,22 @@ def _validate(args: ClusterArgs) -> None:
             )
         if len(args.subnet_ids) < 2:
             raise ValueError("subnet_ids: EKS needs subnets in at least two availability zones; got 1")
-    try:
-        svc = ipaddress.ip_network(args.service_cidr)
-    except ValueError as e:
-        raise ValueError(f"service_cidr: {args.service_cidr!r} is not a CIDR ({e})") from None
-    if (
-        not isinstance(svc, ipaddress.IPv4Network)
-        or not 12 <= svc.prefixlen <= 24
-        or not any(svc.subnet_of(r) for r in _PRIVATE_RANGES)
-    ):
-        raise ValueError(
-            f"service_cidr: {args.service_cidr} must be an IPv4 /12 to /24 inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16"
-        )
+    aws_rules = rules("aws")  # the spec's AWS rules: one place for principal and machine-type formats
+    aws_rules.service_cidr(args.service_cidr, "service_cidr")
     for i, arn in enumerate(args.spec.admin_principals):
-        if not PRINCIPAL_ARN.match(arn):
-            raise ValueError(
-                f"spec.admin_principals[{i}]: {arn!r} is not an IAM role or user ARN (arn:aws:iam::<account>:role/<name>)"
-            )
-    if len(set(args.spec.admin_principals)) != len(args.spec.admin_principals):
-        raise ValueError("spec.admin_principals: contains duplicates")
+        aws_rules.principal(arn, f"spec.admin_principals.{i}")
+    check_unique(list(args.spec.admin_principals), "principal", "spec.admin_principals")
     if args.system_subnets is None and not isinstance(args.subnet_ids, list | tuple):
         raise ValueError(
             "system_subnets: needed when subnet_ids is not a static list (zone label -> subnet id; one "
             "system node group per zone)"
         )
     zones = len(args.system_subnets) if args.system_subnets is not None else len(args.subnet_ids)  # type: ignore[arg-type]
-    if zones == 0 or args.spec.system_pool.max_nodes < zones:
-        raise ValueError(
-            f"spec.system_pool.max_nodes: {args.spec.system_pool.max_nodes} is below the {zones} zones; "
-            "one system node group per zone needs at least one node each"
-        )
+    aws_rules.system_nodes_per_zone(args.spec.system_pool.max_nodes, zones, "spec.system_pool.max_nodes")
     machine_type = args.spec.system_pool.machine_type
-    if not isinstance(machine_type, str) or not _INSTANCE_TYPE.match(machine_type):
-        raise ValueError(
-            f"spec.system_pool.machine_type: {machine_type!r} is not an EC2 instance type (e.g. m6i.large)"
-        )
+    aws_rules.machine_type(
+        machine_type if isinstance(machine_type, str) else "", "spec.system_pool.machine_type"
+    )
 
 
 # --------------------------------------------------------------------------- policy documents
@@ -377,38 +355,25 @@ def cluster_autoscaler_policy(partition: str, region: str, account: str, cluster
 
 def build_kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str) -> dict[str, Any]:
     """A kubeconfig that authenticates with `aws eks get-token` (no static credential inside)."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {"name": cluster_name, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}
-        ],
-        "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
-        "current-context": cluster_name,
-        "preferences": {},
-        "users": [
-            {
-                "name": cluster_name,
-                "user": {
-                    "exec": {
-                        "apiVersion": "client.authentication.k8s.io/v1beta1",
-                        "command": "aws",
-                        "args": [
-                            "eks",
-                            "get-token",
-                            "--cluster-name",
-                            cluster_name,
-                            "--region",
-                            region,
-                            "--output",
-                            "json",
-                        ],
-                        "interactiveMode": "Never",
-                    }
-                },
-            }
-        ],
-    }
+    return exec_kubeconfig(
+        cluster_name,
+        endpoint,
+        ca_data,
+        {
+            "command": "aws",
+            "args": [
+                "eks",
+                "get-token",
+                "--cluster-name",
+                cluster_name,
+                "--region",
+                region,
+                "--output",
+                "json",
+            ],
+            "interactiveMode": "Never",
+        },
+    )
 
 
 def _issuer(identities: Any) -> str:

@@ -27,15 +27,17 @@ from mlinfra.aws.nodes import (
 )
 from mlinfra.catalog import GpuMachineType
 from mlinfra.components import child
+from mlinfra.k8s.gpu import device_plugin_node_labels
 from mlinfra.k8s.scheduling import (
     GPU_RESOURCE,
     GPU_TAINT_EFFECT,
     GPU_TAINT_KEY,
     GPU_TAINT_VALUE,
     Scheduling,
+    gpu_node_labels,
     gpu_scheduling,
 )
-from mlinfra.node_pools import RESERVED_LABELS, gpu_pool_machine
+from mlinfra.nodepools import API_TAINT_EFFECT, check_gpu_pool
 from mlinfra.spec import GpuPoolSpec
 
 # Amazon Linux 2023 with the NVIDIA driver and container toolkit, x86-64 (EKS API spelling).
@@ -43,12 +45,6 @@ from mlinfra.spec import GpuPoolSpec
 # type that matches the node group's Kubernetes version.
 AMI_TYPE = "AL2023_x86_64_NVIDIA"
 
-# EKS spells the Kubernetes taint effects in upper snake case.
-_EKS_TAINT_EFFECT = {
-    "NoSchedule": "NO_SCHEDULE",
-    "PreferNoSchedule": "PREFER_NO_SCHEDULE",
-    "NoExecute": "NO_EXECUTE",
-}
 _CAPACITY = {"on_demand": "ON_DEMAND", "spot": "SPOT"}
 # The label the Cluster Autoscaler's AWS provider reads to know a node has a GPU before the device
 # plugin advertises `nvidia.com/gpu` (kubernetes/autoscaler cluster-autoscaler-chart-9.50.1,
@@ -57,7 +53,7 @@ _CAPACITY = {"on_demand": "ON_DEMAND", "spot": "SPOT"}
 # k8s.amazonaws.com/accelerator=<gpu-type>"). Set as a node label at join (the node group's labels)
 # and as the matching node-template tag on the ASG, so scale-from-zero sees it too.
 AWS_ACCELERATOR_LABEL = "k8s.amazonaws.com/accelerator"
-_RESERVED_LABELS = (*RESERVED_LABELS, AWS_ACCELERATOR_LABEL)
+# Reserved (a pool may not set it): mlinfra.spec AwsRules.RESERVED_NODE_LABELS.
 
 
 @dataclass
@@ -110,14 +106,18 @@ class GpuNodePool(pulumi.ComponentResource):
     def __init__(self, name: str, args: GpuNodePoolArgs, opts: pulumi.ResourceOptions | None = None):
         # Validate everything static before the first registration.
         pool = args.pool
-        machine, labels = gpu_pool_machine("aws", pool, args.kubernetes_version, _RESERVED_LABELS)
+        machine = check_gpu_pool("aws", pool, args.kubernetes_version)
 
         super().__init__("mlinfra:aws:GpuNodePool", name, None, opts)
         self.machine_type = machine
         self.pool = pool
         tags = dict(args.tags)
         # The device-plugin config label selects the pool's time-slicing config (none when unshared).
-        self.labels = {**labels, AWS_ACCELERATOR_LABEL: machine.gpu_model}
+        self.labels = {
+            **gpu_node_labels(pool.name, machine.gpu_model, pool.capacity_type, dict(pool.labels)),
+            **device_plugin_node_labels(pool),
+            AWS_ACCELERATOR_LABEL: machine.gpu_model,
+        }
         # With time-slicing the device plugin advertises gpus x replicas `nvidia.com/gpu` per node;
         # the template must say the same or the autoscaler refuses pods that would fit.
         advertised_gpus = machine.gpus * pool.time_slicing_replicas
@@ -167,7 +167,7 @@ class GpuNodePool(pulumi.ComponentResource):
             labels=self.labels,
             taints=[
                 eks.NodeGroupTaintArgs(
-                    key=GPU_TAINT_KEY, value=GPU_TAINT_VALUE, effect=_EKS_TAINT_EFFECT[GPU_TAINT_EFFECT]
+                    key=GPU_TAINT_KEY, value=GPU_TAINT_VALUE, effect=API_TAINT_EFFECT[GPU_TAINT_EFFECT]
                 )
             ],
             tags=pulumi.Output.from_input(args.cluster_name).apply(

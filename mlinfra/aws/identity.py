@@ -20,12 +20,13 @@ import pulumi_aws as aws
 from pulumi_aws import eks, iam
 
 from mlinfra.components import child
+from mlinfra.spec import PRINCIPAL_ARN
 
 IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 WORKLOAD_IDENTITY_MODES = ("irsa", "pod_identity")
-# An IAM role or user ARN (no wildcards, no assumed-role session ARNs): what EKS access
-# entries and ECR repository policies accept as a principal.
-PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
+# PRINCIPAL_ARN (mlinfra.spec): an IAM role or user ARN (no wildcards, no assumed-role session
+# ARNs), what EKS access entries and ECR repository policies accept as a principal.
+__all__ = ["PRINCIPAL_ARN"]
 
 _K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 _POLICY_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(aws|\d{12}):policy/[\w+=,.@/-]+$")

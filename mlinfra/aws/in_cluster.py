@@ -145,7 +145,11 @@ def cluster_objects(
             # lists `priority` (chart templates/priority-expander-configmap.yaml).
             "expanderPriorities": values.apply(lambda v: expander_priorities(v["gpu_node_groups"])),
             "nodeSelector": {POOL_LABEL: SYSTEM_POOL},
-            "resources": {"requests": {"cpu": "100m", "memory": "300Mi"}, "limits": {"memory": "600Mi"}},
+            # CPU and memory requests and limits (kubernetes pack, resource-requests-limits)
+            "resources": {
+                "requests": {"cpu": "100m", "memory": "300Mi"},
+                "limits": {"cpu": "1", "memory": "600Mi"},
+            },
             # The chart writes app.kubernetes.io/{name,instance,managed-by} itself (templates/_helpers.tpl
             # "cluster-autoscaler.labels"): a second copy is a duplicate YAML key Helm refuses.
             "additionalLabels": chart_labels(labels),

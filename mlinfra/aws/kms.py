@@ -9,32 +9,22 @@ import pulumi
 from pulumi_aws import cloudwatch, kms
 
 from mlinfra.components import child, stateful
-from mlinfra.spec import SpecError
+from mlinfra.spec import CLOUDWATCH_RETENTION_DAYS, AwsRules, rules
 
 # KMS's own bounds for the waiting period before a scheduled key deletion.
-DELETION_WINDOW_DAYS = (7, 30)
-# The retentions CloudWatch Logs accepts (PutRetentionPolicy `retentionInDays`; pulumi-aws v7
-# cloudwatch.LogGroup `retention_in_days`: "Possible values are: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150,
-# 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653, and 0"; 0, never expire, is not
-# offered: every group here has bounded retention). Any other number fails at `pulumi preview`/`up`.
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192)
-LOG_RETENTION_DAYS += (2557, 2922, 3288, 3653)
+DELETION_WINDOW_DAYS = AwsRules.KEY_DELETION_WINDOW_DAYS
+# The retentions CloudWatch Logs accepts: one table, in the spec's AWS rules (CLOUDWATCH_RETENTION_DAYS).
+LOG_RETENTION_DAYS = CLOUDWATCH_RETENTION_DAYS
 
 
 def check_deletion_window(days: int, field: str = "key_deletion_window_days") -> None:
     """Refuse a deletion window KMS would reject, before any resource is registered."""
-    low, high = DELETION_WINDOW_DAYS
-    if not low <= days <= high:
-        raise SpecError(f"{days} is outside the KMS range; allowed: {low}-{high} days", field)
+    rules("aws").key_deletion_window(days, field)
 
 
 def check_log_retention(days: int, field: str) -> None:
-    """Refuse a log-group retention CloudWatch Logs would reject, naming the spec field."""
-    if days not in LOG_RETENTION_DAYS:
-        raise SpecError(
-            f"{days} days is not a CloudWatch Logs retention; allowed: {', '.join(map(str, LOG_RETENTION_DAYS))}",
-            field,
-        )
+    """Refuse a log-group retention CloudWatch Logs would reject, naming the spec field (the spec's rule)."""
+    rules("aws").log_retention(days, field)
 
 
 def customer_managed_key(

@@ -22,6 +22,7 @@ from pulumi_aws import ec2, iam
 
 from mlinfra.aws.identity import confused_deputy_trust_policy
 from mlinfra.aws.kms import check_log_retention, encrypted_log_group
+from mlinfra.catalog import REGION_ZONES
 from mlinfra.components import child
 from mlinfra.spec import NetworkSpec
 
@@ -63,7 +64,14 @@ def flow_log_group(cluster_name: str) -> str:
 
 
 def zone_names(region: str, count: int) -> list[str]:
-    """`<region>a`, `<region>b`, ... (no describe-zones invoke: plans stay offline and stable)."""
+    """The first `count` zones of the region from the catalogue (mlinfra.catalog.REGION_ZONES; no
+    describe-zones invoke: plans stay offline and stable); `<region>a`, `<region>b`, ... for a
+    region the catalogue does not list."""
+    known = REGION_ZONES["aws"].get(region)
+    if known is not None:
+        if count > len(known):
+            raise ValueError(f"zones: {region} has {len(known)} zones ({', '.join(known)}); {count} asked")
+        return list(known[:count])
     return [f"{region}{letter}" for letter in string.ascii_lowercase[:count]]
 
 

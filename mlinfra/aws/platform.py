@@ -35,8 +35,6 @@ if TYPE_CHECKING:
 
 
 class AwsPlatform(CloudPlatform):
-    CLOUD = "aws"
-
     def __init__(
         self,
         name: str,
@@ -44,12 +42,11 @@ class AwsPlatform(CloudPlatform):
         secrets: PlatformSecrets | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ):
-        if spec.cloud == self.CLOUD:
-            # Log groups' retentions, checked before anything is registered (the components check them too).
-            check_log_retention(spec.cluster.log_retention_days, "cluster.log_retention_days")
-            if spec.network.flow_logs and spec.network.existing is None:
-                check_log_retention(spec.network.flow_log_retention_days, "network.flow_log_retention_days")
-        super().__init__(name, spec, opts)
+        # Log groups' retentions, checked before anything is registered (the components check them too).
+        check_log_retention(spec.cluster.log_retention_days, "cluster.log_retention_days")
+        if spec.network.flow_logs and spec.network.existing is None:
+            check_log_retention(spec.network.flow_log_retention_days, "network.flow_log_retention_days")
+        super().__init__("aws", name, spec, opts)
         from mlinfra.platform import PlatformSecrets
 
         secrets = secrets or PlatformSecrets()
@@ -147,12 +144,16 @@ class AwsPlatform(CloudPlatform):
         if spec.budget.alert_emails:
             self.budget = _budget(name, spec, self, self.provider)
 
-        # One IAM role per model (read-only on its prefix), then the layer here or the runner.
-        self.runner = self._deployment_path(
+        # One IAM role per model, read-only on its prefix; the layer here when the API is public. The
+        # provider, StorageClass and autoscaler were children of the Cluster component before the
+        # deployment path moved them here: aliased, so they are not replaced.
+        self.runner = None
+        installed_here = self._in_cluster(
             name,
             spec,
             secrets,
-            storage_base_uri=pulumi.Output.concat("s3://", self.artifacts.bucket_name, "/"),
+            storage_scheme="s3://",
+            model_identity=lambda m: self._model_identity(name, spec, m),
             cloud_values=aws_in_cluster.cloud_values(
                 region=spec.region,
                 cluster_name=self.cluster.cluster_name,
@@ -167,13 +168,18 @@ class AwsPlatform(CloudPlatform):
                     for p in self.gpu_pools
                 ],
             ),
-            runner=lambda: self._runner(name, spec, runner_project),
+            aliases=[pulumi.Alias(parent=self.cluster)],
         )
+        if not installed_here:
+            # api_access private: no Kubernetes resource here; the runner's way in instead.
+            self.runner = self._runner(name, spec, runner_project)
+
         self._register_platform_outputs(
-            self.artifacts.bucket_name,
-            vpc_id=self.network.vpc_id,
-            private_subnet_ids=self.network.private_subnet_ids,
-            node_volume_key_arn=self.cluster.node_volume_key_arn,
+            {
+                "vpc_id": self.network.vpc_id,
+                "private_subnet_ids": self.network.private_subnet_ids,
+                "node_volume_key_arn": self.cluster.node_volume_key_arn,
+            }
         )
 
     def _runner(self, name: str, spec: PlatformSpec, project: str) -> InClusterRunner:
@@ -224,11 +230,6 @@ class AwsPlatform(CloudPlatform):
             ),
             provider=self.provider,
         )
-
-    def _layer_aliases(self) -> list[pulumi.Alias]:
-        """The provider, StorageClass and autoscaler were children of the Cluster component before the
-        deployment path moved them to the platform: aliased, so they are not replaced."""
-        return [pulumi.Alias(parent=self.cluster)]
 
     def _model_identity(self, name: str, spec: PlatformSpec, model: ModelSpec) -> WorkloadIdentity:
         """An IAM role for the model's ServiceAccount, read-only on the model's bucket prefix."""

@@ -103,6 +103,7 @@ def _validate(args: ArtifactBucketArgs) -> None:
 class ArtifactBucket(pulumi.ComponentResource):
     """A private, versioned StorageV2 account and container (CMK in staging/prod)."""
 
+    bucket_name: pulumi.Output[str]
     account_name: pulumi.Output[str]
     account_id: pulumi.Output[str]
     container_name: str
@@ -261,8 +262,12 @@ class ArtifactBucket(pulumi.ComponentResource):
         self.container_name = args.container_name
         self.container_id = container.id
         self.blob_endpoint = account.primary_endpoints.apply(lambda e: e.blob)
+        # What every cloud's platform exports as `bucket_name`: the container's URL (the blob store's
+        # bucket), `https://<account>.blob.core.windows.net/<container>`.
+        self.bucket_name = self.uri("").apply(lambda u: u.rstrip("/"))
         self.register_outputs(
             {
+                "bucket_name": self.bucket_name,
                 "account_name": self.account_name,
                 "account_id": self.account_id,
                 "container_name": self.container_name,

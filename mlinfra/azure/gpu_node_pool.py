@@ -27,12 +27,14 @@ from pulumi_azure_native import containerservice
 
 from mlinfra.catalog import GpuMachineType
 from mlinfra.components import child
+from mlinfra.k8s.gpu import device_plugin_node_labels
 from mlinfra.k8s.scheduling import (
     Scheduling,
+    gpu_node_labels,
     gpu_scheduling,
     gpu_taint,
 )
-from mlinfra.node_pools import gpu_pool_machine
+from mlinfra.nodepools import check_gpu_pool
 from mlinfra.spec import GpuPoolSpec, SpecError, check_aks_pool_name
 
 # AKS's own spot taint and label (learn.microsoft.com aks/spot-node-pool, "Spot node pool").
@@ -44,7 +46,6 @@ SPOT_TAINT: dict[str, str] = {
 SPOT_MAX_PRICE = -1.0  # "-1 ... willingness to pay any on-demand price" (SDK spot_max_price)
 OS_SKU = "Ubuntu"
 MAX_SURGE = "1"  # one extra GPU node at a time during upgrades (on-demand pools only)
-AKS_LABEL_PREFIX = "kubernetes.azure.com/"  # AKS refuses user labels under its own prefix
 
 
 def taint_string(taint: Mapping[str, str]) -> str:
@@ -102,9 +103,7 @@ class GpuNodePool(pulumi.ComponentResource):
         # Validate everything static before the first registration.
         pool = args.pool
         check_aks_pool_name(pool.name, "pool.name")
-        machine, labels = gpu_pool_machine(
-            "azure", pool, args.kubernetes_version, reserved_prefixes=(AKS_LABEL_PREFIX,)
-        )
+        machine = check_gpu_pool("azure", pool, args.kubernetes_version)
         if not args.zones:
             raise SpecError("at least one availability zone", "zones")
 
@@ -112,7 +111,11 @@ class GpuNodePool(pulumi.ComponentResource):
         self.machine_type = machine
         self.pool = pool
         spot = pool.capacity_type == "spot"
-        self.labels = labels
+        # The device-plugin config label selects the pool's time-slicing config (none when unshared).
+        self.labels = {
+            **gpu_node_labels(pool.name, machine.gpu_model, pool.capacity_type, dict(pool.labels)),
+            **device_plugin_node_labels(pool),
+        }
         self.taints = [taint_string(gpu_taint()), *([taint_string(SPOT_TAINT)] if spot else [])]
 
         agent_pool = containerservice.AgentPool(

@@ -50,8 +50,6 @@ if TYPE_CHECKING:
 
 
 class AzurePlatform(CloudPlatform):
-    CLOUD = "azure"
-
     def __init__(
         self,
         name: str,
@@ -59,9 +57,9 @@ class AzurePlatform(CloudPlatform):
         secrets: PlatformSecrets | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ):
-        if spec.cloud == self.CLOUD:
+        if spec.cloud == "azure":
             azure_names(spec)  # Azure's name rules, before anything registers
-        super().__init__(name, spec, opts)
+        super().__init__("azure", name, spec, opts)
         azure = spec.azure
         assert azure is not None  # the spec requires it for cloud azure
         names = azure_names(spec)
@@ -236,26 +234,30 @@ class AzurePlatform(CloudPlatform):
 
         # One managed identity per model (reading only its blob prefix), then the layer here or the
         # runner's way in (the runners subnet and an identity that administers this cluster).
-        self.runner_identity = self._deployment_path(
+        self.runner_identity = None
+        installed_here = self._in_cluster(
             name,
             spec,
             secrets,
             storage_base_uri=self.artifacts.uri(""),
+            model_identity=lambda m: self._model_identity(name, spec, m),
             cloud_values=azure_in_cluster.cloud_values(
                 disk_encryption_set_id=self.cluster.disk_encryption_set_id
             ),
-            runner=lambda: self._runner_identity(name, spec),
         )
+        if not installed_here:
+            self.runner_identity = self._runner_identity(name, spec)
         self._register_platform_outputs(
-            self.artifacts.uri("").apply(lambda u: u.rstrip("/")),
-            resource_group_name=self.resource_group_name,
-            vnet_id=self.network.vnet_id,
-            nodes_subnet_id=self.network.nodes_subnet_id,
-            disk_encryption_set_id=self.cluster.disk_encryption_set_id,
-            # api_access private: where the runner of the in-cluster stack sits and who it runs as.
-            runners_subnet_id=self.network.runners_subnet_id,
-            runner_identity_client_id=self.runner_identity.client_id if self.runner_identity else None,
-            runner_identity_id=self.runner_identity.id if self.runner_identity else None,
+            {
+                "resource_group_name": self.resource_group_name,
+                "vnet_id": self.network.vnet_id,
+                "nodes_subnet_id": self.network.nodes_subnet_id,
+                "disk_encryption_set_id": self.cluster.disk_encryption_set_id,
+                # api_access private: where the runner of the in-cluster stack sits and who it runs as.
+                "runners_subnet_id": self.network.runners_subnet_id,
+                "runner_identity_client_id": self.runner_identity.client_id if self.runner_identity else None,
+                "runner_identity_id": self.runner_identity.id if self.runner_identity else None,
+            }
         )
 
     def _runner_identity(self, name: str, spec: PlatformSpec) -> managedidentity.UserAssignedIdentity:

@@ -37,7 +37,7 @@ from mlinfra.azure.identity import grant, user_assigned_identity
 from mlinfra.azure.keyvault import customer_managed_key
 from mlinfra.azure.network import private_endpoint
 from mlinfra.components import child, stateful
-from mlinfra.spec import RegistrySpec, SpecError, check_repositories
+from mlinfra.spec import RegistrySpec, SpecError, rules
 
 SKU = "Premium"
 _ACR_NAME = re.compile(r"^[a-zA-Z0-9]{5,50}$")
@@ -96,7 +96,7 @@ def _validate(args: RegistryArgs) -> None:
     spec = args.spec
     if not _ACR_NAME.match(args.registry_name):
         raise SpecError(f"{args.registry_name!r}: 5-50 letters and digits", "registry_name")
-    check_repositories("azure", spec.repositories)
+    rules("azure").repositories("", spec.repositories)
     if args.customer_managed_key and args.vault_name is None:
         raise SpecError("a customer-managed key needs vault_name", "customer_managed_key")
     if args.private and (args.endpoints_subnet_id is None or args.dns_zone_id is None):

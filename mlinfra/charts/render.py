@@ -61,36 +61,67 @@ class RenderError(Exception):
     """The stack cannot be rendered: a chart is missing from the directory, or Helm refused a chart."""
 
 
+EXEMPT_POLICY = "pod-security-restricted"
+RESOURCES_POLICY = "resource-requests-limits"
 # Chart workloads that need more than the `restricted` Pod Security level (or mlinfra's read-only root
-# filesystem on top of it), each with its reason.
-# (chart, workload kind, workload name pattern) -> reason; exempts `pod-security-restricted` only.
-CHART_EXEMPTIONS: dict[tuple[str, str, str], str] = {
-    ("nvidia-device-plugin", "DaemonSet", "*device-plugin"): (
+# filesystem on top of it), or that render a container the chart gives no value to size, each with
+# its reason. (chart, workload kind, workload name pattern, policy) -> reason.
+CHART_EXEMPTIONS: dict[tuple[str, str, str, str], str] = {
+    ("nvidia-device-plugin", "DaemonSet", "*device-plugin", EXEMPT_POLICY): (
         "the NVIDIA device plugin registers GPUs with the kubelet through the host paths "
         "/var/lib/kubelet/device-plugins, /run/nvidia/mps and the CDI root (hostPath volumes); it runs alone "
         "in the privileged gpu-system namespace"
     ),
-    ("nvidia-device-plugin", "DaemonSet", "*-mps-control-daemon"): (
+    ("nvidia-device-plugin", "DaemonSet", "*-mps-control-daemon", EXEMPT_POLICY): (
         "chart 0.18.2 always renders the MPS control daemon (privileged, hostPID), but it schedules only on "
         "nodes labelled nvidia.com/mps.capable=true, set only under an MPS sharing strategy (NVIDIA/"
         "k8s-device-plugin@v0.18.2 internal/lm/nvml.go newSharingLabeler); mlinfra configures time-slicing "
         "only, so it never runs"
     ),
-    ("dcgm-exporter", "DaemonSet", "*"): (
+    ("dcgm-exporter", "DaemonSet", "*", EXEMPT_POLICY): (
         "DCGM reads GPU telemetry with SYS_ADMIN as root and maps GPUs to pods through the host path "
         "/var/lib/kubelet/pod-resources; it runs alone in the privileged gpu-system namespace"
     ),
-    ("ingress-nginx", "Deployment", "*-controller"): (
+    ("ingress-nginx", "Deployment", "*-controller", EXEMPT_POLICY): (
         "nginx writes its generated config and temp files under its root filesystem and the chart mounts "
-        "no scratch volume, so readOnlyRootFilesystem is false (mlinfra/k8s/serving.py controller.image); "
+        "no scratch volume, so readOnlyRootFilesystem is false (mlinfra/k8s/serving/controllers.py "
+        "controller.image); "
         "the rest of the restricted level is set"
     ),
-    ("kube-prometheus-stack", "DaemonSet", "*-prometheus-node-exporter"): (
+    ("kube-prometheus-stack", "DaemonSet", "*-prometheus-node-exporter", EXEMPT_POLICY): (
         "node-exporter reads the host's /proc, /sys and root filesystem with hostNetwork and hostPID; "
         "it runs alone in the privileged <monitoring>-node-exporter namespace"
     ),
+    **{
+        ("nvidia-device-plugin", "DaemonSet", pattern, RESOURCES_POLICY): (
+            "with a time-slicing config the chart renders its config-manager init container and sidecar "
+            "without `resources` and reads no value for them (templates/daemonset-device-plugin.yml and "
+            "daemonset-mps-control-daemon.yml, NVIDIA/k8s-device-plugin@v0.18.2); the gpu-system "
+            "LimitRange (GpuEnablement, `gpu-daemon-defaults`) gives them requests and limits at "
+            "admission; the plugin's own containers are sized from `resources`"
+        )
+        for pattern in ("*device-plugin", "*-mps-control-daemon")
+    },
 }
-EXEMPT_POLICY = "pod-security-restricted"
+# The resource exemptions above hold only while every unsized container is the chart's config-manager:
+# a main container without resources is still a violation.
+UNSIZED_CHART_COMMAND = "config-manager"
+
+
+def _unsized_containers_are_config_managers(obj: Mapping[str, Any]) -> bool:
+    spec = (((obj.get("spec") or {}).get("template") or {}).get("spec")) or {}
+    for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
+        res = c.get("resources") or {}
+        sized = all(
+            (res.get(kind) or {}).get(r) is not None
+            for kind in ("requests", "limits")
+            for r in ("cpu", "memory")
+        )
+        if not sized and list(c.get("command") or [])[:1] != [UNSIZED_CHART_COMMAND]:
+            return False
+    return True
+
+
 KUBERNETES_PACK = "kubernetes"
 
 
@@ -380,14 +411,15 @@ def chart_exemptions(results: Sequence[RenderedRelease]) -> list[Exemption]:
     out = []
     for r in results:
         for obj in r.objects:
-            for (chart, kind, pattern), reason in CHART_EXEMPTIONS.items():
+            for (chart, kind, pattern, policy), reason in CHART_EXEMPTIONS.items():
                 name = str(obj["metadata"].get("name"))
                 if (
                     chart == r.release.chart_name
                     and obj["kind"] == kind
                     and fnmatch.fnmatchcase(name, pattern)
+                    and (policy != RESOURCES_POLICY or _unsized_containers_are_config_managers(obj))
                 ):
-                    out.append(Exemption(EXEMPT_POLICY, f"{r.release.release_name}:{kind}/{name}", reason))
+                    out.append(Exemption(policy, f"{r.release.release_name}:{kind}/{name}", reason))
     return out
 
 

@@ -48,6 +48,60 @@ FREE_FORM: frozenset[str] = frozenset(
     }
 )
 
+# The fields of the Kubernetes objects some FREE_FORM names stand for (core/v1 ResourceRequirements,
+# SecurityContext, PodSecurityContext, Affinity). A chart that uses such a name for a map of its own
+# (KEDA 2.20.2: `resources.operator`, `securityContext.metricServer`, ...) has a default holding other
+# keys: that map is the chart's structure and its keys are checked like any other (a misspelt
+# `resources.metricsServer` is not a resource amount).
+_SECURITY_CONTEXT = frozenset(
+    {
+        "allowPrivilegeEscalation",
+        "appArmorProfile",
+        "capabilities",
+        "privileged",
+        "procMount",
+        "readOnlyRootFilesystem",
+        "runAsGroup",
+        "runAsNonRoot",
+        "runAsUser",
+        "seLinuxOptions",
+        "seccompProfile",
+        "windowsOptions",
+    }
+)
+_POD_SECURITY_CONTEXT = frozenset(
+    {
+        "appArmorProfile",
+        "fsGroup",
+        "fsGroupChangePolicy",
+        "runAsGroup",
+        "runAsNonRoot",
+        "runAsUser",
+        "seLinuxChangePolicy",
+        "seLinuxOptions",
+        "seccompProfile",
+        "supplementalGroups",
+        "supplementalGroupsPolicy",
+        "sysctls",
+        "windowsOptions",
+    }
+)
+KUBERNETES_FIELDS: dict[str, frozenset[str]] = {
+    "resources": frozenset({"requests", "limits", "claims"}),
+    "securityContext": _SECURITY_CONTEXT | _POD_SECURITY_CONTEXT,  # charts use the name for both
+    "containerSecurityContext": _SECURITY_CONTEXT,
+    "podSecurityContext": _POD_SECURITY_CONTEXT,
+    "affinity": frozenset({"nodeAffinity", "podAffinity", "podAntiAffinity"}),
+}
+
+
+def chart_structured(key: str, default: Any) -> bool:
+    """A FREE_FORM-named map the chart structures itself: its default names keys that are not fields
+    of the Kubernetes object the name usually stands for."""
+    fields = KUBERNETES_FIELDS.get(key)
+    return fields is not None and isinstance(default, Mapping) and any(k not in fields for k in default)
+
+
 # Keys the check cannot see in values.yaml or the schema but the chart does read, by chart and
 # dotted path; each with the reason and where upstream says so. Keep this table short: a key that
 # is really unknown to the chart is fixed in our values, not listed here.
@@ -185,9 +239,9 @@ def _walk(
             where = "values.yaml" + (" or values.schema.json" if schema is not None else "")
             yield dotted, f"not in the chart's default {where}: Helm ignores it"
             continue
-        if not isinstance(value, Mapping) or key in FREE_FORM:
-            continue
         default = defaults.get(key) if isinstance(defaults, Mapping) else None
+        if not isinstance(value, Mapping) or (key in FREE_FORM and not chart_structured(key, default)):
+            continue
         if isinstance(default, Mapping) and default:
             yield from _walk(value, default, sub_schema, root, chart, here, skip)
         elif sub_schema is not None and not _free_form_schema(sub_schema, root):

@@ -2,7 +2,7 @@
 
 A ServiceMonitor whose selector matches no Service scrapes nothing and raises no error; an Ingress
 backend naming a missing Service answers 503; a NetworkPolicy selecting no pod protects nothing;
-a PDB or HPA aimed at a workload that is not there does nothing; a pod naming a missing
+a PDB, HPA or KEDA ScaledObject aimed at a workload that is not there does nothing; a pod naming a missing
 ServiceAccount is never created. None of these fails `pulumi up`. `check_wiring` finds them over a
 set of objects:
 
@@ -576,13 +576,17 @@ def check_wiring(objects: Sequence[Mapping[str, Any]]) -> list[Problem]:
         for o in objects
         if o.get("kind") in WORKLOAD_KINDS
     }
-    for hpa in by_kind.get("HorizontalPodAutoscaler", []):
+    # A KEDA ScaledObject creates and drives an HPA on its scaleTargetRef (keda.sh docs, "Scaling
+    # Deployments"; kind defaults to Deployment): a missing target scales nothing, silently.
+    scalers = [*by_kind.get("HorizontalPodAutoscaler", []), *by_kind.get("ScaledObject", [])]
+    for hpa in scalers:
         ref = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
-        if (namespace_of(hpa), str(ref.get("kind")), str(ref.get("name"))) not in workloads:
+        kind = str(ref.get("kind") or ("Deployment" if hpa.get("kind") == "ScaledObject" else None))
+        if (namespace_of(hpa), kind, str(ref.get("name"))) not in workloads:
             add(
                 "hpa-target",
                 hpa,
-                f"scaleTargetRef {ref.get('kind')} {ref.get('name')!r} does not exist in {namespace_of(hpa)!r}",
+                f"scaleTargetRef {kind} {ref.get('name')!r} does not exist in {namespace_of(hpa)!r}",
             )
 
     for pod in pods:

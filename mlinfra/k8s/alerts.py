@@ -57,12 +57,20 @@ def gpu_rules(spec: MonitoringSpec, serving_namespace: str) -> list[dict[str, An
             },
         },
         {
+            # Not the sticky last-XID gauge: one XID 31 from a model's bug would warn until the
+            # exporter restarts, and hide the next one. The exporter's windowed counter reports each
+            # XID for its window, with the XID as a label (0 and the unlabelled idle series excluded).
             "alert": "GpuXidApplicationError",
-            "expr": f"{last_xid} > 0 unless ({_xid_is(last_xid, hardware)})",
-            "for": "1m",
+            "expr": (
+                f"max by ({m.NODE_LABEL}, gpu, xid) ({m.DCGM_XID_COUNT}"
+                f'{{xid!="", xid!="0", xid!~"{"|".join(str(x) for x in hardware)}"}}) > 0'
+            ),
+            "for": "0m",
             "labels": {"severity": "warning", "category": "gpu-health"},
             "annotations": {
-                "summary": "GPU {{ $labels.gpu }} on {{ $labels.node }} reported XID {{ $value }}",
+                "summary": "GPU {{ $labels.gpu }} on {{ $labels.node }} reported XID {{ $labels.xid }} "
+                + "({{ $value }}x in the last "
+                + f"{m.DCGM_XID_WINDOW})",
                 "description": "An application-caused XID (e.g. 13 graphics engine exception, 31 memory page "
                 "fault, 43 GPU stopped processing): the model server faulted, the GPU is fine (NVIDIA Xid "
                 "catalog: restart the application). Check the server's logs; repeated XIDs point at a bug.",

@@ -29,7 +29,15 @@ from mlinfra.k8s.monitoring import MonitoringStack, MonitoringStackArgs
 from mlinfra.k8s.objects import check_pool_keys, check_tolerations
 from mlinfra.k8s.scheduling import Scheduling, accelerator_scheduling, standard_labels
 from mlinfra.k8s.serving import ModelDeployment, ServingCluster, ServingClusterArgs
-from mlinfra.spec import GpuPoolSpec, ModelSpec, MonitoringSpec, ServingSpec, SpecError, TagsSpec
+from mlinfra.spec import (
+    GpuPoolSpec,
+    ModelSpec,
+    MonitoringSpec,
+    ServingSpec,
+    SpecError,
+    TagsSpec,
+    check_in_cluster_layer,
+)
 
 
 @dataclass
@@ -93,6 +101,9 @@ def in_cluster_layer(prefix: str, args: InClusterLayerArgs, opts: pulumi.Resourc
 
     `opts` carries the Kubernetes provider (and a parent / dependencies on the cluster).
     """
+    # The spec's cross-field checks (models on known pools that fit them, quota, namespaces): the
+    # same ones PlatformSpec makes, for a layer installed on an existing cluster too.
+    check_in_cluster_layer(args.cloud, args.gpu_pools, args.serving, args.monitoring)
     _check_hooks(args)
     labels = standard_labels("platform", args.tags.owner, args.tags.cost_center, args.environment)
     monitoring = None
@@ -238,13 +249,7 @@ def _check_hooks(args: InClusterLayerArgs) -> None:
         raise SpecError("must be a mapping of chart values", "dcgm_values")
     for pool in args.gpu_pools:
         pool_accelerator(pool, args.cloud)
-    if args.serving.enabled:
-        for i, model in enumerate(args.serving.models):
-            if model.gpu_pool is not None and model.gpu_pool not in names:
-                raise SpecError(
-                    f"unknown pool {model.gpu_pool!r}; allowed: {', '.join(names) or '(no GPU pools)'}",
-                    f"serving.models.{i}.gpu_pool",
-                )
+    # models naming unknown pools: check_in_cluster_layer (the spec's rule) has refused them already
     check_pool_keys(args.pool_nodes, names, "pool_nodes")
     if args.pool_nodes and args.gpu_pools_managed:
         raise SpecError(

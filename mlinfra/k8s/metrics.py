@@ -65,9 +65,12 @@ KSM_POD_LABELS_ALLOWLIST = ("mlinfra.io/model", "mlinfra.io/track")
 POD_MODEL_SERIES_LABEL = "label_mlinfra_io_model"
 
 # --------------------------------------------------------------------------- NVIDIA DCGM exporter
-# Source: NVIDIA/dcgm-exporter@4.5.3-4.8.2 etc/default-counters.csv. The Helm chart does not mount
-# that file: it renders its own list (deployment/templates/metrics-configmap.yaml), which lacks
-# DCGM_FI_DEV_FB_RESERVED, so GpuEnablement passes `customMetrics` = DCGM_COUNTERS below.
+# Source: NVIDIA/dcgm-exporter@4.5.3-4.8.2 etc/default-counters.csv. The Helm chart renders its own
+# list into the ConfigMap exporter-metrics-config-map (deployment/templates/metrics-configmap.yaml),
+# which its default values mount over the image's file (values.yaml extraConfigMapVolumes +
+# extraVolumeMounts: /etc/dcgm-exporter/default-counters.csv, which `arguments: -f` reads). That list
+# lacks DCGM_FI_DEV_FB_RESERVED and the XID counter, so GpuEnablement passes `customMetrics` =
+# DCGM_COUNTERS below and keeps that mount whatever a cloud's `dcgm_values` add.
 # A GPU used by a pod carries that pod's `pod`, `namespace` and `container` labels (the exporter
 # reads the kubelet's pod-resources API); the ServiceMonitor keeps them (honorLabels).
 
@@ -78,7 +81,12 @@ DCGM_FB_FREE = "DCGM_FI_DEV_FB_FREE"  # gauge, framebuffer memory free (MiB)
 DCGM_FB_RESERVED = "DCGM_FI_DEV_FB_RESERVED"  # gauge, framebuffer memory reserved by the driver (MiB)
 DCGM_GPU_TEMP = "DCGM_FI_DEV_GPU_TEMP"  # gauge, GPU temperature (C)
 DCGM_POWER_USAGE = "DCGM_FI_DEV_POWER_USAGE"  # gauge, power draw (W)
-DCGM_XID_ERRORS = "DCGM_FI_DEV_XID_ERRORS"  # gauge, value of the last XID error
+DCGM_XID_ERRORS = "DCGM_FI_DEV_XID_ERRORS"  # gauge, value of the last XID error (sticky: it keeps
+# that value until the exporter restarts, NVIDIA/dcgm-exporter#500, NVIDIA/DCGM#277)
+# The exporter's own counter (internal/pkg/collector/xid_collector.go): per GPU and label `xid`, the
+# XIDs reported within the last --xid-count-window-size ms (default 300000, pkg/cmd/app.go), then 0.
+DCGM_XID_COUNT = "DCGM_EXP_XID_ERRORS_COUNT"
+DCGM_XID_WINDOW = "5m"
 
 # Total framebuffer = used + free + reserved (DCGM field docs: FB_TOTAL); an allocation fails when
 # `free` runs out, so "memory full" is (used + reserved) / total, not used / (used + free).
@@ -101,6 +109,7 @@ DCGM_COUNTERS: tuple[tuple[str, str, str], ...] = (
     ("DCGM_FI_DEV_ENC_UTIL", "gauge", "Encoder utilization (in %)."),
     ("DCGM_FI_DEV_DEC_UTIL", "gauge", "Decoder utilization (in %)."),
     (DCGM_XID_ERRORS, "gauge", "Value of the last XID error encountered."),
+    (DCGM_XID_COUNT, "gauge", "Count of XID errors within the xid-count-window-size window."),
     (DCGM_FB_FREE, "gauge", "Framebuffer memory free (in MiB)."),
     (DCGM_FB_USED, "gauge", "Framebuffer memory used (in MiB)."),
     (DCGM_FB_RESERVED, "gauge", "Framebuffer memory reserved (in MiB)."),
@@ -182,6 +191,15 @@ KSM_GPU_RESOURCE = "nvidia_com_gpu"
 
 NGINX_REQUESTS = "nginx_ingress_controller_requests"  # counter
 NGINX_REQUEST_DURATION_BUCKET = "nginx_ingress_controller_request_duration_seconds_bucket"  # histogram
+# Sum of request durations (seconds): its rate is the mean number of requests in flight (Little's law).
+NGINX_REQUEST_DURATION_SUM = "nginx_ingress_controller_request_duration_seconds_sum"  # histogram sum
+# `canary` is the alternative (canary) upstream a request went to, "" for the main backend
+# (controller-v1.14.3 rootfs/etc/nginx/lua/monitor.lua: ngx.var.proxy_alternative_upstream_name,
+# set to "" in every location by nginx.tmpl): it tells a model's stable and canary revisions apart.
+NGINX_CANARY_LABEL = "canary"
+# ingress-nginx 4.14.3's ServiceMonitor scrapes every 30s (values.yaml
+# controller.metrics.serviceMonitor.scrapeInterval): a rate window of four scrapes.
+NGINX_RATE_WINDOW = "2m"
 
 # --------------------------------------------------------------------------- Alertmanager
 # kube-prometheus-stack's always-firing rule (its general.rules group): proves the whole alerting
@@ -210,6 +228,7 @@ KNOWN_METRICS: frozenset[str] = frozenset(
         DCGM_GPU_TEMP,
         DCGM_POWER_USAGE,
         DCGM_XID_ERRORS,
+        DCGM_XID_COUNT,
         UP,
         KUBE_POD_STATUS_PHASE,
         KUBE_POD_CONTAINER_RESOURCE_REQUESTS,
@@ -217,6 +236,7 @@ KNOWN_METRICS: frozenset[str] = frozenset(
         KUBE_DEPLOYMENT_STATUS_REPLICAS_AVAILABLE,
         NGINX_REQUESTS,
         NGINX_REQUEST_DURATION_BUCKET,
+        NGINX_REQUEST_DURATION_SUM,
         VLLM_E2E_LATENCY_BUCKET,
         VLLM_REQUESTS_RUNNING,
         VLLM_REQUESTS_WAITING,

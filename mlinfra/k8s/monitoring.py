@@ -29,6 +29,7 @@ from mlinfra.k8s.charts import KUBE_PROMETHEUS_STACK
 from mlinfra.k8s.objects import (
     chart_labels,
     check_dns_label,
+    container_resources,
     helm_release,
     name_of,
     namespace,
@@ -332,6 +333,40 @@ def _validate(args: MonitoringStackArgs) -> tuple[dict[str, str], dict[str, str]
     return meta_labels, dashboards
 
 
+# Requests and limits of every container the chart renders (the kubernetes policy pack's
+# resource-requests-limits rule; kube-prometheus-stack 81.4.3 and its subcharts default them all to
+# `{}`). The values paths are where the pinned templates read them:
+# - crds.upgradeJob.resources: charts/crds/templates/upgrade/job.yaml (busybox init + kubectl, which
+#   applies the multi-megabyte CRDs server-side);
+# - prometheusOperator.resources: templates/prometheus-operator/deployment.yaml;
+# - prometheusOperator.admissionWebhooks.patch.resources: job-patch/job-createSecret.yaml and
+#   job-patchWebhook.yaml (kube-webhook-certgen, both jobs);
+# - prometheusOperator.prometheusConfigReloader.resources: the operator's --config-reloader-* flags,
+#   the sidecar of the Prometheus and Alertmanager pods the operator creates;
+# - alertmanager.alertmanagerSpec.resources: the Alertmanager CR;
+# - grafana.resources / grafana.sidecar.resources: grafana 10.5.15 templates/_pod.tpl;
+# - kube-state-metrics.resources (7.1.0 templates/deployment.yaml), prometheus-node-exporter.resources
+#   (4.51.0 templates/daemonset.yaml).
+# kube-state-metrics and the operator grow with the number of objects they watch; the limits leave
+# room for a few thousand pods.
+CHART_RESOURCES: dict[str, dict[str, Any]] = {
+    "crds-upgrade-job": container_resources("50m", "128Mi", "500m", "512Mi"),
+    "operator": container_resources("100m", "128Mi", "500m", "512Mi"),
+    "admission-jobs": container_resources("10m", "32Mi", "100m", "128Mi"),
+    "config-reloader": container_resources("10m", "32Mi", "100m", "64Mi"),
+    "alertmanager": container_resources("50m", "64Mi", "200m", "256Mi"),
+    "grafana": container_resources("100m", "256Mi", "1", "1Gi"),
+    "grafana-sidecar": container_resources("20m", "64Mi", "200m", "256Mi"),
+    "kube-state-metrics": container_resources("50m", "128Mi", "500m", "512Mi"),
+    "node-exporter": container_resources("50m", "32Mi", "250m", "128Mi"),
+}
+# Grafana on a read-only root filesystem (grafana-community/helm-charts#729): its data is on the
+# persistent volume (/var/lib/grafana), its search index on the chart's own emptyDir
+# (/var/lib/grafana-search), logs go to the console (the subchart's default `grafana.ini` log.mode);
+# what is left is /tmp (plugin downloads, the image renderer's scratch files): an emptyDir. The
+# dashboard/datasource sidecars write only into their own emptyDirs.
+GRAFANA_TMP = {"name": "tmp", "mountPath": "/tmp"}
+
 # The CRD upgrade job's images. busybox: the chart's default tag is `latest` (values.yaml
 # crds.upgradeJob.image.busybox), a drifting default; 1.37.0 is busybox's current release tag on
 # Docker Hub. kubectl: the chart takes the API server's version string, which on managed clusters
@@ -385,11 +420,16 @@ def chart_values(
                     "kubectl": {"tag": kubectl_tag(args.kubernetes_version)},
                 },
                 "nodeSelector": node_selector,
+                "resources": CHART_RESOURCES["crds-upgrade-job"],
             },
         },
         "prometheusOperator": {
             "nodeSelector": node_selector,
-            "admissionWebhooks": {"patch": {"nodeSelector": node_selector}},
+            "resources": CHART_RESOURCES["operator"],
+            "admissionWebhooks": {
+                "patch": {"nodeSelector": node_selector, "resources": CHART_RESOURCES["admission-jobs"]}
+            },
+            "prometheusConfigReloader": {"resources": CHART_RESOURCES["config-reloader"]},
         },
         "prometheus": {
             "prometheusSpec": {
@@ -417,6 +457,7 @@ def chart_values(
                 "replicas": ALERTMANAGER_REPLICAS[env],
                 "storage": volume(ALERTMANAGER_STORAGE_GB),
                 "nodeSelector": node_selector,
+                "resources": CHART_RESOURCES["alertmanager"],
             },
         },
         "grafana": {
@@ -433,7 +474,13 @@ def chart_values(
             # Namespaced RBAC: the sidecars must not read every Secret of the cluster.
             "rbac": {"namespaced": True},
             "nodeSelector": node_selector,
+            "resources": CHART_RESOURCES["grafana"],
+            # merged over the chart's restricted defaults (values.yaml containerSecurityContext)
+            "containerSecurityContext": {"readOnlyRootFilesystem": True},
+            "extraEmptyDirMounts": [dict(GRAFANA_TMP)],
             "sidecar": {
+                "resources": CHART_RESOURCES["grafana-sidecar"],
+                "securityContext": {"readOnlyRootFilesystem": True},
                 "dashboards": {
                     "enabled": True,
                     "label": m.DASHBOARD_LABEL,
@@ -447,6 +494,7 @@ def chart_values(
         },
         "kube-state-metrics": {
             "nodeSelector": node_selector,
+            "resources": CHART_RESOURCES["kube-state-metrics"],
             # Export the pool labels of nodes (GPU series per pool) and the model labels of pods
             # (GPU series per model) as label_* on kube_node_labels / kube_pod_labels.
             "metricLabelsAllowlist": [
@@ -454,5 +502,8 @@ def chart_values(
                 f"pods=[{','.join(m.KSM_POD_LABELS_ALLOWLIST)}]",
             ],
         },
-        "prometheus-node-exporter": {"namespaceOverride": node_exporter_ns},
+        "prometheus-node-exporter": {
+            "namespaceOverride": node_exporter_ns,
+            "resources": CHART_RESOURCES["node-exporter"],
+        },
     }

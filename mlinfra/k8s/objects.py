@@ -19,7 +19,7 @@ from mlinfra.catalog import ENVIRONMENTS
 from mlinfra.components import child
 from mlinfra.k8s.charts import ChartPin
 from mlinfra.k8s.scheduling import standard_labels
-from mlinfra.spec import SpecError
+from mlinfra.spec import SpecError, check_unique
 
 REQUIRED_LABEL_KEYS = ("owner", "cost-center", "environment")
 # Keys `standard_labels` sets itself; a caller's copy (e.g. labels built for another component)
@@ -64,6 +64,16 @@ def object_labels(
     return standard_labels(component, labels["owner"], labels["cost-center"], env, **rest, **extra)
 
 
+def container_resources(cpu: str, memory: str, cpu_limit: str, memory_limit: str) -> dict[str, Any]:
+    """A container's `resources` with CPU and memory requests and limits: what the `kubernetes`
+    policy pack's resource-requests-limits rule asks of every container, chart containers included
+    (`mlinfra render` runs it over them)."""
+    return {
+        "requests": {"cpu": cpu, "memory": memory},
+        "limits": {"cpu": cpu_limit, "memory": memory_limit},
+    }
+
+
 def chart_labels(labels: Mapping[str, str]) -> dict[str, str]:
     """Labels for a chart's label values (commonLabels, podLabels, ...): without the
     `app.kubernetes.io/*` keys the chart's templates already write."""
@@ -92,9 +102,7 @@ def check_node_name(value: str, field_name: str) -> str:
 
 
 def unique_names(names: Sequence[str], what: str, field_name: str) -> None:
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise SpecError(f"duplicate {what} names {dupes}", field_name)
+    check_unique(list(names), f"{what} name", field_name)  # the spec's rule: one place for duplicates
 
 
 def check_pool_keys(mapping: Mapping[str, Any], pools: Sequence[str], field_name: str) -> None:

@@ -9,29 +9,44 @@ protect, retain_on_delete, dependencies and custom timeouts.
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import contextvars
 import copy
 import json
 import logging
 import os
+import re
 import runpy
 import sys
+import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from mlinfra.catalog import ENVIRONMENTS
+from mlinfra.errors import InputError, read_text
 from mlinfra.offline import mocks as mock_table
+from mlinfra.offline.yamlfile import YamlDoc, YamlFileError, load_yaml, require_mapping
+from mlinfra.wording import describe
 
 SECRET_PLACEHOLDER = "offline-secret-placeholder"
 SECRET_MARK = "[secret]"
-UNKNOWN_MARK = "[unknown]"  # a value only known after a real deployment (an Output unknown in preview)
+# A value the engine computes only at `pulumi up` (an Output unknown in preview): one stable
+# spelling in the plan JSON, the tree and every report built from them.
+UNKNOWN_MARK = "[unknown]"
 
 
-class ProgramError(Exception):
-    """A stack program could not be planned: bad config or an exception in the program."""
+class ProgramError(InputError):
+    """A stack program could not be planned: bad config or an exception in the program.
+
+    `config_key` names the Pulumi config key a spec error came from; `plan_stack` turns it (and
+    the field) into the file and line that set it, or, for an exception in the program, the line
+    of `__main__.py` it came through. `unexpected` marks an exception whose traceback helps
+    (`--debug`), as opposed to a message that says everything. `missing_references`: the
+    StackReferences the program asked for without offline outputs (plan_stack resolves them).
+    """
 
     def __init__(
         self,
@@ -39,12 +54,35 @@ class ProgramError(Exception):
         message: str,
         cause: BaseException | None = None,
         missing_references: list[str] | None = None,
+        *,
+        file: str | Path | None = None,
+        line: int | None = None,
+        field: str | None = None,
+        config_key: str | None = None,
+        unexpected: bool = False,
     ):
         self.stack = stack
-        self.cause = cause
-        # StackReferences the program asked for without offline outputs (plan_stack resolves them).
+        self.config_key = config_key
+        self.unexpected = unexpected
         self.missing_references = list(missing_references or [])
-        super().__init__(f"stack {stack!r}: {message}")
+        super().__init__(message, file=file, line=line, field=field, cause=cause)
+
+    def text(self) -> str:
+        where = self.location() or f"stack {self.stack!r}"
+        return f"{where}: {self.message}"
+
+    def located(self, file: str | Path, line: int | None) -> ProgramError:
+        return ProgramError(
+            self.stack,
+            self.message,
+            self.cause,
+            self.missing_references,
+            file=file,
+            line=line,
+            field=self.field,
+            config_key=self.config_key,
+            unexpected=self.unexpected,
+        )
 
 
 class OfflineConfigError(Exception):
@@ -154,6 +192,126 @@ class Plan:
         )
 
 
+# --------------------------------------------------------------------------- saved plans
+
+# The plan JSON's format; a file without `format_version` is read as version 1.
+PLAN_FORMAT_VERSION = 1
+
+
+class PlanFileError(InputError):
+    """A file that is not a plan saved by `mlinfra plan --json FILE`."""
+
+
+def load_plan_file(path: str | os.PathLike[str]) -> Plan:
+    """Read and validate a saved plan (shape, types, environment, format_version) before use.
+
+    Used by `mlinfra policy check` and `mlinfra diff`; errors name the file and the field
+    (`resources.3.inputs: expected an object, got a list`).
+    """
+    p = Path(path)
+    text = read_text(p, PlanFileError, "a saved plan")
+    try:
+        data = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    except json.JSONDecodeError as e:
+        raise PlanFileError(f"not JSON: {e.msg} (column {e.colno})", file=p, line=e.lineno) from None
+    except ValueError as e:
+        raise PlanFileError(f"not a saved plan: {e}", file=p) from None
+    check_plan_data(data, p)
+    return Plan.from_json(data)
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise ValueError(f"duplicate key {k!r} in an object")
+        out[k] = v
+    return out
+
+
+def check_plan_data(data: Any, file: str | Path | None = None) -> None:
+    """Refuse plan data of the wrong shape, naming the field (see `load_plan_file`)."""
+
+    def fail(field: str | None, message: str) -> PlanFileError:
+        return PlanFileError(message, file=file, field=field)
+
+    def expect(value: Any, types: type | tuple[type, ...], field: str, what: str) -> None:
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in _as_tuple(types)):
+            raise fail(field, f"expected {what}, got {_json_kind(value)}")
+
+    if not isinstance(data, dict):
+        raise fail(
+            None, f"a saved plan is a JSON object (from `mlinfra plan --json FILE`), got {_json_kind(data)}"
+        )
+    version = data.get("format_version", PLAN_FORMAT_VERSION)
+    if version != PLAN_FORMAT_VERSION or isinstance(version, bool):
+        raise fail(
+            "format_version", f"{version!r} is not supported; this mlinfra reads {PLAN_FORMAT_VERSION}"
+        )
+    for key in ("stack", "project", "resources"):
+        if key not in data:
+            raise fail(key, "missing; not a plan saved by `mlinfra plan --json FILE`")
+    expect(data["stack"], str, "stack", "a string")
+    expect(data["project"], str, "project", "a string")
+    if "cloud" in data:
+        expect(data["cloud"], str, "cloud", "a string")
+    env = data.get("environment")
+    if env is not None and env not in ENVIRONMENTS:
+        raise fail(
+            "environment", f"{env!r} is not an environment; allowed: {', '.join(ENVIRONMENTS)} or null"
+        )
+    for key, types, what in (
+        ("outputs", dict, "an object"),
+        ("warnings", list, "a list"),
+        ("policy", dict, "an object"),
+        ("cost", dict, "an object"),
+    ):
+        if data.get(key) is not None:
+            expect(data[key], types, key, what)
+    for i, w in enumerate(data.get("warnings") or []):
+        expect(w, str, f"warnings.{i}", "a string")
+    expect(data["resources"], list, "resources", "a list")
+    urns: set[str] = set()
+    for i, r in enumerate(data["resources"]):
+        at = f"resources.{i}"
+        expect(r, dict, at, "a resource object")
+        for key in ("urn", "type", "name"):
+            if key not in r:
+                raise fail(f"{at}.{key}", "missing")
+            expect(r[key], str, f"{at}.{key}", "a string")
+        if not r["urn"].startswith("urn:pulumi:"):
+            raise fail(
+                f"{at}.urn",
+                f"{r['urn']!r} is not a Pulumi URN (urn:pulumi:<stack>::<project>::<type>::<name>)",
+            )
+        if r["urn"] in urns:
+            raise fail(f"{at}.urn", f"duplicate URN {r['urn']!r}")
+        urns.add(r["urn"])
+        for key in ("parent", "provider"):
+            if r.get(key) is not None:
+                expect(r[key], str, f"{at}.{key}", "a URN string or null")
+        if r.get("inputs") is not None:
+            expect(r["inputs"], dict, f"{at}.inputs", "an object")
+        for key in ("protect", "retain_on_delete"):
+            if r.get(key) is not None:
+                expect(r[key], bool, f"{at}.{key}", "true or false")
+        deps = r.get("dependencies")
+        if deps is not None:
+            expect(deps, list, f"{at}.dependencies", "a list of URNs")
+            for j, dep in enumerate(deps):
+                expect(dep, str, f"{at}.dependencies.{j}", "a URN string")
+    violations = (data.get("policy") or {}).get("violations")
+    if violations is not None:
+        expect(violations, list, "policy.violations", "a list")
+
+
+def _as_tuple(types: type | tuple[type, ...]) -> tuple[type, ...]:
+    return types if isinstance(types, tuple) else (types,)
+
+
+_json_kind = describe
+
+
 def _is_component(type_: str) -> bool:
     return type_.startswith("mlinfra:") or type_ == "pulumi:pulumi:Stack"
 
@@ -162,7 +320,8 @@ def _is_component(type_: str) -> bool:
 
 
 def plain(value: Any) -> Any:
-    """Turn deserialized property values into JSON-safe data (secrets masked, refs as URNs)."""
+    """Turn deserialized property values into JSON-safe data (secrets masked, refs as URNs,
+    values known only after `pulumi up` as UNKNOWN_MARK)."""
     from pulumi import Resource
     from pulumi.output import Unknown
     from pulumi.runtime import rpc
@@ -404,38 +563,41 @@ def _run(program, project, stack, config, secret_keys, region, references: _Refe
 
     pulumi_settings.ROOT.set(None)
     set_all_config(dict(config), list(secret_keys))
-    # The organization of self-managed backends, whose stack references read `organization/<project>/<stack>`.
-    pulumi.runtime.set_mocks(
-        monitor.mocks,
-        project=project,
-        stack=stack,
-        preview=True,
-        logger=logger,
-        monitor=monitor,
-        organization=DIY_ORGANIZATION,
-    )
-    # set_mocks leaves the pending-output set of the settings alone: a fresh one per run, so the tasks
-    # of a run that failed (e.g. on a StackReference plan_stack then resolves) do not join this one.
-    pulumi_settings.SETTINGS.outputs = set()
-
-    # Warnings are what the program logs through the engine (`pulumi.log.warn`): that is
-    # where provider SDKs report a deprecated resource or property when it is used. Python
-    # `warnings` raised while an SDK module is imported concern resources nobody uses, and
-    # a real `pulumi preview` does not show them either.
-    def planned_program():
-        pulumi.runtime.register_stack_transformation(_drop_sdk_type_aliases)
-        return program()
-
+    loop = _engine_loop()
     try:
-        _sync_await(run_pulumi_func(planned_program))
-    except ProgramError:
-        _collect_run_garbage()
-        raise
-    except BaseException as e:  # noqa: BLE001 surfaced as a ProgramError with its cause
-        _collect_run_garbage()
-        raise ProgramError(stack, _describe(e), e, references.missing) from e
-    root = pulumi_settings.get_root_resource()
-    outputs, raw, secret = _resolve_outputs(getattr(root, "outputs", {}) or {})
+        # The organization of self-managed backends, whose stack references read `organization/<project>/<stack>`.
+        pulumi.runtime.set_mocks(
+            monitor.mocks,
+            project=project,
+            stack=stack,
+            preview=True,
+            logger=logger,
+            monitor=monitor,
+            organization=DIY_ORGANIZATION,
+        )
+        # set_mocks leaves the pending-output set of the settings alone: a fresh one per run, so the tasks
+        # of a run that failed (e.g. on a StackReference plan_stack then resolves) do not join this one.
+        pulumi_settings.SETTINGS.outputs = set()
+        # Warnings are what the program logs through the engine (`pulumi.log.warn`): that is
+        # where provider SDKs report a deprecated resource or property when it is used. Python
+        # `warnings` raised while an SDK module is imported concern resources nobody uses, and
+        # a real `pulumi preview` does not show them either.
+
+        def planned_program():
+            pulumi.runtime.register_stack_transformation(_drop_sdk_type_aliases)
+            return program()
+
+        try:
+            _sync_await(run_pulumi_func(planned_program))
+        except ProgramError:
+            raise
+        except BaseException as e:  # noqa: BLE001 surfaced as a ProgramError with its cause
+            _drop_failed_run(loop)
+            raise program_error(stack, e, references.missing) from e
+        root = pulumi_settings.get_root_resource()
+        outputs, raw, secret = _resolve_outputs(getattr(root, "outputs", {}) or {})
+    finally:
+        _cancel_pending(loop)
     msgs = list(collector.messages)
     cloud = _detect_cloud(monitor.records, config)
     plan = Plan(
@@ -455,7 +617,7 @@ def _run(program, project, stack, config, secret_keys, region, references: _Refe
     from mlinfra.offline.reach import deploy_from, reachability_warnings
 
     plan.warnings.extend(reachability_warnings(plan, deploy_from(config, stack)))
-    _collect_run_garbage()
+    collect_quietly()  # the SDK's never-awaited Output coroutines go now, not mid-import later
     return plan
 
 
@@ -493,19 +655,123 @@ def _drop_sdk_type_aliases(args):
     return pulumi.ResourceTransformationResult(args.props, opts)
 
 
-def _describe(e: BaseException) -> str:
+# The event loops programs ran on. Outputs a caller made before a plan live on the thread's loop,
+# so the engine runs there too; it closes the loops at exit, before the interpreter tears modules
+# down: a loop left to the garbage collector prints `Exception ignored in: <function
+# BaseEventLoop.__del__>` ... `Invalid file descriptor: -1` after the CLI has already exited.
+_ENGINE_LOOPS: list[asyncio.AbstractEventLoop] = []
+
+
+def _engine_loop() -> asyncio.AbstractEventLoop:
+    from pulumi.runtime.sync_await import _ensure_event_loop
+
+    loop = _ensure_event_loop()
+    if loop.is_closed():
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+    if loop not in _ENGINE_LOOPS:
+        if not _ENGINE_LOOPS:
+            atexit.register(close_event_loops)
+        _ENGINE_LOOPS.append(loop)
+        loop.set_exception_handler(_quiet_reported_errors)
+    return loop
+
+
+def _quiet_reported_errors(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """A program that failed on bad input leaves futures holding that error; the engine has reported
+    it once (a ProgramError naming the field), so the garbage collector's "Future exception was
+    never retrieved" for it is noise on stderr. Anything else is logged as asyncio would."""
     from pydantic import ValidationError
 
-    from mlinfra.spec import SpecError, format_validation_error
+    error = context.get("exception")
+    if "never retrieved" in str(context.get("message", "")) and isinstance(
+        error, OfflineConfigError | InputError | ValidationError | ValueError
+    ):
+        return
+    loop.default_exception_handler(context)
 
-    if isinstance(e, ValidationError):
-        return format_validation_error(e)
-    if isinstance(e, SpecError | OfflineConfigError):
-        return str(e)
+
+def _cancel_pending(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel the tasks a program left pending (outputs nobody awaited, a failed program's work)."""
+    if loop.is_closed() or loop.is_running():
+        return
+    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+
+
+def _drop_failed_run(loop: asyncio.AbstractEventLoop) -> None:
+    """Let go of the pending outputs of a failed program (its objects go with `collect_quietly`)."""
+    from pulumi.runtime import settings as pulumi_settings
+
+    _cancel_pending(loop)
+    pulumi_settings.SETTINGS.outputs = set()
+
+
+def collect_quietly() -> None:
+    """Collect the objects of a failed program run once nothing refers to it any more (the error is
+    reported): the coroutines pulumi made for outputs that never resolved would each print
+    "RuntimeWarning: coroutine ... was never awaited" when collected at exit, after the CLI's one line
+    (or after a plan that succeeded on its second attempt, for a StackReference plan_stack resolved)."""
+    import gc
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        gc.collect()
+
+
+def close_event_loops() -> None:
+    """Close the loops the engine ran programs on (registered with atexit), after collecting what
+    failed runs left, quietly (see collect_quietly)."""
+    collect_quietly()
+    while _ENGINE_LOOPS:
+        loop = _ENGINE_LOOPS.pop()
+        if loop.is_closed() or loop.is_running():
+            continue
+        try:
+            _cancel_pending(loop)
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            loop.close()
+
+
+def program_error(stack: str, e: BaseException, missing_references: list[str] | None = None) -> ProgramError:
+    """The ProgramError for an exception a program raised: field and config key when known, and
+    the StackReferences it lacked offline outputs for (plan_stack plans those and runs again)."""
+    error = _program_error(stack, e)
+    error.missing_references = list(missing_references or [])
+    return error
+
+
+def _program_error(stack: str, e: BaseException) -> ProgramError:
+    from pydantic import ValidationError
+
+    from mlinfra.spec import SpecError, spec_errors
+
+    if isinstance(e, ValidationError):  # a program validating a section itself
+        errors = spec_errors(e)
+        e = SpecError(errors[0][1], errors[0][0], errors=errors)
+    if isinstance(e, SpecError):
+        more = [f for f, _ in e.errors[1:]]
+        message = e.reason
+        if more:
+            message += f" (and {len(more)} more: {', '.join(str(f) for f in more)})"
+        return ProgramError(stack, message, e, field=e.field, config_key=e.config_key)
+    if isinstance(e, OfflineConfigError):
+        return ProgramError(stack, str(e), e, field=STACK_OUTPUTS_KEY, config_key=STACK_OUTPUTS_KEY)
+    if isinstance(e, InputError):
+        return ProgramError(stack, e.message, e.cause or e, file=e.file, line=e.line, field=e.field)
     name = type(e).__name__
-    if name == "ConfigMissingError":
-        return str(e).strip()
-    return f"{name}: {e}"
+    key = getattr(e, "key", None)
+    if name == "ConfigMissingError":  # pulumi.config: a required key is not set
+        message = "required configuration value is not set; add it to the stack file (or `pulumi config set`)"
+        return ProgramError(stack, message, e, field=key, config_key=key)
+    if name == "ConfigTypeError":  # pulumi.config: a value of the wrong type
+        return ProgramError(stack, " ".join(str(e).split()), e, field=key, config_key=key)
+    return ProgramError(stack, f"{name}: {e}", e, unexpected=True)
 
 
 def _resolve_outputs(outputs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
@@ -519,7 +785,8 @@ def _resolve_outputs(outputs: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
     for key, value in outputs.items():
         out = pulumi.Output.from_input(value)
         is_secret = _sync_await(out.is_secret())
-        val = plain(_sync_await(out.future()))
+        is_known = _sync_await(out.is_known())
+        val = plain(_sync_await(out.future())) if is_known else UNKNOWN_MARK
         raw[key] = val
         resolved[key] = SECRET_MARK if is_secret else val
         if is_secret:
@@ -551,41 +818,118 @@ class StackConfig:
     main: Path
     config: dict[str, str]
     secret_keys: list[str]
+    # full config key -> (the file that set it last, the key's path in that file)
+    sources: dict[str, tuple[YamlDoc, tuple[Any, ...]]] = field(default_factory=dict)
+    stack_file: Path | None = None
+
+    def locate(
+        self, config_key: str | None, field_path: str | None, at: str = ""
+    ) -> tuple[Path, int | None] | None:
+        """The file and line that set `field_path` (a spec path, `at` its prefix naming the key
+        itself) of config key `config_key`; without a key, the config key whose name is the
+        path's first part (`serving.models.0` -> `<project>:serving`, `gpu_pools` -> `gpuPools`)."""
+        parts = _path_parts(field_path)
+        if config_key is None or config_key not in self.sources:
+            config_key = self._key_named(parts[0]) if parts else None
+            at = str(parts[0]) if config_key else ""
+            if config_key is None:
+                return None
+        at_parts = _path_parts(at)
+        if parts[: len(at_parts)] == at_parts:
+            parts = parts[len(at_parts) :]
+        doc, key_path = self.sources[config_key]
+        return doc.path, doc.line_of((*key_path, *parts))
+
+    def _key_named(self, name: Any) -> str | None:
+        wanted = str(name).replace("_", "").lower()
+        for key in self.sources:
+            if key.split(":", 1)[-1].replace("_", "").lower() == wanted:
+                return key
+        return None
+
+
+def _path_parts(path: str | None) -> list[Any]:
+    return [int(p) if p.isdigit() else p for p in path.split(".")] if path else []
+
+
+_CONFIG_KEY = re.compile(r"^[^:\s]+(:[^:\s]+)?$")
 
 
 def load_stack(stack_dir: str | os.PathLike[str], stack: str) -> StackConfig:
-    """Read Pulumi.yaml + Pulumi.<stack>.yaml the way the CLI would (secure values become placeholders)."""
+    """Read Pulumi.yaml + Pulumi.<stack>.yaml the way the CLI would (secure values become placeholders).
+
+    Every file is read with the strict loader (UTF-8, no tabs, no duplicate keys) and checked for
+    the shapes Pulumi expects; errors name the file and the line.
+    """
     d = Path(stack_dir)
+    if not d.is_dir():
+        raise ProgramError(
+            stack, "not a directory (give the Pulumi project directory, e.g. stacks/aws)", file=d
+        )
     proj_file = d / "Pulumi.yaml"
     if not proj_file.exists():
-        raise ProgramError(stack, f"{proj_file} not found: not a Pulumi project directory")
-    project_doc = yaml.safe_load(proj_file.read_text()) or {}
-    project = str(project_doc.get("name") or d.name)
-    runtime = project_doc.get("runtime")
+        raise ProgramError(stack, "not found: not a Pulumi project directory", file=proj_file)
+    project_doc = load_yaml(proj_file)
+    project_data = require_mapping(project_doc, (), "Pulumi.yaml", allow_missing=False)
+    name = project_data.get("name", d.name)
+    if not isinstance(name, str) or not name:
+        raise YamlFileError(
+            "name must be a non-empty string",
+            file=proj_file,
+            line=project_doc.line_of(("name",)),
+            field="name",
+        )
+    project = name
+    runtime = project_data.get("runtime")
     runtime_name = runtime.get("name") if isinstance(runtime, dict) else runtime
     if runtime_name != "python":
         raise ProgramError(
-            stack, f"{proj_file}: runtime is {runtime_name!r}; the offline engine runs python projects"
+            stack,
+            f"{runtime_name!r}: the offline engine runs python projects",
+            file=proj_file,
+            line=project_doc.line_of(("runtime",)),
+            field="runtime",
         )
-    main_rel = project_doc.get("main") or "."
+    main_rel = project_data.get("main") or "."
+    if not isinstance(main_rel, str):
+        raise YamlFileError(
+            "main must be a path", file=proj_file, line=project_doc.line_of(("main",)), field="main"
+        )
     main = (d / main_rel).resolve()
     if main.is_dir():
         main = main / "__main__.py"
+    if not main.is_file():
+        raise ProgramError(stack, "the program is missing", file=main)
     stack_file = d / f"Pulumi.{stack}.yaml"
     if not stack_file.exists():
         available = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in d.glob("Pulumi.*.yaml"))
         raise ProgramError(
-            stack, f"{stack_file.name} not found; stacks here: {', '.join(available) or 'none'}"
+            stack, f"not found; stacks here: {', '.join(available) or 'none'}", file=stack_file
         )
 
     config: dict[str, str] = {}
     secret_keys: list[str] = []
+    sources: dict[str, tuple[YamlDoc, tuple[Any, ...]]] = {}
 
-    def put(key: str, value: Any) -> None:
+    def put(doc: YamlDoc, key: Any, value: Any, path: tuple[Any, ...]) -> None:
+        if not isinstance(key, str) or not _CONFIG_KEY.match(key):
+            raise YamlFileError(
+                f"{key!r} is not a config key (<namespace>:<name>, or <name> in the project's namespace)",
+                file=doc.path,
+                line=doc.line_of(path),
+                field=".".join(str(p) for p in path),
+            )
         full = key if ":" in key else f"{project}:{key}"
         value, secret = _unsecure(value)
         if secret:
             secret_keys.append(full)
+        if full == "mlinfra:platform" and not isinstance(value, dict):
+            raise YamlFileError(
+                "must be a mapping of spec fields (name, cloud, region, environment, ...)",
+                file=doc.path,
+                line=doc.line_of(path),
+                field=full,
+            )
         if isinstance(value, bool):
             config[full] = "true" if value else "false"
         elif isinstance(value, str):
@@ -594,16 +938,39 @@ def load_stack(stack_dir: str | os.PathLike[str], stack: str) -> StackConfig:
             config[full] = str(value)
         else:
             config[full] = json.dumps(value)
+        sources[full] = (doc, path)
 
-    for key, spec in (project_doc.get("config") or {}).items():
+    for key, spec in require_mapping(project_doc, ("config",), "config").items():
         if isinstance(spec, dict) and ("default" in spec or "value" in spec):
-            put(key, spec.get("value", spec.get("default")))
+            sub = "value" if "value" in spec else "default"
+            put(project_doc, key, spec[sub], ("config", key, sub))
         elif not isinstance(spec, dict) or "type" not in spec:
-            put(key, spec)
-    stack_doc = yaml.safe_load(stack_file.read_text()) or {}
-    for key, value in (stack_doc.get("config") or {}).items():
-        put(key, value)
-    return StackConfig(project=project, stack=stack, main=main, config=config, secret_keys=secret_keys)
+            put(project_doc, key, spec, ("config", key))
+    stack_doc = load_yaml(stack_file)
+    if stack_doc.data is not None:
+        require_mapping(stack_doc, (), stack_file.name, allow_missing=False)
+    for key, value in require_mapping(stack_doc, ("config",), "config").items():
+        put(stack_doc, key, value, ("config", key))
+    return StackConfig(
+        project=project,
+        stack=stack,
+        main=main,
+        config=config,
+        secret_keys=secret_keys,
+        sources=sources,
+        stack_file=stack_file,
+    )
+
+
+def load_platform_spec(cfg: StackConfig, key: str = "mlinfra:platform"):
+    """The stack's PlatformSpec, validated as the program would; errors point at the file and line."""
+    from mlinfra.spec import PlatformSpec, SpecError, _config_object
+
+    try:
+        data = _config_object(cfg.config.get(key), key)
+        return PlatformSpec.load(data, source=f"config {key}", config_key=key)
+    except SpecError as e:
+        raise locate_error(program_error(cfg.stack, e), cfg) from None
 
 
 def _unsecure(value: Any) -> tuple[Any, bool]:
@@ -653,21 +1020,8 @@ def plan_stack(stack_dir: str | os.PathLike[str], stack: str, _chain: tuple[str,
             except ProgramError as inner:
                 raise ProgramError(stack, f"stack reference {missing!r} ({project_dir}): {inner}") from inner
             resolved[missing] = (referenced.raw_outputs, referenced.secret_outputs)
+        collect_quietly()  # the failed attempt (unbound with `e`) goes now, not noisily at exit
     raise ProgramError(stack, f"more than {MAX_STACK_REFERENCES} stack references")
-
-
-def _collect_run_garbage() -> None:
-    """Collect what a run left behind, now and quietly: the SDK creates Output coroutines it never
-    awaits (pulumi/runtime/rpc.py, outputs nobody reads; more after a run that stopped at a
-    StackReference). Left alone they warn whenever the garbage collector next runs, and a warning
-    raised while CPython builds an AST (pytest rewriting a module it imports later) aborts that
-    import with SystemError."""
-    import gc
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
-        gc.collect()
 
 
 def _missing_reference(error: ProgramError) -> str | None:
@@ -691,7 +1045,7 @@ def find_project(start: Path, reference: str, current_project: str) -> tuple[Pat
         rel = pulumi_yaml.relative_to(root).parts
         if len(rel) > 5 or any(p.startswith(".") or p == "node_modules" for p in rel):
             continue
-        doc = yaml.safe_load(pulumi_yaml.read_text()) or {}
+        doc = load_yaml(pulumi_yaml).data or {}
         if str(doc.get("name") or pulumi_yaml.parent.name) == project:
             found.append(pulumi_yaml.parent)
     if not found:
@@ -721,15 +1075,35 @@ def _plan_loaded(cfg: StackConfig, stack: str, region: str | None, resolved) -> 
             os.chdir(old_cwd)
             sys.path[:] = old_path
 
-    return run_program(
-        program,
-        project=cfg.project,
-        stack=stack,
-        config=cfg.config,
-        secret_keys=cfg.secret_keys,
-        region=region,
-        stack_references=resolved,
-    )
+    try:
+        return run_program(
+            program,
+            project=cfg.project,
+            stack=stack,
+            config=cfg.config,
+            secret_keys=cfg.secret_keys,
+            region=region,
+            stack_references=resolved,
+        )
+    except ProgramError as e:
+        raise locate_error(e, cfg) from e.cause
+
+
+def locate_error(e: ProgramError, cfg: StackConfig) -> ProgramError:
+    """The same error, pointing at the config line that set the field, else at the program's line."""
+    if e.file is not None:
+        return e
+    if e.config_key is not None and e.config_key not in cfg.sources:  # a key that is not set at all
+        return e.located(cfg.stack_file or cfg.main, None)
+    at = getattr(e.cause, "at", "")
+    place = cfg.locate(e.config_key, e.field, at) if (e.config_key or e.field) else None
+    if place is not None:
+        return e.located(*place)
+    frames = traceback.extract_tb(e.cause.__traceback__) if e.cause is not None else []
+    in_main = [f for f in frames if Path(f.filename).resolve() == cfg.main]
+    if in_main:
+        return e.located(cfg.main, in_main[-1].lineno)
+    return e.located(cfg.main, None)
 
 
 def _config_object(config: dict[str, str], key: str = "mlinfra:platform") -> dict[str, Any]:
@@ -747,10 +1121,11 @@ def _config_object(config: dict[str, str], key: str = "mlinfra:platform") -> dic
 def _config_environment(config: dict[str, str], stack: str) -> str | None:
     """The platform's environment (dev/staging/prod) from config, else the stack name if it is one."""
     env = _config_object(config).get("environment") or config.get("mlinfra:environment")
-    if env:
-        return str(env)
-    return stack if stack in ("dev", "staging", "prod") else None
+    if isinstance(env, str) and env:
+        return env
+    return stack if stack in ENVIRONMENTS else None
 
 
 def _config_region(config: dict[str, str]) -> str | None:
-    return _config_object(config).get("region") or config.get("aws:region")
+    region = _config_object(config).get("region") or config.get("aws:region")
+    return region if isinstance(region, str) else None

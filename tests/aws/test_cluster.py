@@ -546,7 +546,7 @@ def _bad(**kw):
             "spec.system_pool.machine_type",
         ),
         ({"spec": ClusterSpec()}, "spec.system_pool.machine_type"),
-        ({"spec": ClusterSpec(admin_principals=["platform-admins"])}, "spec.admin_principals[0]"),
+        ({"spec": ClusterSpec(admin_principals=["platform-admins"])}, "spec.admin_principals.0"),
         (
             {"spec": ClusterSpec(log_retention_days=100, system_pool={"machine_type": "m6i.large"})},
             "spec.log_retention_days",

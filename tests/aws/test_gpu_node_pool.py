@@ -253,14 +253,17 @@ def test_unsupported_kubernetes_version_fails_before_any_resource(dev_pool):
 def test_reserved_labels_cannot_be_overridden(dev_pool):
     pool = dev_pool.model_copy(update={"labels": {"mlinfra.io/pool": "other"}})
     err, registered = _registered_under_error(pool, kubernetes_version="1.33")
-    assert err.field == "pool.labels"
+    assert err.field == "pool.labels.mlinfra.io/pool"
     assert registered == []
 
 
 def test_aws_accelerator_label_is_reserved(dev_pool):
     pool = dev_pool.model_copy(update={"labels": {"k8s.amazonaws.com/accelerator": "x"}})
     err, registered = _registered_under_error(pool, kubernetes_version="1.33")
-    assert err.field == "pool.labels" and "k8s.amazonaws.com/accelerator" in str(err)
+    assert (
+        err.field == "pool.labels.k8s.amazonaws.com/accelerator"
+        and "k8s.amazonaws.com/accelerator" in str(err)
+    )
     assert registered == []
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from mlinfra.platform import MlPlatform
@@ -102,10 +104,15 @@ def test_prod_flow_logs_are_kept_at_least_a_year():
 def test_a_log_retention_cloudwatch_rejects_is_refused_before_registration(overrides, field):
     """CloudWatch Logs keeps logs 1, 3, 5, ... 365, 400, ... 3653 days and nothing in between (pulumi-aws
     cloudwatch.LogGroup retention_in_days): 100 passes the spec's 1-3653 range but fails at preview."""
-    spec = make_spec(**overrides)  # the spec itself accepts it
-    with pytest.raises(
-        SpecError, match="^" + field.replace(".", r"\.") + r": 100 days .*allowed: .*\b90, 120\b"
-    ):
+    match = "^" + field.replace(".", r"\.") + r": 100 days .*allowed: .*\b90, 120\b"
+    with pytest.raises(SpecError) as refused:
+        make_spec(**overrides)  # the spec refuses it (mlinfra.spec AwsRules.log_retention)
+    assert refused.value.errors[0][0] == field and re.match(match, f"{field}: {refused.value.reason}")
+    # the platform refuses it too, for a spec changed after validation (the same rule)
+    spec = make_spec(network={"flow_logs": True, "flow_log_retention_days": 90})
+    section, key = field.split(".")
+    setattr(getattr(spec, section), key, 100)
+    with pytest.raises(SpecError, match=match):
         MlPlatform(spec.prefix, spec)  # outside any Pulumi run: raised before a registration is tried
 
 

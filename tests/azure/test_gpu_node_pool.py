@@ -133,8 +133,11 @@ def test_count_is_left_to_the_autoscaler_and_a_replacement_deletes_first():
         (SPOT.model_copy(update={"name": "system"}), "pool.name"),
         (SPOT.model_copy(update={"name": "platform"}), "pool.name"),
         (SPOT.model_copy(update={"machine_type": "g5.xlarge"}), "pool.machine_type"),
-        (SPOT.model_copy(update={"labels": {"mlinfra.io/pool": "x"}}), "pool.labels"),
-        (SPOT.model_copy(update={"labels": {"kubernetes.azure.com/mode": "x"}}), "pool.labels"),
+        (SPOT.model_copy(update={"labels": {"mlinfra.io/pool": "x"}}), "pool.labels.mlinfra.io/pool"),
+        (
+            SPOT.model_copy(update={"labels": {"kubernetes.azure.com/mode": "x"}}),
+            "pool.labels.kubernetes.azure.com/mode",
+        ),
     ],
 )
 def test_bad_pools_are_refused_before_any_resource(pool, field):

@@ -132,7 +132,7 @@ def test_repository_urls_are_namespaces_of_the_one_registry():
     [
         ({"registry_name": "acme-dev"}, "registry_name"),
         ({"spec": RegistrySpec(repositories=[])}, "registry.repositories"),
-        ({"spec": RegistrySpec(repositories=["a", "a"])}, "registry.repositories"),
+        ({"spec": RegistrySpec(repositories=["a", "a"])}, "registry.repositories.1"),
         ({"spec": RegistrySpec(repositories=["Models"])}, "registry.repositories.0"),
         ({"pull_principal_ids": []}, "pull_principal_ids"),
         ({"customer_managed_key": True}, "customer_managed_key"),

@@ -95,11 +95,13 @@ def test_names_are_derived_within_azures_rules():
         ),
         (lambda d: d["azure"].update(existing_resource_group=True), "azure"),
         (
-            lambda d: d["network"].update(
-                existing={
-                    "network_id": "/vnet",
-                    "private_subnet_ids": ["/n"] * 2,
-                    "public_subnet_ids": ["/p"],
+            lambda d: d.update(
+                network={
+                    "existing": {
+                        "network_id": "/vnet",
+                        "private_subnet_ids": ["/n1", "/n2"],
+                        "public_subnet_ids": ["/p"],
+                    }
                 }
             ),
             "network.existing.public_subnet_ids",
@@ -115,7 +117,7 @@ def test_a_private_byo_network_needs_the_endpoint_subnet():
     def mutate(d):
         d["environment"] = "staging"
         d["cluster"] = {}
-        d["network"]["existing"] = {"network_id": "/vnet", "private_subnet_ids": ["/nodes", "/api"]}
+        d["network"] = {"existing": {"network_id": "/vnet", "private_subnet_ids": ["/nodes", "/api"]}}
 
     assert "network.existing.private_subnet_ids" in _refused(mutate)
 

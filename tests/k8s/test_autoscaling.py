@@ -87,7 +87,7 @@ def test_scale_to_zero_wakes_on_the_first_request_at_the_ingress():
     # no pod, no server metric: the ingress still counts the request (and answers 503 meanwhile)
     assert (
         wake["metadata"]["query"]
-        == 'sum(rate(nginx_ingress_controller_requests{host="draft.models.acme.test"}[1m]))'
+        == 'sum(rate(nginx_ingress_controller_requests{host="draft.models.acme.test"}[2m]))'
     )
     assert wake["metadata"]["activationThreshold"] == "0"
     assert m.metric_names(wake["metadata"]["query"]) <= m.KNOWN_METRICS
@@ -100,6 +100,25 @@ def test_a_models_revisions_scale_apart():
     assert by_name["rerank-canary"]["scaleTargetRef"]["name"] == "rerank-canary-predictor"
     assert 'mlinfra_io_track="stable"' in by_name["rerank"]["triggers"][0]["metadata"]["query"]
     assert 'mlinfra_io_track="canary"' in by_name["rerank-canary"]["triggers"][0]["metadata"]["query"]
+
+
+def test_kserve_models_scale_on_requests_in_flight_whatever_the_backend():
+    """KServe's Hugging Face server exports vLLM's gauges only on the vLLM backend (kserve@v0.15.2
+    huggingfaceserver/__main__.py); an encoder the transformers backend serves exports neither, and
+    an empty query reads as 0 to KEDA: the revision's requests in flight at the ingress stand in."""
+    plan = _plan(MODELS["kserve"])
+    by_name = {r.inputs["metadata"]["name"]: r.inputs["spec"] for r in plan.of_type(SCALED_OBJECT)}
+    stable = by_name["rerank"]["triggers"][0]["metadata"]["query"]
+    canary = by_name["rerank-canary"]["triggers"][0]["metadata"]["query"]
+    fallback = "sum(rate(nginx_ingress_controller_request_duration_seconds_sum{{{}}}[2m]))"
+    assert stable.endswith(" or " + fallback.format('host="rerank.models.acme.test", canary=""'))
+    assert canary.endswith(" or " + fallback.format('host="rerank.models.acme.test", canary!=""'))
+    assert stable.startswith("(sum(vllm:num_requests_running{")
+    for q in (stable, canary):
+        assert m.metric_names(q) <= m.KNOWN_METRICS
+    # vLLM's own server always exports its gauges: no fallback there
+    chat = _plan(MODELS["vllm"]).one(SCALED_OBJECT).inputs["spec"]["triggers"][0]["metadata"]["query"]
+    assert " or " not in chat and "nginx" not in chat
 
 
 def test_scale_to_zero_is_dev_only_and_needs_a_load_metric():

@@ -94,6 +94,21 @@ def test_without_our_device_plugin_no_time_slicing_config_and_no_refusal():
     assert plan.outputs["namespace"] == "gpu-system"
 
 
+def test_gpu_namespace_sizes_the_device_plugins_unsized_containers():
+    # The chart's config-manager containers (time-slicing) carry no resources and no value sets them
+    # (NVIDIA/k8s-device-plugin@v0.18.2 templates/daemonset-device-plugin.yml): a LimitRange does.
+    (limits,) = run([pool("shared", 4)]).of_type("kubernetes:core/v1:LimitRange")
+    assert limits.inputs["metadata"]["namespace"] == "gpu-system"
+    (item,) = limits.inputs["spec"]["limits"]
+    assert item["type"] == "Container"
+    for kind in ("default", "defaultRequest"):
+        assert set(item[kind]) == {"cpu", "memory"}
+    # no plugin of ours, nothing to size
+    assert (
+        run([pool("shared", 4)], install_device_plugin=False).of_type("kubernetes:core/v1:LimitRange") == []
+    )
+
+
 def test_pool_tolerations_must_name_known_pools():
     with pytest.raises(SpecError) as err:
         GpuEnablement(
@@ -178,7 +193,7 @@ def test_ingress_is_denied_except_prometheus_scraping_dcgm():
 def test_every_object_has_standard_labels_and_the_explicit_provider():
     plan = run([pool("shared", 2)])
     k8s_records = [r for r in plan.resources if r.type.startswith("kubernetes:")]
-    assert len(k8s_records) == 5
+    assert len(k8s_records) == 6
     for r in k8s_records:
         assert r.provider == PROVIDER_URN, r.name
         assert r.parent and r.parent.endswith("mlinfra:k8s:GpuEnablement::gpu")
@@ -193,7 +208,7 @@ def test_every_object_has_standard_labels_and_the_explicit_provider():
 @pytest.mark.parametrize("version", SUPPORTED_KUBERNETES_VERSIONS)
 def test_core_objects_validate_against_the_kubernetes_schema(version):
     plan = run([pool("shared", 3)])
-    assert validate_core_objects(plan, version) == 3  # Namespace + 2 NetworkPolicies
+    assert validate_core_objects(plan, version) == 4  # Namespace + LimitRange + 2 NetworkPolicies
 
 
 def test_dcgm_series_keep_the_pod_and_namespace_of_the_gpus_user():

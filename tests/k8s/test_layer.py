@@ -14,7 +14,7 @@ from mlinfra.k8s.layer import InClusterLayerArgs, in_cluster_layer
 from mlinfra.offline import Plan, ProgramError
 from mlinfra.spec import GpuPoolSpec, ModelSpec, SpecError
 from tests.conftest import make_spec, plan_of
-from tests.k8s.chart_data import unread_keys
+from tests.k8s.chart_data import defaults, unread_keys
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
@@ -149,6 +149,22 @@ def test_dcgm_values_are_deep_merged_and_read_by_the_chart():
     # customMetrics: read by templates/metrics-configmap.yaml, only commented in values.yaml
     assert unread_keys(values, DCGM_EXPORTER) == []
     assert unread_keys({"extraHostVolume": []}, DCGM_EXPORTER) == ["extraHostVolume"]  # the check bites
+
+
+def test_a_clouds_dcgm_volumes_add_to_the_counters_mount():
+    """dcgm-exporter 4.8.2 mounts its counters ConfigMap (customMetrics) through the default
+    extraConfigMapVolumes/extraVolumeMounts lists; Helm replaces a list, so GKE's driver mount would
+    drop it and the exporter would read the image's list instead of ours."""
+    values = _layer(dcgm_values=GKE_DCGM_VALUES).one(RELEASE, "gpu-dcgm-exporter").inputs["values"]
+    mounts = {v["mountPath"] for v in values["extraVolumeMounts"]}
+    assert mounts == {"/etc/dcgm-exporter/default-counters.csv", "/usr/local/nvidia"}
+    assert [v["configMap"]["name"] for v in values["extraConfigMapVolumes"]] == [
+        "exporter-metrics-config-map"
+    ]
+    # the mount is the chart's own default, pinned as upstream has it
+    chart = defaults(DCGM_EXPORTER)
+    assert values["extraConfigMapVolumes"] == chart["extraConfigMapVolumes"]
+    assert values["extraVolumeMounts"][0] == chart["extraVolumeMounts"][0]
 
 
 def test_model_workloads_depend_on_the_pools_they_can_land_on():

@@ -15,7 +15,7 @@ from mlinfra.k8s.scheduling import Scheduling
 from mlinfra.k8s.serving import MODEL_SERVER_LABEL, STARTUP_BUDGET_S, ModelDeployment, ModelDeploymentArgs
 from mlinfra.offline import Plan
 from mlinfra.policy.rules.kubernetes import RESTRICTED_VOLUME_TYPES  # the policy's own list
-from mlinfra.spec import CanarySpec, ModelSpec, SpecError
+from mlinfra.spec import CanarySpec, ModelSpec, SpecError, check_model_autoscaling
 from tests.conftest import plan_of
 from tests.k8s.chart_data import validate_custom_resource
 from tests.k8s.k8s_schema import validate_core_objects
@@ -554,12 +554,38 @@ def test_bad_input_is_refused_before_any_child(args: ModelDeploymentArgs, field:
     assert [r.type for r in plan.resources] == ["pulumi:providers:kubernetes"]
 
 
-def test_target_utilization_is_refused_only_when_set_and_unused():
-    explicit = ModelSpec.model_validate({**VLLM_MODEL.model_dump(), "target_utilization_percent": 50})
-    with pytest.raises(SpecError, match="scales on requests in flight"):
-        ModelDeployment("x", _args(explicit))
-    # the default survives a round trip through the spec
+def test_target_utilization_is_refused_whenever_set_and_unused():
+    # any value, the old default 70 included: it would be accepted and never read
+    for value in (50, 70):
+        explicit = ModelSpec.model_validate({**VLLM_MODEL.model_dump(), "target_utilization_percent": value})
+        with pytest.raises(SpecError, match="scales on requests in flight"):
+            ModelDeployment("x", _args(explicit))
+    # a spec that leaves it empty survives a round trip
+    assert ModelSpec.model_validate(VLLM_MODEL.model_dump()).target_utilization_percent is None
     _plan(_args(ModelSpec.model_validate(VLLM_MODEL.model_dump())))
+
+
+def test_cpu_scaled_models_get_the_default_target_where_it_is_read():
+    from mlinfra.k8s.serving.autoscaling import DEFAULT_CPU_UTILIZATION_PERCENT
+
+    hpa = _plan(_args(VLLM_MODEL.model_copy(update={"load_target": None}), prometheus_url=None)).one(HPA)
+    target = hpa.inputs["spec"]["metrics"][0]["resource"]["target"]
+    assert target == {"type": "Utilization", "averageUtilization": DEFAULT_CPU_UTILIZATION_PERCENT}
+    set_ = ModelSpec.model_validate(
+        {**VLLM_MODEL.model_dump(), "load_target": None, "target_utilization_percent": 55}
+    )
+    hpa = _plan(_args(set_, prometheus_url=None)).one(HPA)
+    assert hpa.inputs["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"] == 55
+
+
+def test_load_target_without_a_load_metric_is_refused_by_the_spec():
+    base = {"name": "svc", "runtime": "image", "image": "example/server:1.0", "command": ["serve"]}
+    with pytest.raises(SpecError, match="scales on CPU") as err:
+        check_model_autoscaling(ModelSpec.model_validate({**base, "load_target": 4}), prometheus=True)
+    assert err.value.field == "model.load_target"
+    check_model_autoscaling(
+        ModelSpec.model_validate({**base, "load_metric": "queue_depth", "load_target": 4}), prometheus=True
+    )
 
 
 def test_digest_pinned_image_is_accepted():

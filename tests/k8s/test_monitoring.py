@@ -218,7 +218,7 @@ def test_receiver_mismatches_are_refused(alerting, receivers, match):
         ({"labels": {"owner": "x"}}, "labels"),
         ({"serving_namespace": "Serving"}, "serving_namespace"),
         ({"storage_class": "GP3 encrypted"}, "storage_class"),
-        ({"models": [ModelSpec(name="a"), ModelSpec(name="a")]}, "models"),
+        ({"models": [ModelSpec(name="a"), ModelSpec(name="a")]}, "models.1"),
     ],
 )
 def test_bad_args_name_the_field(kw, field):
@@ -413,9 +413,21 @@ def test_hardware_xids_page_and_application_xids_warn():
         assert f"== {xid}" in hardware["expr"], xid
     for xid in (13, 31, 43):  # application faults: restart the app
         assert f"== {xid}" not in hardware["expr"], xid
-    assert application["expr"].startswith("max by (node, gpu) (DCGM_FI_DEV_XID_ERRORS) > 0 unless (")
     for rule in (hardware, application):
         assert m.unknown_metrics(rule["expr"]) == set()
+
+
+def test_application_xids_warn_per_occurrence_not_forever():
+    """DCGM_FI_DEV_XID_ERRORS keeps the last XID until the exporter restarts (NVIDIA/dcgm-exporter#500):
+    a warning on it never resolves and a second XID 31 is invisible. The exporter's windowed counter
+    (DCGM_EXP_XID_ERRORS_COUNT, label xid) reports each XID for its window, and the exporter only
+    collects it when the counters file lists it (xid_collector.go IsDCGMExpXIDErrorsCountEnabled)."""
+    application = _rule("GpuXidApplicationError")
+    assert m.metric_names(application["expr"]) == {m.DCGM_XID_COUNT}
+    assert 'xid!~"48|63|64|74|79|92|94|95"' in application["expr"]
+    assert 'xid!="0"' in application["expr"]  # no XID is not an application fault
+    assert "$labels.xid" in application["annotations"]["summary"]
+    assert m.DCGM_XID_COUNT in {name for name, _, _ in m.DCGM_COUNTERS}
 
 
 def test_watchdog_goes_to_the_dead_mans_switch_when_configured():

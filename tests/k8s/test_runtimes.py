@@ -31,7 +31,8 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "ports": {"http": 8080},
         "probes": ("/v2/health/live", "/v2/health/ready"),
         "metrics_target": "http",
-        "load": [m.VLLM_REQUESTS_RUNNING, m.VLLM_REQUESTS_WAITING],
+        # vLLM's gauges on the vLLM backend, else the requests in flight at the ingress
+        "load": [m.VLLM_REQUESTS_RUNNING, m.VLLM_REQUESTS_WAITING, m.NGINX_REQUEST_DURATION_SUM],
     },
     "vllm": {
         "spec": {"runtime": "vllm"},
@@ -138,6 +139,10 @@ def test_model_path_cache_and_metrics_port(runtime):
     assert mounts["/mnt/models"]["readOnly"] is True
     env = {e["name"]: e["value"] for e in server["env"]}
     assert env["HOME"] == "/cache" and env["TMPDIR"] == "/tmp"  # writable under a read-only root
+    # uid 1000 may have no passwd entry in the image: getpass.getuser() (PyTorch's inductor cache)
+    # must find a name in the environment, and the compile cache must be writable
+    assert env["USER"]
+    assert env["TORCHINDUCTOR_CACHE_DIR"].startswith("/cache/")
     services = plan.of_type("kubernetes:core/v1:Service")
     metrics_ports = [p for s in services for p in s.inputs["spec"]["ports"] if p["name"] == "metrics"]
     assert [p["targetPort"] for p in metrics_ports] == [EXPECTED[name]["metrics_target"]]

@@ -222,7 +222,7 @@ def test_monitoring_may_scrape_model_pods(prod: Plan):
     ("cloud", "expected"),
     [
         ("aws", [("169.254.170.23/32", 80)]),
-        ("gcp", [("169.254.169.252/32", 988), ("127.0.0.1/32", 988)]),
+        ("gcp", [("169.254.169.254/32", 80), ("169.254.169.252/32", 988), ("127.0.0.1/32", 988)]),
         ("azure", None),
     ],
 )
@@ -234,8 +234,11 @@ def test_workload_identity_egress_per_cloud(cloud: str, expected):
         return
     rules = _policy(plan, "allow-workload-identity")["egress"]
     assert [(r["to"][0]["ipBlock"]["cidr"], r["ports"][0]["port"]) for r in rules] == expected
-    # the node's instance metadata endpoint is never opened
-    assert all(r["to"][0]["ipBlock"]["cidr"] != "169.254.169.254/32" for r in rules)
+    # the node's instance metadata endpoint is never opened where it is the node's (AWS); on GKE
+    # that address is the GKE metadata server (node credentials withheld), which Dataplane V2
+    # policies must allow for Workload Identity
+    if cloud == "aws":
+        assert all(r["to"][0]["ipBlock"]["cidr"] != "169.254.169.254/32" for r in rules)
 
 
 def test_acme_solver_policy_only_with_an_acme_issuer(prod: Plan):

@@ -108,7 +108,7 @@ def test_json_form_has_the_documented_keys(stack_dir):
 
 
 def test_missing_stack_file_names_the_available_stacks(stack_dir):
-    with pytest.raises(ProgramError, match=r"Pulumi.qa.yaml not found; stacks here: dev"):
+    with pytest.raises(ProgramError, match=r"Pulumi.qa.yaml: not found; stacks here: dev"):
         plan_stack(stack_dir, "qa")
 
 
@@ -116,7 +116,8 @@ def test_missing_config_is_a_program_error_naming_the_key(stack_dir):
     (stack_dir / "Pulumi.dev.yaml").write_text("config:\n  demo:settings: {protect: false}\n")
     with pytest.raises(ProgramError) as info:
         plan_stack(stack_dir, "dev")
-    assert "stack 'dev'" in str(info.value) and "demo:token" in str(info.value)
+    assert info.value.file == str(stack_dir / "Pulumi.dev.yaml") and info.value.field == "demo:token"
+    assert "demo:token: required configuration value is not set" in str(info.value)
 
 
 def test_exception_in_program_is_wrapped(stack_dir):

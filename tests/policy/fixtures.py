@@ -1,6 +1,7 @@
 """Compliant resources per rule, in the engine's camelCase property names (as CrossGuard delivers them),
 and the one-property mutations each rule must flag. AWS and Kubernetes names are checked against the
-installed SDKs (pulumi_aws 7, pulumi_kubernetes 4); GCP (pulumi-gcp 9) and Azure (azure-native 3)
+installed SDKs (pulumi_aws 7, pulumi_kubernetes 4, pulumi-gcp 10: the GCP paths are those mlinfra.gcp
+writes, checked again on the planned GCP stacks in tests/gcp/test_policy_paths.py); Azure (azure-native 3)
 names follow their documented schemas."""
 
 from __future__ import annotations
@@ -487,6 +488,7 @@ def gke_pool() -> R:
         {
             "cluster": "acme-prod",
             "autoscaling": {"minNodeCount": 0, "maxNodeCount": 4},
+            "networkConfig": {"enablePrivateNodes": True},
             "nodeConfig": {
                 "machineType": "g2-standard-8",
                 "spot": False,
@@ -495,6 +497,48 @@ def gke_pool() -> R:
                 "workloadMetadataConfig": {"mode": "GKE_METADATA"},
                 "resourceLabels": TAGS,
             },
+        },
+    )
+
+
+def gar() -> R:
+    """An Artifact Registry Docker repository as mlinfra.gcp.registry writes it (pulumi-gcp 10 names)."""
+    return R(
+        "gcp:artifactregistry/repository:Repository",
+        "gar",
+        {
+            "repositoryId": "acme-prod-models",
+            "location": "us-central1",
+            "format": "DOCKER",
+            "mode": "STANDARD_REPOSITORY",
+            "kmsKeyName": "projects/p/locations/us-central1/keyRings/r/cryptoKeys/registry",
+            "dockerConfig": {"immutableTags": True},
+            "vulnerabilityScanningConfig": {"enablementConfig": "INHERITED"},
+            "labels": TAGS,
+        },
+        protect=True,
+    )
+
+
+def gke_public_dev() -> R:
+    """A dev GKE cluster whose IP endpoint is public to one listed range (api_access: public)."""
+    c = gke()
+    c.props["privateClusterConfig"]["enablePrivateEndpoint"] = False
+    c.props["masterAuthorizedNetworksConfig"] = {
+        "cidrBlocks": [{"cidrBlock": "203.0.113.0/24", "displayName": "office"}],
+        "gcpPublicCidrsAccessEnabled": False,
+    }
+    return c
+
+
+def gcp_grant(type_: str, **props: Any) -> R:
+    return R(
+        type_,
+        "grant",
+        {
+            "role": "roles/storage.objectViewer",
+            "member": "serviceAccount:sa@p.iam.gserviceaccount.com",
+            **props,
         },
     )
 
@@ -1347,6 +1391,77 @@ CASES: list[Case] = [
     Case("protect-key", "protect-stateful-resources", "prod", [kms_key()], 0, (), False, attr="protect"),
     Case("protect-ecr", "protect-stateful-resources", "prod", [ecr()], 0, (), False, attr="protect"),
     Case("protect-eks", "protect-stateful-resources", "prod", [eks()], 0, (), False, attr="protect"),
+    # ---------------------------------------------------------------- GCP paths mlinfra.gcp writes
+    Case(
+        "gar-iam-all-users",
+        "no-public-iam-members",
+        "dev",
+        [
+            gcp_grant(
+                "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember", repository="r", location="l"
+            )
+        ],
+        0,
+        ("member",),
+        "allUsers",
+    ),
+    Case(
+        "managed-folder-all-users",
+        "no-public-iam-members",
+        "dev",
+        [
+            gcp_grant(
+                "gcp:storage/managedFolderIamMember:ManagedFolderIamMember",
+                bucket="b",
+                managedFolder="models/m/",
+            )
+        ],
+        0,
+        ("member",),
+        "allAuthenticatedUsers",
+    ),
+    Case(
+        "gke-gcp-public-cidrs",
+        "private-cluster-endpoint",
+        "dev",
+        [gke_public_dev()],
+        0,
+        ("masterAuthorizedNetworksConfig", "gcpPublicCidrsAccessEnabled"),
+        True,
+    ),
+    Case(
+        "gke-dev-open-cidr",
+        "private-cluster-endpoint",
+        "dev",
+        [gke_public_dev()],
+        0,
+        ("masterAuthorizedNetworksConfig", "cidrBlocks", 0, "cidrBlock"),
+        "0.0.0.0/0",
+    ),
+    Case(
+        "gke-pool-public-nodes",
+        "no-node-public-ip",
+        "dev",
+        [gke_pool()],
+        0,
+        ("networkConfig", "enablePrivateNodes"),
+        False,
+    ),
+    Case(
+        "gar-immutable", "ecr-immutable-scanned", "dev", [gar()], 0, ("dockerConfig", "immutableTags"), False
+    ),
+    Case(
+        "gar-scanning",
+        "ecr-immutable-scanned",
+        "dev",
+        [gar()],
+        0,
+        ("vulnerabilityScanningConfig", "enablementConfig"),
+        "DISABLED",
+    ),
+    Case("gar-cmk", "registry-cmk-encryption", "prod", [gar()], 0, ("kmsKeyName",), DELETE),
+    Case("gcp-key-rotation-90", "kms-key-rotation", "prod", [gcp_key()], 0, ("rotationPeriod",), "31536000s"),
+    Case("protect-gar", "protect-stateful-resources", "prod", [gar()], 0, (), False, attr="protect"),
     Case(
         "protect-azure",
         "protect-stateful-resources",

@@ -183,6 +183,26 @@ def test_keys_under_an_empty_default_need_a_free_form_name_or_an_exception(chart
     assert [p.message.split(":")[0] for p in problems] == ["runtimeClassName.handler"]
 
 
+def test_a_free_form_name_the_chart_structures_itself_is_checked(chart_data):
+    """KEDA 2.20.2 keeps one `resources`/`securityContext` per component (values.yaml `resources:
+    operator: ... metricServer: ... webhooks: ...`): a misspelt component under those names is not a
+    resource amount and must not pass as one."""
+    rel = _release(chart="keda")
+    values = copy.deepcopy(dict(rel.values))
+    values["resources"]["metricsServer"] = values["resources"].pop("metricServer")
+    values["securityContext"] = {"operater": {"readOnlyRootFilesystem": True}}
+    problems = check_values(chart_data, [dataclasses.replace(rel, values=values)])
+    assert sorted(p.message.split(":")[0] for p in problems) == [
+        "resources.metricsServer",
+        "securityContext.operater",
+    ]
+    # where the name means the Kubernetes object, its keys stay free (resource names, any amount)
+    cert_manager = _release(chart="cert-manager")
+    values = copy.deepcopy(dict(cert_manager.values))
+    values["resources"] = {"requests": {"cpu": "1", "ephemeral-storage": "1Gi"}, "limits": {"memory": "1Gi"}}
+    assert check_values(chart_data, [dataclasses.replace(cert_manager, values=values)]) == []
+
+
 def test_values_schema_violations_are_refused_like_helm_does(chart_data):
     rel = _release(chart="cert-manager")
     values = copy.deepcopy(dict(rel.values))
@@ -373,6 +393,27 @@ def test_an_hpa_aimed_at_a_missing_deployment_is_found():
     assert check_wiring([ns, deployment, hpa]) == []
     hpa["spec"]["scaleTargetRef"]["name"] = "embeder"
     assert [p.check for p in check_wiring([ns, deployment, hpa])] == ["hpa-target"]
+
+
+def test_a_scaled_object_aimed_at_a_missing_workload_is_found():
+    """KEDA builds an HPA from the ScaledObject: its target must exist too (KServe's raw Deployment
+    `<isvc>-predictor` counts, as the controller creates it)."""
+    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "serving"}}
+    isvc = {
+        "apiVersion": "serving.kserve.io/v1beta1",
+        "kind": "InferenceService",
+        "metadata": {"name": "rerank", "namespace": "serving"},
+        "spec": {"predictor": {"model": {"modelFormat": {"name": "huggingface"}}}},
+    }
+    scaled = {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": {"name": "rerank", "namespace": "serving"},
+        "spec": {"scaleTargetRef": {"name": "rerank-predictor"}, "triggers": []},  # kind: Deployment
+    }
+    assert check_wiring([ns, isvc, scaled]) == []
+    scaled["spec"]["scaleTargetRef"]["name"] = "rerank"
+    assert [p.check for p in check_wiring([ns, isvc, scaled])] == ["hpa-target"]
 
 
 # ---------------------------------------------------------------- the chart data directory

@@ -157,7 +157,7 @@ def test_a_chart_pod_needing_privilege_passes_only_through_a_named_exemption():
     reasons = [
         why for policy, res, why in report.exemptions if res == "dcgm-exporter:DaemonSet/dcgm-exporter"
     ]
-    assert reasons == [CHART_EXEMPTIONS[("dcgm-exporter", "DaemonSet", "*")]]
+    assert reasons == [CHART_EXEMPTIONS[("dcgm-exporter", "DaemonSet", "*", "pod-security-restricted")]]
 
 
 def _dcgm_only(values_extra=None):

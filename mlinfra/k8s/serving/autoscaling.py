@@ -28,6 +28,9 @@ POLLING_INTERVAL_S = 15
 COOLDOWN_PERIOD_S = 300
 # A replica takes minutes to start: scale in only after five quiet minutes (HPA behavior).
 SCALE_DOWN_STABILIZATION_S = 300
+# CPU utilisation target of models that scale on CPU when the spec leaves
+# `target_utilization_percent` empty (the field is refused where a load metric drives the model).
+DEFAULT_CPU_UTILIZATION_PERCENT = 70
 # The wake-up trigger is only for activation (0 -> 1): its threshold is far above any real request
 # rate per replica, so it never drives the replica count beyond what the load metric asks for.
 WAKE_UP_THRESHOLD = "1000000"
@@ -50,7 +53,7 @@ def prometheus_trigger(
 
 def wake_up_trigger(server: str, host: str) -> dict[str, Any]:
     """Any request to the model's host at the ingress activates a scaled-to-zero model."""
-    query = f'sum(rate({mt.NGINX_REQUESTS}{{host="{host}"}}[1m]))'
+    query = f'sum(rate({mt.NGINX_REQUESTS}{{host="{host}"}}[{mt.NGINX_RATE_WINDOW}]))'
     return prometheus_trigger(server, query, WAKE_UP_THRESHOLD, activation="0")
 
 
@@ -66,6 +69,11 @@ def scaled_object_spec(
         "advanced": {"horizontalPodAutoscalerConfig": {"behavior": scale_down_behavior()}},
         "triggers": triggers,
     }
+
+
+def cpu_target(utilization: int | None) -> int:
+    """The model's CPU utilisation target: the spec's, else the default."""
+    return utilization if utilization is not None else DEFAULT_CPU_UTILIZATION_PERCENT
 
 
 def cpu_hpa_spec(deployment: str, min_replicas: int, max_replicas: int, utilization: int) -> dict[str, Any]:

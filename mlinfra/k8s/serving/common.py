@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlinfra.spec import check_image_pinned
+
+__all__ = ["check_image_pinned"]
+
 # The monitoring stack's ServiceMonitor selects model-server Services by MODEL_SERVER_LABEL and
 # scrapes their port named `metrics` (mlinfra/k8s/metrics.py defines the contract).
 HTTP_PORT_NAME = "http"
@@ -56,16 +60,4 @@ DEFAULT_CONTAINER_LIMITS = {"cpu": "500m", "memory": "512Mi"}
 DEFAULT_CONTAINER_REQUESTS = {"cpu": "100m", "memory": "128Mi"}
 
 
-def check_image_pinned(image: str | None, field_name: str = "model.image") -> str:
-    """Refuse an image that is not pinned by a tag other than `latest` or by a digest."""
-    if not image:
-        raise ValueError(f"{field_name}: an image pinned by tag or digest is required")
-    if "@sha256:" in image:
-        return image
-    tail = image.rsplit("/", 1)[-1]
-    if ":" not in tail or tail.endswith(":latest") or tail.endswith(":"):
-        raise ValueError(
-            f"{field_name}: {image!r} must be pinned by a tag other than 'latest' (repo:1.2.3) "
-            "or by a digest (repo@sha256:...)"
-        )
-    return image
+# check_image_pinned (mlinfra.spec): the one rule for model-server images, also used by ModelSpec.

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mlinfra.k8s.metrics import METRICS_PORT_NAME
-from mlinfra.k8s.objects import chart_labels
+from mlinfra.k8s.objects import chart_labels, container_resources
 from mlinfra.k8s.serving.common import (
     INGRESS_CLASS,
     INGRESS_CONTROLLER_VALUE,
@@ -36,6 +36,25 @@ PUBLIC_LB_ANNOTATIONS: dict[str, dict[str, str]] = {
     "gcp": {},
     "azure": {},
     "kubernetes": {},
+}
+
+
+# Requests and limits of every container the charts render (the kubernetes policy pack's
+# resource-requests-limits rule, which `mlinfra render` runs over chart workloads). Where a chart
+# suggests a size it is kept: ingress-nginx 4.14.3 values.yaml controller.resources.requests
+# (100m/90Mi), metrics-server 3.13.1 values.yaml resources.requests (100m/200Mi: about 1m CPU and
+# 2 MiB per node, kubernetes-sigs/metrics-server README "Scaling"), cert-manager v1.18.2 values.yaml
+# example requests (10m/32Mi). The certgen jobs (ingress-nginx createSecretJob/patchWebhookJob) and
+# cert-manager's startupapicheck are one-shot Go binaries.
+RESOURCES: dict[str, dict[str, Any]] = {
+    "ingress-controller": container_resources("100m", "128Mi", "1", "512Mi"),
+    "ingress-admission-jobs": container_resources("10m", "32Mi", "100m", "128Mi"),
+    "cert-manager-controller": container_resources("50m", "128Mi", "500m", "512Mi"),
+    "cert-manager-webhook": container_resources("20m", "64Mi", "200m", "256Mi"),
+    # cainjector caches every Secret/CRD/webhook configuration it injects into
+    "cert-manager-cainjector": container_resources("50m", "128Mi", "500m", "512Mi"),
+    "cert-manager-startupapicheck": container_resources("10m", "32Mi", "100m", "64Mi"),
+    "metrics-server": container_resources("100m", "200Mi", "500m", "400Mi"),
 }
 
 
@@ -88,8 +107,14 @@ def ingress_nginx_values(
                     },
                 }
             ],
-            "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
-            "admissionWebhooks": {"patch": {"nodeSelector": dict(node_selector)}},
+            "resources": RESOURCES["ingress-controller"],
+            # the certgen jobs: templates/admission-webhooks/job-patch/job-createSecret.yaml and
+            # job-patchWebhook.yaml read these two `resources`
+            "admissionWebhooks": {
+                "patch": {"nodeSelector": dict(node_selector)},
+                "createSecretJob": {"resources": RESOURCES["ingress-admission-jobs"]},
+                "patchWebhookJob": {"resources": RESOURCES["ingress-admission-jobs"]},
+            },
             "metrics": {
                 "enabled": True,
                 "portName": METRICS_PORT_NAME,
@@ -118,9 +143,18 @@ def cert_manager_values(
         "replicaCount": replicas,
         "podDisruptionBudget": {"enabled": replicas > 1, "minAvailable": 1},
         "nodeSelector": selector,
-        "webhook": {"replicaCount": replicas, "nodeSelector": selector},
-        "cainjector": {"replicaCount": replicas, "nodeSelector": selector},
-        "startupapicheck": {"nodeSelector": selector},
+        "resources": RESOURCES["cert-manager-controller"],
+        "webhook": {
+            "replicaCount": replicas,
+            "nodeSelector": selector,
+            "resources": RESOURCES["cert-manager-webhook"],
+        },
+        "cainjector": {
+            "replicaCount": replicas,
+            "nodeSelector": selector,
+            "resources": RESOURCES["cert-manager-cainjector"],
+        },
+        "startupapicheck": {"nodeSelector": selector, "resources": RESOURCES["cert-manager-startupapicheck"]},
         "prometheus": {"enabled": True, "servicemonitor": {"enabled": service_monitor}},
         "podLabels": chart_labels(labels),
     }
@@ -189,5 +223,5 @@ def metrics_server_values(
         "podDisruptionBudget": {"enabled": True, "minAvailable": 1} if replicas > 1 else {"enabled": False},
         "nodeSelector": dict(node_selector),
         "commonLabels": chart_labels(labels),
-        "resources": {"requests": {"cpu": "100m", "memory": "200Mi"}, "limits": {"memory": "400Mi"}},
+        "resources": RESOURCES["metrics-server"],
     }

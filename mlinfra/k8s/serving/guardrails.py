@@ -35,11 +35,14 @@ ACME_SOLVER_PORT = 8089
 # Egress a pod needs to exchange its Kubernetes identity for a cloud token, per cloud.
 # AWS IRSA and Azure Workload Identity use a projected token + HTTPS (covered by allow-egress-https);
 # EKS Pod Identity asks the node agent at 169.254.170.23:80; GKE Workload Identity asks the
-# GKE metadata server, which listens on port 988 (169.254.169.252 with Dataplane V2,
-# 127.0.0.1 otherwise). The node's instance metadata (169.254.169.254) stays blocked on AWS.
+# GKE metadata server: a NetworkPolicy must allow 169.254.169.254/32:80 on GKE Dataplane V2 (the
+# datapath mlinfra's GKE clusters use), 169.254.169.252/32:988 on the Calico datapath from
+# 1.21.0-gke.1000, 127.0.0.1/32:988 before (GKE docs, "Authenticate to Google Cloud APIs from GKE
+# workloads", Limitations). On GKE 169.254.169.254 is the GKE metadata server, which withholds the
+# node's credentials (workload_metadata_config GKE_METADATA); on AWS that address stays blocked.
 WORKLOAD_IDENTITY_EGRESS: dict[str, list[tuple[str, int]]] = {
     "aws": [("169.254.170.23/32", 80)],
-    "gcp": [("169.254.169.252/32", 988), ("127.0.0.1/32", 988)],
+    "gcp": [("169.254.169.254/32", 80), ("169.254.169.252/32", 988), ("127.0.0.1/32", 988)],
     "azure": [],
     "kubernetes": [],
 }

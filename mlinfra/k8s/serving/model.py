@@ -27,6 +27,7 @@ from mlinfra.k8s.metrics import (
     MODEL_SERIES_LABEL,
     MODEL_SERVER_LABEL,
     MODEL_SERVER_LABEL_VALUE,
+    NGINX_CANARY_LABEL,
     TRACK_SERIES_LABEL,
 )
 from mlinfra.k8s.metrics import MODEL_NAME_LABEL as MODEL_LABEL
@@ -44,7 +45,7 @@ from mlinfra.k8s.serving.common import (
 from mlinfra.k8s.serving.download import sync_tool
 from mlinfra.k8s.serving.pod import STARTUP_PROBE_MAX_SECONDS, pod_fields, server_container
 from mlinfra.k8s.serving.runtimes import LoadMetric, Runtime, runtime_of
-from mlinfra.spec import ModelSpec, SpecError
+from mlinfra.spec import ModelSpec, SpecError, check_model_autoscaling
 
 STABLE, CANARY = "stable", "canary"
 TRACK_LABEL = "mlinfra.io/track"  # stable | canary: keeps each revision's Service on its own pods
@@ -242,29 +243,12 @@ class ModelDeployment(pulumi.ComponentResource):
                 "startup_budget_s",
             )
         load = runtime.load_for(m) if args.prometheus_url else None
-        cpu_default = ModelSpec.model_fields["target_utilization_percent"].default
-        if load is not None and m.target_utilization_percent != cpu_default:
-            raise SpecError(
-                f"model {m.name!r} scales on {load.meaning}, not CPU; set load_target instead",
-                "model.target_utilization_percent",
-            )
-        if load is None and m.load_target is not None:
-            raise SpecError(
-                f"model {m.name!r} has no load metric here (runtime {m.runtime!r}"
-                f"{'' if args.prometheus_url else ', no Prometheus'}): it scales on CPU; "
-                "set target_utilization_percent instead",
-                "model.load_target",
-            )
         if m.min_replicas == 0:
             env = args.labels.get("environment")
             if env != "dev":
                 raise SpecError(f"scale to zero is for dev only (environment is {env})", "model.min_replicas")
-            if load is None:
-                raise SpecError(
-                    f"model {m.name!r} cannot scale to zero without a load metric (a CPU HPA keeps >= 1 "
-                    "replica); needs Prometheus and a runtime with a load metric (image: load_metric)",
-                    "model.min_replicas",
-                )
+        # the spec's rule (PlatformSpec and the layer make it too): load_target vs CPU target, scale to zero
+        check_model_autoscaling(m, bool(args.prometheus_url), meaning=load.meaning if load else None)
         return load
 
     # ------------------------------------------------------------------ one revision
@@ -387,7 +371,9 @@ class ModelDeployment(pulumi.ComponentResource):
             annotations["serving.kserve.io/autoscalerClass"] = "external"
         else:
             annotations["serving.kserve.io/autoscalerClass"] = "hpa"
-            predictor.update({"scaleMetric": "cpu", "scaleTarget": m.target_utilization_percent})
+            predictor.update(
+                {"scaleMetric": "cpu", "scaleTarget": scaling.cpu_target(m.target_utilization_percent)}
+            )
         # No `canaryTrafficPercent`: KServe's raw mode does not split traffic by it (it does only
         # with Knative). A canary is a second InferenceService weighted at the ingress instead.
         return k8s.apiextensions.CustomResource(
@@ -436,7 +422,10 @@ class ModelDeployment(pulumi.ComponentResource):
                     f"{rev.rname}-hpa",
                     metadata=self._meta(rev.name, args, rev.labels),
                     spec=scaling.cpu_hpa_spec(
-                        deployment, rev.min_replicas, rev.max_replicas, m.target_utilization_percent
+                        deployment,
+                        rev.min_replicas,
+                        rev.max_replicas,
+                        scaling.cpu_target(m.target_utilization_percent),
                     ),
                     opts=child(self, depends_on=[workload]),
                 )
@@ -445,9 +434,12 @@ class ModelDeployment(pulumi.ComponentResource):
         load, server = self._load, args.prometheus_url
         target = m.load_target or load.default_target
 
+        # the revision's requests at the ingress: the host, and the canary upstream or not
+        ingress = f'host="{self.host}", {NGINX_CANARY_LABEL}{"!=" if rev.track == CANARY else "="}""'
+
         def triggers(namespace: str) -> list[dict[str, Any]]:
             selector = f'namespace="{namespace}", {MODEL_SERIES_LABEL}="{m.name}", {TRACK_SERIES_LABEL}="{rev.track}"'
-            out = [scaling.prometheus_trigger(server, load.query(selector), target)]
+            out = [scaling.prometheus_trigger(server, load.query(selector, ingress), target)]
             if rev.min_replicas == 0:
                 out.append(scaling.wake_up_trigger(server, self.host))
             return out

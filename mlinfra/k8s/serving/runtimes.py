@@ -23,8 +23,22 @@ MODEL_DIR = "/mnt/models"  # the synced model (KServe's convention for --model_d
 CACHE_DIR = "/cache"  # HOME and every cache the server writes (compiled kernels, tokenizers)
 TMP_DIR = "/tmp"
 
-# Environment every runtime gets: a writable HOME and XDG cache under CACHE_DIR.
-BASE_ENV: dict[str, str] = {"HOME": CACHE_DIR, "XDG_CACHE_HOME": f"{CACHE_DIR}/xdg", "TMPDIR": TMP_DIR}
+# The pod runs as RUN_AS_USER (1000), which a server image need not list in /etc/passwd (the vLLM
+# image is built on nvidia/cuda ubuntu22.04 and runs as root). PyTorch resolves its inductor cache
+# through getpass.getuser() (torch/_inductor/runtime/cache_dir_utils.py default_cache_dir), which
+# raises `KeyError: getpwuid(): uid not found: 1000` without a passwd entry unless LOGNAME/USER is
+# set (Python docs, getpass.getuser; vllm-project/vllm#44548, HabanaAI/vllm-fork#929): the server
+# dies at start. USER answers getuser(); TORCHINDUCTOR_CACHE_DIR keeps the compile cache writable.
+SERVER_USER = "model-server"
+
+# Environment every runtime gets: a user name, a writable HOME and XDG cache under CACHE_DIR.
+BASE_ENV: dict[str, str] = {
+    "USER": SERVER_USER,
+    "HOME": CACHE_DIR,
+    "XDG_CACHE_HOME": f"{CACHE_DIR}/xdg",
+    "TMPDIR": TMP_DIR,
+    "TORCHINDUCTOR_CACHE_DIR": f"{CACHE_DIR}/torchinductor",
+}
 
 # vLLM (also inside KServe's Hugging Face server): vllm/envs.py reads VLLM_CACHE_ROOT (default
 # ~/.cache/vllm: torch.compile and CUDA-graph caches) and huggingface_hub reads HF_HOME (tokenizer
@@ -43,15 +57,27 @@ class LoadMetric:
 
     KEDA divides the sum by the per-replica target (`ModelSpec.load_target`, else
     `default_target`) to get the replica count, as an HPA `AverageValue` target does.
+    `ingress_fallback`: where the server may export none of `metrics` (KServe's Hugging Face server
+    exports vLLM's gauges only when the vLLM backend serves the model), the requests in flight at
+    the ingress stand in for them, so such a model still scales on its load instead of sitting at
+    its minimum (an empty query reads as 0 to KEDA).
     """
 
     metrics: tuple[str, ...]
     meaning: str
     default_target: float
+    ingress_fallback: bool = False
 
-    def query(self, selector: str) -> str:
-        """PromQL: the total over the pods `selector` matches (label matchers, without braces)."""
-        return " + ".join(f"sum({name}{{{selector}}})" for name in self.metrics)
+    def query(self, selector: str, ingress_selector: str | None = None) -> str:
+        """PromQL: the total over the pods `selector` matches (label matchers, without braces); with
+        `ingress_fallback`, `or` the requests in flight at the ingress `ingress_selector` matches."""
+        own = " + ".join(f"sum({name}{{{selector}}})" for name in self.metrics)
+        if not self.ingress_fallback or ingress_selector is None:
+            return own
+        in_flight = (
+            f"sum(rate({mt.NGINX_REQUEST_DURATION_SUM}{{{ingress_selector}}}[{mt.NGINX_RATE_WINDOW}]))"
+        )
+        return f"({own}) or {in_flight}"
 
 
 @dataclass(frozen=True)
@@ -152,7 +178,8 @@ def _triton_args(model: ModelSpec, port: int) -> list[str]:
 
 
 RUNTIME_TABLE: dict[str, Runtime] = {
-    # KServe's Hugging Face server (vLLM backend on GPU). Images per kserve@v0.15.2
+    # KServe's Hugging Face server (vLLM backend where vLLM supports the architecture, else
+    # transformers: __main__.py is_vllm_backend_enabled). Images per kserve@v0.15.2
     # .github/workflows/huggingface-docker-publish.yml (tag <version>-gpu) and
     # huggingface-cpu-docker-publish.yml (tag <version>); ENTRYPOINT `python3 -m huggingfaceserver`
     # (python/huggingface_server.Dockerfile, USER 1000). REST: /v2/health/live, /v2/health/ready
@@ -169,8 +196,14 @@ RUNTIME_TABLE: dict[str, Runtime] = {
         live_path="/v2/health/live",
         ready_path="/v2/health/ready",
         metrics_port=None,
+        # vLLM's gauges on the vLLM backend; a model the Hugging Face backend serves (an encoder
+        # vLLM does not support) exports neither, and KServe's own request_predict_seconds covers
+        # only v1/v2 predict calls, not its OpenAI routes: the ingress's requests in flight then.
         load=LoadMetric(
-            (mt.VLLM_REQUESTS_RUNNING, mt.VLLM_REQUESTS_WAITING), "requests in flight (running + waiting)", 16
+            (mt.VLLM_REQUESTS_RUNNING, mt.VLLM_REQUESTS_WAITING),
+            "requests in flight (running + waiting)",
+            16,
+            ingress_fallback=True,
         ),
         env=HF_ENV,
     ),

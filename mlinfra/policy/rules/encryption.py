@@ -241,6 +241,10 @@ def _versioned_key_uri(uri: object) -> bool:
     return len(parts) == 4 and parts[1] == "keys" and all(parts)
 
 
+# Cloud KMS keys rotate at least every 90 days (checkov CKV_GCP_43, CIS GCP 1.10).
+GCP_MAX_ROTATION_DAYS = 90
+
+
 @rule(
     "kms-key-rotation",
     pack=PACK,
@@ -249,9 +253,9 @@ def _versioned_key_uri(uri: object) -> bool:
     description="Customer-managed keys rotate automatically and wait at least 7 days (30 in prod) before deletion.",
     remediation=(
         "AWS: enable_key_rotation=True and deletion_window_in_days >= 7 (30 in prod); GCP: rotation_period set "
-        "(e.g. '7776000s') and destroy_scheduled_duration >= 7 days (30 in prod); Azure: a key rotation_policy "
-        "with a 'rotate' lifetime action and an expiry_time, and the vault with enable_purge_protection and "
-        "soft_delete_retention_in_days >= 7 (30 in prod)."
+        "and at most 90 days ('7776000s') and destroy_scheduled_duration >= 7 days (30 in prod); Azure: a key "
+        "rotation_policy with a 'rotate' lifetime action and an expiry_time, and the vault with "
+        "enable_purge_protection and soft_delete_retention_in_days >= 7 (30 in prod)."
     ),
     self_exemption=_aks_kms_key_exemption,
 )
@@ -307,6 +311,9 @@ def kms_key_rotation(res: Res, ctx: Ctx) -> Iterator[str]:
         period = get(p, "rotationPeriod")
         if period is not UNKNOWN and not period:
             yield "rotationPeriod is not set; automatic rotation must be on"
+        seconds = as_number(period) if period else None
+        if seconds not in (None, UNKNOWN) and seconds > GCP_MAX_ROTATION_DAYS * 86400:
+            yield f"rotationPeriod is {period!r}; at most {GCP_MAX_ROTATION_DAYS} days (CKV_GCP_43)"
         # Google applies 30 days (2592000s) when the duration is not set.
         dur = as_number(get(p, "destroyScheduledDuration", default="2592000s"))
         if dur is not UNKNOWN and (dur is None or dur < minimum * 86400):

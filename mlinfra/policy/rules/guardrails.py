@@ -44,6 +44,8 @@ GCP_LABEL_FIELDS: dict[str, tuple[str, ...]] = {
     GKE_NODE_POOL: ("nodeConfig", "resourceLabels"),
     GCP_KMS_KEY: ("labels",),
     GAR_REPO: ("labels",),
+    "gcp:compute/address:Address": ("labels",),
+    "gcp:monitoring/notificationChannel:NotificationChannel": ("userLabels",),
     "gcp:sql/databaseInstance:DatabaseInstance": ("settings", "userLabels"),
     "gcp:compute/instance:Instance": ("labels",),
 }
@@ -147,6 +149,13 @@ def _provider_default_tags(provider_props: Any) -> dict[str, Any]:
     return dict(items(tags)) if tags else {}
 
 
+def _provider_default_labels(provider_props: Any) -> dict[str, Any]:
+    # pulumi-gcp Provider(default_labels=...): merged into every resource's top-level labels field
+    # (effective_labels), not into nested ones such as a node pool's nodeConfig.resourceLabels.
+    labels = doc_of(get(provider_props, "defaultLabels"))
+    return dict(items(labels)) if labels not in (None, UNKNOWN) else {}
+
+
 @rule(
     "required-tags",
     pack=PACK,
@@ -156,7 +165,7 @@ def _provider_default_tags(provider_props: Any) -> dict[str, Any]:
     remediation=(
         "Pass PlatformSpec.required_tags as `tags` (AWS, Azure: azure-native has no provider default tags), "
         "`labels` (GCP) or metadata.labels (mlinfra.k8s.scheduling.standard_labels); AWS provider default_tags "
-        "also count."
+        "and GCP provider default_labels also count."
     ),
 )
 def required_tags(res: Res, ctx: Ctx) -> Iterator[str]:
@@ -174,6 +183,8 @@ def required_tags(res: Res, ctx: Ctx) -> Iterator[str]:
     have = dict(items(tags)) if tags else {}
     if res.type.startswith("aws:"):
         have = {**_provider_default_tags(res.provider_props), **have}
+    elif res.type.startswith("gcp:") and len(GCP_LABEL_FIELDS[res.type]) == 1:
+        have = {**_provider_default_labels(res.provider_props), **have}
     if UNKNOWN in have.values():
         return
     missing = [t for t in REQUIRED_TAGS if not have.get(t)]
