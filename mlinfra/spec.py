@@ -2276,7 +2276,11 @@ class CloudRules:
             raise SpecError("at least one repository is required", field)
         check_unique(list(repositories), "repository", field)
         for i, repo in enumerate(repositories):
-            self.repository_name(f"{prefix}/{repo}", _join(field, i))
+            self.repository_name(self.full_repository_name(prefix, repo), _join(field, i))
+
+    def full_repository_name(self, prefix: str, repo: str) -> str:
+        """The name the registry gives `registry.repositories` entry `repo` (aws: `<prefix>/<repo>`)."""
+        return f"{prefix}/{repo}"
 
     def key_deletion_window(self, days: int, field: str = "key_deletion_window_days") -> None:
         """The waiting period before a customer-managed key is deleted."""
@@ -2768,15 +2772,9 @@ class GcpRules(CloudRules):
                 field,
             )
 
-    def repositories(
-        self, prefix: str, repositories: Sequence[str], field: str = "registry.repositories"
-    ) -> None:
+    def full_repository_name(self, prefix: str, repo: str) -> str:
         """Each repository is its own Artifact Registry repository `<prefix>-<name>`."""
-        if not repositories:
-            raise SpecError("at least one repository is required", field)
-        check_unique(list(repositories), "repository", field)
-        for i, repo in enumerate(repositories):
-            self.repository_name(gcp_repository_id(prefix, repo), _join(field, i))
+        return gcp_repository_id(prefix, repo)
 
     def tags(self, tags: Mapping[str, str]) -> None:
         # Labels (https://cloud.google.com/resource-manager/docs/labels-overview#requirements).
@@ -3062,15 +3060,9 @@ class AzureRules(CloudRules):
                 field,
             )
 
-    def repositories(
-        self, prefix: str, repositories: Sequence[str], field: str = "registry.repositories"
-    ) -> None:
-        """The platform has its own registry: repositories are named as given (no prefix)."""
-        if not repositories:
-            raise SpecError("at least one repository is required", field)
-        check_unique(list(repositories), "repository", field)
-        for i, repo in enumerate(repositories):
-            self.repository_name(repo, _join(field, i))
+    def full_repository_name(self, prefix: str, repo: str) -> str:
+        """The platform has its own registry: repositories are image paths named as given."""
+        return repo
 
     def budget(self, budget: BudgetSpec) -> None:
         if budget.alert_emails and len(budget.thresholds_percent) + 1 > AZURE_BUDGET_MAX_NOTIFICATIONS:
