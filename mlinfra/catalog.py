@@ -97,7 +97,8 @@ GPU_MACHINE_TYPES: dict[str, dict[str, GpuMachineType]] = {
         GpuMachineType("Standard_NC48ads_A100_v4", "nvidia-a100-80gb", 2, 80, 48, 440),
         GpuMachineType("Standard_NC96ads_A100_v4", "nvidia-a100-80gb", 4, 80, 96, 880),
         GpuMachineType("Standard_ND96asr_v4", "nvidia-a100", 8, 40, 96, 900),
-        GpuMachineType("Standard_ND96amsr_A100_v4", "nvidia-a100-80gb", 8, 80, 96, 1800),
+        # MicrosoftDocs/azure-docs articles/virtual-machines/ndm-a100-v4-series.md: 96 vCPU, 1900 GiB.
+        GpuMachineType("Standard_ND96amsr_A100_v4", "nvidia-a100-80gb", 8, 80, 96, 1900),
         GpuMachineType("Standard_NC40ads_H100_v5", "nvidia-h100-nvl", 1, 94, 40, 320),
         GpuMachineType("Standard_NC80adis_H100_v5", "nvidia-h100-nvl", 2, 94, 80, 640),
         GpuMachineType("Standard_ND96isr_H100_v5", "nvidia-h100", 8, 80, 96, 1900),

@@ -40,3 +40,19 @@ def test_azure_values_sit_at_keys_the_pinned_charts_read():
     assert (
         unread_keys({"controller": {"service": {"annotations": service["annotations"]}}}, INGRESS_NGINX) == []
     )
+
+
+# Size-table rows as MicrosoftDocs/azure-docs publishes them (articles/virtual-machines/<series>.md):
+# size -> (vCPU, memory GiB, GPUs, GPU memory GiB). The catalogue's figures must be these.
+AZURE_SIZE_PAGES = {
+    # ndm-a100-v4-series.md: "| Standard_ND96amsr_A100_v4 | 96 | 1900 | 6400 | 8 A100 80 GB GPUs ..."
+    "Standard_ND96amsr_A100_v4": (96, 1900, 8, 80),
+}
+
+
+@pytest.mark.parametrize("size", sorted(AZURE_SIZE_PAGES))
+def test_catalogue_figures_match_the_azure_size_pages(size):
+    from mlinfra.catalog import gpu_machine_type
+
+    machine = gpu_machine_type("azure", size)
+    assert (machine.vcpu, machine.memory_gib, machine.gpus, machine.gpu_memory_gib) == AZURE_SIZE_PAGES[size]
