@@ -333,6 +333,24 @@ class Cluster(pulumi.ComponentResource):
 
         # ---- grants the control plane, KMS and the disk set need before the cluster exists
         prerequisites = [
+            *(
+                # MicrosoftDocs/azure-aks-docs articles/aks/use-kms-etcd-encryption.md, "Assign
+                # permissions to create a private link": "For private key vaults, the Key Vault
+                # Contributor role is required to create a private link between the private key
+                # vault and the cluster" -- and AKS cannot validate it, so without it the cluster
+                # is accepted and its API server then cannot reach KMS.
+                [
+                    role(
+                        "kms-private-link",
+                        role="Key Vault Contributor",
+                        principal_id=control_plane.principal_id,
+                        scope=args.vault_id,
+                        description="KMS on a private vault: AKS creates the private link to the vault",
+                    )
+                ]
+                if args.private_vault
+                else []
+            ),
             role(
                 "network-contributor",
                 role="Network Contributor",

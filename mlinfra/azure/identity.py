@@ -41,6 +41,8 @@ ROLES: dict[str, str] = {
     "Managed Identity Operator": "f1a07417-d97a-45cb-824c-7a7467783830",
     "Azure Kubernetes Service RBAC Cluster Admin": "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b",
     "Reader": "acdd72a7-3385-48ef-bd42-f606fba81ae7",
+    # "Lets you manage key vaults, but not access to them" (built-in-roles, Security).
+    "Key Vault Contributor": "f25e0fa2-a7c8-4377-a976-54943a77a395",
 }
 
 # Public client applications a person signs in through (Azure CLI, Azure PowerShell); the client id

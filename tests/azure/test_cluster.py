@@ -276,3 +276,18 @@ def test_bad_input_is_refused_before_any_resource(kw, field):
     error, registered = refused_before_any_resource(lambda opts: Cluster("c", _args(**kw), opts=opts))
     assert error.field == field
     assert registered == []
+
+
+def test_kms_on_a_private_vault_grants_key_vault_contributor_on_the_vault(dev, prod):
+    """MicrosoftDocs/azure-aks-docs use-kms-etcd-encryption.md, "Assign permissions to create a private
+    link": a private vault needs "Key Vault Contributor" (built-in role f25e0fa2-...) for the control-plane
+    identity, which AKS does not validate; a public vault does not."""
+    grant = prod.one(RA, "c-kms-private-link")
+    assert grant.inputs["roleDefinitionId"].endswith("/roleDefinitions/f25e0fa2-a7c8-4377-a976-54943a77a395")
+    kms = prod.one(MC).inputs["securityProfile"]["azureKeyVaultKms"]
+    assert grant.inputs["scope"] == kms["keyVaultResourceId"]
+    # the control-plane identity: the one the KMS plugin's "Key Vault Crypto User" grant names
+    assert grant.inputs["principalId"] == prod.one(RA, "c-kms-crypto-user").inputs["principalId"]
+    assert grant.urn in prod.one(MC).dependencies
+    assert not [r for r in dev.of_type(RA) if r.name == "c-kms-private-link"]
+
