@@ -182,10 +182,18 @@ def dns_service_ip(service_cidr: str) -> str:
     return str(ipaddress.ip_network(service_cidr)[10])
 
 
+# least-waste ties between an on-demand and a spot pool of the same VM size and picks one at
+# random; the priority expander (SDK enum containerservice.Expander: least-waste | most-pods |
+# priority | random) reads mlinfra.azure.in_cluster's ConfigMap: on-demand GPU pools first.
+AUTOSCALER_EXPANDER = "priority"
+
+
 def autoscaler_profile() -> containerservice.ManagedClusterPropertiesAutoScalerProfileArgs:
-    """The shared Cluster Autoscaler flags (catalog.CLUSTER_AUTOSCALER_FLAGS) as AKS's profile."""
+    """The shared Cluster Autoscaler flags (catalog.CLUSTER_AUTOSCALER_FLAGS) as AKS's profile, with
+    the priority expander."""
+    flags = {**CLUSTER_AUTOSCALER_FLAGS, "expander": AUTOSCALER_EXPANDER}
     return containerservice.ManagedClusterPropertiesAutoScalerProfileArgs(
-        **{flag.replace("-", "_"): value for flag, value in CLUSTER_AUTOSCALER_FLAGS.items()}
+        **{flag.replace("-", "_"): value for flag, value in flags.items()}
     )
 
 

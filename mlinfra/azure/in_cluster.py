@@ -5,8 +5,9 @@
 - `cloud_values(...)`: the dynamic values `cluster_objects` reads (what the platform exports for
   an in-cluster stack).
 - `cluster_objects(name, spec, values, opts)`: the Kubernetes objects AKS itself needs: the default
-  StorageClass under the cluster's disk encryption set. (AKS runs the Cluster Autoscaler itself,
-  configured by the cluster's autoscaler profile, and provides metrics-server.)
+  StorageClass under the cluster's disk encryption set, and the priority expander's ConfigMap (AKS
+  runs the Cluster Autoscaler itself, configured by the cluster's autoscaler profile with
+  `expander: priority`, and provides metrics-server).
 
 `AzurePlatform._in_cluster_layer` calls these in the one-stack path; the same functions serve an
 in-cluster stack, so both register the same objects under the same names.
@@ -18,6 +19,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import pulumi
+import yaml
+from pulumi_kubernetes.core.v1 import ConfigMap
+from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 
 from mlinfra.azure.cluster import PLATFORM_POOL
 from mlinfra.azure.gpu_node_pool import pool_tolerations
@@ -32,6 +36,21 @@ STORAGE_CLASS = "managed-premium-cmk"
 # (learn.microsoft.com aks/azure-disk-customer-managed-keys "Encrypt your AKS cluster data disk").
 DISK_CSI_PROVISIONER = "disk.csi.azure.com"
 DISK_SKU = "Premium_LRS"
+# The priority expander (kubernetes/autoscaler cluster-autoscaler/expander/priority/readme.md): a
+# ConfigMap `cluster-autoscaler-priority-expander` in the autoscaler's namespace whose `priorities`
+# map a number to regexes over node-group ids; the highest matching number wins, and groups no
+# regex matches are never chosen -- so every group matches the lowest tier. On AKS a node group is
+# the pool's scale set, `aks-<pool>-<digits>-vmss`.
+PRIORITY_EXPANDER_CONFIGMAP = "cluster-autoscaler-priority-expander"
+AUTOSCALER_NAMESPACE = "kube-system"
+ON_DEMAND_PRIORITY, FALLBACK_PRIORITY = 20, 10
+
+
+def expander_priorities(spec: PlatformSpec) -> dict[int, list[str]]:
+    """On-demand GPU pools before spot (hooks.md A: "on-demand first, spot for burst"); everything
+    else (spot pools, the platform and system pools) at the fallback tier."""
+    on_demand = [rf"^aks-{p.name}-[0-9]+-vmss$" for p in spec.gpu_pools if p.capacity_type == "on_demand"]
+    return {**({ON_DEMAND_PRIORITY: on_demand} if on_demand else {}), FALLBACK_PRIORITY: [".*"]}
 
 
 def layer_hooks(spec: PlatformSpec) -> dict[str, Any]:
@@ -66,8 +85,8 @@ def cloud_values(*, disk_encryption_set_id: pulumi.Input[str]) -> dict[str, Any]
 def cluster_objects(
     name: str, spec: PlatformSpec, values: pulumi.Output[Mapping[str, Any]], opts: pulumi.ResourceOptions
 ) -> list[pulumi.Resource]:
-    """The default StorageClass: Premium SSD under the disk encryption set; `opts` carries parent,
-    provider and dependencies."""
+    """The default StorageClass (Premium SSD under the disk encryption set) and the autoscaler's
+    priority-expander ConfigMap; `opts` carries parent, provider and dependencies."""
     labels = standard_labels("cluster", spec.tags.owner, spec.tags.cost_center, spec.environment)
     storage_class = default_storage_class(
         f"{name}-cluster-{STORAGE_CLASS}",
@@ -82,4 +101,12 @@ def cluster_objects(
         retain=spec.protect_stateful,
         opts=opts,
     )
-    return [storage_class]
+    priorities = ConfigMap(
+        f"{name}-cluster-autoscaler-priorities",
+        metadata=ObjectMetaArgs(
+            name=PRIORITY_EXPANDER_CONFIGMAP, namespace=AUTOSCALER_NAMESPACE, labels=labels
+        ),
+        data={"priorities": yaml.safe_dump(expander_priorities(spec), sort_keys=True)},
+        opts=opts,
+    )
+    return [storage_class, priorities]

@@ -202,7 +202,9 @@ def test_node_disks_use_the_disk_encryption_set(dev):
 
 def test_autoscaler_and_upgrades(dev):
     mc = dev.one(MC).inputs
-    assert mc["autoScalerProfile"] == {_camel(k): v for k, v in CLUSTER_AUTOSCALER_FLAGS.items()}
+    # the shared flags, with the priority expander (on-demand GPU pools before spot)
+    flags = {**CLUSTER_AUTOSCALER_FLAGS, "expander": "priority"}
+    assert mc["autoScalerProfile"] == {_camel(k): v for k, v in flags.items()}
     assert mc["autoUpgradeProfile"] == {"upgradeChannel": "patch", "nodeOSUpgradeChannel": "NodeImage"}
     assert mc["kubernetesVersion"] == "1.33"
 
@@ -290,4 +292,3 @@ def test_kms_on_a_private_vault_grants_key_vault_contributor_on_the_vault(dev, p
     assert grant.inputs["principalId"] == prod.one(RA, "c-kms-crypto-user").inputs["principalId"]
     assert grant.urn in prod.one(MC).dependencies
     assert not [r for r in dev.of_type(RA) if r.name == "c-kms-private-link"]
-

@@ -91,3 +91,30 @@ def test_the_in_cluster_stack_reads_the_spec_of_the_platform_stack_file():
 def test_azure_layer_hooks_pass_the_deployment_paths_check():
     spec = platform_spec_from_file(ROOT / "stacks/azure", "prod")
     assert checked_layer_hooks(spec) == layer_hooks(spec)
+
+
+def test_the_autoscaler_prefers_on_demand_gpu_pools_over_spot():
+    """hooks.md A: on-demand first, spot for burst. prod's a100 and a100spot are the same VM size, so
+    least-waste ties them; the priority expander (kubernetes/autoscaler expander/priority/readme.md)
+    reads `cluster-autoscaler-priority-expander` in the autoscaler's namespace: higher number wins,
+    a group no regex matches is never chosen."""
+    import re
+
+    platform = planned("stacks/azure", "prod")
+    profile = platform.one("azure-native:containerservice:ManagedCluster").inputs["autoScalerProfile"]
+    assert profile["expander"] == "priority"
+    layer = planned("stacks/azure-in-cluster", "prod")
+    (cm,) = [
+        r
+        for r in layer.of_type("kubernetes:core/v1:ConfigMap")
+        if r.inputs["metadata"]["name"] == "cluster-autoscaler-priority-expander"
+    ]
+    assert cm.inputs["metadata"]["namespace"] == "kube-system"
+    priorities = {int(k): v for k, v in yaml.safe_load(cm.inputs["data"]["priorities"]).items()}
+
+    def tier(node_group: str) -> int:
+        return max(p for p, regexes in priorities.items() if any(re.search(r, node_group) for r in regexes))
+
+    # AKS node groups are the pools' scale sets, aks-<pool>-<digits>-vmss.
+    assert tier("aks-a100-12345678-vmss") > tier("aks-a100spot-12345678-vmss")
+    assert tier("aks-platform-12345678-vmss") == tier("aks-a100spot-12345678-vmss")
