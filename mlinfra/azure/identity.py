@@ -18,6 +18,7 @@ consumer is created.
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -44,6 +45,9 @@ ROLES: dict[str, str] = {
     # "Lets you manage key vaults, but not access to them" (built-in-roles, Security).
     "Key Vault Contributor": "f25e0fa2-a7c8-4377-a976-54943a77a395",
 }
+
+# The UUID namespace of mlinfra's role-assignment names (uuid5; any fixed UUID works, it must never change).
+ROLE_ASSIGNMENT_NAMESPACE = uuid.UUID("6b1d3f0e-8a4c-5d2e-9f7b-0c3a1e5d7b29")
 
 # Public client applications a person signs in through (Azure CLI, Azure PowerShell); the client id
 # `authorization.get_client_config` reports for a signed-in user (the same id azurerm's
@@ -99,16 +103,30 @@ def grant(
     Managed identities are `ServicePrincipal`s; naming the type also lets Azure skip the directory
     lookup that fails for an identity created seconds ago (learn.microsoft.com
     role-based-access-control/role-assignments-template "principalType")."""
+    definition = role_definition_id(subscription_id, role)
     return authorization.RoleAssignment(
         name,
+        role_assignment_name=role_assignment_name(scope, definition, principal_id),
         principal_id=principal_id,
         principal_type=principal_type,
-        role_definition_id=role_definition_id(subscription_id, role),
+        role_definition_id=definition,
         scope=scope,
         condition=condition,
         condition_version="2.0" if condition is not None else None,
         description=description,
         opts=child(parent, depends_on=depends_on or [], provider=provider),
+    )
+
+
+def role_assignment_name(
+    scope: pulumi.Input[str], definition_id: pulumi.Input[str], principal_id: pulumi.Input[str]
+) -> pulumi.Output[str]:
+    """A name derived from (scope, role, principal), the ARM `guid(scope, role, principal)` idiom
+    (Azure/AKS-Construction bicep, mspnp/aks-baseline): the same grant always has the same name, so
+    after lost state or an import Pulumi adopts-or-conflicts on one name instead of creating a second
+    assignment that ARM refuses with RoleAssignmentExists (409)."""
+    return pulumi.Output.all(scope, definition_id, principal_id).apply(
+        lambda v: str(uuid.uuid5(ROLE_ASSIGNMENT_NAMESPACE, "|".join(str(x).lower() for x in v)))
     )
 
 

@@ -104,3 +104,22 @@ def test_bad_input_is_refused_before_any_resource(kw, field):
     )
     assert error.field == field
     assert registered == []
+
+
+def test_role_assignment_names_are_the_guid_of_scope_role_and_principal():
+    """The ARM guid(scope, role, principal) idiom: a grant keeps its name across runs, so after lost
+    state ARM answers for the same assignment instead of RoleAssignmentExists on a second one."""
+    import uuid
+
+    from mlinfra.azure.identity import ROLE_ASSIGNMENT_NAMESPACE
+    from tests.test_stacks import planned
+
+    first = {
+        r.urn: r.inputs
+        for r in planned("stacks/azure", "dev").of_type("azure-native:authorization:RoleAssignment")
+    }
+    assert first
+    for inputs in first.values():
+        triple = "|".join(str(inputs[k]).lower() for k in ("scope", "roleDefinitionId", "principalId"))
+        assert inputs["roleAssignmentName"] == str(uuid.uuid5(ROLE_ASSIGNMENT_NAMESPACE, triple))
+    assert len({i["roleAssignmentName"] for i in first.values()}) == len(first)
