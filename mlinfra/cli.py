@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.tree import Tree
 
+from mlinfra.delivery.cli import register as register_delivery
 from mlinfra.offline import Plan, ProgramError, plan_stack
 from mlinfra.policy.cli import policy_app
 
@@ -25,6 +26,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(policy_app, name="policy", help="List the policy catalogue or check a saved plan.")
+register_delivery(app)
 
 EXIT_OK, EXIT_POLICY, EXIT_ERROR = 0, 1, 2
 
@@ -38,10 +40,16 @@ def plan(
         None, "--policy-config", help="Pack config JSON (enforcement, disabled rules, exemptions)."
     ),
     tree: bool = typer.Option(True, "--tree/--no-tree", help="Print the resource tree."),
+    fmt: str = typer.Option(
+        "text", "--format", "-f", help="text, or markdown (a pull-request comment body)."
+    ),
     debug: bool = typer.Option(False, "--debug", help="Show the traceback of a program error."),
 ) -> None:
     """Run a stack program offline (no CLI, no credentials), print its resources and the policy verdict."""
     from mlinfra.policy import check_plan, load_pack_config
+
+    if fmt not in ("text", "markdown"):
+        raise typer.BadParameter(f"{fmt!r}; allowed: text, markdown", param_hint="--format")
 
     # Piped (CI logs, PR comments): wide enough that resource names are never cropped.
     width = None if sys.stdout.isatty() else 240
@@ -64,6 +72,19 @@ def plan(
 
     result.cost = estimate_plan(result)
 
+    if fmt == "markdown":
+        from mlinfra.delivery.markdown import render_plan
+
+        sys.stdout.write(render_plan(result))
+    else:
+        _print_plan(console, result, report, tree)
+    if json_out:
+        json_out.write_text(json.dumps(result.to_json(), indent=2, sort_keys=False) + "\n")
+        (err if fmt == "markdown" else console).print(f"plan written to {json_out}")
+    raise typer.Exit(EXIT_POLICY if report.mandatory_failed else EXIT_OK)
+
+
+def _print_plan(console: Console, result: Plan, report, tree: bool) -> None:
     if tree:
         console.print(render_tree(result))
     for w in result.warnings:
@@ -71,10 +92,6 @@ def plan(
     report.render(console)
     _print_cost(console, result.cost)
     console.print(summary_line(result, report.mandatory_failed, len(report.violations)))
-    if json_out:
-        json_out.write_text(json.dumps(result.to_json(), indent=2, sort_keys=False) + "\n")
-        console.print(f"plan written to {json_out}")
-    raise typer.Exit(EXIT_POLICY if report.mandatory_failed else EXIT_OK)
 
 
 def render_tree(plan: Plan) -> Tree:

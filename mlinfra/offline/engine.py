@@ -26,6 +26,14 @@ from mlinfra.offline import mocks as mock_table
 
 SECRET_PLACEHOLDER = "offline-secret-placeholder"
 SECRET_MARK = "[secret]"
+# Version of the saved plan's JSON form (`mlinfra plan --json`). Bump it when a reader of an old
+# plan would misread it; `Plan.from_json` refuses other versions with a message naming both.
+PLAN_FORMAT_VERSION = 1
+SUPPORTED_PLAN_FORMATS = (1,)
+
+
+class PlanFormatError(ValueError):
+    """A saved plan this mlinfra cannot read (written by another version of the JSON form)."""
 
 
 class ProgramError(Exception):
@@ -52,6 +60,7 @@ class ResourceRecord:
     protect: bool = False
     retain_on_delete: bool = False
     dependencies: list[str] = field(default_factory=list)
+    aliases: list[str] = field(default_factory=list)  # URNs this resource was known by (pulumi.Alias)
     custom: bool = True
     id: str | None = None
 
@@ -93,6 +102,7 @@ class Plan:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "format_version": PLAN_FORMAT_VERSION,
             "stack": self.stack,
             "project": self.project,
             "cloud": self.cloud,
@@ -106,6 +116,14 @@ class Plan:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Plan:
+        version = data.get("format_version") if isinstance(data, dict) else None
+        if version not in SUPPORTED_PLAN_FORMATS:
+            found = "none (written before mlinfra 0.2.0)" if version is None else repr(version)
+            raise PlanFormatError(
+                f"format_version: found {found}, this mlinfra reads "
+                f"{', '.join(map(str, SUPPORTED_PLAN_FORMATS))}; re-run `mlinfra plan ... --json FILE` "
+                "with this version to write the plan again"
+            )
         return cls(
             stack=data["stack"],
             project=data["project"],
@@ -122,6 +140,7 @@ class Plan:
                     protect=bool(r.get("protect")),
                     retain_on_delete=bool(r.get("retain_on_delete")),
                     dependencies=list(r.get("dependencies") or []),
+                    aliases=list(r.get("aliases") or []),
                     custom=not _is_component(r["type"]),
                 )
                 for r in data["resources"]
@@ -161,6 +180,7 @@ def plain(value: Any) -> Any:
 def _capturing_monitor_class():
     from pulumi.runtime import rpc
     from pulumi.runtime.mocks import MockMonitor
+    from pulumi.runtime.proto import resource_pb2
 
     class CapturingMonitor(MockMonitor):
         """MockMonitor that records every registration with its options."""
@@ -183,6 +203,15 @@ def _capturing_monitor_class():
             self.qualified_types[urn] = qualified
             return urn
 
+        def GetDeploymentInfo(self, request):  # noqa: N802 (gRPC name)
+            # Without alias specs the SDK resolves every alias (and those inherited from parents)
+            # to full URNs itself (`aliasURNs`), so the plan records them as the engine sees them.
+            info = super().GetDeploymentInfo(request)
+            features = [
+                f for f in info.supportedFeatures if f != resource_pb2.RESOURCE_MONITOR_FEATURE_ALIAS_SPECS
+            ]
+            return resource_pb2.DeploymentInfo(supportedFeatures=features)
+
         def RegisterResource(self, request):  # noqa: N802 (gRPC name)
             response = super().RegisterResource(request)
             if request.type == "pulumi:pulumi:Stack":
@@ -201,6 +230,7 @@ def _capturing_monitor_class():
                     protect=bool(request.protect),
                     retain_on_delete=bool(request.retainOnDelete),
                     dependencies=sorted(set(request.dependencies)),
+                    aliases=sorted(set(request.aliasURNs) - {response.urn}),
                     custom=bool(request.custom),
                     id=response.id or None,
                 )

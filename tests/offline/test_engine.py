@@ -102,6 +102,7 @@ def test_json_form_has_the_documented_keys(stack_dir):
             "protect",
             "retain_on_delete",
             "dependencies",
+            "aliases",
         }
     json.dumps(data)  # serialisable
 

