@@ -26,6 +26,8 @@ from mlinfra.offline import mocks as mock_table
 
 SECRET_PLACEHOLDER = "offline-secret-placeholder"
 SECRET_MARK = "[secret]"
+# A value only the provider knows after create: a stable mark, never an object's repr.
+UNKNOWN_MARK = "[unknown]"
 # Version of the saved plan's JSON form (`mlinfra plan --json`). Bump it when a reader of an old
 # plan would misread it; `Plan.from_json` refuses other versions with a message naming both.
 PLAN_FORMAT_VERSION = 1
@@ -162,8 +164,11 @@ def _is_component(type_: str) -> bool:
 def plain(value: Any) -> Any:
     """Turn deserialized property values into JSON-safe data (secrets masked, refs as URNs)."""
     from pulumi import Resource
+    from pulumi.output import Unknown
     from pulumi.runtime import rpc
 
+    if isinstance(value, Unknown):
+        return UNKNOWN_MARK
     if isinstance(value, dict):
         if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
             return SECRET_MARK

@@ -1,0 +1,178 @@
+"""The pull-request job (what action.yml and the GitLab pipeline run) on a real change to the AWS dev
+stack: it plans base and head, renders the comment committed as examples/pipelines/pr-comment.md
+(shown in the README), and creates, edits or skips the sticky comment through the platform's API.
+
+Regenerate the example deliberately with MLINFRA_UPDATE_SNAPSHOTS=1 (as the URN snapshots)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlinfra.delivery import pullrequest
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples/pipelines/pr-comment.md"
+README = ROOT / "README.md"
+MLINFRA = f"{sys.executable} -m mlinfra.cli"
+
+
+def _head_checkout(tmp: Path) -> Path:
+    """The pull request: a bigger GPU type for the dev pool, one more node, one more repository."""
+    head = tmp / "head"
+    shutil.copytree(ROOT / "stacks/aws", head / "stacks/aws")
+    path = head / "stacks/aws/Pulumi.dev.yaml"
+    doc = yaml.safe_load(path.read_text())
+    spec = doc["config"]["mlinfra:platform"]
+    spec["gpu_pools"][0].update(machine_type="g6.2xlarge", max_nodes=3)
+    spec["registry"]["repositories"].append("serving/triton")
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return head
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("pr")
+    head = _head_checkout(tmp)
+    args = [
+        "plan",
+        "--stack-dir",
+        "stacks/aws",
+        "--stacks",
+        "dev qa",
+        "--head",
+        str(head),
+        "--base",
+        str(ROOT),
+    ]
+    args += ["--out", str(tmp / "out"), "--head-mlinfra", MLINFRA, "--base-mlinfra", MLINFRA]
+    assert pullrequest.main(args) == 0
+    return tmp / "out"
+
+
+def test_plan_records_each_side(out):
+    status = json.loads((out / "dev.status.json").read_text())
+    assert status["project"] == "mlinfra-aws"
+    assert status["head"]["rc"] == status["base"]["rc"] == 0
+    assert (out / "dev.head.json").is_file() and (out / "dev.base.json").is_file()
+    assert json.loads((out / "qa.status.json").read_text())["head"]["missing"] is True
+
+
+def test_comment_body_is_the_committed_example(out, monkeypatch):
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    # The pull request replaces the GPU node group (instanceTypes is force-new): not stateful, no failure.
+    assert pullrequest.main(["comment", "--stacks", "dev qa", "--out", str(out)]) == 0
+    body = (out / "dev.md").read_text()
+    assert body.startswith("<!-- mlinfra:comment project=mlinfra-aws stack=dev -->")
+    assert "replace: instanceTypes" in body and "aws:ecr/repository:Repository" in body
+    if os.environ.get("MLINFRA_UPDATE_SNAPSHOTS") == "1":
+        EXAMPLE.write_text(body)
+        text = README.read_text()
+        start, end = "<!-- pr-comment-example:start -->\n", "<!-- pr-comment-example:end -->"
+        README.write_text(text[: text.index(start) + len(start)] + body + text[text.index(end) :])
+    assert body == EXAMPLE.read_text(), "regenerate with MLINFRA_UPDATE_SNAPSHOTS=1"
+    assert body in README.read_text(), "the README shows the committed example"
+
+
+def test_unannounced_stateful_replace_fails_and_a_label_allows_it(out, tmp_path):
+    data = json.loads((out / "dev.head.json").read_text())
+    bucket = next(r for r in data["resources"] if r["type"] == "aws:s3/bucket:Bucket")
+    bucket["inputs"]["bucket"] += "-v2"
+    work = tmp_path / "out"
+    shutil.copytree(out, work)
+    (work / "dev.head.json").write_text(json.dumps(data))
+    assert pullrequest.main(["comment", "--stacks", "dev", "--out", str(work)]) == 1
+    assert "[!CAUTION]" in (work / "dev.md").read_text()
+    assert (
+        pullrequest.main(["comment", "--stacks", "dev", "--out", str(work), "--allow-stateful-delete"]) == 0
+    )
+
+
+def test_failed_head_plan_fails_with_the_error_line(out, tmp_path):
+    work = tmp_path / "out"
+    shutil.copytree(out, work)
+    status = json.loads((work / "dev.status.json").read_text())
+    status["head"] = {"rc": 2, "missing": False, "error": "stack 'dev': gpu_pools.0.max_nodes: ..."}
+    (work / "dev.status.json").write_text(json.dumps(status))
+    (work / "dev.head.json").unlink()
+    assert pullrequest.main(["comment", "--stacks", "dev", "--out", str(work)]) == 1
+    assert "**The plan failed:** stack 'dev': gpu_pools.0.max_nodes" in (work / "dev.md").read_text()
+
+
+class _FakeGitHub(BaseHTTPRequestHandler):
+    comments: list[dict] = []
+    calls: list[tuple[str, str]] = []
+
+    def _reply(self, code: int, body) -> None:
+        raw = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def do_GET(self):  # noqa: N802
+        self.calls.append(("GET", self.path))
+        self._reply(200, self.comments)
+
+    def do_POST(self):  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.calls.append(("POST", self.path))
+        self.comments.append({"id": len(self.comments) + 1, "body": body["body"]})
+        self._reply(201, self.comments[-1])
+
+    def do_PATCH(self):  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.calls.append(("PATCH", self.path))
+        self.comments[int(self.path.rsplit("/", 1)[1]) - 1]["body"] = body["body"]
+        self._reply(200, {})
+
+    def log_message(self, *args):
+        pass
+
+
+def test_sticky_comment_is_created_then_edited_and_no_change_posts_nothing(out, tmp_path, monkeypatch):
+    server = HTTPServer(("127.0.0.1", 0), _FakeGitHub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"pull_request": {"number": 7}}))
+    monkeypatch.setenv("GITHUB_API_URL", f"http://127.0.0.1:{server.server_port}")
+    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/platform")
+    monkeypatch.setenv("GITHUB_EVENT_PATH", str(event))
+    monkeypatch.setenv("GITHUB_TOKEN", "t")
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    try:
+        # No change (base == head) and no comment yet: nothing is posted.
+        same = tmp_path / "same"
+        shutil.copytree(out, same)
+        shutil.copy(same / "dev.base.json", same / "dev.head.json")
+        assert (
+            pullrequest.main(["comment", "--stacks", "dev", "--out", str(same), "--platform", "github"]) == 0
+        )
+        assert [m for m, _ in _FakeGitHub.calls] == ["GET"] and _FakeGitHub.comments == []
+        # A change: created once, then edited in place on the next push.
+        for _ in range(2):
+            assert (
+                pullrequest.main(["comment", "--stacks", "dev", "--out", str(out), "--platform", "github"])
+                == 0
+            )
+        assert [m for m, _ in _FakeGitHub.calls if m != "GET"] == ["POST", "PATCH"]
+        assert ("POST", "/repos/acme/platform/issues/7/comments") in _FakeGitHub.calls
+        assert len(_FakeGitHub.comments) == 1 and "replace: instanceTypes" in _FakeGitHub.comments[0]["body"]
+        # Back to no change: the existing comment says so in one line.
+        assert (
+            pullrequest.main(["comment", "--stacks", "dev", "--out", str(same), "--platform", "github"]) == 0
+        )
+        assert _FakeGitHub.comments[0]["body"].endswith("**mlinfra-aws/dev: no changes**\n")
+        assert "replace: instanceTypes" in summary.read_text()
+    finally:
+        server.shutdown()
