@@ -87,6 +87,61 @@ def graph(
     sys.stdout.write(render(plan, fmt))
 
 
+def _deploy(command: str, doc: str):
+    def run_command(
+        stack_dir: Path = typer.Argument(..., help="Pulumi project directory, e.g. stacks/aws."),
+        stack: str = typer.Option(..., "--stack", "-s", help="Stack name (org/name for Pulumi Cloud)."),
+        policy_config: Path | None = typer.Option(
+            None, "--policy-config", help="Pack config JSON (disabled rules, exemptions) for the four packs."
+        ),
+        show_diff: bool = typer.Option(False, "--diff", help="Show the property-level diff."),
+        expect_no_changes: bool = typer.Option(
+            False, "--expect-no-changes", help="Fail if anything would change (drift checks)."
+        ),
+        plan_file: str | None = typer.Option(
+            None,
+            "--plan",
+            help="preview: save the update plan to FILE; up: apply only what the saved plan FILE holds.",
+        ),
+        preview_only: bool = typer.Option(
+            False, "--preview-only", help="refresh/destroy: show what would happen, change nothing."
+        ),
+    ) -> None:
+        from mlinfra.delivery.deploy import DeployError, run
+        from mlinfra.policy.config import PackConfigError, load_pack_config
+
+        try:
+            config = load_pack_config(policy_config) if policy_config else None
+            code, summary = run(
+                command,
+                stack_dir,
+                stack,
+                write=typer.echo,
+                policy_config=config,
+                diff=show_diff,
+                expect_no_changes=expect_no_changes,
+                plan_file=plan_file,
+                preview_only=preview_only,
+            )
+        except (DeployError, PackConfigError) as e:
+            raise _fail(str(e)) from None
+        typer.echo(summary)
+        raise typer.Exit(code)
+
+    run_command.__doc__ = doc
+    return run_command
+
+
+DEPLOY_DOCS = {
+    "preview": "pulumi preview on the Automation API with the four policy packs (needs the Pulumi CLI).",
+    "up": "pulumi up on the Automation API with the four policy packs (needs the Pulumi CLI).",
+    "refresh": "pulumi refresh (--preview-only: report drift, change nothing; needs the Pulumi CLI).",
+    "destroy": "pulumi destroy (--preview-only: show what would go; needs the Pulumi CLI).",
+}
+
+
 def register(app: typer.Typer) -> None:
     app.command("diff")(diff)
     app.command("graph")(graph)
+    for command, doc in DEPLOY_DOCS.items():
+        app.command(command)(_deploy(command, doc))
