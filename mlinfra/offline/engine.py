@@ -483,6 +483,22 @@ def load_stack(stack_dir: str | os.PathLike[str], stack: str) -> StackConfig:
     stack_doc = yaml.safe_load(stack_file.read_text()) or {}
     for key, value in (stack_doc.get("config") or {}).items():
         put(key, value)
+    # Pulumi ESC: `environment: [org/env, ...]` imports environments whose `pulumiConfig` becomes
+    # config. They cannot be opened offline: a string key the project declares (Pulumi.yaml
+    # `config: {key: {type: string}}`) without a value becomes a labelled placeholder.
+    envs = stack_doc.get("environment")
+    if envs is not None:
+        if not isinstance(envs, list) or not all(isinstance(e, str) and e for e in envs):
+            raise ProgramError(
+                stack, f"{stack_file.name}: environment: a list of ESC environment names, e.g. [myorg/prod]"
+            )
+        for key, spec in (project_doc.get("config") or {}).items():
+            full = key if ":" in key else f"{project}:{key}"
+            declared = isinstance(spec, dict) and spec.get("type", "string") == "string"
+            if declared and full not in config and "default" not in spec and "value" not in spec:
+                config[full] = f"[from ESC environment {', '.join(envs)}]"
+                if spec.get("secret"):
+                    secret_keys.append(full)
     return StackConfig(project=project, stack=stack, main=main, config=config, secret_keys=secret_keys)
 
 
