@@ -1,8 +1,9 @@
 """GPU enablement inside any Kubernetes cluster: NVIDIA device plugin (+ time-slicing) and DCGM exporter.
 
 The device plugin advertises `nvidia.com/gpu` to the kubelet; without it no pod can request a
-GPU. On GKE with Google-managed drivers the platform installs its own plugin: set
-`install_device_plugin=False` there. The DCGM exporter publishes per-GPU telemetry
+GPU. On GKE with Google-managed drivers the platform installs its own plugin and implements
+GPU sharing itself (the node pool's `gpu_sharing_config`): set `install_device_plugin=False`
+there, and this component installs no plugin and writes no time-slicing config. The DCGM exporter publishes per-GPU telemetry
 (utilisation, memory, temperature, power, XID errors) that the monitoring stack alerts on.
 
 Both are node daemons that need host access (the kubelet's device-plugin socket directory,
@@ -32,6 +33,9 @@ from mlinfra.k8s.metrics import MONITORING_RELEASE_NAME, NODE_LABEL, RELEASE_LAB
 from mlinfra.k8s.objects import (
     chart_labels,
     check_dns_label,
+    check_pool_keys,
+    check_tolerations,
+    deep_merge,
     from_namespace,
     helm_release,
     name_of,
@@ -135,6 +139,12 @@ class GpuEnablementArgs:
     """Let the DCGM chart create a ServiceMonitor (needs the Prometheus Operator CRDs)."""
     labels: Mapping[str, str] = field(default_factory=dict)
     """Must carry owner, cost-center, environment; extra labels are added to every object."""
+    pool_tolerations: Mapping[str, Sequence[Mapping[str, str]]] = field(default_factory=dict)
+    """Pool name -> tolerations for taints that pool carries besides `nvidia.com/gpu` (AKS spot:
+    `kubernetes.azure.com/scalesetpriority=spot:NoSchedule`); the GPU daemons tolerate all of them."""
+    dcgm_values: Mapping[str, Any] = field(default_factory=dict)
+    """Deep-merged over the DCGM exporter chart values (maps merge, anything else replaces), e.g.
+    the driver's hostPath volume and `LD_LIBRARY_PATH` on GKE's Container-Optimized OS."""
 
 
 class GpuEnablement(pulumi.ComponentResource):
@@ -152,15 +162,13 @@ class GpuEnablement(pulumi.ComponentResource):
         check_dns_label(args.monitoring_namespace, "monitoring_namespace")
         pools = list(args.pools)
         unique_names([p.name for p in pools], "pool", "pools")
-        sharing = time_slicing_config(pools)
-        if sharing and not args.install_device_plugin:
-            shared = [p.name for p in pools if p.time_slicing_replicas > 1]
-            raise SpecError(
-                f"pools {shared} set time_slicing_replicas > 1 but install_device_plugin is false; "
-                "time-slicing is configured through this device plugin (on GKE use the node pool's "
-                "GPU sharing settings and time_slicing_replicas: 1 here)",
-                "install_device_plugin",
-            )
+        check_pool_keys(args.pool_tolerations, [p.name for p in pools], "pool_tolerations")
+        extra_tolerations = check_tolerations(args.pool_tolerations, "pool_tolerations")
+        if not isinstance(args.dcgm_values, Mapping):
+            raise SpecError("must be a mapping of chart values", "dcgm_values")
+        # Without our plugin the cloud shares GPUs itself (GKE: the node pool's gpu_sharing_config),
+        # so `time_slicing_replicas > 1` is the cloud's business and no config is written here.
+        sharing = time_slicing_config(pools) if args.install_device_plugin else None
 
         super().__init__("mlinfra:k8s:GpuEnablement", name, None, opts)
 
@@ -203,7 +211,7 @@ class GpuEnablement(pulumi.ComponentResource):
         scheduling = {
             "nodeSelector": {GPU_NODE_LABEL: "true"},
             "affinity": gpu_node_affinity(),
-            "tolerations": [gpu_toleration()],
+            "tolerations": [gpu_toleration(), *extra_tolerations],
             "priorityClassName": GPU_DAEMON_PRIORITY_CLASS,
         }
 
@@ -230,33 +238,34 @@ class GpuEnablement(pulumi.ComponentResource):
             )
 
         self.dcgm_service_name = DCGM_EXPORTER_RELEASE_NAME
+        dcgm_values: dict[str, Any] = {
+            "fullnameOverride": DCGM_EXPORTER_RELEASE_NAME,
+            **scheduling,
+            "podLabels": chart_labels(meta_labels),
+            "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
+            # Pod-to-GPU mapping needs cluster-wide pod read access: off (least privilege).
+            "kubernetes": {"enablePodLabels": False},
+            "serviceMonitor": {
+                "enabled": args.service_monitor,
+                "interval": "15s",
+                "honorLabels": False,
+                "additionalLabels": {RELEASE_LABEL: MONITORING_RELEASE_NAME, **chart_labels(meta_labels)},
+                "relabelings": [
+                    {
+                        "sourceLabels": ["__meta_kubernetes_pod_node_name"],
+                        "targetLabel": NODE_LABEL,
+                        "action": "replace",
+                    }
+                ],
+            },
+        }
         self.dcgm_exporter = helm_release(
             self,
             f"{name}-dcgm-exporter",
             release_name=DCGM_EXPORTER_RELEASE_NAME,
             pin=DCGM_EXPORTER,
             namespace=self.namespace,
-            values={
-                "fullnameOverride": DCGM_EXPORTER_RELEASE_NAME,
-                **scheduling,
-                "podLabels": chart_labels(meta_labels),
-                "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
-                # Pod-to-GPU mapping needs cluster-wide pod read access: off (least privilege).
-                "kubernetes": {"enablePodLabels": False},
-                "serviceMonitor": {
-                    "enabled": args.service_monitor,
-                    "interval": "15s",
-                    "honorLabels": False,
-                    "additionalLabels": {RELEASE_LABEL: MONITORING_RELEASE_NAME, **chart_labels(meta_labels)},
-                    "relabelings": [
-                        {
-                            "sourceLabels": ["__meta_kubernetes_pod_node_name"],
-                            "targetLabel": NODE_LABEL,
-                            "action": "replace",
-                        }
-                    ],
-                },
-            },
+            values=deep_merge(dcgm_values, args.dcgm_values),
             **RELEASE_OPTIONS,
         )
 

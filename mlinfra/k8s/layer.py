@@ -3,23 +3,26 @@
 Every cloud platform and the existing-cluster example compose it the same way, so the
 order (monitoring first: its chart installs the Prometheus Operator CRDs the other charts'
 ServiceMonitors need; models after serving and the GPU plugin) lives here once. What differs
-per cloud comes in as arguments: where model weights live and how a model's ServiceAccount
-gets its cloud identity.
+per cloud comes in as arguments (the hooks of /work/brief/hooks.md, contract A): where model
+weights live, how a model's ServiceAccount gets its cloud identity, extra pod labels and pool
+tolerations, whether the cloud brings its own device plugin, DCGM chart overrides, and the
+node-pool resources model workloads wait for.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import pulumi
 
 from mlinfra.k8s.gpu import GpuEnablement, GpuEnablementArgs
 from mlinfra.k8s.monitoring import MonitoringStack, MonitoringStackArgs
-from mlinfra.k8s.scheduling import gpu_scheduling, standard_labels
+from mlinfra.k8s.objects import check_pool_keys, check_tolerations
+from mlinfra.k8s.scheduling import Scheduling, gpu_scheduling, standard_labels
 from mlinfra.k8s.serving import ModelDeployment, ServingCluster, ServingClusterArgs
-from mlinfra.spec import GpuPoolSpec, ModelSpec, MonitoringSpec, ServingSpec, TagsSpec
+from mlinfra.spec import GpuPoolSpec, ModelSpec, MonitoringSpec, ServingSpec, SpecError, TagsSpec
 
 
 @dataclass
@@ -28,6 +31,17 @@ class InClusterLayerArgs:
 
     storage_uri: a model's storage path (`ModelSpec.storage_path`) -> its URI in the artifact store.
     identity: a model -> the annotations binding its ServiceAccount to a cloud identity.
+    storage_class: the StorageClass of the monitoring volumes (the cloud creates it).
+    install_device_plugin: False when the cloud installs the NVIDIA device plugin and shares GPUs
+        itself (GKE): no plugin, no time-slicing config, `time_slicing_replicas > 1` accepted.
+    pod_labels: extra labels on every model pod, stable and canary (Azure Workload Identity's
+        `azure.workload.identity/use: "true"`: the AKS webhook injects tokens only into those).
+    pool_tolerations: pool name -> tolerations for taints that pool carries besides
+        `nvidia.com/gpu` (AKS spot: `kubernetes.azure.com/scalesetpriority=spot:NoSchedule`); on
+        the GPU daemons and on every model pod that may land on that pool.
+    dcgm_values: deep-merged over the DCGM exporter chart values (GKE COS driver path).
+    pool_dependencies: pool name -> the cloud's node-pool component; every model workload
+        depends on every pool it can land on, so `pulumi up` creates the nodes first.
     """
 
     environment: str
@@ -44,6 +58,10 @@ class InClusterLayerArgs:
     system_node_selector: Mapping[str, str] = field(default_factory=dict)
     grafana_admin_password: pulumi.Input[str] | None = None
     alert_receivers: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    pod_labels: Mapping[str, str] = field(default_factory=dict)
+    pool_tolerations: Mapping[str, Sequence[Mapping[str, str]]] = field(default_factory=dict)
+    dcgm_values: Mapping[str, Any] = field(default_factory=dict)
+    pool_dependencies: Mapping[str, pulumi.Resource] = field(default_factory=dict)
 
 
 @dataclass
@@ -59,6 +77,7 @@ def in_cluster_layer(prefix: str, args: InClusterLayerArgs, opts: pulumi.Resourc
 
     `opts` carries the Kubernetes provider (and a parent / dependencies on the cluster).
     """
+    _check_hooks(args)
     labels = standard_labels("platform", args.tags.owner, args.tags.cost_center, args.environment)
     monitoring = None
     if args.monitoring.enabled:
@@ -88,6 +107,8 @@ def in_cluster_layer(prefix: str, args: InClusterLayerArgs, opts: pulumi.Resourc
                 monitoring_namespace=args.monitoring.namespace,
                 service_monitor=args.monitoring.enabled,
                 labels=labels,
+                pool_tolerations=args.pool_tolerations,
+                dcgm_values=args.dcgm_values,
             ),
             opts=opts,
         )
@@ -108,11 +129,10 @@ def in_cluster_layer(prefix: str, args: InClusterLayerArgs, opts: pulumi.Resourc
             ),
             opts=opts,
         )
-        model_opts = pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(depends_on=[serving, *([gpu] if gpu else [])])
-        )
         for model in args.serving.models:
             canary_path = model.canary_storage_path
+            pools = landing_pools(model, args.gpu_pools)
+            deps = [serving, *([gpu] if gpu else []), *_pool_dependencies(args, pools)]
             models.append(
                 ModelDeployment(
                     f"{prefix}model-{model.name}",
@@ -121,9 +141,49 @@ def in_cluster_layer(prefix: str, args: InClusterLayerArgs, opts: pulumi.Resourc
                         storage_uri=args.storage_uri(model.storage_path),
                         canary_storage_uri=args.storage_uri(canary_path) if canary_path else None,
                         service_account_annotations=args.identity(model),
-                        scheduling=gpu_scheduling(model.gpu_pool) if model.gpu_pool else None,
+                        scheduling=model_scheduling(model, pools, args.pool_tolerations),
+                        pod_labels=args.pod_labels,
                     ),
-                    opts=model_opts,
+                    opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=deps)),
                 )
             )
     return InClusterLayer(monitoring=monitoring, gpu=gpu, serving=serving, models=models)
+
+
+def landing_pools(model: ModelSpec, pools: Sequence[GpuPoolSpec]) -> list[str]:
+    """The GPU pools a model's pods can land on (none for a CPU-only model)."""
+    return [p.name for p in pools if p.name == model.gpu_pool]
+
+
+def model_scheduling(
+    model: ModelSpec, pools: Sequence[str], pool_tolerations: Mapping[str, Sequence[Mapping[str, str]]]
+) -> Scheduling | None:
+    """Scheduling of a model's pods: the GPU taint's toleration, the pool, and the tolerations of
+    every pool the pods may land on (`pool_tolerations`)."""
+    if model.gpu_pool is None:
+        return None
+    base = gpu_scheduling(model.gpu_pool)
+    extra = check_tolerations({p: pool_tolerations.get(p, ()) for p in pools}, "pool_tolerations")
+    return Scheduling(tolerations=[*base.tolerations, *extra], node_selector=base.node_selector)
+
+
+def _pool_dependencies(args: InClusterLayerArgs, pools: Sequence[str]) -> list[pulumi.Resource]:
+    return [args.pool_dependencies[p] for p in pools if p in args.pool_dependencies]
+
+
+def _check_hooks(args: InClusterLayerArgs) -> None:
+    """Refuse hook values that name unknown pools or are malformed, before any registration."""
+    names = [p.name for p in args.gpu_pools]
+    check_pool_keys(args.pool_tolerations, names, "pool_tolerations")
+    check_tolerations(args.pool_tolerations, "pool_tolerations")
+    check_pool_keys(args.pool_dependencies, names, "pool_dependencies")
+    for pool, dep in args.pool_dependencies.items():
+        if not isinstance(dep, pulumi.Resource):
+            raise SpecError(
+                f"pool {pool!r}: expected a Pulumi resource, got {type(dep).__name__}", "pool_dependencies"
+            )
+    for k, v in args.pod_labels.items():
+        if not isinstance(k, str) or not k or not isinstance(v, str):
+            raise SpecError(f"label {k!r}: {v!r} must map a label key to a string", "pod_labels")
+    if not isinstance(args.dcgm_values, Mapping):
+        raise SpecError("must be a mapping of chart values", "dcgm_values")

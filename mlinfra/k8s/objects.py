@@ -7,6 +7,7 @@ GPU, serving and monitoring components cannot drift apart (and a fix lands in al
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -82,6 +83,64 @@ def unique_names(names: Sequence[str], what: str, field_name: str) -> None:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise SpecError(f"duplicate {what} names {dupes}", field_name)
+
+
+def check_pool_keys(mapping: Mapping[str, Any], pools: Sequence[str], field_name: str) -> None:
+    """Refuse a per-pool mapping that names a pool the layer does not have."""
+    unknown = sorted(set(mapping) - set(pools))
+    if unknown:
+        raise SpecError(
+            f"unknown pools {unknown}; allowed: {', '.join(pools) or '(no GPU pools)'}", field_name
+        )
+
+
+# core/v1 Toleration (Kubernetes API reference, "Toleration"): its fields and enums.
+_TOLERATION_FIELDS = frozenset({"key", "operator", "value", "effect", "tolerationSeconds"})
+_TOLERATION_OPERATORS = ("Equal", "Exists")
+_TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+
+
+def check_tolerations(
+    per_pool: Mapping[str, Sequence[Mapping[str, Any]]], field_name: str
+) -> list[dict[str, Any]]:
+    """Validate pool -> tolerations; returns their union without duplicates (first seen first)."""
+    out: list[dict[str, Any]] = []
+    for pool, tolerations in per_pool.items():
+        if isinstance(tolerations, str | Mapping) or not isinstance(tolerations, Sequence):
+            raise SpecError(f"pool {pool!r}: expected a list of tolerations", field_name)
+        for i, t in enumerate(tolerations):
+            where = f"{field_name}.{pool}.{i}"
+            if not isinstance(t, Mapping):
+                raise SpecError("a toleration is a mapping (key, operator, value, effect)", where)
+            extra = sorted(set(t) - _TOLERATION_FIELDS)
+            if extra:
+                raise SpecError(
+                    f"unknown fields {extra}; allowed: {', '.join(sorted(_TOLERATION_FIELDS))}", where
+                )
+            op = t.get("operator", "Equal")
+            if op not in _TOLERATION_OPERATORS:
+                raise SpecError(f"operator {op!r}; allowed: {', '.join(_TOLERATION_OPERATORS)}", where)
+            if t.get("effect") not in (None, "", *_TAINT_EFFECTS):
+                raise SpecError(f"effect {t.get('effect')!r}; allowed: {', '.join(_TAINT_EFFECTS)}", where)
+            if op == "Exists" and t.get("value"):
+                raise SpecError("operator Exists takes no value", where)
+            if not t.get("key") and op != "Exists":
+                raise SpecError("a toleration without a key must use operator Exists", where)
+            toleration = dict(t)
+            if toleration not in out:
+                out.append(toleration)
+    return out
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """`override` merged into a copy of `base`: mappings merge key by key, anything else replaces."""
+    out = copy.deepcopy(dict(base))
+    for k, v in override.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
 
 
 def pod_security_labels(

@@ -12,7 +12,6 @@ from mlinfra.k8s.charts import DCGM_EXPORTER, NVIDIA_DEVICE_PLUGIN
 from mlinfra.k8s.gpu import GpuEnablement, GpuEnablementArgs, device_plugin_node_labels
 from mlinfra.k8s.metrics import MONITORING_RELEASE_NAME
 from mlinfra.k8s.scheduling import GPU_NODE_LABEL, gpu_toleration
-from mlinfra.offline import ProgramError
 from mlinfra.spec import GpuPoolSpec, SpecError
 from tests.conftest import plan_of
 from tests.k8s.k8s_schema import validate_core_objects
@@ -88,15 +87,22 @@ def test_device_plugin_not_installed_when_disabled():
     assert not any(r.inputs.get("chart") == "nvidia-device-plugin" for r in plan.of_type(RELEASE))
 
 
-def test_time_slicing_without_device_plugin_is_refused_before_registration():
-    with pytest.raises(ProgramError, match="install_device_plugin") as err:
-        run([pool("shared", 4)], install_device_plugin=False)
-    assert isinstance(err.value.cause, SpecError)
-    with pytest.raises(SpecError, match="install_device_plugin"):
-        # raised in the constructor before super().__init__: nothing is registered
+def test_without_our_device_plugin_no_time_slicing_config_and_no_refusal():
+    # The cloud installs the plugin and shares GPUs itself (GKE: gpu_sharing_config on the pool).
+    plan = run([pool("shared", 4)], install_device_plugin=False)
+    assert [r.name for r in plan.of_type(RELEASE)] == ["gpu-dcgm-exporter"]
+    assert plan.outputs["namespace"] == "gpu-system"
+
+
+def test_pool_tolerations_must_name_known_pools():
+    with pytest.raises(SpecError) as err:
         GpuEnablement(
-            "x", GpuEnablementArgs(pools=[pool("s", 2)], install_device_plugin=False, labels=LABELS)
+            "x",
+            GpuEnablementArgs(
+                pools=[pool("a")], labels=LABELS, pool_tolerations={"b": [{"key": "k", "operator": "Exists"}]}
+            ),
         )
+    assert err.value.field == "pool_tolerations"
 
 
 @pytest.mark.parametrize(
