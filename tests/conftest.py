@@ -74,3 +74,26 @@ def dev_spec() -> PlatformSpec:
 @pytest.fixture
 def prod_spec() -> PlatformSpec:
     return make_spec(PROD_SPEC)
+
+
+def deployed_plan_of(spec: PlatformSpec, stack: str = "test") -> Plan:
+    """What a deployment of `spec` registers, whatever its path: the platform, plus (api_access
+    private) the in-cluster layer the in-cluster stack installs from the platform's outputs, in one
+    plan (mlinfra.platform.install_in_cluster is the function that stack runs)."""
+    from mlinfra.platform import MlPlatform, PlatformSecrets, install_in_cluster, installs_in_cluster_layer
+
+    def program():
+        platform = MlPlatform(spec.prefix, spec)
+        if not installs_in_cluster_layer(spec):
+            install_in_cluster(
+                spec.prefix,
+                spec,
+                kubeconfig=platform.kubeconfig,
+                values=platform.in_cluster,
+                secrets=PlatformSecrets(),
+                parent=platform,
+                # The in-cluster stack runs after the platform stack: its pools exist by then.
+                pool_dependencies={p.pool.name: p for p in getattr(platform, "gpu_pools", [])},
+            )
+
+    return plan_of(program, stack=stack, region=spec.region)

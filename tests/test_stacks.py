@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from functools import cache
 from pathlib import Path
 
 import pytest
@@ -14,25 +13,32 @@ import yaml
 from typer.testing import CliRunner
 
 from mlinfra.cli import app
-from mlinfra.offline import Plan, plan_stack
+from mlinfra.offline import Plan
 from mlinfra.policy import check_plan
+from mlinfra.spec import API_ACCESS_DEFAULT
+from tests.plans import planned
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 STACKS = [("stacks/aws", "dev"), ("stacks/aws", "staging"), ("stacks/aws", "prod")]
+GCP_STACKS = [("stacks/gcp", "dev"), ("stacks/gcp", "staging"), ("stacks/gcp", "prod")]
+# api_access private (staging, prod): the in-cluster layer is a second stack, run from inside the VPC.
+IN_CLUSTER_STACKS = [("stacks/aws-in-cluster", "staging"), ("stacks/aws-in-cluster", "prod")]
+IN_CLUSTER_OF = {("stacks/aws", s): ("stacks/aws-in-cluster", s) for _, s in IN_CLUSTER_STACKS}
 EXAMPLES = [("examples/team-stack", "dev"), ("examples/existing-cluster", "dev")]
 
 
-@cache
-def planned(stack_dir: str, stack: str) -> Plan:
-    return plan_stack(ROOT / stack_dir, stack)
+def deployed(case) -> list[Plan]:
+    """The plans that together deploy one environment: the platform stack, and its in-cluster stack
+    when the API is private."""
+    return [planned(*case)] + ([planned(*IN_CLUSTER_OF[case])] if case in IN_CLUSTER_OF else [])
 
 
 def _id(case) -> str:
     return f"{case[0]}:{case[1]}"
 
 
-@pytest.mark.parametrize("case", STACKS + EXAMPLES, ids=_id)
+@pytest.mark.parametrize("case", STACKS + GCP_STACKS + IN_CLUSTER_STACKS + EXAMPLES, ids=_id)
 def test_stack_plans_without_warnings_or_mandatory_violations(case):
     plan = planned(*case)
     assert plan.resources
@@ -43,17 +49,29 @@ def test_stack_plans_without_warnings_or_mandatory_violations(case):
     )
 
 
-@pytest.mark.parametrize("case", STACKS, ids=_id)
-def test_aws_stack_builds_the_whole_platform(case):
+def _cloud(case) -> str:
+    return case[0].removeprefix("stacks/")
+
+
+# Each cloud's provider type and how its default tags/labels are read from the provider's inputs.
+DEFAULT_TAGS = {
+    "aws": lambda p: json.loads(p.inputs["defaultTags"])["tags"],
+    "gcp": lambda p: json.loads(p.inputs["defaultLabels"]),
+}
+
+
+@pytest.mark.parametrize("case", STACKS + GCP_STACKS, ids=_id)
+def test_stack_builds_the_whole_platform(case):
     plan = planned(*case)
-    types = {r.type for r in plan.resources}
+    types = {r.type for p in deployed(case) for r in p.resources}
+    cloud = _cloud(case)
     for component in (
-        "mlinfra:aws:Platform",
-        "mlinfra:aws:Network",
-        "mlinfra:aws:Cluster",
-        "mlinfra:aws:GpuNodePool",
-        "mlinfra:aws:ArtifactBucket",
-        "mlinfra:aws:Registry",
+        f"mlinfra:{cloud}:Platform",
+        f"mlinfra:{cloud}:Network",
+        f"mlinfra:{cloud}:Cluster",
+        f"mlinfra:{cloud}:GpuNodePool",
+        f"mlinfra:{cloud}:ArtifactBucket",
+        f"mlinfra:{cloud}:Registry",
         "mlinfra:k8s:GpuEnablement",
         "mlinfra:k8s:ServingCluster",
         "mlinfra:k8s:ModelDeployment",
@@ -71,31 +89,33 @@ def test_aws_stack_builds_the_whole_platform(case):
     assert plan.outputs["kubeconfig"] == "[secret]"
 
 
-@pytest.mark.parametrize("case", STACKS, ids=_id)
+@pytest.mark.parametrize("case", STACKS + GCP_STACKS, ids=_id)
 def test_every_resource_uses_an_explicit_provider(case):
+    for p in deployed(case):
+        providers = {r.urn: r for r in p.resources if r.type.startswith("pulumi:providers:")}
+        for r in p.resources:
+            package = r.type.split(":")[0]
+            # Cloud and cluster resources: never a default provider (wrong region/account/cluster).
+            # pulumi-random needs no configuration, so its default provider is harmless.
+            if not r.custom or package not in ("aws", "gcp", "azure-native", "kubernetes"):
+                continue
+            assert r.provider in providers, f"{r.urn} uses a default provider ({r.provider})"
+            assert providers[r.provider].type == f"pulumi:providers:{package}"
     plan = planned(*case)
     providers = {r.urn: r for r in plan.resources if r.type.startswith("pulumi:providers:")}
-    for r in plan.resources:
-        package = r.type.split(":")[0]
-        # Cloud and cluster resources: never a default provider (wrong region/account/cluster).
-        # pulumi-random needs no configuration, so its default provider is harmless.
-        if not r.custom or package not in ("aws", "gcp", "azure-native", "kubernetes"):
-            continue
-        assert r.provider in providers, f"{r.urn} uses a default provider ({r.provider})"
-        assert providers[r.provider].type == f"pulumi:providers:{package}"
-    aws = [p for p in providers.values() if p.type == "pulumi:providers:aws"]
-    assert len(aws) == 1
+    cloud = _cloud(case)
+    ours = [p for p in providers.values() if p.type == f"pulumi:providers:{cloud}"]
+    assert len(ours) == 1
     spec = yaml.safe_load((ROOT / case[0] / f"Pulumi.{case[1]}.yaml").read_text())["config"][
         "mlinfra:platform"
     ]
-    assert aws[0].inputs["region"] == spec["region"]
-    tags = json.loads(aws[0].inputs["defaultTags"])["tags"]
-    assert {"owner", "cost-center", "environment", "managed-by"} <= set(tags)
+    assert ours[0].inputs["region"] == spec["region"]
+    assert {"owner", "cost-center", "environment", "managed-by"} <= set(DEFAULT_TAGS[cloud](ours[0]))
 
 
-@pytest.mark.parametrize("case", STACKS, ids=_id)
+@pytest.mark.parametrize("case", STACKS + GCP_STACKS, ids=_id)
 def test_in_cluster_layer_is_parented_and_on_the_cluster_provider(case):
-    plan = planned(*case)
+    plan = deployed(case)[-1]  # the stack that installs the layer
     by_urn = plan.by_urn()
     k8s_provider = [r for r in plan.resources if r.type == "pulumi:providers:kubernetes"]
     assert len(k8s_provider) == 1
@@ -103,6 +123,22 @@ def test_in_cluster_layer_is_parented_and_on_the_cluster_provider(case):
         if r.type.startswith("kubernetes:"):
             assert r.provider == k8s_provider[0].urn
             assert by_urn[r.parent].type.startswith("mlinfra:"), f"{r.urn} not under a component"
+
+
+@pytest.mark.parametrize("case", STACKS + GCP_STACKS, ids=_id)
+def test_the_declared_path_decides_which_stack_installs_the_layer(case):
+    """api_access public (aws dev) and dns (gcp): one stack installs everything; private (aws staging,
+    prod): the platform stack registers no Kubernetes resource and nobody warns about an
+    unreachable cluster."""
+    spec = yaml.safe_load((ROOT / case[0] / f"Pulumi.{case[1]}.yaml").read_text())["config"][
+        "mlinfra:platform"
+    ]
+    access = spec["cluster"].get("api_access", API_ACCESS_DEFAULT[spec["cloud"]])
+    platform_k8s = [r for r in planned(*case).resources if r.type.startswith("kubernetes:")]
+    assert (case in IN_CLUSTER_OF) == (access == "private")
+    assert bool(platform_k8s) == (access in ("public", "dns"))
+    for p in deployed(case):
+        assert not [w for w in p.warnings if w.startswith("unreachable cluster")], p.warnings
 
 
 def test_prod_protects_stateful_resources_and_dev_does_not():
@@ -142,7 +178,7 @@ def test_dev_and_prod_differ_where_the_profiles_say():
 # ---------------------------------------------------------------- URN snapshots (refactor safety)
 
 
-@pytest.mark.parametrize("case", STACKS + EXAMPLES, ids=_id)
+@pytest.mark.parametrize("case", STACKS + GCP_STACKS + IN_CLUSTER_STACKS + EXAMPLES, ids=_id)
 def test_urn_snapshot(case):
     """A changed URN is a replacement (a replaced bucket is lost data): renames need an Alias.
 
@@ -187,6 +223,7 @@ def test_cli_plan_dev_exits_zero_and_writes_json(tmp_path):
         "retain_on_delete",
         "dependencies",
         "aliases",
+        "custom_timeouts",
     }
 
 
@@ -199,14 +236,15 @@ def test_cli_bad_config_exits_two_naming_stack_and_field(tmp_path):
     (stack_dir / "Pulumi.dev.yaml").write_text(yaml.safe_dump(doc))
     result = CliRunner().invoke(app, ["plan", str(stack_dir), "--stack", "dev"])
     assert result.exit_code == 2
-    assert "stack 'dev'" in result.output and "gpu_pools.0" in result.output
-    assert "Traceback" not in result.output
+    assert result.output.startswith(f"error: {stack_dir / 'Pulumi.dev.yaml'}:")
+    assert ": gpu_pools.0: node counts must satisfy" in result.output
+    assert result.output.count("\n") == 1 and "Traceback" not in result.output
 
 
 def test_cli_unknown_stack_exits_two(tmp_path):
     result = CliRunner().invoke(app, ["plan", str(ROOT / "stacks/aws"), "--stack", "qa"])
     assert result.exit_code == 2
-    assert "Pulumi.qa.yaml not found" in result.output
+    assert "Pulumi.qa.yaml: not found; stacks here: dev, prod, staging" in result.output
 
 
 def _saved_plan(tmp_path: Path, stack: str, mutate) -> Path:
@@ -241,7 +279,8 @@ def test_each_model_identity_trusts_exactly_the_models_service_account(case):
     plan = planned(*case)
     accounts = {
         f"system:serviceaccount:{r.inputs['metadata']['namespace']}:{r.inputs['metadata']['name']}"
-        for r in plan.of_type("kubernetes:core/v1:ServiceAccount")
+        for p in deployed(case)
+        for r in p.of_type("kubernetes:core/v1:ServiceAccount")
         if r.parent and "mlinfra:k8s:ModelDeployment" in r.urn
     }
     trusted = set()

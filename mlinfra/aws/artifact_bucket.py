@@ -21,11 +21,11 @@ from pulumi_aws import s3
 
 from mlinfra.aws.kms import check_deletion_window, customer_managed_key
 from mlinfra.components import child, stateful
-from mlinfra.spec import ArtifactsSpec, SpecError, _check_bucket_name
+from mlinfra.spec import S3_LOG_BUCKET_SUFFIX as LOG_BUCKET_SUFFIX
+from mlinfra.spec import ArtifactsSpec, SpecError
+from mlinfra.spec import rules as cloud_rules
 
-LOG_BUCKET_SUFFIX = "-logs"
 ACCESS_LOG_PREFIX = "access-logs/"
-_S3_MAX_NAME = 63
 _PREFIX = re.compile(r"^[A-Za-z0-9!\-_.()'/]+/$")
 
 
@@ -151,14 +151,8 @@ class ArtifactBucket(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ArtifactBucketArgs, opts: pulumi.ResourceOptions | None = None):
         spec = args.spec
-        _check_bucket_name("aws", args.bucket_name)
+        cloud_rules("aws").bucket_name(args.bucket_name, access_logging=spec.access_logging)
         log_name = f"{args.bucket_name}{LOG_BUCKET_SUFFIX}"
-        if spec.access_logging and len(log_name) > _S3_MAX_NAME:
-            raise SpecError(
-                f"{args.bucket_name!r} is too long for its log bucket {log_name!r}: at most "
-                f"{_S3_MAX_NAME - len(LOG_BUCKET_SUFFIX)} characters when access_logging is on",
-                "artifacts.bucket_name",
-            )
         check_deletion_window(args.key_deletion_window_days)
         if not 1 <= args.access_log_retention_days <= 3653:
             raise SpecError(

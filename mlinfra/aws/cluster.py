@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import ipaddress
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -28,24 +27,38 @@ from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_kubernetes as k8s
-from pulumi_aws import cloudwatch, eks, iam
+from pulumi_aws import eks, iam
 
 from mlinfra.aws.identity import (
-    PRINCIPAL_ARN,
     WORKLOAD_IDENTITY_MODES,
     WorkloadIdentity,
     WorkloadIdentityArgs,
     aws_managed_policy_arn,
+    cluster_admin_access,
     service_trust_policy,
 )
-from mlinfra.aws.kms import check_deletion_window, customer_managed_key
-from mlinfra.aws.nodes import node_launch_template, node_role
+from mlinfra.aws.kms import (
+    account_administration,
+    check_deletion_window,
+    check_log_retention,
+    customer_managed_key,
+    encrypted_log_group,
+)
+from mlinfra.aws.nodes import (
+    autoscaling_group_name,
+    node_group_timeouts,
+    node_launch_template,
+    node_role,
+    node_template_label_tags,
+    split_evenly,
+    tag_autoscaling_group,
+)
 from mlinfra.catalog import ENVIRONMENTS
 from mlinfra.components import child, stateful
 from mlinfra.k8s.charts import CLUSTER_AUTOSCALER as CLUSTER_AUTOSCALER_CHARTS
-from mlinfra.k8s.scheduling import POOL_LABEL, standard_labels
-from mlinfra.spec import ClusterSpec
+from mlinfra.k8s.scheduling import POOL_LABEL
+from mlinfra.kubeconfig import exec_kubeconfig
+from mlinfra.spec import ClusterSpec, check_unique, rules
 
 # EKS managed add-on versions per Kubernetes minor. Upgrading a cluster means adding a row
 # here; nothing floats to "latest". Sources (checked 2025-11):
@@ -86,6 +99,18 @@ ADDON_VERSIONS: dict[str, dict[str, str]] = {
     },
 }
 
+# Add-on configuration values (`aws eks describe-addon-configuration` schema of each add-on).
+# vpc-cni: the CNI enforces NetworkPolicy objects only when asked to (EKS user guide, "Restrict Pod
+# network traffic with Kubernetes network policies", step "Enable the network policy parameter for
+# the add-on": `{"enableNetworkPolicy": "true"}`; a string, as the add-on's schema has it). What that
+# needs, all met here: VPC CNI >= v1.14.0-eksbuild.3 (pinned v1.20.4), Kubernetes >= 1.25 with the
+# network policy controller EKS runs in the control plane (1.32+), nodes with Linux >= 5.10 and the
+# BPF file system mounted: Amazon Linux 2023 (both AMI types here) runs kernel 6.1 and EKS AMIs for
+# 1.27+ mount /sys/fs/bpf. Standard enforcement mode (a new pod is default-allow until its policies
+# are programmed, seconds): strict mode would deny every pod in namespaces without policies
+# (kube-system, monitoring, the controllers) until someone writes policies for them all.
+ADDON_CONFIGURATION: dict[str, dict[str, Any]] = {"vpc-cni": {"enableNetworkPolicy": "true"}}
+
 # Cluster Autoscaler must match the Kubernetes minor: (chart version, image tag). The chart
 # pins (and the upstream tags they were checked against) are in mlinfra/k8s/charts.py; the image
 # tag is set explicitly, so the chart only supplies the manifests: v1.32.5 / v1.33.3 / v1.34.2,
@@ -98,6 +123,9 @@ CLUSTER_AUTOSCALER: dict[str, tuple[str, str]] = {
 CLUSTER_AUTOSCALER_SA = "cluster-autoscaler"
 
 SYSTEM_AMI_TYPE = "AL2023_x86_64_STANDARD"
+CLUSTER_TIMEOUTS = pulumi.CustomTimeouts(create="30m", update="60m", delete="30m")
+# ClusterSpec.version_support -> EKS UpgradePolicy.supportType (EKS API: STANDARD | EXTENDED).
+SUPPORT_TYPE = {"standard": "STANDARD", "extended": "EXTENDED"}
 SYSTEM_POOL = "system"
 STORAGE_CLASS = "gp3-encrypted"
 BASE_LOG_TYPES = ("api", "audit", "authenticator")
@@ -106,8 +134,6 @@ EXTRA_LOG_TYPES = ("controllerManager", "scheduler")
 _CLUSTER_NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")
 # Attachment names of the system node role that predate nodes.node_role (see there).
 _LEGACY_ATTACHMENT_NAMES = {"AmazonEC2ContainerRegistryPullOnly": "AmazonEC2ContainerRegistryReadOnly"}
-_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
-_PRIVATE_RANGES = [ipaddress.ip_network(c) for c in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
 
 
 @dataclass
@@ -123,8 +149,12 @@ class ClusterArgs:
     key_deletion_window_days: waiting period of the two CMKs (7-30).
     protect: protect + retain_on_delete on the cluster and the keys, and EKS deletion protection.
     tags: tags for every taggable child.
-    system_machine_type: instance type of the system node group.
     workload_identity: "irsa" or "pod_identity" (the latter also installs the Pod Identity agent).
+    system_subnets: zone label -> the private subnet of that zone: one system node group per zone
+        (`Network.private_subnets_by_zone`); required when `subnet_ids` is an Output.
+    log_kms_key_arn: CMK for the control-plane log group (its key policy must let CloudWatch Logs use
+        it for `control_plane_log_group(cluster_name)`, see kms.log_group_key_policy); CloudWatch's
+        own encryption when None.
     """
 
     spec: ClusterSpec
@@ -136,8 +166,22 @@ class ClusterArgs:
     key_deletion_window_days: int
     protect: bool
     tags: Mapping[str, str]
-    system_machine_type: str = "m6i.large"
     workload_identity: Literal["irsa", "pod_identity"] = "irsa"
+    log_kms_key_arn: pulumi.Input[str] | None = None
+    system_subnets: Mapping[str, pulumi.Input[str]] | None = None
+
+
+def _system_subnets(args: ClusterArgs) -> dict[str, pulumi.Input[str]]:
+    """Zone label -> private subnet of that zone, one system node group each (`Network.private_subnets_by_zone`);
+    without it, each subnet of a static `subnet_ids` list is its own zone."""
+    if args.system_subnets is not None:
+        return dict(args.system_subnets)
+    return {str(s): s for s in args.subnet_ids}  # type: ignore[union-attr]  (checked in _validate)
+
+
+def control_plane_log_group(cluster_name: str) -> str:
+    """The log group EKS writes control-plane logs to (fixed by EKS: /aws/eks/<cluster>/cluster)."""
+    return f"/aws/eks/{cluster_name}/cluster"
 
 
 def _validate(args: ClusterArgs) -> None:
@@ -170,6 +214,7 @@ def _validate(args: ClusterArgs) -> None:
             f"(environment is {args.environment}); allowed: private"
         )
     check_deletion_window(args.key_deletion_window_days)
+    check_log_retention(args.spec.log_retention_days, "spec.log_retention_days")
     if isinstance(args.subnet_ids, str):
         raise ValueError("subnet_ids: expected a list of subnet ids, got a single string")
     if isinstance(args.subnet_ids, list | tuple):
@@ -179,29 +224,22 @@ def _validate(args: ClusterArgs) -> None:
             )
         if len(args.subnet_ids) < 2:
             raise ValueError("subnet_ids: EKS needs subnets in at least two availability zones; got 1")
-    try:
-        svc = ipaddress.ip_network(args.service_cidr)
-    except ValueError as e:
-        raise ValueError(f"service_cidr: {args.service_cidr!r} is not a CIDR ({e})") from None
-    if (
-        not isinstance(svc, ipaddress.IPv4Network)
-        or not 12 <= svc.prefixlen <= 24
-        or not any(svc.subnet_of(r) for r in _PRIVATE_RANGES)
-    ):
-        raise ValueError(
-            f"service_cidr: {args.service_cidr} must be an IPv4 /12 to /24 inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16"
-        )
+    aws_rules = rules("aws")  # the spec's AWS rules: one place for principal and machine-type formats
+    aws_rules.service_cidr(args.service_cidr, "service_cidr")
     for i, arn in enumerate(args.spec.admin_principals):
-        if not PRINCIPAL_ARN.match(arn):
-            raise ValueError(
-                f"spec.admin_principals[{i}]: {arn!r} is not an IAM role or user ARN (arn:aws:iam::<account>:role/<name>)"
-            )
-    if len(set(args.spec.admin_principals)) != len(args.spec.admin_principals):
-        raise ValueError("spec.admin_principals: contains duplicates")
-    if not _INSTANCE_TYPE.match(args.system_machine_type):
+        aws_rules.principal(arn, f"spec.admin_principals.{i}")
+    check_unique(list(args.spec.admin_principals), "principal", "spec.admin_principals")
+    if args.system_subnets is None and not isinstance(args.subnet_ids, list | tuple):
         raise ValueError(
-            f"system_machine_type: {args.system_machine_type!r} is not an EC2 instance type (e.g. m6i.large)"
+            "system_subnets: needed when subnet_ids is not a static list (zone label -> subnet id; one "
+            "system node group per zone)"
         )
+    zones = len(args.system_subnets) if args.system_subnets is not None else len(args.subnet_ids)  # type: ignore[arg-type]
+    aws_rules.system_nodes_per_zone(args.spec.system_pool.max_nodes, zones, "spec.system_pool.max_nodes")
+    machine_type = args.spec.system_pool.machine_type
+    aws_rules.machine_type(
+        machine_type if isinstance(machine_type, str) else "", "spec.system_pool.machine_type"
+    )
 
 
 # --------------------------------------------------------------------------- policy documents
@@ -219,13 +257,7 @@ def node_volume_key_policy(partition: str, account: str) -> dict[str, Any]:
     return {
         "Version": "2012-10-17",
         "Statement": [
-            {
-                "Sid": "AccountAdministration",
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
-                "Action": "kms:*",
-                "Resource": "*",
-            },
+            account_administration(partition, account),
             {
                 "Sid": "AutoScalingUseOfTheKey",
                 "Effect": "Allow",
@@ -323,38 +355,25 @@ def cluster_autoscaler_policy(partition: str, region: str, account: str, cluster
 
 def build_kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str) -> dict[str, Any]:
     """A kubeconfig that authenticates with `aws eks get-token` (no static credential inside)."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {"name": cluster_name, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}
-        ],
-        "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
-        "current-context": cluster_name,
-        "preferences": {},
-        "users": [
-            {
-                "name": cluster_name,
-                "user": {
-                    "exec": {
-                        "apiVersion": "client.authentication.k8s.io/v1beta1",
-                        "command": "aws",
-                        "args": [
-                            "eks",
-                            "get-token",
-                            "--cluster-name",
-                            cluster_name,
-                            "--region",
-                            region,
-                            "--output",
-                            "json",
-                        ],
-                        "interactiveMode": "Never",
-                    }
-                },
-            }
-        ],
-    }
+    return exec_kubeconfig(
+        cluster_name,
+        endpoint,
+        ca_data,
+        {
+            "command": "aws",
+            "args": [
+                "eks",
+                "get-token",
+                "--cluster-name",
+                cluster_name,
+                "--region",
+                region,
+                "--output",
+                "json",
+            ],
+            "interactiveMode": "Never",
+        },
+    )
 
 
 def _issuer(identities: Any) -> str:
@@ -368,8 +387,9 @@ def _issuer(identities: Any) -> str:
 
 
 class Cluster(pulumi.ComponentResource):
-    """Private EKS cluster, encrypted secrets, access entries, pinned add-ons, system nodes,
-    default encrypted StorageClass and the Cluster Autoscaler."""
+    """Private EKS cluster, encrypted secrets, access entries, pinned add-ons, system nodes and the
+    IAM side of the Cluster Autoscaler; its Kubernetes objects (the encrypted default StorageClass, the
+    autoscaler release) are `mlinfra.aws.in_cluster.cluster_objects`."""
 
     cluster_name: pulumi.Output[str]
     cluster_arn: pulumi.Output[str]
@@ -381,12 +401,12 @@ class Cluster(pulumi.ComponentResource):
     oidc_provider_arn: pulumi.Output[str]
     oidc_provider_url: pulumi.Output[str]
     kubeconfig: pulumi.Output[str]
-    k8s_provider: k8s.Provider
+    autoscaler_service_account_annotations: pulumi.Output[dict[str, str]]
     secrets_key_arn: pulumi.Output[str]
     node_volume_key_arn: pulumi.Output[str]
     cluster_security_group_id: pulumi.Output[str]
     system_node_role_arn: pulumi.Output[str]
-    system_node_group_name: pulumi.Output[str]
+    system_node_group_names: pulumi.Output[list[str]]
     storage_class: str
     addon_versions: dict[str, str]
 
@@ -425,12 +445,13 @@ class Cluster(pulumi.ComponentResource):
         # ---- control plane
         log_types = list(BASE_LOG_TYPES) + ([] if args.environment == "dev" else list(EXTRA_LOG_TYPES))
         # Pre-created so retention is bounded (EKS would create it with "never expire").
-        log_group = cloudwatch.LogGroup(
+        log_group = encrypted_log_group(
+            self,
             f"{name}-control-plane-logs",
-            name=f"/aws/eks/{args.cluster_name}/cluster",
-            retention_in_days=spec.log_retention_days,
+            group_name=control_plane_log_group(args.cluster_name),
+            retention_days=spec.log_retention_days,
+            kms_key_arn=args.log_kms_key_arn,
             tags=tags,
-            opts=child(self),
         )
         cluster_role = iam.Role(
             f"{name}-cluster-role",
@@ -489,31 +510,34 @@ class Cluster(pulumi.ComponentResource):
             },
             # Core add-ons are installed below as pinned EKS managed add-ons instead.
             bootstrap_self_managed_addons=False,
+            # EKS sets EXTENDED when upgrade_policy is omitted (EKS user guide, "Enable EKS extended
+            # support": "EKS Clusters have the upgrade policy set to enable extended support by
+            # default"); the spec decides, STANDARD unless it says extended.
+            upgrade_policy={"support_type": SUPPORT_TYPE[spec.version_support]},
             deletion_protection=args.protect,
             tags=tags,
-            opts=stateful(self, args.protect, depends_on=[log_group, cluster_policy, cluster_kms]),
+            # Provider defaults: create 30m, update 60m, delete 15m (terraform-provider-aws
+            # internal/service/eks/cluster.go). Deletion has been seen to take 15-16 minutes
+            # (aws/eks-hybrid#611, which raised its own waits for it): 30m.
+            opts=stateful(
+                self,
+                args.protect,
+                depends_on=[log_group, cluster_policy, cluster_kms],
+                custom_timeouts=CLUSTER_TIMEOUTS,
+            ),
         )
         region = cluster.arn.apply(lambda arn: arn.split(":")[3])
 
         for principal in spec.admin_principals:
             suffix = f"{principal.rsplit('/', 1)[-1]}-{hashlib.sha256(principal.encode()).hexdigest()[:6]}"
-            entry = eks.AccessEntry(
-                f"{name}-admin-{suffix}",
+            cluster_admin_access(
+                self,
+                entry_name=f"{name}-admin-{suffix}",
+                association_name=f"{name}-admin-{suffix}",
                 cluster_name=cluster.name,
                 principal_arn=principal,
-                type="STANDARD",
+                partition=partition,
                 tags=tags,
-                opts=child(self),
-            )
-            eks.AccessPolicyAssociation(
-                f"{name}-admin-{suffix}",
-                cluster_name=cluster.name,
-                principal_arn=principal,
-                policy_arn=partition.apply(
-                    lambda p: f"arn:{p}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
-                ),
-                access_scope={"type": "cluster"},
-                opts=child(self, depends_on=[entry]),
             )
 
         # ---- IRSA: the OIDC provider. No thumbprint: IAM validates EKS issuers against its
@@ -560,11 +584,13 @@ class Cluster(pulumi.ComponentResource):
         )
 
         def addon(addon_name: str, role_arn: pulumi.Input[str] | None = None, depends_on=None) -> eks.Addon:
+            config = ADDON_CONFIGURATION.get(addon_name)
             return eks.Addon(
                 f"{name}-{addon_name}",
                 cluster_name=cluster.name,
                 addon_name=addon_name,
                 addon_version=self.addon_versions[addon_name],
+                configuration_values=json.dumps(config, sort_keys=True) if config else None,
                 service_account_role_arn=role_arn,
                 resolve_conflicts_on_create="OVERWRITE",
                 resolve_conflicts_on_update="OVERWRITE",
@@ -576,6 +602,8 @@ class Cluster(pulumi.ComponentResource):
         before_nodes = [addon("vpc-cni", cni_identity.role_arn), addon("kube-proxy")]
         if args.workload_identity == "pod_identity":
             before_nodes.append(addon("eks-pod-identity-agent"))
+        # Every node group of this cluster (the system one below, each GPU pool) waits for these.
+        self.node_prerequisites: list[pulumi.Resource] = list(before_nodes)
 
         # ---- system node group: the same role and launch template as a GPU pool (nodes.py)
         pool = spec.system_pool
@@ -598,36 +626,72 @@ class Cluster(pulumi.ComponentResource):
             tags=tags,
             name_tag=f"{args.cluster_name}-{SYSTEM_POOL}",
         )
-        node_group = eks.NodeGroup(
-            f"{name}-{SYSTEM_POOL}",
-            cluster_name=cluster.name,
-            version=version,
-            node_role_arn=node_role_.arn,
-            subnet_ids=args.subnet_ids,
-            ami_type=SYSTEM_AMI_TYPE,
-            capacity_type="ON_DEMAND",
-            instance_types=[args.system_machine_type],
-            scaling_config={
-                "min_size": pool.min_nodes,
-                "desired_size": pool.desired_nodes,
-                "max_size": pool.max_nodes,
-            },
-            launch_template={"id": launch_template.id, "version": launch_template.latest_version.apply(str)},
-            labels={POOL_LABEL: SYSTEM_POOL},
-            update_config={"max_unavailable": 1},
-            tags=tags,
-            # The Cluster Autoscaler owns the desired size once the group exists.
-            opts=child(
+        # One node group per zone: the system pool holds Prometheus, Grafana and Alertmanager, whose
+        # EBS volumes live in one zone. A group spanning zones may scale up in the wrong zone and
+        # leave those pods pending; per-zone groups + --balance-similar-node-groups is the documented
+        # setup (cluster-autoscaler AWS README, "Common Notes and Gotchas": "an ASG-per-AZ while
+        # enabling --balance-similar-node-groups"; FAQ "I'm running cluster with nodes in multiple
+        # zones for HA purposes"). The groups differ only in EKS's own nodegroup label and the zone
+        # labels, ignored when the AWS autoscaler compares groups (processors/nodegroupset/aws_nodegroups.go)
+        # except the zone ID of EKS >= 1.30, which the pinned images need told (in_cluster.ZONE_ID_LABEL).
+        zone_subnets = _system_subnets(args)
+        sizes = {
+            key: split_evenly(getattr(pool, key), len(zone_subnets))
+            for key in ("min_nodes", "desired_nodes", "max_nodes")
+        }
+        system_labels = {POOL_LABEL: SYSTEM_POOL}
+        node_groups = []
+        for i, (zone, subnet) in enumerate(zone_subnets.items()):
+            node_groups.append(
+                eks.NodeGroup(
+                    f"{name}-{SYSTEM_POOL}-{zone}",
+                    cluster_name=cluster.name,
+                    version=version,
+                    node_role_arn=node_role_.arn,
+                    subnet_ids=[subnet],
+                    ami_type=SYSTEM_AMI_TYPE,
+                    capacity_type="ON_DEMAND",
+                    instance_types=[pool.machine_type],
+                    scaling_config={
+                        "min_size": sizes["min_nodes"][i],
+                        "desired_size": sizes["desired_nodes"][i],
+                        "max_size": sizes["max_nodes"][i],
+                    },
+                    launch_template={
+                        "id": launch_template.id,
+                        "version": launch_template.latest_version.apply(str),
+                    },
+                    labels=system_labels,
+                    update_config={"max_unavailable": 1},
+                    tags=tags,
+                    # The Cluster Autoscaler owns the desired size once the group exists.
+                    opts=child(
+                        self,
+                        depends_on=[*node.attachments, *before_nodes],
+                        ignore_changes=["scalingConfig.desiredSize"],
+                        custom_timeouts=node_group_timeouts(sizes["max_nodes"][i]),
+                    ),
+                )
+            )
+            # A zone group may stand at 0 nodes (min_nodes split over more zones than it has, or scaled
+            # down), and the system pods (monitoring with its zonal volume among them) select the pool
+            # label. The autoscaler knows the labels of a group with no node from its ASG's node-template
+            # tags; it asks EKS (DescribeNodegroup) only for a group that never had a node
+            # (cluster-autoscaler/cloudprovider/aws/README.md: "Once nodes are added, even if the managed
+            # nodegroup is scaled back to 0 nodes, this functionality will not be called anymore").
+            tag_autoscaling_group(
                 self,
-                depends_on=[*node.attachments, *before_nodes],
-                ignore_changes=["scalingConfig.desiredSize"],
-            ),
-        )
+                f"{name}-{SYSTEM_POOL}-{zone}",
+                autoscaling_group_name(node_groups[-1]),
+                node_template_label_tags(system_labels),
+            )
         # CoreDNS and the EBS CSI controller are Deployments: they go ACTIVE only with nodes.
-        addon("coredns", depends_on=[node_group])
-        ebs_addon = addon("aws-ebs-csi-driver", ebs_identity.role_arn, depends_on=[node_group])
+        addon("coredns", depends_on=node_groups)
+        ebs_addon = addon("aws-ebs-csi-driver", ebs_identity.role_arn, depends_on=node_groups)
 
-        # ---- Kubernetes access from Pulumi
+        # ---- Kubernetes access: a kubeconfig for whoever installs the in-cluster layer (this
+        # component registers no Kubernetes object: mlinfra.platform.install_in_cluster does, from the
+        # platform stack or, for a private endpoint, from the in-cluster stack inside the VPC).
         kubeconfig = pulumi.Output.all(
             cluster.name, cluster.endpoint, cluster.certificate_authority, region
         ).apply(
@@ -636,76 +700,8 @@ class Cluster(pulumi.ComponentResource):
             )
         )
         self.kubeconfig = pulumi.Output.secret(kubeconfig)
-        self.k8s_provider = k8s.Provider(
-            f"{name}-k8s", kubeconfig=self.kubeconfig, enable_server_side_apply=True, opts=child(self)
-        )
-        k8s_opts = {"provider": self.k8s_provider}
-        labels = standard_labels(
-            "cluster",
-            owner=tags.get("owner", ""),
-            cost_center=tags.get("cost-center", ""),
-            environment=args.environment,
-        )
-
-        # Default StorageClass: every PVC is an encrypted gp3 volume under the node-volume CMK,
-        # bound in the zone of the pod that uses it. Retained in protected (prod) clusters so
-        # deleting a PVC by mistake does not delete the data.
-        k8s.storage.v1.StorageClass(
-            f"{name}-{STORAGE_CLASS}",
-            metadata={
-                "name": STORAGE_CLASS,
-                "labels": labels,
-                "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
-            },
-            provisioner="ebs.csi.aws.com",
-            parameters={"type": "gp3", "encrypted": "true", "kmsKeyId": node_key.arn},
-            reclaim_policy="Retain" if args.protect else "Delete",
-            volume_binding_mode="WaitForFirstConsumer",
-            allow_volume_expansion=True,
-            opts=child(self, depends_on=[ebs_addon], **k8s_opts),
-        )
-
-        chart_version, image_tag = CLUSTER_AUTOSCALER[version]
-        k8s.helm.v3.Release(
-            f"{name}-cluster-autoscaler",
-            name="cluster-autoscaler",
-            chart=CLUSTER_AUTOSCALER_CHARTS[version].chart,
-            version=chart_version,
-            repository_opts={"repo": CLUSTER_AUTOSCALER_CHARTS[version].repo},
-            namespace="kube-system",
-            atomic=True,
-            cleanup_on_fail=True,
-            max_history=5,
-            values={
-                "cloudProvider": "aws",
-                "awsRegion": region,
-                "autoDiscovery": {"clusterName": cluster.name},
-                "image": {"tag": image_tag},
-                "rbac": {
-                    "create": True,
-                    "serviceAccount": {
-                        "create": True,
-                        "name": CLUSTER_AUTOSCALER_SA,
-                        "annotations": autoscaler_identity.service_account_annotations,
-                    },
-                },
-                "extraArgs": {
-                    # GPU pools come in similar groups (per zone / capacity type): keep them even.
-                    "balance-similar-node-groups": "true",
-                    # Otherwise a kube-system pod or an emptyDir model cache pins an idle (and
-                    # expensive) GPU node forever and the pool never scales back to zero.
-                    "skip-nodes-with-system-pods": "false",
-                    "skip-nodes-with-local-storage": "false",
-                    "expander": "least-waste",
-                    "scale-down-unneeded-time": "10m",
-                    "scale-down-delay-after-add": "10m",
-                },
-                "nodeSelector": {POOL_LABEL: SYSTEM_POOL},
-                "resources": {"requests": {"cpu": "100m", "memory": "300Mi"}, "limits": {"memory": "600Mi"}},
-                "additionalLabels": labels,
-            },
-            opts=child(self, depends_on=[node_group], **k8s_opts),
-        )
+        self.autoscaler_service_account_annotations = autoscaler_identity.service_account_annotations
+        self.ebs_csi_addon = ebs_addon
 
         self.cluster_name = cluster.name
         self.cluster_arn = cluster.arn
@@ -724,7 +720,7 @@ class Cluster(pulumi.ComponentResource):
             lambda c: c["cluster_security_group_id"] if isinstance(c, dict) else c.cluster_security_group_id
         )
         self.system_node_role_arn = node_role_.arn
-        self.system_node_group_name = node_group.node_group_name
+        self.system_node_group_names = pulumi.Output.all(*[g.node_group_name for g in node_groups])
         self.storage_class = STORAGE_CLASS
         self.register_outputs(
             {
@@ -738,5 +734,6 @@ class Cluster(pulumi.ComponentResource):
                 "cluster_security_group_id": self.cluster_security_group_id,
                 "system_node_role_arn": self.system_node_role_arn,
                 "storage_class": self.storage_class,
+                "autoscaler_service_account_annotations": self.autoscaler_service_account_annotations,
             }
         )

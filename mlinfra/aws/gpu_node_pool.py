@@ -9,49 +9,51 @@ node-template tags on the Auto Scaling group tell it (labels, taint, GPU count, 
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
-from pulumi_aws import autoscaling, eks
+from pulumi_aws import eks
 
-from mlinfra.aws.nodes import node_launch_template, node_role
-from mlinfra.catalog import SUPPORTED_KUBERNETES_VERSIONS, GpuMachineType, gpu_machine_type
+from mlinfra.aws.nodes import (
+    CA_PREFIX,
+    NODE_TEMPLATE_PREFIX,
+    autoscaling_group_name,
+    node_group_timeouts,
+    node_launch_template,
+    node_role,
+    node_template_label_tags,
+    tag_autoscaling_group,
+)
+from mlinfra.catalog import GpuMachineType
 from mlinfra.components import child
 from mlinfra.k8s.gpu import device_plugin_node_labels
 from mlinfra.k8s.scheduling import (
-    ACCELERATOR_LABEL,
-    CAPACITY_LABEL,
-    GPU_NODE_LABEL,
     GPU_RESOURCE,
     GPU_TAINT_EFFECT,
     GPU_TAINT_KEY,
     GPU_TAINT_VALUE,
-    POOL_LABEL,
     Scheduling,
     gpu_node_labels,
     gpu_scheduling,
 )
-from mlinfra.spec import GpuPoolSpec, SpecError
+from mlinfra.nodepools import API_TAINT_EFFECT, check_gpu_pool
+from mlinfra.spec import GpuPoolSpec
 
 # Amazon Linux 2023 with the NVIDIA driver and container toolkit, x86-64 (EKS API spelling).
 # Pinned: the AMI *type* fixes the OS family and driver stack; EKS picks the release of that
 # type that matches the node group's Kubernetes version.
 AMI_TYPE = "AL2023_x86_64_NVIDIA"
 
-# EKS spells the Kubernetes taint effects in upper snake case.
-_EKS_TAINT_EFFECT = {
-    "NoSchedule": "NO_SCHEDULE",
-    "PreferNoSchedule": "PREFER_NO_SCHEDULE",
-    "NoExecute": "NO_EXECUTE",
-}
 _CAPACITY = {"on_demand": "ON_DEMAND", "spot": "SPOT"}
-_RESERVED_LABELS = (GPU_NODE_LABEL, POOL_LABEL, ACCELERATOR_LABEL, CAPACITY_LABEL)
-
-CA_PREFIX = "k8s.io/cluster-autoscaler"
-NODE_TEMPLATE_PREFIX = f"{CA_PREFIX}/node-template"
+# The label the Cluster Autoscaler's AWS provider reads to know a node has a GPU before the device
+# plugin advertises `nvidia.com/gpu` (kubernetes/autoscaler cluster-autoscaler-chart-9.50.1,
+# cluster-autoscaler/cloudprovider/aws/README.md, "Special note on GPU instances": without it the
+# autoscaler treats a new GPU node as GPU-less and scales out again; ">= 1.15:
+# k8s.amazonaws.com/accelerator=<gpu-type>"). Set as a node label at join (the node group's labels)
+# and as the matching node-template tag on the ASG, so scale-from-zero sees it too.
+AWS_ACCELERATOR_LABEL = "k8s.amazonaws.com/accelerator"
+# Reserved (a pool may not set it): mlinfra.spec AwsRules.RESERVED_NODE_LABELS.
 
 
 @dataclass
@@ -66,6 +68,10 @@ class GpuNodePoolArgs:
         The key policy must let the Auto Scaling service-linked role use it, or instances
         fail to launch.
     tags: tags for the node group, launch template, instances and volumes.
+    node_prerequisites: what must exist before a node can become Ready: the cluster's networking
+        add-ons (vpc-cni, kube-proxy, the Pod Identity agent; `Cluster.node_prerequisites`). With
+        `bootstrap_self_managed_addons=False` the cluster has no CNI until the vpc-cni add-on is
+        ACTIVE; a node group created before it waits for NotReady nodes and fails.
     """
 
     pool: GpuPoolSpec
@@ -74,27 +80,16 @@ class GpuNodePoolArgs:
     subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
     volume_kms_key_arn: pulumi.Input[str] | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    node_prerequisites: Sequence[pulumi.Resource] = ()
 
 
 def node_template_tags(labels: Mapping[str, str], gpus: int, disk_size_gb: int) -> dict[str, str]:
     """Cluster-autoscaler node-template tags: what a node of this pool offers, for scale-from-zero."""
-    tags = {f"{NODE_TEMPLATE_PREFIX}/label/{k}": v for k, v in labels.items()}
+    tags = node_template_label_tags(labels)
     tags[f"{NODE_TEMPLATE_PREFIX}/taint/{GPU_TAINT_KEY}"] = f"{GPU_TAINT_VALUE}:{GPU_TAINT_EFFECT}"
     tags[f"{NODE_TEMPLATE_PREFIX}/resources/{GPU_RESOURCE}"] = str(gpus)
     tags[f"{NODE_TEMPLATE_PREFIX}/resources/ephemeral-storage"] = f"{disk_size_gb}Gi"
     return tags
-
-
-def _tag_slugs(tags: Mapping[str, str]) -> dict[str, tuple[str, str]]:
-    """Resource-name slugs for tag keys. Named after the key (not an index), so adding a label
-    does not rename the other tag resources; a digest separates keys that slug alike."""
-    out: dict[str, tuple[str, str]] = {}
-    for key, value in sorted(tags.items()):
-        slug = re.sub(r"[^a-z0-9]+", "-", key.removeprefix(NODE_TEMPLATE_PREFIX + "/").lower()).strip("-")
-        if slug in out:
-            slug = f"{slug}-{hashlib.sha256(key.encode()).hexdigest()[:6]}"
-        out[slug] = (key, value)
-    return out
 
 
 class GpuNodePool(pulumi.ComponentResource):
@@ -111,21 +106,7 @@ class GpuNodePool(pulumi.ComponentResource):
     def __init__(self, name: str, args: GpuNodePoolArgs, opts: pulumi.ResourceOptions | None = None):
         # Validate everything static before the first registration.
         pool = args.pool
-        try:
-            machine = gpu_machine_type("aws", pool.machine_type)
-        except ValueError as e:
-            raise SpecError(str(e), "pool.machine_type") from None
-        if args.kubernetes_version not in SUPPORTED_KUBERNETES_VERSIONS:
-            raise SpecError(
-                f"{args.kubernetes_version!r} is not supported; allowed: {', '.join(SUPPORTED_KUBERNETES_VERSIONS)}",
-                "kubernetes_version",
-            )
-        clash = sorted(set(pool.labels) & set(_RESERVED_LABELS))
-        if clash:
-            raise SpecError(
-                f"labels {clash} are set by mlinfra and may not be overridden; reserved: {', '.join(_RESERVED_LABELS)}",
-                "pool.labels",
-            )
+        machine = check_gpu_pool("aws", pool, args.kubernetes_version)
 
         super().__init__("mlinfra:aws:GpuNodePool", name, None, opts)
         self.machine_type = machine
@@ -135,6 +116,7 @@ class GpuNodePool(pulumi.ComponentResource):
         self.labels = {
             **gpu_node_labels(pool.name, machine.gpu_model, pool.capacity_type, dict(pool.labels)),
             **device_plugin_node_labels(pool),
+            AWS_ACCELERATOR_LABEL: machine.gpu_model,
         }
         # With time-slicing the device plugin advertises gpus x replicas `nvidia.com/gpu` per node;
         # the template must say the same or the autoscaler refuses pods that would fit.
@@ -185,7 +167,7 @@ class GpuNodePool(pulumi.ComponentResource):
             labels=self.labels,
             taints=[
                 eks.NodeGroupTaintArgs(
-                    key=GPU_TAINT_KEY, value=GPU_TAINT_VALUE, effect=_EKS_TAINT_EFFECT[GPU_TAINT_EFFECT]
+                    key=GPU_TAINT_KEY, value=GPU_TAINT_VALUE, effect=API_TAINT_EFFECT[GPU_TAINT_EFFECT]
                 )
             ],
             tags=pulumi.Output.from_input(args.cluster_name).apply(
@@ -198,20 +180,17 @@ class GpuNodePool(pulumi.ComponentResource):
             ),
             # The autoscaler owns the desired size after creation; a later `pulumi up` must not
             # reset it (that would kill running GPU jobs or strand pending pods).
-            opts=child(self, depends_on=attachments, ignore_changes=["scalingConfig.desiredSize"]),
+            opts=child(
+                self,
+                depends_on=[*attachments, *args.node_prerequisites],
+                ignore_changes=["scalingConfig.desiredSize"],
+                custom_timeouts=node_group_timeouts(pool.max_nodes),
+            ),
         )
 
-        # EKS does not copy node-group tags to the Auto Scaling group, where the autoscaler
-        # reads node templates; tag the ASG directly (not propagated to instances: the launch
-        # template tags those).
-        asg_name = node_group.resources.apply(lambda r: r[0].autoscaling_groups[0].name)
-        for slug, (key, value) in _tag_slugs(template_tags).items():
-            autoscaling.Tag(
-                f"{name}-asg-{slug}",
-                autoscaling_group_name=asg_name,
-                tag=autoscaling.TagTagArgs(key=key, value=value, propagate_at_launch=False),
-                opts=child(self),
-            )
+        # EKS does not copy node-group tags to the Auto Scaling group: tag the ASG itself.
+        asg_name = autoscaling_group_name(node_group)
+        tag_autoscaling_group(self, name, asg_name, template_tags)
 
         self.node_group_name = node_group.node_group_name
         self.node_role_arn = role.arn

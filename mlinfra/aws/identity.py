@@ -20,12 +20,13 @@ import pulumi_aws as aws
 from pulumi_aws import eks, iam
 
 from mlinfra.components import child
+from mlinfra.spec import PRINCIPAL_ARN
 
 IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 WORKLOAD_IDENTITY_MODES = ("irsa", "pod_identity")
-# An IAM role or user ARN (no wildcards, no assumed-role session ARNs): what EKS access
-# entries and ECR repository policies accept as a principal.
-PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
+# PRINCIPAL_ARN (mlinfra.spec): an IAM role or user ARN (no wildcards, no assumed-role session
+# ARNs), what EKS access entries and ECR repository policies accept as a principal.
+__all__ = ["PRINCIPAL_ARN"]
 
 _K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 _POLICY_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(aws|\d{12}):policy/[\w+=,.@/-]+$")
@@ -69,6 +70,59 @@ def service_trust_policy(service: str) -> str:
             "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
         }
     )
+
+
+def confused_deputy_trust_policy(service: str, account: str, source_arn: str) -> dict[str, Any]:
+    """Trust for one AWS service principal acting for this account and the resources matching
+    `source_arn` only: the cross-service confused-deputy guard (IAM user guide, "The confused deputy
+    problem": aws:SourceAccount + aws:SourceArn)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": service},
+                "Action": "sts:AssumeRole",
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": account},
+                    "ArnLike": {"aws:SourceArn": source_arn},
+                },
+            }
+        ],
+    }
+
+
+def cluster_admin_access(
+    parent: pulumi.Resource,
+    *,
+    entry_name: str,
+    association_name: str,
+    cluster_name: pulumi.Input[str],
+    principal_arn: pulumi.Input[str],
+    partition: pulumi.Input[str],
+    tags: Mapping[str, str],
+) -> tuple[eks.AccessEntry, eks.AccessPolicyAssociation]:
+    """An EKS access entry making an IAM principal cluster admin (authenticationMode API):
+    AmazonEKSClusterAdminPolicy on the whole cluster."""
+    entry = eks.AccessEntry(
+        entry_name,
+        cluster_name=cluster_name,
+        principal_arn=principal_arn,
+        type="STANDARD",
+        tags=dict(tags),
+        opts=child(parent),
+    )
+    association = eks.AccessPolicyAssociation(
+        association_name,
+        cluster_name=cluster_name,
+        principal_arn=principal_arn,
+        policy_arn=pulumi.Output.from_input(partition).apply(
+            lambda p: f"arn:{p}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+        ),
+        access_scope={"type": "cluster"},
+        opts=child(parent, depends_on=[entry]),
+    )
+    return entry, association
 
 
 def aws_managed_policy_arn(partition: pulumi.Input[str], path: str) -> pulumi.Output[str]:

@@ -18,8 +18,11 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
-from pulumi_aws import cloudwatch, ec2, iam
+from pulumi_aws import ec2, iam
 
+from mlinfra.aws.identity import confused_deputy_trust_policy
+from mlinfra.aws.kms import check_log_retention, encrypted_log_group
+from mlinfra.catalog import REGION_ZONES
 from mlinfra.components import child
 from mlinfra.spec import NetworkSpec
 
@@ -42,8 +45,9 @@ class NetworkArgs:
     tags: tags for every taggable child.
     zones: explicit availability zone names (one per `spec.zone_count`), for accounts where
         the first letters are not the zones to use (e.g. a constrained us-east-1e).
-    flow_log_kms_key_arn: a CMK for the flow-log group (its key policy must allow
-        `logs.<region>.amazonaws.com`); CloudWatch's own encryption when None.
+    flow_log_kms_key_arn: a CMK for the flow-log group (its key policy must let CloudWatch Logs use it
+        for `flow_log_group(cluster_name)`, see kms.log_group_key_policy); CloudWatch's own
+        encryption when None.
     """
 
     spec: NetworkSpec
@@ -54,8 +58,20 @@ class NetworkArgs:
     flow_log_kms_key_arn: pulumi.Input[str] | None = None
 
 
+def flow_log_group(cluster_name: str) -> str:
+    """The flow-log group of the platform's VPC."""
+    return f"/aws/vpc/{cluster_name}/flow-logs"
+
+
 def zone_names(region: str, count: int) -> list[str]:
-    """`<region>a`, `<region>b`, ... (no describe-zones invoke: plans stay offline and stable)."""
+    """The first `count` zones of the region from the catalogue (mlinfra.catalog.REGION_ZONES; no
+    describe-zones invoke: plans stay offline and stable); `<region>a`, `<region>b`, ... for a
+    region the catalogue does not list."""
+    known = REGION_ZONES["aws"].get(region)
+    if known is not None:
+        if count > len(known):
+            raise ValueError(f"zones: {region} has {len(known)} zones ({', '.join(known)}); {count} asked")
+        return list(known[:count])
     return [f"{region}{letter}" for letter in string.ascii_lowercase[:count]]
 
 
@@ -66,6 +82,8 @@ def _validate(args: NetworkArgs) -> None:
         raise ValueError("region: must not be empty (e.g. us-west-2)")
     if not args.cluster_name:
         raise ValueError("cluster_name: must not be empty (it tags the subnets for load balancers)")
+    if args.spec.flow_logs and args.spec.existing is None:
+        check_log_retention(args.spec.flow_log_retention_days, "spec.flow_log_retention_days")
     if args.zones is not None:
         zones = list(args.zones)
         if len(zones) != args.spec.zone_count:
@@ -82,6 +100,7 @@ class Network(pulumi.ComponentResource):
 
     vpc_id: pulumi.Output[str]
     private_subnet_ids: pulumi.Output[list[str]]
+    private_subnets_by_zone: dict[str, pulumi.Output[str]]
     public_subnet_ids: pulumi.Output[list[str]]
     zones: list[str]
 
@@ -94,6 +113,10 @@ class Network(pulumi.ComponentResource):
             # Bring your own: the VPC and its subnets belong to someone else; create nothing.
             self.vpc_id = pulumi.Output.from_input(spec.existing.network_id)
             self.private_subnet_ids = pulumi.Output.from_input(list(spec.existing.private_subnet_ids))
+            # Zones of existing subnets are unknown offline: each subnet is its own zone label.
+            self.private_subnets_by_zone = {
+                s: pulumi.Output.from_input(s) for s in spec.existing.private_subnet_ids
+            }
             self.public_subnet_ids = pulumi.Output.from_input(list(spec.existing.public_subnet_ids))
             self.zones = list(args.zones or [])
             self._register()
@@ -248,17 +271,20 @@ class Network(pulumi.ComponentResource):
 
         self.vpc_id = vpc.id
         self.private_subnet_ids = pulumi.Output.all(*private_ids).apply(list)
+        self.private_subnets_by_zone = {
+            zone: subnet.id for zone, subnet in zip(self.zones, private_subnets, strict=True)
+        }
         self.public_subnet_ids = pulumi.Output.all(*[s.id for s in public_subnets]).apply(list)
         self._register()
 
     def _flow_logs(self, name: str, args: NetworkArgs, vpc: ec2.Vpc, tags: dict[str, str]) -> None:
-        group = cloudwatch.LogGroup(
+        group = encrypted_log_group(
+            self,
             f"{name}-flow-logs",
-            name=f"/aws/vpc/{args.cluster_name}/flow-logs",
-            retention_in_days=args.spec.flow_log_retention_days,
-            kms_key_id=args.flow_log_kms_key_arn,
+            group_name=flow_log_group(args.cluster_name),
+            retention_days=args.spec.flow_log_retention_days,
+            kms_key_arn=args.flow_log_kms_key_arn,
             tags=tags,
-            opts=child(self),
         )
         caller = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
         trust = pulumi.Output.all(caller.arn, caller.account_id).apply(
@@ -297,20 +323,9 @@ class Network(pulumi.ComponentResource):
 def flow_log_trust_policy(partition: str, region: str, account: str) -> dict[str, Any]:
     """Confused-deputy guard (VPC user guide, flow-logs-iam-role): the service may assume the
     role only for flow logs of this account in this region, not on behalf of anyone else's."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-                "Condition": {
-                    "StringEquals": {"aws:SourceAccount": account},
-                    "ArnLike": {"aws:SourceArn": f"arn:{partition}:ec2:{region}:{account}:vpc-flow-log/*"},
-                },
-            }
-        ],
-    }
+    return confused_deputy_trust_policy(
+        "vpc-flow-logs.amazonaws.com", account, f"arn:{partition}:ec2:{region}:{account}:vpc-flow-log/*"
+    )
 
 
 def flow_log_policy(log_group_arn: str) -> dict[str, Any]:

@@ -6,11 +6,13 @@ functions, so both get the same least-privilege role and the same hardened insta
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_aws import ec2, iam
+from pulumi_aws import autoscaling, ec2, eks, iam
 
 from mlinfra.aws.identity import aws_managed_policy_arn, service_trust_policy
 from mlinfra.components import child
@@ -23,6 +25,11 @@ from mlinfra.components import child
 NODE_ROLE_POLICIES: tuple[str, ...] = ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly")
 
 ROOT_DEVICE = "/dev/xvda"  # Amazon Linux 2023 (standard and NVIDIA AMI types)
+
+# Cluster Autoscaler tags (cluster-autoscaler/cloudprovider/aws/README.md, "Auto-Discovery Setup" and
+# the node-template tags of "Scaling a node group to 0").
+CA_PREFIX = "k8s.io/cluster-autoscaler"
+NODE_TEMPLATE_PREFIX = f"{CA_PREFIX}/node-template"
 
 
 @dataclass
@@ -113,3 +120,69 @@ def node_launch_template(
         tags=dict(tags),
         opts=child(parent),
     )
+
+
+# Managed node group timeouts. The provider's defaults are 60 minutes for create, update and delete
+# (terraform-provider-aws internal/service/eks/node_group.go, as bridged by pulumi-aws v7). An
+# update (new AMI release, launch-template version, Kubernetes minor) replaces nodes `max_unavailable`
+# (1) at a time, and EKS gives each node's pods up to 15 minutes to leave before the update fails
+# with PodEvictionFailure (EKS user guide, "Understand each phase of node updates", upgrade phase);
+# with the new node's launch and join that is up to ~20 minutes per node, so a pool of N nodes can
+# take N x 20 minutes. Deleting drains every node at once (15 minutes each), plus termination.
+MINUTES_PER_NODE_UPDATE = 20
+PROVIDER_DEFAULT_MINUTES = 60
+
+
+def node_group_timeouts(max_nodes: int) -> pulumi.CustomTimeouts:
+    """Custom timeouts of a managed node group that may hold `max_nodes` nodes (never below the
+    provider's 60-minute defaults)."""
+    update = max(PROVIDER_DEFAULT_MINUTES, max_nodes * MINUTES_PER_NODE_UPDATE)
+    return pulumi.CustomTimeouts(
+        create=f"{PROVIDER_DEFAULT_MINUTES}m", update=f"{update}m", delete=f"{PROVIDER_DEFAULT_MINUTES}m"
+    )
+
+
+def split_evenly(total: int, parts: int) -> list[int]:
+    """`total` over `parts` groups, the first groups taking the remainder: [2, 1] for 3 over 2."""
+    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
+
+
+def node_template_label_tags(labels: Mapping[str, str]) -> dict[str, str]:
+    """`k8s.io/cluster-autoscaler/node-template/label/<label>: <value>` for each node label."""
+    return {f"{NODE_TEMPLATE_PREFIX}/label/{k}": v for k, v in labels.items()}
+
+
+def _tag_slugs(tags: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+    """Resource-name slugs for tag keys. Named after the key (not an index), so adding a label
+    does not rename the other tag resources; a digest separates keys that slug alike."""
+    out: dict[str, tuple[str, str]] = {}
+    for key, value in sorted(tags.items()):
+        slug = re.sub(r"[^a-z0-9]+", "-", key.removeprefix(NODE_TEMPLATE_PREFIX + "/").lower()).strip("-")
+        if slug in out:
+            slug = f"{slug}-{hashlib.sha256(key.encode()).hexdigest()[:6]}"
+        out[slug] = (key, value)
+    return out
+
+
+def autoscaling_group_name(node_group: eks.NodeGroup) -> pulumi.Output[str]:
+    """The Auto Scaling group EKS created for a managed node group."""
+    return node_group.resources.apply(lambda r: r[0].autoscaling_groups[0].name)
+
+
+def tag_autoscaling_group(
+    parent: pulumi.Resource, name: str, asg_name: pulumi.Input[str], tags: Mapping[str, str]
+) -> list[autoscaling.Tag]:
+    """Tag a managed node group's Auto Scaling group, one `<name>-asg-<slug>` resource per tag.
+
+    EKS does not copy node-group tags to the Auto Scaling group, where the Cluster Autoscaler reads the
+    node templates of a group with no node; not propagated to instances (the launch template tags those).
+    """
+    return [
+        autoscaling.Tag(
+            f"{name}-asg-{slug}",
+            autoscaling_group_name=asg_name,
+            tag=autoscaling.TagTagArgs(key=key, value=value, propagate_at_launch=False),
+            opts=child(parent),
+        )
+        for slug, (key, value) in _tag_slugs(tags).items()
+    ]

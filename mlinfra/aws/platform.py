@@ -7,36 +7,34 @@ Every AWS child uses one explicit provider for the spec's region, with default t
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 import pulumi
+import pulumi_aws as aws
 from pulumi_aws import Provider as AwsProvider
-from pulumi_aws import budgets
+from pulumi_aws import budgets, kms
 
+from mlinfra.aws import in_cluster as aws_in_cluster
 from mlinfra.aws.artifact_bucket import ArtifactBucket, ArtifactBucketArgs
-from mlinfra.aws.cluster import Cluster, ClusterArgs
+from mlinfra.aws.cluster import Cluster, ClusterArgs, control_plane_log_group
 from mlinfra.aws.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
 from mlinfra.aws.identity import WorkloadIdentity, WorkloadIdentityArgs
-from mlinfra.aws.network import Network, NetworkArgs
+from mlinfra.aws.kms import check_log_retention, customer_managed_key, log_group_key_policy
+from mlinfra.aws.network import Network, NetworkArgs, flow_log_group
 from mlinfra.aws.registry import Registry, RegistryArgs
+from mlinfra.aws.runner import InClusterRunner, InClusterRunnerArgs
+from mlinfra.aws.runner import log_group as runner_log_group
 from mlinfra.components import child
-from mlinfra.k8s.layer import InClusterLayerArgs, in_cluster_layer
-from mlinfra.k8s.scheduling import POOL_LABEL
 from mlinfra.k8s.serving import sa_name
+from mlinfra.platform import CloudPlatform, installs_in_cluster_layer
 from mlinfra.spec import ModelSpec, PlatformSpec
 
 if TYPE_CHECKING:
     from mlinfra.platform import PlatformSecrets
 
 
-class AwsPlatform(pulumi.ComponentResource):
-    cluster_name: pulumi.Output[str]
-    cluster_endpoint: pulumi.Output[str]
-    kubeconfig: pulumi.Output[str]
-    oidc_issuer: pulumi.Output[str]
-    bucket_name: pulumi.Output[str]
-    registry_urls: pulumi.Output[dict[str, str]]
-
+class AwsPlatform(CloudPlatform):
     def __init__(
         self,
         name: str,
@@ -44,9 +42,11 @@ class AwsPlatform(pulumi.ComponentResource):
         secrets: PlatformSecrets | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ):
-        if spec.cloud != "aws":
-            raise ValueError(f"AwsPlatform needs cloud 'aws'; the spec says {spec.cloud!r}")
-        super().__init__("mlinfra:aws:Platform", name, None, opts)
+        # Log groups' retentions, checked before anything is registered (the components check them too).
+        check_log_retention(spec.cluster.log_retention_days, "cluster.log_retention_days")
+        if spec.network.flow_logs and spec.network.existing is None:
+            check_log_retention(spec.network.flow_log_retention_days, "network.flow_log_retention_days")
+        super().__init__("aws", name, spec, opts)
         from mlinfra.platform import PlatformSecrets
 
         secrets = secrets or PlatformSecrets()
@@ -64,9 +64,22 @@ class AwsPlatform(pulumi.ComponentResource):
         )
         on_aws = pulumi.ResourceOptions(parent=self, providers={"aws": self.provider})
 
+        # One CMK for the platform's CloudWatch log groups (control plane, flow logs), usable by
+        # CloudWatch Logs for exactly those groups (kms.log_group_key_policy).
+        runner_project = f"{spec.prefix}-in-cluster"
+        log_groups = [control_plane_log_group(cluster_name), flow_log_group(cluster_name)]
+        if not installs_in_cluster_layer(spec):
+            log_groups.append(runner_log_group(runner_project))
+        self.logs_key = self._logs_key(name, spec, log_groups)
         self.network = Network(
             f"{name}-network",
-            NetworkArgs(spec=spec.network, region=spec.region, cluster_name=cluster_name, tags=tags),
+            NetworkArgs(
+                spec=spec.network,
+                region=spec.region,
+                cluster_name=cluster_name,
+                tags=tags,
+                flow_log_kms_key_arn=self.logs_key.arn,
+            ),
             opts=on_aws,
         )
         self.cluster = Cluster(
@@ -81,8 +94,9 @@ class AwsPlatform(pulumi.ComponentResource):
                 key_deletion_window_days=spec.encryption.key_deletion_window_days,
                 protect=protect,
                 tags=tags,
-                system_machine_type=aws_opts.system_machine_type,
                 workload_identity=aws_opts.workload_identity,
+                log_kms_key_arn=self.logs_key.arn,
+                system_subnets=self.network.private_subnets_by_zone,
             ),
             opts=on_aws,
         )
@@ -96,6 +110,7 @@ class AwsPlatform(pulumi.ComponentResource):
                     subnet_ids=self.network.private_subnet_ids,
                     volume_kms_key_arn=self.cluster.node_volume_key_arn,
                     tags=tags,
+                    node_prerequisites=self.cluster.node_prerequisites,
                 ),
                 opts=on_aws,
             )
@@ -129,64 +144,91 @@ class AwsPlatform(pulumi.ComponentResource):
         if spec.budget.alert_emails:
             self.budget = _budget(name, spec, self, self.provider)
 
-        self._in_cluster_layer(name, spec, secrets)
+        # One IAM role per model, read-only on its prefix; the layer here when the API is public. The
+        # provider, StorageClass and autoscaler were children of the Cluster component before the
+        # deployment path moved them here: aliased, so they are not replaced.
+        self.runner = None
+        installed_here = self._in_cluster(
+            name,
+            spec,
+            secrets,
+            storage_scheme="s3://",
+            model_identity=lambda m: self._model_identity(name, spec, m),
+            cloud_values=aws_in_cluster.cloud_values(
+                region=spec.region,
+                cluster_name=self.cluster.cluster_name,
+                node_volume_key_arn=self.cluster.node_volume_key_arn,
+                autoscaler_service_account_annotations=self.cluster.autoscaler_service_account_annotations,
+                gpu_node_groups=[
+                    {
+                        "pool": p.pool.name,
+                        "capacity_type": p.pool.capacity_type,
+                        "autoscaling_group": p.autoscaling_group_name,
+                    }
+                    for p in self.gpu_pools
+                ],
+            ),
+            aliases=[pulumi.Alias(parent=self.cluster)],
+        )
+        if not installed_here:
+            # api_access private: no Kubernetes resource here; the runner's way in instead.
+            self.runner = self._runner(name, spec, runner_project)
 
-        self.cluster_name = self.cluster.cluster_name
-        self.cluster_endpoint = self.cluster.endpoint
-        self.kubeconfig = pulumi.Output.secret(self.cluster.kubeconfig)
-        self.oidc_issuer = self.cluster.oidc_issuer
-        self.k8s_provider = self.cluster.k8s_provider
-        self.bucket_name = self.artifacts.bucket_name
-        self.registry_urls = self.registry.repository_urls
-        self.vpc_id = self.network.vpc_id
-        self.private_subnet_ids = self.network.private_subnet_ids
-        self.node_volume_key_arn = self.cluster.node_volume_key_arn
-        self.register_outputs(
+        self._register_platform_outputs(
             {
-                "vpc_id": self.vpc_id,
-                "private_subnet_ids": self.private_subnet_ids,
-                "node_volume_key_arn": self.node_volume_key_arn,
-                "cluster_name": self.cluster_name,
-                "cluster_endpoint": self.cluster_endpoint,
-                "kubeconfig": self.kubeconfig,
-                "oidc_issuer": self.oidc_issuer,
-                "bucket_name": self.bucket_name,
-                "registry_urls": self.registry_urls,
+                "vpc_id": self.network.vpc_id,
+                "private_subnet_ids": self.network.private_subnet_ids,
+                "node_volume_key_arn": self.cluster.node_volume_key_arn,
             }
         )
 
-    def _in_cluster_layer(self, name: str, spec: PlatformSpec, secrets: PlatformSecrets) -> None:
-        """Monitoring, GPU enablement, serving and models on the new cluster, after its nodes exist."""
-        bucket = self.artifacts.bucket_name
-        layer = in_cluster_layer(
-            f"{name}-",
-            InClusterLayerArgs(
-                environment=spec.environment,
-                tags=spec.tags,
-                gpu_pools=spec.gpu_pools,
-                serving=spec.serving,
-                monitoring=spec.monitoring,
-                cloud="aws",
-                kubernetes_version=spec.cluster.kubernetes_version,
-                storage_uri=lambda path: pulumi.Output.concat("s3://", bucket, "/", path),
-                identity=lambda model: self._model_identity(name, spec, model).service_account_annotations,
-                storage_class=self.cluster.storage_class,
-                install_device_plugin=True,  # EKS does not manage the NVIDIA device plugin
-                system_node_selector={POOL_LABEL: "system"},
-                grafana_admin_password=secrets.grafana_admin_password,
-                alert_receivers=secrets.alert_receivers,
+    def _runner(self, name: str, spec: PlatformSpec, project: str) -> InClusterRunner:
+        assert spec.aws is not None
+        if spec.aws.runner.state_backend is None:
+            pulumi.log.warn(
+                "aws.runner.state_backend is not set: the runner's role gets no Pulumi backend permissions and "
+                "its builds need PULUMI_BACKEND_URL (and its credentials) passed to `aws codebuild start-build`",
+                resource=self,
+            )
+        return InClusterRunner(
+            f"{name}-runner",
+            InClusterRunnerArgs(
+                spec=spec.aws.runner,
+                project_name=project,
+                # The in-cluster stack must carry the platform stack's name: it reads the spec from
+                # ../aws/Pulumi.<its stack>.yaml and references <org>/<platform project>/<its stack>
+                # (mlinfra.platform.in_cluster_stack). The environment is not the stack's name
+                # (two prod stacks, prod-us and prod-eu, share environment prod).
+                stack=pulumi.get_stack(),
+                region=spec.region,
+                cluster_name=self.cluster.cluster_name,
+                cluster_security_group_id=self.cluster.cluster_security_group_id,
+                vpc_id=self.network.vpc_id,
+                subnet_ids=self.network.private_subnet_ids,
+                source_bucket=self.artifacts.bucket_name,
+                source_key_arn=self.artifacts.key_arn,
+                log_group_kms_key_arn=self.logs_key.arn,
+                log_retention_days=spec.cluster.log_retention_days,
+                tags=spec.required_tags,
             ),
-            pulumi.ResourceOptions(
-                parent=self,
-                providers={"kubernetes": self.cluster.k8s_provider},
-                depends_on=[self.cluster],
-            ),
+            opts=pulumi.ResourceOptions(parent=self, providers={"aws": self.provider}),
         )
-        self.monitoring, self.gpu, self.serving, self.models = (
-            layer.monitoring,
-            layer.gpu,
-            layer.serving,
-            layer.models,
+
+    def _logs_key(self, name: str, spec: PlatformSpec, log_groups: list[str]) -> kms.Key:
+        invoke = pulumi.InvokeOutputOptions(parent=self, provider=self.provider)
+        account = aws.get_caller_identity_output(opts=invoke).account_id
+        partition = aws.get_partition_output(opts=invoke).partition
+        return customer_managed_key(
+            self,
+            f"{name}-logs-key",
+            description=f"CloudWatch log groups of {spec.prefix}: {', '.join(log_groups)}",
+            deletion_window_days=spec.encryption.key_deletion_window_days,
+            protect=spec.protect_stateful,
+            tags=spec.required_tags,
+            policy=pulumi.Output.all(partition, account).apply(
+                lambda v: json.dumps(log_group_key_policy(v[0], spec.region, v[1], log_groups))
+            ),
+            provider=self.provider,
         )
 
     def _model_identity(self, name: str, spec: PlatformSpec, model: ModelSpec) -> WorkloadIdentity:

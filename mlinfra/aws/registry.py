@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 import pulumi
 from pulumi_aws import ecr
 
-from mlinfra.aws.identity import PRINCIPAL_ARN
 from mlinfra.aws.kms import check_deletion_window, customer_managed_key
 from mlinfra.components import child, stateful
-from mlinfra.spec import RegistrySpec, SpecError, _check_repository_name
+from mlinfra.spec import RegistrySpec, SpecError, rules
 
 PULL_ACTIONS: tuple[str, ...] = (
     "ecr:BatchGetImage",
@@ -107,12 +106,8 @@ def pull_policy(principal_arns: Sequence[str]) -> str:
 
 
 def _check_principal(arn: object, i: int) -> str:
-    if not isinstance(arn, str) or not PRINCIPAL_ARN.match(arn):
-        raise SpecError(
-            f"{arn!r} is not an IAM role or user ARN (arn:aws:iam::<account>:role/<name>); wildcards are not allowed",
-            f"pull_principal_arns.{i}",
-        )
-    return arn
+    rules("aws").principal(arn, f"pull_principal_arns.{i}")  # type: ignore[arg-type]
+    return arn  # type: ignore[return-value]
 
 
 class Registry(pulumi.ComponentResource):
@@ -125,15 +120,10 @@ class Registry(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: RegistryArgs, opts: pulumi.ResourceOptions | None = None):
         spec = args.spec
-        if not spec.repositories:
-            raise SpecError("at least one repository is required", "registry.repositories")
-        dupes = sorted({r for r in spec.repositories if spec.repositories.count(r) > 1})
-        if dupes:
-            raise SpecError(f"duplicate repositories {dupes}", "registry.repositories")
-        _check_repository_name("aws", args.name_prefix, "name_prefix")
+        aws_rules = rules("aws")  # the spec's AWS rules: the same checks PlatformSpec makes
+        aws_rules.repository_name(args.name_prefix, "name_prefix")
+        aws_rules.repositories(args.name_prefix, spec.repositories)
         names = {repo: f"{args.name_prefix}/{repo}" for repo in spec.repositories}
-        for i, full in enumerate(names.values()):
-            _check_repository_name("aws", full, f"registry.repositories.{i}")
         check_deletion_window(args.key_deletion_window_days)
         principals = args.pull_principal_arns
         if not isinstance(principals, pulumi.Output):

@@ -1,7 +1,9 @@
-"""`mlinfra diff` and `mlinfra graph` (registered on the main app by `register`).
+"""`mlinfra diff`, `mlinfra graph` and `mlinfra preview|up|refresh|destroy` (registered on the
+main app by `register`).
 
 Exit codes as everywhere in mlinfra: 0 done, 1 the change is refused (`--fail-on-delete` and a
-stateful resource is deleted or replaced), 2 bad input (one line naming the file and the field).
+stateful resource is deleted or replaced), 2 bad input: one line naming the file and the field
+(`mlinfra.cli_support.user_errors`, the contract of every command).
 """
 
 from __future__ import annotations
@@ -12,14 +14,17 @@ from pathlib import Path
 
 import typer
 
-from mlinfra.delivery.planfile import PlanFileError, read_plan
+from mlinfra.cli_support import user_errors
+from mlinfra.errors import InputError
 
-FORMATS = ("text", "markdown", "json")
+DIFF_FORMATS = ("text", "markdown", "json")
+GRAPH_FORMATS = ("mermaid", "dot")
 
 
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(2)
+def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
+    if value not in allowed:
+        raise InputError(f"{value!r}; allowed: {', '.join(allowed)}", field=option)
+    return value
 
 
 def diff(
@@ -36,13 +41,10 @@ def diff(
     renamed without an alias; policy violations new and resolved; the cost change."""
     from mlinfra.delivery.diff import diff_plans, render_text, warning_lines
     from mlinfra.delivery.markdown import render_diff
+    from mlinfra.offline import load_plan_file
 
-    if fmt not in FORMATS:
-        raise _fail(f"--format: {fmt!r}; allowed: {', '.join(FORMATS)}")
-    try:
-        old, new = read_plan(base), read_plan(head)
-    except PlanFileError as e:
-        raise _fail(str(e)) from None
+    _choice(fmt, DIFF_FORMATS, "--format")
+    old, new = load_plan_file(base), load_plan_file(head)
     if (old.project, old.stack) != (new.project, new.stack):
         typer.echo(f"warning: comparing {old.project}/{old.stack} with {new.project}/{new.stack}", err=True)
     d = diff_plans(old, new)
@@ -71,19 +73,15 @@ def graph(
     """The stack's architecture from its plan: components, their resources, and the request and
     data path (ingress -> service -> model pods -> identity -> bucket)."""
     from mlinfra.delivery.graph import render
-    from mlinfra.offline import ProgramError, plan_stack
+    from mlinfra.offline import load_plan_file, plan_stack
 
-    if fmt not in ("mermaid", "dot"):
-        raise _fail(f"--format: {fmt!r}; allowed: mermaid, dot")
-    try:
-        if source.is_dir():
-            if not stack:
-                raise _fail(f"--stack: required when {source} is a stack directory")
-            plan = plan_stack(source, stack)
-        else:
-            plan = read_plan(source)
-    except (PlanFileError, ProgramError) as e:
-        raise _fail(str(e)) from None
+    _choice(fmt, GRAPH_FORMATS, "--format")
+    if source.is_dir():
+        if not stack:
+            raise InputError(f"required when {source} is a stack directory", field="--stack")
+        plan = plan_stack(source, stack)
+    else:
+        plan = load_plan_file(source)
     sys.stdout.write(render(plan, fmt))
 
 
@@ -107,28 +105,27 @@ def _deploy(command: str, doc: str):
             False, "--preview-only", help="refresh/destroy: show what would happen, change nothing."
         ),
     ) -> None:
-        from mlinfra.delivery.deploy import DeployError, run
-        from mlinfra.policy.config import PackConfigError, load_pack_config
+        from mlinfra.delivery.deploy import run
+        from mlinfra.policy.config import load_pack_config
+        from mlinfra.policy.model import RULES
 
-        try:
-            config = load_pack_config(policy_config) if policy_config else None
-            code, summary = run(
-                command,
-                stack_dir,
-                stack,
-                write=typer.echo,
-                policy_config=config,
-                diff=show_diff,
-                expect_no_changes=expect_no_changes,
-                plan_file=plan_file,
-                preview_only=preview_only,
-            )
-        except (DeployError, PackConfigError) as e:
-            raise _fail(str(e)) from None
+        config = load_pack_config(policy_config, {r.name for r in RULES}) if policy_config else None
+        code, summary = run(
+            command,
+            stack_dir,
+            stack,
+            write=typer.echo,
+            policy_config=config,
+            diff=show_diff,
+            expect_no_changes=expect_no_changes,
+            plan_file=plan_file,
+            preview_only=preview_only,
+        )
         typer.echo(summary)
         raise typer.Exit(code)
 
     run_command.__doc__ = doc
+    run_command.__name__ = command
     return run_command
 
 
@@ -141,7 +138,7 @@ DEPLOY_DOCS = {
 
 
 def register(app: typer.Typer) -> None:
-    app.command("diff")(diff)
-    app.command("graph")(graph)
+    app.command("diff")(user_errors(diff))
+    app.command("graph")(user_errors(graph))
     for command, doc in DEPLOY_DOCS.items():
-        app.command(command)(_deploy(command, doc))
+        app.command(command)(user_errors(_deploy(command, doc)))

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mlinfra.delivery.summary import summary_line
+from mlinfra.errors import InputError
 
 COMMANDS = ("preview", "up", "refresh", "destroy")
 INSTALL_HINT = (
@@ -28,8 +29,8 @@ INSTALL_HINT = (
 _OPS = {"create": "create", "update": "update", "replace": "replace", "delete": "delete"}
 
 
-class DeployError(Exception):
-    """The command cannot start (no CLI, no policy packs, bad stack); one line for the user."""
+class DeployError(InputError):
+    """The command cannot start (no CLI, no policy packs); one line for the user (exit 2)."""
 
 
 def find_cli() -> str | None:
@@ -52,14 +53,11 @@ def find_policy_packs(stack_dir: Path) -> dict[str, Path]:
 
 def stack_environment(stack_dir: Path, stack: str) -> str:
     """dev/staging/prod of the stack, as `mlinfra plan` reads it (config `mlinfra:platform`, else the name)."""
-    from mlinfra.offline import ProgramError, load_stack
+    from mlinfra.offline import load_stack
     from mlinfra.offline.engine import _config_environment
 
     short = stack.rsplit("/", 1)[-1]
-    try:
-        cfg = load_stack(stack_dir, short)
-    except ProgramError as e:
-        raise DeployError(str(e)) from None
+    cfg = load_stack(stack_dir, short)  # a bad stack file: ProgramError/YamlFileError naming file and field
     return _config_environment(cfg.config, short) or "dev"
 
 

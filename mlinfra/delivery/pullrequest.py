@@ -32,7 +32,7 @@ from typing import Any
 
 from mlinfra.delivery.diff import diff_plans
 from mlinfra.delivery.markdown import marker, render_diff, render_plan
-from mlinfra.delivery.planfile import PlanFileError, read_plan
+from mlinfra.offline.engine import PlanFileError, load_plan_file
 
 
 def _stacks(value: str) -> list[str]:
@@ -114,10 +114,10 @@ def outcome(stack: str, out: Path, allow_stateful_delete: bool) -> Outcome:
         )
         return Outcome(stack, body, True, [f"{stack}: the plan failed"])
     try:
-        head = read_plan(out / f"{stack}.head.json")
+        head = load_plan_file(out / f"{stack}.head.json")
         base = None
         if not base_status.get("missing") and base_status.get("rc") in (0, 1):
-            base = read_plan(out / f"{stack}.base.json")
+            base = load_plan_file(out / f"{stack}.base.json")
     except PlanFileError as e:
         project = status.get("project", "")
         return Outcome(

@@ -91,6 +91,25 @@ DCGM_EXPORTER = ChartPin(
     "NVIDIA/dcgm-exporter@4.5.3-4.8.2",
 )
 
+# metrics-server chart 3.13.1 (tag metrics-server-helm-chart-3.13.1; app v0.8.1): the resource
+# metrics API (metrics.k8s.io) CPU HPAs read. GKE and AKS run their own (layer arg
+# `install_metrics_server=False` there).
+METRICS_SERVER = ChartPin(
+    "metrics-server",
+    "metrics-server",
+    "https://kubernetes-sigs.github.io/metrics-server/",
+    "3.13.1",
+    "kubernetes-sigs/metrics-server@metrics-server-helm-chart-3.13.1",
+)
+# KEDA 2.20.2 (kedacore/charts tag v2.20.2): ScaledObjects that scale models on Prometheus queries.
+KEDA = ChartPin(
+    "keda",
+    "keda",
+    "https://kedacore.github.io/charts",
+    "2.20.2",
+    "kedacore/charts@v2.20.2",
+)
+
 # Cluster Autoscaler must match the Kubernetes minor (AWS only: GKE and AKS run their own).
 # Chart tags cluster-autoscaler-chart-<version> in kubernetes/autoscaler.
 CLUSTER_AUTOSCALER_REPO = "https://kubernetes.github.io/autoscaler"
@@ -114,5 +133,7 @@ ALL_PINS: tuple[ChartPin, ...] = (
     KUBE_PROMETHEUS_STACK,
     NVIDIA_DEVICE_PLUGIN,
     DCGM_EXPORTER,
+    METRICS_SERVER,
+    KEDA,
     *CLUSTER_AUTOSCALER.values(),
 )

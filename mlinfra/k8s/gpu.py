@@ -15,7 +15,8 @@ Time-slicing: the device plugin chart builds a ConfigMap from `config.map`; a co
 sidecar picks the entry named by the node label `nvidia.com/device-plugin.config` and falls
 back to `config.default`. Each pool with `time_slicing_replicas > 1` gets an entry
 `pool-<name>`; node pools put `device_plugin_node_labels(pool)` on their nodes to select it.
-Nodes without the label get the `default` entry: no sharing.
+Nodes without the label get the `default` entry: no sharing. On an existing cluster nothing
+creates the nodes with that label: `pool_nodes` lists them and each gets a NodePatch.
 """
 
 from __future__ import annotations
@@ -28,13 +29,16 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
+from mlinfra.components import child
 from mlinfra.k8s.charts import DCGM_EXPORTER, NVIDIA_DEVICE_PLUGIN
-from mlinfra.k8s.metrics import MONITORING_RELEASE_NAME, NODE_LABEL, RELEASE_LABEL
+from mlinfra.k8s.metrics import MONITORING_RELEASE_NAME, NODE_LABEL, RELEASE_LABEL, dcgm_counters_csv
 from mlinfra.k8s.objects import (
     chart_labels,
     check_dns_label,
+    check_node_name,
     check_pool_keys,
     check_tolerations,
+    container_resources,
     deep_merge,
     from_namespace,
     helm_release,
@@ -58,11 +62,56 @@ DCGM_EXPORTER_PORT = 9400  # the chart's service.port / containerPort "metrics"
 DEVICE_PLUGIN_CONFIG_LABEL = "nvidia.com/device-plugin.config"
 DEFAULT_DEVICE_PLUGIN_CONFIG = "default"
 
+# Requests and limits of the GPU daemons (the kubernetes pack's resource-requests-limits rule).
+# dcgm-exporter 4.8.2 values.yaml defaults: requests 100m/128Mi, limits 200m/512Mi; DCGM's host
+# engine runs in the exporter's container, so requests are raised to 256Mi.
+DEVICE_PLUGIN_RESOURCES = container_resources("50m", "64Mi", "200m", "256Mi")
+DCGM_RESOURCES = container_resources("100m", "256Mi", "500m", "512Mi")
+# LimitRange defaults in the GPU namespace for the chart containers that carry no resources.
+_CONFIG_MANAGER = container_resources("10m", "32Mi", "100m", "64Mi")
+CONFIG_MANAGER_DEFAULTS = {
+    "defaultRequest": _CONFIG_MANAGER["requests"],
+    "default": _CONFIG_MANAGER["limits"],
+}
+
 # Built-in class (highest node-level priority): a GPU node without its device plugin cannot
 # run a single GPU pod, and a node without DCGM is invisible to the XID/idle alerts.
 GPU_DAEMON_PRIORITY_CLASS = "system-node-critical"
 # Keep a bounded history, and roll back a failed upgrade's leftovers.
 RELEASE_OPTIONS: dict[str, Any] = {"max_history": 10, "cleanup_on_fail": True}
+
+# The chart's default mount of its counters ConfigMap over the file the exporter reads
+# (dcgm-exporter 4.8.2 values.yaml extraConfigMapVolumes / extraVolumeMounts, lines 171-182).
+DCGM_COUNTERS_MOUNT: dict[str, list[dict[str, Any]]] = {
+    "extraConfigMapVolumes": [
+        {
+            "name": "exporter-metrics-volume",
+            "configMap": {
+                "name": "exporter-metrics-config-map",
+                "items": [{"key": "metrics", "path": "default-counters.csv"}],
+            },
+        }
+    ],
+    "extraVolumeMounts": [
+        {
+            "name": "exporter-metrics-volume",
+            "mountPath": "/etc/dcgm-exporter/default-counters.csv",
+            "subPath": "default-counters.csv",
+        }
+    ],
+}
+
+
+def _merge_dcgm_values(ours: Mapping[str, Any], cloud: Mapping[str, Any]) -> dict[str, Any]:
+    """The cloud's `dcgm_values` deep-merged over ours, except that the volume lists add up: a cloud
+    that mounts its driver (GKE) must not replace the counters mount (Helm replaces lists)."""
+    merged = deep_merge(ours, cloud)
+    for key, entries in DCGM_COUNTERS_MOUNT.items():
+        extra = cloud.get(key)
+        if isinstance(extra, Sequence) and not isinstance(extra, str):
+            merged[key] = [dict(e) for e in entries] + [dict(e) for e in extra if e not in entries]
+    return merged
+
 
 # --------------------------------------------------------------------------- time-slicing
 
@@ -122,6 +171,25 @@ def gpu_node_affinity() -> dict[str, Any]:
     }
 
 
+def _node_labels(
+    pools: Sequence[GpuPoolSpec], pool_nodes: Mapping[str, Sequence[str]], install_device_plugin: bool
+) -> dict[str, dict[str, str]]:
+    """Node name -> the device-plugin config label of its pool (shared pools only)."""
+    out: dict[str, dict[str, str]] = {}
+    by_name = {p.name: p for p in pools}
+    for pool_name, nodes in pool_nodes.items():
+        if isinstance(nodes, str) or not isinstance(nodes, Sequence):
+            raise SpecError(f"pool {pool_name!r}: expected a list of node names", "pool_nodes")
+        labels = device_plugin_node_labels(by_name[pool_name]) if install_device_plugin else {}
+        for node in nodes:
+            check_node_name(node, f"pool_nodes.{pool_name}")
+            if node in out:
+                raise SpecError(f"node {node!r} is listed under two pools", "pool_nodes")
+            if labels:
+                out[node] = labels
+    return out
+
+
 # --------------------------------------------------------------------------- component
 
 
@@ -145,6 +213,9 @@ class GpuEnablementArgs:
     dcgm_values: Mapping[str, Any] = field(default_factory=dict)
     """Deep-merged over the DCGM exporter chart values (maps merge, anything else replaces), e.g.
     the driver's hostPath volume and `LD_LIBRARY_PATH` on GKE's Container-Optimized OS."""
+    pool_nodes: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    """Pool name -> names of existing nodes to label with the pool's time-slicing config (clusters
+    whose node pools mlinfra does not create); one NodePatch per node."""
 
 
 class GpuEnablement(pulumi.ComponentResource):
@@ -166,6 +237,8 @@ class GpuEnablement(pulumi.ComponentResource):
         extra_tolerations = check_tolerations(args.pool_tolerations, "pool_tolerations")
         if not isinstance(args.dcgm_values, Mapping):
             raise SpecError("must be a mapping of chart values", "dcgm_values")
+        check_pool_keys(args.pool_nodes, [p.name for p in pools], "pool_nodes")
+        node_labels = _node_labels(pools, args.pool_nodes, args.install_device_plugin)
         # Without our plugin the cloud shares GPUs itself (GKE: the node pool's gpu_sharing_config),
         # so `time_slicing_replicas > 1` is the cloud's business and no config is written here.
         sharing = time_slicing_config(pools) if args.install_device_plugin else None
@@ -180,6 +253,17 @@ class GpuEnablement(pulumi.ComponentResource):
             self, f"{name}-namespace", args.namespace, meta_labels, pod_security_labels("privileged")
         )
         self.namespace = name_of(ns)
+
+        # The device plugin chart renders its config-manager init container and sidecar (time-slicing
+        # configs, templates/daemonset-device-plugin.yml and daemonset-mps-control-daemon.yml at
+        # v0.18.2) without `resources` and has no value for them: bounded here at admission.
+        if args.install_device_plugin:
+            k8s.core.v1.LimitRange(
+                f"{name}-limits",
+                metadata={"name": "gpu-daemon-defaults", "namespace": self.namespace, "labels": meta_labels},
+                spec={"limits": [{"type": "Container", **CONFIG_MANAGER_DEFAULTS}]},
+                opts=child(self),
+            )
 
         # Deny all ingress to the GPU daemons except Prometheus scraping DCGM.
         network_policy(
@@ -223,7 +307,9 @@ class GpuEnablement(pulumi.ComponentResource):
                 # GPU feature discovery / NFD are not needed: node pools label their nodes.
                 "gfd": {"enabled": False},
                 "nfd": {"enabled": False},
-                "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+                # templates/daemonset-device-plugin.yml (the plugin) and daemonset-mps-control-daemon.yml
+                # read `resources`; the config-manager containers get none (LimitRange below).
+                "resources": DEVICE_PLUGIN_RESOURCES,
             }
             if sharing:
                 values["config"] = sharing
@@ -242,13 +328,22 @@ class GpuEnablement(pulumi.ComponentResource):
             "fullnameOverride": DCGM_EXPORTER_RELEASE_NAME,
             **scheduling,
             "podLabels": chart_labels(meta_labels),
-            "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
-            # Pod-to-GPU mapping needs cluster-wide pod read access: off (least privilege).
+            "resources": DCGM_RESOURCES,
+            # Pod *labels* on GPU series need cluster-wide pod read access: off (least privilege);
+            # the pod name and namespace come without it (the kubelet's pod-resources API), and
+            # kube-state-metrics' kube_pod_labels joins them to the model.
             "kubernetes": {"enablePodLabels": False},
+            # The chart's own counter list lacks DCGM_FI_DEV_FB_RESERVED and the XID counter (metrics.py);
+            # the chart's ConfigMap mount carries it to the exporter (kept by _merge_dcgm_values).
+            "customMetrics": dcgm_counters_csv(),
+            **{key: [dict(e) for e in entries] for key, entries in DCGM_COUNTERS_MOUNT.items()},
             "serviceMonitor": {
                 "enabled": args.service_monitor,
                 "interval": "15s",
-                "honorLabels": False,
+                # Keep the exporter's `pod`, `namespace` and `container` labels (the GPU's user):
+                # without honorLabels Prometheus renames them `exported_*` under the exporter
+                # pod's own, and no GPU series names a model.
+                "honorLabels": True,
                 "additionalLabels": {RELEASE_LABEL: MONITORING_RELEASE_NAME, **chart_labels(meta_labels)},
                 "relabelings": [
                     {
@@ -265,9 +360,16 @@ class GpuEnablement(pulumi.ComponentResource):
             release_name=DCGM_EXPORTER_RELEASE_NAME,
             pin=DCGM_EXPORTER,
             namespace=self.namespace,
-            values=deep_merge(dcgm_values, args.dcgm_values),
+            values=_merge_dcgm_values(dcgm_values, args.dcgm_values),
             **RELEASE_OPTIONS,
         )
+
+        for node, labels in node_labels.items():
+            k8s.core.v1.NodePatch(
+                f"{name}-node-{node}",
+                metadata={"name": node, "labels": labels},
+                opts=child(self),
+            )
 
         self.register_outputs(
             {

@@ -21,13 +21,15 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 import yaml
 
-from mlinfra.catalog import ENVIRONMENTS
+from mlinfra.catalog import DEFAULT_KUBERNETES_VERSION, ENVIRONMENTS, SUPPORTED_KUBERNETES_VERSIONS
 from mlinfra.components import child
 from mlinfra.k8s import metrics as m
+from mlinfra.k8s.alerts import ALERT_RECEIVERS, alert_rules, alertmanager_config, enabled_receivers
 from mlinfra.k8s.charts import KUBE_PROMETHEUS_STACK
 from mlinfra.k8s.objects import (
     chart_labels,
     check_dns_label,
+    container_resources,
     helm_release,
     name_of,
     namespace,
@@ -37,7 +39,7 @@ from mlinfra.k8s.objects import (
 )
 from mlinfra.spec import RECEIVER_SECRET_KEYS, ModelSpec, MonitoringSpec, SpecError
 
-ALERT_RECEIVERS = ("slack", "pagerduty", "webhook")
+__all__ = ["MonitoringStack", "MonitoringStackArgs", "alert_rules", "alertmanager_config", "dashboard_files"]
 GRAFANA_ADMIN_USER = "admin"
 GRAFANA_USER_KEY = "admin-user"
 GRAFANA_PASSWORD_KEY = "admin-password"
@@ -78,199 +80,6 @@ def render_dashboard(text: str, serving_namespace: str) -> str:
     return json.dumps(doc, indent=2)
 
 
-# --------------------------------------------------------------------------- alert rules
-
-
-def _host_matcher(model: str) -> str:
-    # Models are served at <name>.<serving domain>; PromQL regexes are fully anchored.
-    return f'host=~"{model}\\\\..+"'
-
-
-def alert_rules(spec: MonitoringSpec, models: Sequence[ModelSpec], environment: str) -> list[dict[str, Any]]:
-    """PrometheusRule groups: GPU health and cost, GPU capacity, per-model latency SLO, 5xx ratio."""
-    # Service-level alerts page in prod; elsewhere they go to chat.
-    slo_severity = "critical" if environment == "prod" else "warning"
-    dcgm_job = 'job=~".*dcgm.*"'
-    gpu_nodes = f'{m.KUBE_NODE_LABELS}{{{m.GPU_NODE_SERIES_LABEL}="true"}}'
-    sat = spec.gpu_memory_saturation
-    gpu = [
-        {
-            "alert": "GpuXidError",
-            "expr": f"max by ({m.NODE_LABEL}, gpu) ({m.DCGM_XID_ERRORS}) > 0",
-            "for": "1m",
-            "labels": {"severity": "critical", "category": "gpu-health"},
-            "annotations": {
-                "summary": "GPU {{ $labels.gpu }} on {{ $labels.node }} reported XID error {{ $value }}",
-                "description": "An XID error means a driver or hardware fault (e.g. 48 double-bit ECC, 79 fell "
-                "off the bus). Drain the node and check `dmesg`; replace it if the error repeats.",
-                "runbook_url": "https://docs.nvidia.com/deploy/xid-errors/index.html",
-            },
-        },
-        {
-            "alert": "DcgmExporterDown",
-            "expr": f"{m.UP}{{{dcgm_job}}} == 0",
-            "for": "10m",
-            "labels": {"severity": "warning", "category": "gpu-health"},
-            "annotations": {
-                "summary": "DCGM exporter {{ $labels.instance }} is down",
-                "description": "GPU telemetry of this node is missing: XID, idle and memory alerts cannot fire for it.",
-            },
-        },
-        {
-            # Not `absent(up{...})`: GPU pools scale to zero, and no exporter is expected then.
-            "alert": "DcgmExporterMissing",
-            "expr": f"(count({gpu_nodes}) or on() vector(0)) > (count({m.UP}{{{dcgm_job}}} == 1) or on() vector(0))",
-            "for": "15m",
-            "labels": {"severity": "warning", "category": "gpu-health"},
-            "annotations": {
-                "summary": "Fewer healthy DCGM exporters than GPU nodes",
-                "description": "Some GPU nodes run no DCGM exporter (scheduling, taints or image pull).",
-            },
-        },
-        {
-            "alert": "GpuNodeIdle",
-            "expr": f"avg by ({m.NODE_LABEL}) ({m.DCGM_GPU_UTIL}) == 0",
-            "for": f"{spec.gpu_idle_minutes}m",
-            "labels": {"severity": "warning", "category": "cost"},
-            "annotations": {
-                "summary": "GPU node {{ $labels.node }} idle for " + f"{spec.gpu_idle_minutes} minutes",
-                "description": "All GPUs of the node were at 0% utilisation; the node is paid for but unused. "
-                "Scale the workload or pool down.",
-            },
-        },
-        {
-            "alert": "GpuMemorySaturation",
-            "expr": f"max by ({m.NODE_LABEL}, gpu) ({m.DCGM_FB_USED} / ({m.DCGM_FB_USED} + {m.DCGM_FB_FREE})) > {sat}",
-            "for": "10m",
-            "labels": {"severity": "warning", "category": "gpu-capacity"},
-            "annotations": {
-                "summary": "GPU {{ $labels.gpu }} on {{ $labels.node }} memory above " + f"{sat:.0%}",
-                "description": "Framebuffer nearly full: the next allocation fails with CUDA out-of-memory.",
-            },
-        },
-        {
-            "alert": "GpuPodsPending",
-            "expr": (
-                f'sum by (namespace, pod) ({m.KUBE_POD_STATUS_PHASE}{{phase="Pending"}}) > 0 '
-                f"and on (namespace, pod) sum by (namespace, pod) "
-                f'({m.KUBE_POD_CONTAINER_RESOURCE_REQUESTS}{{resource="{m.KSM_GPU_RESOURCE}"}}) > 0'
-            ),
-            "for": "15m",
-            "labels": {"severity": "warning", "category": "gpu-capacity"},
-            "annotations": {
-                "summary": "Pod {{ $labels.namespace }}/{{ $labels.pod }} waits for a GPU",
-                "description": "A GPU pod has been Pending for 15 minutes: the pool is at max_nodes, the "
-                "cloud has no capacity (spot) or the quota is exhausted.",
-            },
-        },
-    ]
-    model_rules: list[dict[str, Any]] = []
-    for model in models:
-        slo_s = model.latency_slo_ms / 1000
-        model_rules.append(
-            {
-                "alert": "ModelLatencySloBreached",
-                "expr": (
-                    f"histogram_quantile(0.99, sum by (le) (rate({m.NGINX_REQUEST_DURATION_BUCKET}"
-                    f"{{{_host_matcher(model.name)}}}[5m]))) > {slo_s:g}"
-                ),
-                "for": "10m",
-                "labels": {"severity": slo_severity, "category": "slo", "model": model.name},
-                "annotations": {
-                    "summary": f"Model {model.name} p99 latency above its {model.latency_slo_ms} ms SLO",
-                    "description": "p99 over 5 minutes is {{ $value | humanizeDuration }} at the ingress.",
-                },
-            }
-        )
-    requests_5m = f"sum by (host) (rate({m.NGINX_REQUESTS}[5m]))"
-    model_rules.append(
-        {
-            "alert": "ModelHighErrorRatio",
-            "expr": (
-                f'sum by (host) (rate({m.NGINX_REQUESTS}{{status=~"5.."}}[5m])) / {requests_5m} '
-                f"> {spec.error_ratio_threshold:g} and on (host) {requests_5m} > 0.0167"
-            ),
-            "for": "5m",
-            "labels": {"severity": slo_severity, "category": "slo"},
-            "annotations": {
-                "summary": "{{ $labels.host }} returns 5xx for {{ $value | humanizePercentage }} of requests",
-                "description": f"More than {spec.error_ratio_threshold:.0%} of requests failed over 5 minutes "
-                "(alerting only above one request per minute).",
-            },
-        }
-    )
-    return [{"name": "mlinfra-gpu", "rules": gpu}, {"name": "mlinfra-models", "rules": model_rules}]
-
-
-# --------------------------------------------------------------------------- alertmanager
-
-
-def alertmanager_config(spec: MonitoringSpec, receivers: Mapping[str, str]) -> dict[str, Any]:
-    """Routing by severity: critical -> PagerDuty (+ Slack), warning -> Slack; webhook gets both.
-
-    The default receiver is `null`, so unrouted alerts (and the Watchdog) are dropped, not lost
-    in a misconfigured channel.
-    """
-    receiver_list: list[dict[str, Any]] = [{"name": "null"}]
-    routes: list[dict[str, Any]] = [{"receiver": "null", "matchers": ['alertname = "Watchdog"']}]
-    if "pagerduty" in receivers:
-        receiver_list.append(
-            {
-                "name": "pagerduty",
-                "pagerduty_configs": [{"routing_key": receivers["pagerduty"], "send_resolved": True}],
-            }
-        )
-        routes.append({"receiver": "pagerduty", "matchers": ['severity = "critical"'], "continue": True})
-    if "slack" in receivers:
-        slack: dict[str, Any] = {
-            "api_url": receivers["slack"],
-            "send_resolved": True,
-            "title": "[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }}",
-            "text": "{{ range .Alerts }}{{ .Annotations.summary }}\n{{ end }}",
-        }
-        if spec.alerting.slack_channel:
-            slack["channel"] = spec.alerting.slack_channel
-        receiver_list.append({"name": "slack", "slack_configs": [slack]})
-        routes.append({"receiver": "slack", "matchers": ['severity =~ "critical|warning"'], "continue": True})
-    if "webhook" in receivers:
-        receiver_list.append(
-            {"name": "webhook", "webhook_configs": [{"url": receivers["webhook"], "send_resolved": True}]}
-        )
-        routes.append(
-            {"receiver": "webhook", "matchers": ['severity =~ "critical|warning"'], "continue": True}
-        )
-    return {
-        "global": {"resolve_timeout": "5m"},
-        "route": {
-            "receiver": "null",
-            "group_by": ["alertname", "namespace"],
-            "group_wait": "30s",
-            "group_interval": "5m",
-            "repeat_interval": "4h",
-            "routes": routes,
-        },
-        "inhibit_rules": [
-            {
-                "source_matchers": ['severity = "critical"'],
-                "target_matchers": ['severity = "warning"'],
-                "equal": ["alertname", "namespace"],
-            }
-        ],
-        "receivers": receiver_list,
-    }
-
-
-def _enabled_receivers(spec: MonitoringSpec) -> set[str]:
-    wanted = set()
-    if spec.alerting.slack_channel:
-        wanted.add("slack")
-    if spec.alerting.pagerduty:
-        wanted.add("pagerduty")
-    if spec.alerting.webhook:
-        wanted.add("webhook")
-    return wanted
-
-
 # --------------------------------------------------------------------------- component
 
 
@@ -292,8 +101,18 @@ class MonitoringStackArgs:
     """{"slack": webhook URL, "pagerduty": routing key, "webhook": URL} (secrets)."""
     node_selector: Mapping[str, str] = field(default_factory=dict)
     """Node selector of the stack's pods (e.g. the system pool)."""
+    kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
+    """The cluster's minor version: picks the kubectl image of the CRD upgrade job."""
     labels: Mapping[str, str] = field(default_factory=dict)
     """Must carry owner and cost-center; extra labels go on every object."""
+    managed_control_plane: bool = True
+    """EKS/GKE/AKS: no controller-manager, scheduler or etcd pod to scrape, kube-proxy metrics only on
+    127.0.0.1: the chart's monitors (and their always-firing *Down alerts) are turned off."""
+
+
+# Control-plane components a managed cluster does not expose (kube-prometheus-stack 81.4.3 values.yaml
+# lines 1868, 2169, 2283, 2393; each also gates its default alert rules, templates/prometheus/rules-1.14).
+MANAGED_CONTROL_PLANE_OFF = ("kubeControllerManager", "kubeScheduler", "kubeEtcd", "kubeProxy")
 
 
 class MonitoringStack(pulumi.ComponentResource):
@@ -305,68 +124,20 @@ class MonitoringStack(pulumi.ComponentResource):
     release: k8s.helm.v3.Release
 
     def __init__(self, name: str, args: MonitoringStackArgs, opts: pulumi.ResourceOptions | None = None):
-        spec = args.spec
-        # ---- validation (before any registration)
-        if not spec.enabled:
-            raise SpecError("monitoring is disabled; do not create a MonitoringStack", "spec.enabled")
-        if args.environment not in ENVIRONMENTS:
-            raise SpecError(f"{args.environment!r} is not one of {', '.join(ENVIRONMENTS)}", "environment")
-        labels_in = dict(args.labels)
-        if labels_in.get("environment", args.environment) != args.environment:
-            raise SpecError(
-                f"labels.environment {labels_in['environment']!r} differs from {args.environment!r}", "labels"
-            )
-        labels_in["environment"] = args.environment
-        meta_labels = object_labels("monitoring", labels_in)
-        check_dns_label(spec.namespace, "spec.namespace")
-        check_dns_label(args.serving_namespace, "serving_namespace")
-        if args.storage_class is not None and (
-            not _SUBDOMAIN.match(args.storage_class) or len(args.storage_class) > 253
-        ):
-            raise SpecError(f"{args.storage_class!r} is not a valid StorageClass name", "storage_class")
-        unknown = sorted(set(args.alert_receivers) - set(ALERT_RECEIVERS))
-        if unknown:
-            raise SpecError(
-                f"unknown receivers {unknown}; allowed: {', '.join(ALERT_RECEIVERS)}", "alert_receivers"
-            )
-        wanted = _enabled_receivers(spec)
-        for receiver in sorted(wanted - set(args.alert_receivers)):
-            # A receiver asked for but without its secret is a deploy-time gap, not a bad spec:
-            # the stack still builds (offline plans have no secrets) and says how to close it.
-            key = RECEIVER_SECRET_KEYS[receiver]
-            pulumi.log.warn(
-                f"monitoring.alerting enables {receiver} but the secret config mlinfra:{key} is not set; "
-                f"alerts will not reach {receiver} until `pulumi config set --secret mlinfra:{key} ...`"
-            )
-        extra = sorted(set(args.alert_receivers) - wanted)
-        if extra:
-            raise SpecError(
-                f"receivers {extra} were given but are not enabled in monitoring.alerting "
-                "(slack_channel / pagerduty / webhook)",
-                "alert_receivers",
-            )
-        for k, v in args.node_selector.items():
-            if not k or not isinstance(v, str):
-                raise SpecError(
-                    f"node selector entry {k!r}: {v!r} must map a label key to a string", "node_selector"
-                )
-        unique_names([mdl.name for mdl in args.models], "model", "models")
-        dashboards = dashboard_files()
-        for fname, text in dashboards.items():
-            try:
-                json.loads(text)  # a broken package-data file fails here, not in Grafana
-            except ValueError as e:
-                raise SpecError(f"dashboard {fname} is not valid JSON: {e}", "dashboards") from None
+        meta_labels, dashboards = _validate(args)
 
         super().__init__("mlinfra:k8s:MonitoringStack", name, None, opts)
+        self._name = name
+        self._labels = meta_labels
         self.release_name = m.MONITORING_RELEASE_NAME
-        node_selector = dict(args.node_selector)
-        ns_name = spec.namespace
-        node_exporter_ns_name = f"{ns_name}-node-exporter"[:63]
+        spec = args.spec
+        node_exporter_ns_name = f"{spec.namespace}-node-exporter"[:63]
 
         # Operator, Prometheus, Alertmanager, Grafana and kube-state-metrics need no host access;
         # `restricted` violations are reported before the level is tightened.
-        ns = namespace(self, f"{name}-namespace", ns_name, meta_labels, pod_security_labels("baseline"))
+        ns = namespace(
+            self, f"{name}-namespace", spec.namespace, meta_labels, pod_security_labels("baseline")
+        )
         self.namespace = name_of(ns)
         # node-exporter reads the host's /proc, /sys and root filesystem with hostPID and
         # hostNetwork: it is isolated here so the main monitoring namespace stays baseline.
@@ -378,149 +149,76 @@ class MonitoringStack(pulumi.ComponentResource):
             pod_security_labels("privileged"),
         )
 
-        # ---- Grafana admin credentials: a Secret built from a Pulumi secret
-        if args.grafana_admin_password is None:
-            generated = random.RandomPassword(
-                f"{name}-grafana-admin-password", length=32, special=False, opts=child(self)
-            )
-            password: pulumi.Output[str] = generated.result
-        else:
-            password = pulumi.Output.from_input(args.grafana_admin_password)
-        self.grafana_admin_password = pulumi.Output.secret(password)
-        grafana_secret_name = f"{self.release_name}-grafana-admin"
-
-        def secret(role: str, secret_name: str, data: Mapping[str, pulumi.Input[str]]) -> k8s.core.v1.Secret:
-            return k8s.core.v1.Secret(
-                f"{name}-{role}",
-                metadata={"name": secret_name, "namespace": self.namespace, "labels": meta_labels},
-                type="Opaque",
-                string_data=dict(data),
-                opts=child(self),
-            )
-
-        grafana_secret = secret(
-            "grafana-admin",
-            grafana_secret_name,
-            {GRAFANA_USER_KEY: GRAFANA_ADMIN_USER, GRAFANA_PASSWORD_KEY: self.grafana_admin_password},
-        )
-
-        # ---- Alertmanager configuration: a Secret (receiver URLs/keys are credentials)
-        am_secret_name = f"{self.release_name}-alertmanager-config"
-        receivers = {k: pulumi.Output.from_input(v) for k, v in args.alert_receivers.items()}
-        am_yaml = pulumi.Output.all(**receivers).apply(
-            lambda r: yaml.safe_dump(alertmanager_config(spec, r), sort_keys=False)
-        )
-        am_secret = secret(
-            "alertmanager-config", am_secret_name, {ALERTMANAGER_CONFIG_KEY: pulumi.Output.secret(am_yaml)}
-        )
-
-        # ---- kube-prometheus-stack
-        def volume(size_gb: int) -> dict[str, Any]:
-            claim: dict[str, Any] = {
-                "accessModes": ["ReadWriteOnce"],
-                "resources": {"requests": {"storage": f"{size_gb}Gi"}},
-            }
-            if args.storage_class:
-                claim["storageClassName"] = args.storage_class
-            return {"volumeClaimTemplate": {"spec": claim}}
-
-        env = args.environment
-        grafana_persistence: dict[str, Any] = {
-            "enabled": True,
-            "type": "pvc",
-            "accessModes": ["ReadWriteOnce"],
-            "size": f"{spec.grafana_storage_gb}Gi",
-        }
-        if args.storage_class:
-            grafana_persistence["storageClassName"] = args.storage_class
-        values: dict[str, Any] = {
-            "commonLabels": chart_labels(meta_labels),
-            "crds": {"enabled": True},
-            "prometheusOperator": {
-                "nodeSelector": node_selector,
-                "admissionWebhooks": {"patch": {"nodeSelector": node_selector}},
-            },
-            "prometheus": {
-                "prometheusSpec": {
-                    "retention": f"{spec.retention_days}d",
-                    # Prune by size before the volume fills: a full disk stops ingestion entirely.
-                    "retentionSize": f"{int(spec.prometheus_storage_gb * 0.85)}GB",
-                    "storageSpec": volume(spec.prometheus_storage_gb),
-                    # Pick up ServiceMonitors/PodMonitors/rules from every namespace and release
-                    # (DCGM in gpu-system, model servers, this stack's own rules).
-                    "serviceMonitorSelectorNilUsesHelmValues": False,
-                    "podMonitorSelectorNilUsesHelmValues": False,
-                    "ruleSelectorNilUsesHelmValues": False,
-                    "probeSelectorNilUsesHelmValues": False,
-                    "scrapeConfigSelectorNilUsesHelmValues": False,
-                    "resources": PROMETHEUS_RESOURCES[env],
-                    "nodeSelector": node_selector,
-                },
-            },
-            "alertmanager": {
-                "alertmanagerSpec": {
-                    # The chart must not render its own config Secret from values: ours holds the
-                    # receiver credentials and is referenced by name only.
-                    "useExistingSecret": True,
-                    "configSecret": am_secret_name,
-                    "replicas": ALERTMANAGER_REPLICAS[env],
-                    "storage": volume(ALERTMANAGER_STORAGE_GB),
-                    "nodeSelector": node_selector,
-                },
-            },
-            "grafana": {
-                "admin": {
-                    "existingSecret": grafana_secret_name,
-                    "userKey": GRAFANA_USER_KEY,
-                    "passwordKey": GRAFANA_PASSWORD_KEY,
-                },
-                "persistence": grafana_persistence,
-                # A ReadWriteOnce volume cannot be attached to the old and new pod at once.
-                "deploymentStrategy": {"type": "Recreate"},
-                # fsGroup owns the volume; the root chown init container would break `baseline`.
-                "initChownData": {"enabled": False},
-                # Namespaced RBAC: the sidecars must not read every Secret of the cluster.
-                "rbac": {"namespaced": True},
-                "nodeSelector": node_selector,
-                "sidecar": {
-                    "dashboards": {
-                        "enabled": True,
-                        "label": m.DASHBOARD_LABEL,
-                        "labelValue": m.DASHBOARD_LABEL_VALUE,
-                        "searchNamespace": ns_name,
-                        "resource": "configmap",
-                        "folderAnnotation": DASHBOARD_FOLDER_ANNOTATION,
-                        "provider": {"foldersFromFilesStructure": True},
-                    },
-                },
-            },
-            "kube-state-metrics": {
-                "nodeSelector": node_selector,
-                # Export the pool labels so GPU series can be grouped per pool (kube_node_labels).
-                "metricLabelsAllowlist": [f"nodes=[{','.join(m.KSM_NODE_LABELS_ALLOWLIST)}]"],
-            },
-            "prometheus-node-exporter": {"namespaceOverride": node_exporter_ns_name},
-        }
+        grafana_secret, am_secret = self._secrets(args)
         self.release = helm_release(
             self,
             f"{name}-kube-prometheus-stack",
             release_name=self.release_name,
             pin=KUBE_PROMETHEUS_STACK,
             namespace=self.namespace,
-            values=values,
+            values=chart_values(args, meta_labels, node_exporter_ns_name),
             depends_on=[grafana_secret, am_secret, node_ns],
             timeout=900,
             max_history=10,
             cleanup_on_fail=True,
         )
+        self._scraping_and_rules(args)
+        self._dashboards(args, dashboards)
 
-        # ---- scraping the model servers (contract documented in mlinfra.k8s.metrics), alert rules
-        monitor_labels = {**meta_labels, m.RELEASE_LABEL: self.release_name}
+        self.register_outputs(
+            {
+                "namespace": self.namespace,
+                "grafana_admin_password": self.grafana_admin_password,
+                "release_name": self.release_name,
+            }
+        )
+
+    def _secret(
+        self, role: str, secret_name: str, data: Mapping[str, pulumi.Input[str]]
+    ) -> k8s.core.v1.Secret:
+        return k8s.core.v1.Secret(
+            f"{self._name}-{role}",
+            metadata={"name": secret_name, "namespace": self.namespace, "labels": self._labels},
+            type="Opaque",
+            string_data=dict(data),
+            opts=child(self),
+        )
+
+    def _secrets(self, args: MonitoringStackArgs) -> tuple[k8s.core.v1.Secret, k8s.core.v1.Secret]:
+        """Grafana's admin login and Alertmanager's configuration (receiver URLs/keys are credentials)."""
+        if args.grafana_admin_password is None:
+            generated = random.RandomPassword(
+                f"{self._name}-grafana-admin-password", length=32, special=False, opts=child(self)
+            )
+            password: pulumi.Output[str] = generated.result
+        else:
+            password = pulumi.Output.from_input(args.grafana_admin_password)
+        self.grafana_admin_password = pulumi.Output.secret(password)
+        grafana_secret = self._secret(
+            "grafana-admin",
+            grafana_secret_name(),
+            {GRAFANA_USER_KEY: GRAFANA_ADMIN_USER, GRAFANA_PASSWORD_KEY: self.grafana_admin_password},
+        )
+        spec = args.spec
+        receivers = {k: pulumi.Output.from_input(v) for k, v in args.alert_receivers.items()}
+        am_yaml = pulumi.Output.all(**receivers).apply(
+            lambda r: yaml.safe_dump(alertmanager_config(spec, r), sort_keys=False)
+        )
+        am_secret = self._secret(
+            "alertmanager-config",
+            alertmanager_secret_name(),
+            {ALERTMANAGER_CONFIG_KEY: pulumi.Output.secret(am_yaml)},
+        )
+        return grafana_secret, am_secret
+
+    def _scraping_and_rules(self, args: MonitoringStackArgs) -> None:
+        """The model-server ServiceMonitor (contract in mlinfra.k8s.metrics) and the alert rules."""
+        monitor_labels = {**self._labels, m.RELEASE_LABEL: self.release_name}
 
         def operator_object(role: str, kind: str, object_name: str, spec: dict[str, Any]) -> None:
             # Prometheus Operator CRDs come with the chart: create these after it.
             k8s.apiextensions.CustomResource(
-                f"{name}-{role}",
+                f"{self._name}-{role}",
                 api_version="monitoring.coreos.com/v1",
                 kind=kind,
                 metadata={"name": object_name, "namespace": self.namespace, "labels": monitor_labels},
@@ -535,36 +233,277 @@ class MonitoringStack(pulumi.ComponentResource):
             {
                 "selector": {"matchLabels": {m.MODEL_SERVER_LABEL: m.MODEL_SERVER_LABEL_VALUE}},
                 "namespaceSelector": {"matchNames": [args.serving_namespace]},
-                "targetLabels": [m.MODEL_NAME_LABEL],
+                # model and revision on every series: KEDA sums a revision's load by them
+                "targetLabels": [m.MODEL_NAME_LABEL, m.TRACK_LABEL],
                 "endpoints": [
                     {"port": m.METRICS_PORT_NAME, "path": m.METRICS_PATH, "interval": "30s", "scheme": "http"}
                 ],
             },
         )
         operator_object(
-            "alert-rules", "PrometheusRule", "mlinfra-alerts", {"groups": alert_rules(spec, args.models, env)}
+            "alert-rules",
+            "PrometheusRule",
+            "mlinfra-alerts",
+            {"groups": alert_rules(args.spec, args.models, args.environment, args.serving_namespace)},
         )
 
-        # ---- dashboards (package data) for the Grafana sidecar
+    def _dashboards(self, args: MonitoringStackArgs, dashboards: Mapping[str, str]) -> None:
+        """Dashboards (package data) as ConfigMaps the Grafana sidecar loads."""
         for fname, text in dashboards.items():
             stem = fname.removesuffix(".json")
-            text = render_dashboard(text, args.serving_namespace)
             k8s.core.v1.ConfigMap(
-                f"{name}-dashboard-{stem}",
+                f"{self._name}-dashboard-{stem}",
                 metadata={
                     "name": f"mlinfra-dashboard-{stem}",
                     "namespace": self.namespace,
-                    "labels": {**meta_labels, m.DASHBOARD_LABEL: m.DASHBOARD_LABEL_VALUE},
+                    "labels": {**self._labels, m.DASHBOARD_LABEL: m.DASHBOARD_LABEL_VALUE},
                     "annotations": {DASHBOARD_FOLDER_ANNOTATION: DASHBOARD_FOLDER},
                 },
-                data={fname: text},
+                data={fname: render_dashboard(text, args.serving_namespace)},
                 opts=child(self),
             )
 
-        self.register_outputs(
-            {
-                "namespace": self.namespace,
-                "grafana_admin_password": self.grafana_admin_password,
-                "release_name": self.release_name,
-            }
+
+def grafana_secret_name() -> str:
+    return f"{m.MONITORING_RELEASE_NAME}-grafana-admin"
+
+
+def alertmanager_secret_name() -> str:
+    return f"{m.MONITORING_RELEASE_NAME}-alertmanager-config"
+
+
+def _validate(args: MonitoringStackArgs) -> tuple[dict[str, str], dict[str, str]]:
+    """Everything that can be refused, before any registration; returns (labels, dashboards)."""
+    spec = args.spec
+    if not spec.enabled:
+        raise SpecError("monitoring is disabled; do not create a MonitoringStack", "spec.enabled")
+    if args.environment not in ENVIRONMENTS:
+        raise SpecError(f"{args.environment!r} is not one of {', '.join(ENVIRONMENTS)}", "environment")
+    labels_in = dict(args.labels)
+    if labels_in.get("environment", args.environment) != args.environment:
+        raise SpecError(
+            f"labels.environment {labels_in['environment']!r} differs from {args.environment!r}", "labels"
         )
+    labels_in["environment"] = args.environment
+    meta_labels = object_labels("monitoring", labels_in)
+    if args.kubernetes_version not in SUPPORTED_KUBERNETES_VERSIONS:
+        raise SpecError(
+            f"{args.kubernetes_version!r}; allowed: {', '.join(SUPPORTED_KUBERNETES_VERSIONS)}",
+            "kubernetes_version",
+        )
+    check_dns_label(spec.namespace, "spec.namespace")
+    check_dns_label(args.serving_namespace, "serving_namespace")
+    if args.storage_class is not None and (
+        not _SUBDOMAIN.match(args.storage_class) or len(args.storage_class) > 253
+    ):
+        raise SpecError(f"{args.storage_class!r} is not a valid StorageClass name", "storage_class")
+    unknown = sorted(set(args.alert_receivers) - set(ALERT_RECEIVERS))
+    if unknown:
+        raise SpecError(
+            f"unknown receivers {unknown}; allowed: {', '.join(ALERT_RECEIVERS)}", "alert_receivers"
+        )
+    wanted = enabled_receivers(spec)
+    for receiver in sorted(wanted - set(args.alert_receivers)):
+        # A receiver asked for but without its secret is a deploy-time gap, not a bad spec:
+        # the stack still builds (offline plans have no secrets) and says how to close it.
+        key = RECEIVER_SECRET_KEYS[receiver]
+        pulumi.log.warn(
+            f"monitoring.alerting enables {receiver} but the secret config mlinfra:{key} is not set; "
+            f"alerts will not reach {receiver} until `pulumi config set --secret mlinfra:{key} ...`"
+        )
+    extra = sorted(set(args.alert_receivers) - wanted)
+    if extra:
+        raise SpecError(
+            f"receivers {extra} were given but are not enabled in monitoring.alerting "
+            "(slack_channel / pagerduty / webhook / dead_mans_switch)",
+            "alert_receivers",
+        )
+    for k, v in args.node_selector.items():
+        if not k or not isinstance(v, str):
+            raise SpecError(
+                f"node selector entry {k!r}: {v!r} must map a label key to a string", "node_selector"
+            )
+    unique_names([mdl.name for mdl in args.models], "model", "models")
+    dashboards = dashboard_files()
+    for fname, text in dashboards.items():
+        try:
+            json.loads(text)  # a broken package-data file fails here, not in Grafana
+        except ValueError as e:
+            raise SpecError(f"dashboard {fname} is not valid JSON: {e}", "dashboards") from None
+    return meta_labels, dashboards
+
+
+# Requests and limits of every container the chart renders (the kubernetes policy pack's
+# resource-requests-limits rule; kube-prometheus-stack 81.4.3 and its subcharts default them all to
+# `{}`). The values paths are where the pinned templates read them:
+# - crds.upgradeJob.resources: charts/crds/templates/upgrade/job.yaml (busybox init + kubectl, which
+#   applies the multi-megabyte CRDs server-side);
+# - prometheusOperator.resources: templates/prometheus-operator/deployment.yaml;
+# - prometheusOperator.admissionWebhooks.patch.resources: job-patch/job-createSecret.yaml and
+#   job-patchWebhook.yaml (kube-webhook-certgen, both jobs);
+# - prometheusOperator.prometheusConfigReloader.resources: the operator's --config-reloader-* flags,
+#   the sidecar of the Prometheus and Alertmanager pods the operator creates;
+# - alertmanager.alertmanagerSpec.resources: the Alertmanager CR;
+# - grafana.resources / grafana.sidecar.resources: grafana 10.5.15 templates/_pod.tpl;
+# - kube-state-metrics.resources (7.1.0 templates/deployment.yaml), prometheus-node-exporter.resources
+#   (4.51.0 templates/daemonset.yaml).
+# kube-state-metrics and the operator grow with the number of objects they watch; the limits leave
+# room for a few thousand pods.
+CHART_RESOURCES: dict[str, dict[str, Any]] = {
+    "crds-upgrade-job": container_resources("50m", "128Mi", "500m", "512Mi"),
+    "operator": container_resources("100m", "128Mi", "500m", "512Mi"),
+    "admission-jobs": container_resources("10m", "32Mi", "100m", "128Mi"),
+    "config-reloader": container_resources("10m", "32Mi", "100m", "64Mi"),
+    "alertmanager": container_resources("50m", "64Mi", "200m", "256Mi"),
+    "grafana": container_resources("100m", "256Mi", "1", "1Gi"),
+    "grafana-sidecar": container_resources("20m", "64Mi", "200m", "256Mi"),
+    "kube-state-metrics": container_resources("50m", "128Mi", "500m", "512Mi"),
+    "node-exporter": container_resources("50m", "32Mi", "250m", "128Mi"),
+}
+# Grafana on a read-only root filesystem (grafana-community/helm-charts#729): its data is on the
+# persistent volume (/var/lib/grafana), its search index on the chart's own emptyDir
+# (/var/lib/grafana-search), logs go to the console (the subchart's default `grafana.ini` log.mode);
+# what is left is /tmp (plugin downloads, the image renderer's scratch files): an emptyDir. The
+# dashboard/datasource sidecars write only into their own emptyDirs.
+GRAFANA_TMP = {"name": "tmp", "mountPath": "/tmp"}
+
+# The CRD upgrade job's images. busybox: the chart's default tag is `latest` (values.yaml
+# crds.upgradeJob.image.busybox), a drifting default; 1.37.0 is busybox's current release tag on
+# Docker Hub. kubectl: the chart takes the API server's version string, which on managed clusters
+# carries a vendor suffix (EKS: v1.33.5-eks-...) that registry.k8s.io/kubectl has no tag for; the
+# cluster's minor `.0` release is (registry.k8s.io publishes kubectl per Kubernetes release).
+CRD_UPGRADE_BUSYBOX_TAG = "1.37.0"
+
+
+def kubectl_tag(kubernetes_version: str) -> str:
+    return f"v{kubernetes_version}.0"
+
+
+def chart_values(
+    args: MonitoringStackArgs, meta_labels: Mapping[str, str], node_exporter_ns: str
+) -> dict[str, Any]:
+    """kube-prometheus-stack values: storage, retention, selectors, secrets by name, system pool."""
+    spec = args.spec
+    node_selector = dict(args.node_selector)
+
+    def volume(size_gb: int) -> dict[str, Any]:
+        claim: dict[str, Any] = {
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": f"{size_gb}Gi"}},
+        }
+        if args.storage_class:
+            claim["storageClassName"] = args.storage_class
+        return {"volumeClaimTemplate": {"spec": claim}}
+
+    env = args.environment
+    grafana_persistence: dict[str, Any] = {
+        "enabled": True,
+        "type": "pvc",
+        "accessModes": ["ReadWriteOnce"],
+        "size": f"{spec.grafana_storage_gb}Gi",
+    }
+    if args.storage_class:
+        grafana_persistence["storageClassName"] = args.storage_class
+    off = {c: {"enabled": False} for c in MANAGED_CONTROL_PLANE_OFF} if args.managed_control_plane else {}
+    return {
+        **off,
+        "commonLabels": chart_labels(meta_labels),
+        "crds": {
+            "enabled": True,
+            # Helm installs a chart's CRDs once and never upgrades them; the chart's upgrade job
+            # (a Helm hook, "preview" in 81.4.3) applies the CRDs of the new version first, so a
+            # chart bump does not leave the operator reading objects of an older schema.
+            "upgradeJob": {
+                "enabled": True,
+                "image": {
+                    "busybox": {"tag": CRD_UPGRADE_BUSYBOX_TAG},
+                    "kubectl": {"tag": kubectl_tag(args.kubernetes_version)},
+                },
+                "nodeSelector": node_selector,
+                "resources": CHART_RESOURCES["crds-upgrade-job"],
+            },
+        },
+        "prometheusOperator": {
+            "nodeSelector": node_selector,
+            "resources": CHART_RESOURCES["operator"],
+            "admissionWebhooks": {
+                "patch": {"nodeSelector": node_selector, "resources": CHART_RESOURCES["admission-jobs"]}
+            },
+            "prometheusConfigReloader": {"resources": CHART_RESOURCES["config-reloader"]},
+        },
+        "prometheus": {
+            "prometheusSpec": {
+                "retention": f"{spec.retention_days}d",
+                # Prune by size before the volume fills: a full disk stops ingestion entirely.
+                "retentionSize": f"{int(spec.prometheus_storage_gb * 0.85)}GB",
+                "storageSpec": volume(spec.prometheus_storage_gb),
+                # Pick up ServiceMonitors/PodMonitors/rules from every namespace and release
+                # (DCGM in gpu-system, model servers, this stack's own rules).
+                "serviceMonitorSelectorNilUsesHelmValues": False,
+                "podMonitorSelectorNilUsesHelmValues": False,
+                "ruleSelectorNilUsesHelmValues": False,
+                "probeSelectorNilUsesHelmValues": False,
+                "scrapeConfigSelectorNilUsesHelmValues": False,
+                "resources": PROMETHEUS_RESOURCES[env],
+                "nodeSelector": node_selector,
+            },
+        },
+        "alertmanager": {
+            "alertmanagerSpec": {
+                # The chart must not render its own config Secret from values: ours holds the
+                # receiver credentials and is referenced by name only.
+                "useExistingSecret": True,
+                "configSecret": alertmanager_secret_name(),
+                "replicas": ALERTMANAGER_REPLICAS[env],
+                "storage": volume(ALERTMANAGER_STORAGE_GB),
+                "nodeSelector": node_selector,
+                "resources": CHART_RESOURCES["alertmanager"],
+            },
+        },
+        "grafana": {
+            "admin": {
+                "existingSecret": grafana_secret_name(),
+                "userKey": GRAFANA_USER_KEY,
+                "passwordKey": GRAFANA_PASSWORD_KEY,
+            },
+            "persistence": grafana_persistence,
+            # A ReadWriteOnce volume cannot be attached to the old and new pod at once.
+            "deploymentStrategy": {"type": "Recreate"},
+            # fsGroup owns the volume; the root chown init container would break `baseline`.
+            "initChownData": {"enabled": False},
+            # Namespaced RBAC: the sidecars must not read every Secret of the cluster.
+            "rbac": {"namespaced": True},
+            "nodeSelector": node_selector,
+            "resources": CHART_RESOURCES["grafana"],
+            # merged over the chart's restricted defaults (values.yaml containerSecurityContext)
+            "containerSecurityContext": {"readOnlyRootFilesystem": True},
+            "extraEmptyDirMounts": [dict(GRAFANA_TMP)],
+            "sidecar": {
+                "resources": CHART_RESOURCES["grafana-sidecar"],
+                "securityContext": {"readOnlyRootFilesystem": True},
+                "dashboards": {
+                    "enabled": True,
+                    "label": m.DASHBOARD_LABEL,
+                    "labelValue": m.DASHBOARD_LABEL_VALUE,
+                    "searchNamespace": spec.namespace,
+                    "resource": "configmap",
+                    "folderAnnotation": DASHBOARD_FOLDER_ANNOTATION,
+                    "provider": {"foldersFromFilesStructure": True},
+                },
+            },
+        },
+        "kube-state-metrics": {
+            "nodeSelector": node_selector,
+            "resources": CHART_RESOURCES["kube-state-metrics"],
+            # Export the pool labels of nodes (GPU series per pool) and the model labels of pods
+            # (GPU series per model) as label_* on kube_node_labels / kube_pod_labels.
+            "metricLabelsAllowlist": [
+                f"nodes=[{','.join(m.KSM_NODE_LABELS_ALLOWLIST)}]",
+                f"pods=[{','.join(m.KSM_POD_LABELS_ALLOWLIST)}]",
+            ],
+        },
+        "prometheus-node-exporter": {
+            "namespaceOverride": node_exporter_ns,
+            "resources": CHART_RESOURCES["node-exporter"],
+        },
+    }

@@ -19,7 +19,7 @@ from mlinfra.catalog import ENVIRONMENTS
 from mlinfra.components import child
 from mlinfra.k8s.charts import ChartPin
 from mlinfra.k8s.scheduling import standard_labels
-from mlinfra.spec import SpecError
+from mlinfra.spec import SpecError, check_unique
 
 REQUIRED_LABEL_KEYS = ("owner", "cost-center", "environment")
 # Keys `standard_labels` sets itself; a caller's copy (e.g. labels built for another component)
@@ -64,6 +64,16 @@ def object_labels(
     return standard_labels(component, labels["owner"], labels["cost-center"], env, **rest, **extra)
 
 
+def container_resources(cpu: str, memory: str, cpu_limit: str, memory_limit: str) -> dict[str, Any]:
+    """A container's `resources` with CPU and memory requests and limits: what the `kubernetes`
+    policy pack's resource-requests-limits rule asks of every container, chart containers included
+    (`mlinfra render` runs it over them)."""
+    return {
+        "requests": {"cpu": cpu, "memory": memory},
+        "limits": {"cpu": cpu_limit, "memory": memory_limit},
+    }
+
+
 def chart_labels(labels: Mapping[str, str]) -> dict[str, str]:
     """Labels for a chart's label values (commonLabels, podLabels, ...): without the
     `app.kubernetes.io/*` keys the chart's templates already write."""
@@ -79,10 +89,20 @@ def check_dns_label(value: str, field_name: str, max_len: int = 63) -> str:
     return value
 
 
+_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def check_node_name(value: str, field_name: str) -> str:
+    """A Node's name: a DNS subdomain (RFC 1123), at most 253 characters."""
+    if not isinstance(value, str) or not (1 <= len(value) <= 253) or not _SUBDOMAIN.match(value):
+        raise SpecError(
+            f"{value!r} is not a node name (a DNS subdomain, e.g. ip-10-0-1-23.ec2.internal)", field_name
+        )
+    return value
+
+
 def unique_names(names: Sequence[str], what: str, field_name: str) -> None:
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise SpecError(f"duplicate {what} names {dupes}", field_name)
+    check_unique(list(names), f"{what} name", field_name)  # the spec's rule: one place for duplicates
 
 
 def check_pool_keys(mapping: Mapping[str, Any], pools: Sequence[str], field_name: str) -> None:
@@ -211,11 +231,13 @@ def helm_release(
     namespace: pulumi.Input[str],
     values: Mapping[str, Any] | None = None,
     depends_on: Sequence[pulumi.Resource] | None = None,
+    opts: pulumi.ResourceOptions | None = None,
     **options: Any,
 ) -> k8s.helm.v3.Release:
     """A Helm release of a pinned chart (`mlinfra.k8s.charts`): chart, version and repository from the pin.
 
-    `options` are the Release's own settings (atomic, timeout, max_history, cleanup_on_fail).
+    `options` are the Release's own settings (atomic, timeout, max_history, cleanup_on_fail); `opts`
+    is merged into the child options (an explicit provider, aliases).
     """
     return k8s.helm.v3.Release(
         resource_name,
@@ -225,6 +247,8 @@ def helm_release(
         repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=pin.repo) if pin.repo is not None else None,
         namespace=namespace,
         values=dict(values) if values is not None else None,
-        opts=child(parent, depends_on=list(depends_on)) if depends_on else child(parent),
+        opts=pulumi.ResourceOptions.merge(
+            child(parent, depends_on=list(depends_on)) if depends_on else child(parent), opts
+        ),
         **options,
     )

@@ -4,47 +4,84 @@ the resource graph it registers.
 No Pulumi CLI, provider plugin or credential is needed. The program runs in preview mode;
 provider-computed outputs (ids, ARNs, endpoints) come from `mlinfra.offline.mocks`.
 Every registration is captured with its urn, type, name, parent, provider, inputs,
-protect, retain_on_delete and dependencies.
+protect, retain_on_delete, dependencies and custom timeouts.
 """
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import contextvars
 import json
 import logging
 import os
+import re
 import runpy
 import sys
+import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from mlinfra.catalog import ENVIRONMENTS
+from mlinfra.errors import InputError, read_text
 from mlinfra.offline import mocks as mock_table
+from mlinfra.offline.yamlfile import YamlDoc, YamlFileError, load_yaml, require_mapping
+from mlinfra.wording import describe
 
 SECRET_PLACEHOLDER = "offline-secret-placeholder"
 SECRET_MARK = "[secret]"
-# A value only the provider knows after create: a stable mark, never an object's repr.
+# A value the engine computes only at `pulumi up` (an Output unknown in preview): one stable
+# spelling in the plan JSON, the tree and every report built from them.
 UNKNOWN_MARK = "[unknown]"
-# Version of the saved plan's JSON form (`mlinfra plan --json`). Bump it when a reader of an old
-# plan would misread it; `Plan.from_json` refuses other versions with a message naming both.
-PLAN_FORMAT_VERSION = 1
-SUPPORTED_PLAN_FORMATS = (1,)
 
 
-class PlanFormatError(ValueError):
-    """A saved plan this mlinfra cannot read (written by another version of the JSON form)."""
+class ProgramError(InputError):
+    """A stack program could not be planned: bad config or an exception in the program.
 
+    `config_key` names the Pulumi config key a spec error came from; `plan_stack` turns it (and
+    the field) into the file and line that set it, or, for an exception in the program, the line
+    of `__main__.py` it came through. `unexpected` marks an exception whose traceback helps
+    (`--debug`), as opposed to a message that says everything. `missing_references`: the
+    StackReferences the program asked for without offline outputs (plan_stack resolves them).
+    """
 
-class ProgramError(Exception):
-    """A stack program could not be planned: bad config or an exception in the program."""
-
-    def __init__(self, stack: str, message: str, cause: BaseException | None = None):
+    def __init__(
+        self,
+        stack: str,
+        message: str,
+        cause: BaseException | None = None,
+        missing_references: list[str] | None = None,
+        *,
+        file: str | Path | None = None,
+        line: int | None = None,
+        field: str | None = None,
+        config_key: str | None = None,
+        unexpected: bool = False,
+    ):
         self.stack = stack
-        self.cause = cause
-        super().__init__(f"stack {stack!r}: {message}")
+        self.config_key = config_key
+        self.unexpected = unexpected
+        self.missing_references = list(missing_references or [])
+        super().__init__(message, file=file, line=line, field=field, cause=cause)
+
+    def text(self) -> str:
+        where = self.location() or f"stack {self.stack!r}"
+        return f"{where}: {self.message}"
+
+    def located(self, file: str | Path, line: int | None) -> ProgramError:
+        return ProgramError(
+            self.stack,
+            self.message,
+            self.cause,
+            self.missing_references,
+            file=file,
+            line=line,
+            field=self.field,
+            config_key=self.config_key,
+            unexpected=self.unexpected,
+        )
 
 
 class OfflineConfigError(Exception):
@@ -62,9 +99,12 @@ class ResourceRecord:
     protect: bool = False
     retain_on_delete: bool = False
     dependencies: list[str] = field(default_factory=list)
-    aliases: list[str] = field(default_factory=list)  # URNs this resource was known by (pulumi.Alias)
+    custom_timeouts: dict[str, str] = field(default_factory=dict)
     custom: bool = True
     id: str | None = None
+    # The URNs this resource was known by before (its `aliases`, resolved as the engine would): a
+    # renamed or re-parented resource with an alias is the same resource, not a replacement.
+    aliases: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -84,6 +124,11 @@ class Plan:
     warnings: list[str] = field(default_factory=list)
     policy: dict[str, Any] = field(default_factory=lambda: {"violations": []})
     cost: dict[str, Any] = field(default_factory=dict)
+    # In memory only (not in the JSON form): the outputs with secrets unmasked (what a StackReference
+    # to this stack reads), which of them are secret, and the outputs this stack's StackReferences read.
+    raw_outputs: dict[str, Any] = field(default_factory=dict, repr=False)
+    secret_outputs: list[str] = field(default_factory=list, repr=False)
+    stack_references: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     # ---- queries used by tests, policies and the CLI
     def of_type(self, type_: str) -> list[ResourceRecord]:
@@ -118,14 +163,6 @@ class Plan:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Plan:
-        version = data.get("format_version") if isinstance(data, dict) else None
-        if version not in SUPPORTED_PLAN_FORMATS:
-            found = "none (written before mlinfra 0.2.0)" if version is None else repr(version)
-            raise PlanFormatError(
-                f"format_version: found {found}, this mlinfra reads "
-                f"{', '.join(map(str, SUPPORTED_PLAN_FORMATS))}; re-run `mlinfra plan ... --json FILE` "
-                "with this version to write the plan again"
-            )
         return cls(
             stack=data["stack"],
             project=data["project"],
@@ -142,6 +179,7 @@ class Plan:
                     protect=bool(r.get("protect")),
                     retain_on_delete=bool(r.get("retain_on_delete")),
                     dependencies=list(r.get("dependencies") or []),
+                    custom_timeouts=dict(r.get("custom_timeouts") or {}),
                     aliases=list(r.get("aliases") or []),
                     custom=not _is_component(r["type"]),
                 )
@@ -154,6 +192,134 @@ class Plan:
         )
 
 
+# --------------------------------------------------------------------------- saved plans
+
+# The plan JSON's format; a file without `format_version` is read as version 1.
+PLAN_FORMAT_VERSION = 1
+
+
+class PlanFileError(InputError):
+    """A file that is not a plan saved by `mlinfra plan --json FILE`."""
+
+
+def load_plan_file(path: str | os.PathLike[str]) -> Plan:
+    """Read and validate a saved plan (shape, types, environment, format_version) before use.
+
+    Used by `mlinfra policy check` and `mlinfra diff`; errors name the file and the field
+    (`resources.3.inputs: expected an object, got a list`).
+    """
+    p = Path(path)
+    text = read_text(p, PlanFileError, "a saved plan")
+    try:
+        data = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    except json.JSONDecodeError as e:
+        raise PlanFileError(f"not JSON: {e.msg} (column {e.colno})", file=p, line=e.lineno) from None
+    except ValueError as e:
+        raise PlanFileError(f"not a saved plan: {e}", file=p) from None
+    check_plan_data(data, p)
+    return Plan.from_json(data)
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise ValueError(f"duplicate key {k!r} in an object")
+        out[k] = v
+    return out
+
+
+def check_plan_data(data: Any, file: str | Path | None = None) -> None:
+    """Refuse plan data of the wrong shape, naming the field (see `load_plan_file`)."""
+
+    def fail(field: str | None, message: str) -> PlanFileError:
+        return PlanFileError(message, file=file, field=field)
+
+    def expect(value: Any, types: type | tuple[type, ...], field: str, what: str) -> None:
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in _as_tuple(types)):
+            raise fail(field, f"expected {what}, got {_json_kind(value)}")
+
+    if not isinstance(data, dict):
+        raise fail(
+            None, f"a saved plan is a JSON object (from `mlinfra plan --json FILE`), got {_json_kind(data)}"
+        )
+    version = data.get("format_version", PLAN_FORMAT_VERSION)
+    if version != PLAN_FORMAT_VERSION or isinstance(version, bool):
+        raise fail(
+            "format_version",
+            f"{version!r} is not supported; this mlinfra reads {PLAN_FORMAT_VERSION} "
+            "(write the plan again with this version: `mlinfra plan ... --json FILE`)",
+        )
+    for key in ("stack", "project", "resources"):
+        if key not in data:
+            raise fail(key, "missing; not a plan saved by `mlinfra plan --json FILE`")
+    expect(data["stack"], str, "stack", "a string")
+    expect(data["project"], str, "project", "a string")
+    if "cloud" in data:
+        expect(data["cloud"], str, "cloud", "a string")
+    env = data.get("environment")
+    if env is not None and env not in ENVIRONMENTS:
+        raise fail(
+            "environment", f"{env!r} is not an environment; allowed: {', '.join(ENVIRONMENTS)} or null"
+        )
+    for key, types, what in (
+        ("outputs", dict, "an object"),
+        ("warnings", list, "a list"),
+        ("policy", dict, "an object"),
+        ("cost", dict, "an object"),
+    ):
+        if data.get(key) is not None:
+            expect(data[key], types, key, what)
+    for i, w in enumerate(data.get("warnings") or []):
+        expect(w, str, f"warnings.{i}", "a string")
+    expect(data["resources"], list, "resources", "a list")
+    urns: set[str] = set()
+    for i, r in enumerate(data["resources"]):
+        at = f"resources.{i}"
+        expect(r, dict, at, "a resource object")
+        for key in ("urn", "type", "name"):
+            if key not in r:
+                raise fail(f"{at}.{key}", "missing")
+            expect(r[key], str, f"{at}.{key}", "a string")
+        if not r["urn"].startswith("urn:pulumi:"):
+            raise fail(
+                f"{at}.urn",
+                f"{r['urn']!r} is not a Pulumi URN (urn:pulumi:<stack>::<project>::<type>::<name>)",
+            )
+        if r["urn"] in urns:
+            raise fail(f"{at}.urn", f"duplicate URN {r['urn']!r}")
+        urns.add(r["urn"])
+        for key in ("parent", "provider"):
+            if r.get(key) is not None:
+                expect(r[key], str, f"{at}.{key}", "a URN string or null")
+        if r.get("inputs") is not None:
+            expect(r["inputs"], dict, f"{at}.inputs", "an object")
+        for key in ("protect", "retain_on_delete"):
+            if r.get(key) is not None:
+                expect(r[key], bool, f"{at}.{key}", "true or false")
+        for key in ("dependencies", "aliases"):
+            urns_of = r.get(key)
+            if urns_of is not None:
+                expect(urns_of, list, f"{at}.{key}", "a list of URNs")
+                for j, dep in enumerate(urns_of):
+                    expect(dep, str, f"{at}.{key}.{j}", "a URN string")
+        timeouts = r.get("custom_timeouts")
+        if timeouts is not None:
+            expect(timeouts, dict, f"{at}.custom_timeouts", "an object")
+            for op, value in timeouts.items():
+                expect(value, str, f"{at}.custom_timeouts.{op}", "a duration string")
+    violations = (data.get("policy") or {}).get("violations")
+    if violations is not None:
+        expect(violations, list, "policy.violations", "a list")
+
+
+def _as_tuple(types: type | tuple[type, ...]) -> tuple[type, ...]:
+    return types if isinstance(types, tuple) else (types,)
+
+
+_json_kind = describe
+
+
 def _is_component(type_: str) -> bool:
     return type_.startswith("mlinfra:") or type_ == "pulumi:pulumi:Stack"
 
@@ -162,12 +328,13 @@ def _is_component(type_: str) -> bool:
 
 
 def plain(value: Any) -> Any:
-    """Turn deserialized property values into JSON-safe data (secrets masked, refs as URNs)."""
+    """Turn deserialized property values into JSON-safe data (secrets masked, refs as URNs,
+    values known only after `pulumi up` as UNKNOWN_MARK)."""
     from pulumi import Resource
     from pulumi.output import Unknown
     from pulumi.runtime import rpc
 
-    if isinstance(value, Unknown):
+    if isinstance(value, Unknown) or value == rpc.UNKNOWN:
         return UNKNOWN_MARK
     if isinstance(value, dict):
         if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
@@ -235,14 +402,41 @@ def _capturing_monitor_class():
                     protect=bool(request.protect),
                     retain_on_delete=bool(request.retainOnDelete),
                     dependencies=sorted(set(request.dependencies)),
-                    aliases=sorted(set(request.aliasURNs) - {response.urn}),
+                    custom_timeouts=_custom_timeouts(request),
                     custom=bool(request.custom),
                     id=response.id or None,
+                    # Resolved by the SDK (incl. aliases inherited from parents) and as specs.
+                    aliases=sorted((set(request.aliasURNs) | set(self.alias_urns(request))) - {response.urn}),
                 )
             )
             return response
 
+        def alias_urns(self, request) -> list[str]:
+            """Resolve the registration's aliases (full URNs, or specs relative to it) to URNs."""
+            out = []
+            for alias in request.aliases:
+                if alias.urn:
+                    out.append(alias.urn)
+                    continue
+                spec = alias.spec
+                parent = "" if spec.noParent else (spec.parentUrn or request.parent)
+                urn = self.make_urn(parent, spec.type or request.type, spec.name or request.name)
+                if spec.stack or spec.project:
+                    head, project, qualified, name = urn.split("::", 3)
+                    stack = head.removeprefix("urn:pulumi:")
+                    urn = f"urn:pulumi:{spec.stack or stack}::{spec.project or project}::{qualified}::{name}"
+                out.append(urn)
+            return sorted(set(out))
+
     return CapturingMonitor
+
+
+def _custom_timeouts(request) -> dict[str, str]:
+    """The resource's `custom_timeouts` (create/update/delete), as `pulumi up` would apply them."""
+    if not request.HasField("customTimeouts"):
+        return {}
+    timeouts = request.customTimeouts
+    return {op: getattr(timeouts, op) for op in ("create", "update", "delete") if getattr(timeouts, op)}
 
 
 def _secret_outputs(struct, keys: list[str]) -> None:
@@ -280,25 +474,45 @@ def _mark_secrets(struct, deserialized: Any) -> Any:
 
 
 STACK_OUTPUTS_KEY = "mlinfra:offlineStackOutputs"
+# The organization name of self-managed (DIY) backends, whose stack references read
+# `organization/<project>/<stack>` (Pulumi docs, "Stack references").
+DIY_ORGANIZATION = "organization"
 
 
-def _make_mocks(default_region: str, config: dict[str, str]):
+@dataclass
+class _References:
+    """A run's StackReferences: outputs known up front, what the program read, what it missed."""
+
+    given: dict[str, tuple[dict[str, Any], list[str]]] = field(default_factory=dict)
+    read: dict[str, dict[str, Any]] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+
+
+def _make_mocks(default_region: str, config: dict[str, str], references: _References):
     import pulumi
 
-    stack_outputs = _config_object(config, STACK_OUTPUTS_KEY)
+    overrides = _config_object(config, STACK_OUTPUTS_KEY)
 
     class OfflineMocks(pulumi.runtime.Mocks):
         def new_resource(self, args: pulumi.runtime.MockResourceArgs):
             region = str(args.inputs.get("region") or default_region)
             if args.typ == "pulumi:pulumi:StackReference":
-                # Another stack's outputs cannot be read offline: they come from the config
-                # object `mlinfra:offlineStackOutputs: {<stack>: {...}}` (ignored by real runs).
+                # Another stack's outputs: the config object `mlinfra:offlineStackOutputs: {<stack>:
+                # {...}}` when given (ignored by real runs), else the referenced project planned
+                # offline (plan_stack resolves sibling projects and runs the program again).
                 ref = str(args.inputs.get("name") or args.name)
-                if ref not in stack_outputs:
+                if ref in overrides:
+                    outputs, secret = overrides[ref], []
+                elif ref in references.given:
+                    outputs, secret = references.given[ref]
+                else:
+                    references.missing.append(ref)
                     raise OfflineConfigError(
-                        f"stack reference {ref!r} has no offline outputs; add them under {STACK_OUTPUTS_KEY}"
+                        f"stack reference {ref!r} has no offline outputs; plan its project next to this one "
+                        f"or add them under {STACK_OUTPUTS_KEY}"
                     )
-                return ref, {"name": ref, "outputs": stack_outputs[ref], "secretOutputNames": []}
+                references.read[ref] = outputs
+                return ref, {"name": ref, "outputs": outputs, "secretOutputNames": secret}
             if args.typ.startswith("pulumi:providers:"):
                 rid = f"{args.name}-provider-id"
                 return rid, dict(args.inputs)
@@ -329,23 +543,27 @@ def run_program(
     config: dict[str, str] | None = None,
     secret_keys: list[str] | None = None,
     region: str | None = None,
+    stack_references: dict[str, tuple[dict[str, Any], list[str]]] | None = None,
 ) -> Plan:
     """Run `program` under mocks (preview mode) and return the captured plan.
 
-    Each call runs in a fresh context, so plans in one process do not leak into each other.
+    stack_references: name -> (outputs, secret output names) for the program's StackReferences
+    (plan_stack fills it by planning the referenced projects). Each call runs in a fresh context,
+    so plans in one process do not leak into each other.
     """
+    references = _References(given=dict(stack_references or {}))
     ctx = contextvars.copy_context()
-    return ctx.run(_run, program, project, stack, config or {}, secret_keys or [], region)
+    return ctx.run(_run, program, project, stack, config or {}, secret_keys or [], region, references)
 
 
-def _run(program, project, stack, config, secret_keys, region) -> Plan:
+def _run(program, project, stack, config, secret_keys, region, references: _References) -> Plan:
     import pulumi
     from pulumi.runtime import settings as pulumi_settings
     from pulumi.runtime.config import set_all_config
     from pulumi.runtime.stack import run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await
 
-    monitor = _capturing_monitor_class()(_make_mocks(region or mock_table.DEFAULT_REGION, config))
+    monitor = _capturing_monitor_class()(_make_mocks(region or mock_table.DEFAULT_REGION, config, references))
     collector = _WarningCollector()
     logger = logging.getLogger(f"mlinfra.offline.{id(monitor)}")
     logger.propagate = False
@@ -353,24 +571,39 @@ def _run(program, project, stack, config, secret_keys, region) -> Plan:
 
     pulumi_settings.ROOT.set(None)
     set_all_config(dict(config), list(secret_keys))
-    pulumi.runtime.set_mocks(
-        monitor.mocks, project=project, stack=stack, preview=True, logger=logger, monitor=monitor
-    )
-    # Warnings are what the program logs through the engine (`pulumi.log.warn`): that is
-    # where provider SDKs report a deprecated resource or property when it is used. Python
-    # `warnings` raised while an SDK module is imported concern resources nobody uses, and
-    # a real `pulumi preview` does not show them either.
+    loop = _engine_loop()
     try:
-        _sync_await(run_pulumi_func(program))
-    except ProgramError:
-        raise
-    except BaseException as e:  # noqa: BLE001 surfaced as a ProgramError with its cause
-        raise ProgramError(stack, _describe(e), e) from e
-    root = pulumi_settings.get_root_resource()
-    outputs = _resolve_outputs(getattr(root, "outputs", {}) or {})
+        # The organization of self-managed backends, whose stack references read `organization/<project>/<stack>`.
+        pulumi.runtime.set_mocks(
+            monitor.mocks,
+            project=project,
+            stack=stack,
+            preview=True,
+            logger=logger,
+            monitor=monitor,
+            organization=DIY_ORGANIZATION,
+        )
+        # set_mocks leaves the pending-output set of the settings alone: a fresh one per run, so the tasks
+        # of a run that failed (e.g. on a StackReference plan_stack then resolves) do not join this one.
+        pulumi_settings.SETTINGS.outputs = set()
+        # Warnings are what the program logs through the engine (`pulumi.log.warn`): that is
+        # where provider SDKs report a deprecated resource or property when it is used. Python
+        # `warnings` raised while an SDK module is imported concern resources nobody uses, and
+        # a real `pulumi preview` does not show them either.
+        try:
+            _sync_await(run_pulumi_func(program))
+        except ProgramError:
+            raise
+        except BaseException as e:  # noqa: BLE001 surfaced as a ProgramError with its cause
+            _drop_failed_run(loop)
+            raise program_error(stack, e, references.missing) from e
+        root = pulumi_settings.get_root_resource()
+        outputs, raw, secret = _resolve_outputs(getattr(root, "outputs", {}) or {})
+    finally:
+        _cancel_pending(loop)
     msgs = list(collector.messages)
     cloud = _detect_cloud(monitor.records, config)
-    return Plan(
+    plan = Plan(
         stack=stack,
         project=project,
         cloud=cloud,
@@ -380,35 +613,153 @@ def _run(program, project, stack, config, secret_keys, region) -> Plan:
         resources=sorted(monitor.records, key=lambda r: r.urn),
         outputs=outputs,
         warnings=msgs,
+        raw_outputs=raw,
+        secret_outputs=secret,
+        stack_references=dict(references.read),
     )
+    from mlinfra.offline.reach import deploy_from, reachability_warnings
+
+    plan.warnings.extend(reachability_warnings(plan, deploy_from(config, stack)))
+    return plan
 
 
-def _describe(e: BaseException) -> str:
+# The event loops programs ran on. Outputs a caller made before a plan live on the thread's loop,
+# so the engine runs there too; it closes the loops at exit, before the interpreter tears modules
+# down: a loop left to the garbage collector prints `Exception ignored in: <function
+# BaseEventLoop.__del__>` ... `Invalid file descriptor: -1` after the CLI has already exited.
+_ENGINE_LOOPS: list[asyncio.AbstractEventLoop] = []
+
+
+def _engine_loop() -> asyncio.AbstractEventLoop:
+    from pulumi.runtime.sync_await import _ensure_event_loop
+
+    loop = _ensure_event_loop()
+    if loop.is_closed():
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+    if loop not in _ENGINE_LOOPS:
+        if not _ENGINE_LOOPS:
+            atexit.register(close_event_loops)
+        _ENGINE_LOOPS.append(loop)
+        loop.set_exception_handler(_quiet_reported_errors)
+    return loop
+
+
+def _quiet_reported_errors(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """A program that failed on bad input leaves futures holding that error; the engine has reported
+    it once (a ProgramError naming the field), so the garbage collector's "Future exception was
+    never retrieved" for it is noise on stderr. Anything else is logged as asyncio would."""
     from pydantic import ValidationError
 
-    from mlinfra.spec import SpecError, format_validation_error
+    error = context.get("exception")
+    if "never retrieved" in str(context.get("message", "")) and isinstance(
+        error, OfflineConfigError | InputError | ValidationError | ValueError
+    ):
+        return
+    loop.default_exception_handler(context)
 
-    if isinstance(e, ValidationError):
-        return format_validation_error(e)
-    if isinstance(e, SpecError | OfflineConfigError):
-        return str(e)
+
+def _cancel_pending(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel the tasks a program left pending (outputs nobody awaited, a failed program's work)."""
+    if loop.is_closed() or loop.is_running():
+        return
+    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+
+
+def _drop_failed_run(loop: asyncio.AbstractEventLoop) -> None:
+    """Let go of the pending outputs of a failed program (its objects go with `collect_quietly`)."""
+    from pulumi.runtime import settings as pulumi_settings
+
+    _cancel_pending(loop)
+    pulumi_settings.SETTINGS.outputs = set()
+
+
+def collect_quietly() -> None:
+    """Collect the objects of a failed program run once nothing refers to it any more (the error is
+    reported): the coroutines pulumi made for outputs that never resolved would each print
+    "RuntimeWarning: coroutine ... was never awaited" when collected at exit, after the CLI's one line
+    (or after a plan that succeeded on its second attempt, for a StackReference plan_stack resolved)."""
+    import gc
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        gc.collect()
+
+
+def close_event_loops() -> None:
+    """Close the loops the engine ran programs on (registered with atexit), after collecting what
+    failed runs left, quietly (see collect_quietly)."""
+    collect_quietly()
+    while _ENGINE_LOOPS:
+        loop = _ENGINE_LOOPS.pop()
+        if loop.is_closed() or loop.is_running():
+            continue
+        try:
+            _cancel_pending(loop)
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            loop.close()
+
+
+def program_error(stack: str, e: BaseException, missing_references: list[str] | None = None) -> ProgramError:
+    """The ProgramError for an exception a program raised: field and config key when known, and
+    the StackReferences it lacked offline outputs for (plan_stack plans those and runs again)."""
+    error = _program_error(stack, e)
+    error.missing_references = list(missing_references or [])
+    return error
+
+
+def _program_error(stack: str, e: BaseException) -> ProgramError:
+    from pydantic import ValidationError
+
+    from mlinfra.spec import SpecError, spec_errors
+
+    if isinstance(e, ValidationError):  # a program validating a section itself
+        errors = spec_errors(e)
+        e = SpecError(errors[0][1], errors[0][0], errors=errors)
+    if isinstance(e, SpecError):
+        more = [f for f, _ in e.errors[1:]]
+        message = e.reason
+        if more:
+            message += f" (and {len(more)} more: {', '.join(str(f) for f in more)})"
+        return ProgramError(stack, message, e, field=e.field, config_key=e.config_key)
+    if isinstance(e, OfflineConfigError):
+        return ProgramError(stack, str(e), e, field=STACK_OUTPUTS_KEY, config_key=STACK_OUTPUTS_KEY)
+    if isinstance(e, InputError):
+        return ProgramError(stack, e.message, e.cause or e, file=e.file, line=e.line, field=e.field)
     name = type(e).__name__
-    if name == "ConfigMissingError":
-        return str(e).strip()
-    return f"{name}: {e}"
+    key = getattr(e, "key", None)
+    if name == "ConfigMissingError":  # pulumi.config: a required key is not set
+        message = "required configuration value is not set; add it to the stack file (or `pulumi config set`)"
+        return ProgramError(stack, message, e, field=key, config_key=key)
+    if name == "ConfigTypeError":  # pulumi.config: a value of the wrong type
+        return ProgramError(stack, " ".join(str(e).split()), e, field=key, config_key=key)
+    return ProgramError(stack, f"{name}: {e}", e, unexpected=True)
 
 
-def _resolve_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
+def _resolve_outputs(outputs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """(outputs with secrets masked, outputs unmasked, names of the secret ones)."""
     import pulumi
     from pulumi.runtime.sync_await import _sync_await
 
     resolved: dict[str, Any] = {}
+    raw: dict[str, Any] = {}
+    secret: list[str] = []
     for key, value in outputs.items():
         out = pulumi.Output.from_input(value)
         is_secret = _sync_await(out.is_secret())
-        val = _sync_await(out.future())
-        resolved[key] = SECRET_MARK if is_secret else plain(val)
-    return resolved
+        is_known = _sync_await(out.is_known())
+        val = plain(_sync_await(out.future())) if is_known else UNKNOWN_MARK
+        raw[key] = val
+        resolved[key] = SECRET_MARK if is_secret else val
+        if is_secret:
+            secret.append(key)
+    return resolved, raw, sorted(secret)
 
 
 def _detect_cloud(records: list[ResourceRecord], config: dict[str, str]) -> str:
@@ -418,6 +769,10 @@ def _detect_cloud(records: list[ResourceRecord], config: dict[str, str]) -> str:
     for prefix in ("aws", "gcp", "azure-native"):
         if any(r.type.startswith(prefix + ":") for r in records):
             return "azure" if prefix == "azure-native" else prefix
+    # A stack of Kubernetes resources only (an in-cluster stack): the cloud its components name.
+    for cloud in ("aws", "gcp", "azure"):
+        if any(r.type.startswith(f"mlinfra:{cloud}:") for r in records):
+            return cloud
     return "kubernetes"
 
 
@@ -431,41 +786,118 @@ class StackConfig:
     main: Path
     config: dict[str, str]
     secret_keys: list[str]
+    # full config key -> (the file that set it last, the key's path in that file)
+    sources: dict[str, tuple[YamlDoc, tuple[Any, ...]]] = field(default_factory=dict)
+    stack_file: Path | None = None
+
+    def locate(
+        self, config_key: str | None, field_path: str | None, at: str = ""
+    ) -> tuple[Path, int | None] | None:
+        """The file and line that set `field_path` (a spec path, `at` its prefix naming the key
+        itself) of config key `config_key`; without a key, the config key whose name is the
+        path's first part (`serving.models.0` -> `<project>:serving`, `gpu_pools` -> `gpuPools`)."""
+        parts = _path_parts(field_path)
+        if config_key is None or config_key not in self.sources:
+            config_key = self._key_named(parts[0]) if parts else None
+            at = str(parts[0]) if config_key else ""
+            if config_key is None:
+                return None
+        at_parts = _path_parts(at)
+        if parts[: len(at_parts)] == at_parts:
+            parts = parts[len(at_parts) :]
+        doc, key_path = self.sources[config_key]
+        return doc.path, doc.line_of((*key_path, *parts))
+
+    def _key_named(self, name: Any) -> str | None:
+        wanted = str(name).replace("_", "").lower()
+        for key in self.sources:
+            if key.split(":", 1)[-1].replace("_", "").lower() == wanted:
+                return key
+        return None
+
+
+def _path_parts(path: str | None) -> list[Any]:
+    return [int(p) if p.isdigit() else p for p in path.split(".")] if path else []
+
+
+_CONFIG_KEY = re.compile(r"^[^:\s]+(:[^:\s]+)?$")
 
 
 def load_stack(stack_dir: str | os.PathLike[str], stack: str) -> StackConfig:
-    """Read Pulumi.yaml + Pulumi.<stack>.yaml the way the CLI would (secure values become placeholders)."""
+    """Read Pulumi.yaml + Pulumi.<stack>.yaml the way the CLI would (secure values become placeholders).
+
+    Every file is read with the strict loader (UTF-8, no tabs, no duplicate keys) and checked for
+    the shapes Pulumi expects; errors name the file and the line.
+    """
     d = Path(stack_dir)
+    if not d.is_dir():
+        raise ProgramError(
+            stack, "not a directory (give the Pulumi project directory, e.g. stacks/aws)", file=d
+        )
     proj_file = d / "Pulumi.yaml"
     if not proj_file.exists():
-        raise ProgramError(stack, f"{proj_file} not found: not a Pulumi project directory")
-    project_doc = yaml.safe_load(proj_file.read_text()) or {}
-    project = str(project_doc.get("name") or d.name)
-    runtime = project_doc.get("runtime")
+        raise ProgramError(stack, "not found: not a Pulumi project directory", file=proj_file)
+    project_doc = load_yaml(proj_file)
+    project_data = require_mapping(project_doc, (), "Pulumi.yaml", allow_missing=False)
+    name = project_data.get("name", d.name)
+    if not isinstance(name, str) or not name:
+        raise YamlFileError(
+            "name must be a non-empty string",
+            file=proj_file,
+            line=project_doc.line_of(("name",)),
+            field="name",
+        )
+    project = name
+    runtime = project_data.get("runtime")
     runtime_name = runtime.get("name") if isinstance(runtime, dict) else runtime
     if runtime_name != "python":
         raise ProgramError(
-            stack, f"{proj_file}: runtime is {runtime_name!r}; the offline engine runs python projects"
+            stack,
+            f"{runtime_name!r}: the offline engine runs python projects",
+            file=proj_file,
+            line=project_doc.line_of(("runtime",)),
+            field="runtime",
         )
-    main_rel = project_doc.get("main") or "."
+    main_rel = project_data.get("main") or "."
+    if not isinstance(main_rel, str):
+        raise YamlFileError(
+            "main must be a path", file=proj_file, line=project_doc.line_of(("main",)), field="main"
+        )
     main = (d / main_rel).resolve()
     if main.is_dir():
         main = main / "__main__.py"
+    if not main.is_file():
+        raise ProgramError(stack, "the program is missing", file=main)
     stack_file = d / f"Pulumi.{stack}.yaml"
     if not stack_file.exists():
         available = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in d.glob("Pulumi.*.yaml"))
         raise ProgramError(
-            stack, f"{stack_file.name} not found; stacks here: {', '.join(available) or 'none'}"
+            stack, f"not found; stacks here: {', '.join(available) or 'none'}", file=stack_file
         )
 
     config: dict[str, str] = {}
     secret_keys: list[str] = []
+    sources: dict[str, tuple[YamlDoc, tuple[Any, ...]]] = {}
 
-    def put(key: str, value: Any) -> None:
+    def put(doc: YamlDoc, key: Any, value: Any, path: tuple[Any, ...]) -> None:
+        if not isinstance(key, str) or not _CONFIG_KEY.match(key):
+            raise YamlFileError(
+                f"{key!r} is not a config key (<namespace>:<name>, or <name> in the project's namespace)",
+                file=doc.path,
+                line=doc.line_of(path),
+                field=".".join(str(p) for p in path),
+            )
         full = key if ":" in key else f"{project}:{key}"
         value, secret = _unsecure(value)
         if secret:
             secret_keys.append(full)
+        if full == "mlinfra:platform" and not isinstance(value, dict):
+            raise YamlFileError(
+                "must be a mapping of spec fields (name, cloud, region, environment, ...)",
+                file=doc.path,
+                line=doc.line_of(path),
+                field=full,
+            )
         if isinstance(value, bool):
             config[full] = "true" if value else "false"
         elif isinstance(value, str):
@@ -474,32 +906,58 @@ def load_stack(stack_dir: str | os.PathLike[str], stack: str) -> StackConfig:
             config[full] = str(value)
         else:
             config[full] = json.dumps(value)
+        sources[full] = (doc, path)
 
-    for key, spec in (project_doc.get("config") or {}).items():
+    for key, spec in require_mapping(project_doc, ("config",), "config").items():
         if isinstance(spec, dict) and ("default" in spec or "value" in spec):
-            put(key, spec.get("value", spec.get("default")))
+            sub = "value" if "value" in spec else "default"
+            put(project_doc, key, spec[sub], ("config", key, sub))
         elif not isinstance(spec, dict) or "type" not in spec:
-            put(key, spec)
-    stack_doc = yaml.safe_load(stack_file.read_text()) or {}
-    for key, value in (stack_doc.get("config") or {}).items():
-        put(key, value)
+            put(project_doc, key, spec, ("config", key))
+    stack_doc = load_yaml(stack_file)
+    if stack_doc.data is not None:
+        require_mapping(stack_doc, (), stack_file.name, allow_missing=False)
+    for key, value in require_mapping(stack_doc, ("config",), "config").items():
+        put(stack_doc, key, value, ("config", key))
     # Pulumi ESC: `environment: [org/env, ...]` imports environments whose `pulumiConfig` becomes
     # config. They cannot be opened offline: a string key the project declares (Pulumi.yaml
     # `config: {key: {type: string}}`) without a value becomes a labelled placeholder.
-    envs = stack_doc.get("environment")
+    envs = (stack_doc.data or {}).get("environment")
     if envs is not None:
         if not isinstance(envs, list) or not all(isinstance(e, str) and e for e in envs):
-            raise ProgramError(
-                stack, f"{stack_file.name}: environment: a list of ESC environment names, e.g. [myorg/prod]"
+            raise YamlFileError(
+                "a list of ESC environment names, e.g. [myorg/prod]",
+                file=stack_file,
+                line=stack_doc.line_of(("environment",)),
+                field="environment",
             )
-        for key, spec in (project_doc.get("config") or {}).items():
+        for key, spec in require_mapping(project_doc, ("config",), "config").items():
             full = key if ":" in key else f"{project}:{key}"
             declared = isinstance(spec, dict) and spec.get("type", "string") == "string"
             if declared and full not in config and "default" not in spec and "value" not in spec:
                 config[full] = f"[from ESC environment {', '.join(envs)}]"
                 if spec.get("secret"):
                     secret_keys.append(full)
-    return StackConfig(project=project, stack=stack, main=main, config=config, secret_keys=secret_keys)
+    return StackConfig(
+        project=project,
+        stack=stack,
+        main=main,
+        config=config,
+        secret_keys=secret_keys,
+        sources=sources,
+        stack_file=stack_file,
+    )
+
+
+def load_platform_spec(cfg: StackConfig, key: str = "mlinfra:platform"):
+    """The stack's PlatformSpec, validated as the program would; errors point at the file and line."""
+    from mlinfra.spec import PlatformSpec, SpecError, _config_object
+
+    try:
+        data = _config_object(cfg.config.get(key), key)
+        return PlatformSpec.load(data, source=f"config {key}", config_key=key)
+    except SpecError as e:
+        raise locate_error(program_error(cfg.stack, e), cfg) from None
 
 
 def _unsecure(value: Any) -> tuple[Any, bool]:
@@ -518,10 +976,81 @@ def _unsecure(value: Any) -> tuple[Any, bool]:
     return value, False
 
 
-def plan_stack(stack_dir: str | os.PathLike[str], stack: str) -> Plan:
-    """Plan a stack directory offline: load its config and run its `__main__.py` under mocks."""
+# How many StackReferences one program may resolve by planning their projects (and how deep).
+MAX_STACK_REFERENCES = 8
+
+
+def plan_stack(stack_dir: str | os.PathLike[str], stack: str, _chain: tuple[str, ...] = ()) -> Plan:
+    """Plan a stack directory offline: load its config and run its `__main__.py` under mocks.
+
+    A StackReference without `mlinfra:offlineStackOutputs` is resolved by planning the referenced
+    stack: the project of that name under the same repository (`find_project`), its
+    `Pulumi.<stack>.yaml`. The program then runs again with those outputs: deterministic, and no
+    program runs inside another.
+    """
     cfg = load_stack(stack_dir, stack)
     region = _config_region(cfg.config)
+    here = f"{cfg.project}/{stack}"
+    if here in _chain:
+        raise ProgramError(stack, f"stack references form a cycle: {' -> '.join([*_chain, here])}")
+    resolved: dict[str, tuple[dict[str, Any], list[str]]] = {}
+    for _ in range(MAX_STACK_REFERENCES + 1):
+        try:
+            return _plan_loaded(cfg, stack, region, resolved)
+        except ProgramError as e:
+            missing = _missing_reference(e)
+            if missing is None or missing in resolved:
+                raise
+            project_dir, ref_stack = find_project(Path(stack_dir), missing, cfg.project)
+            try:
+                referenced = plan_stack(project_dir, ref_stack, (*_chain, here))
+            except ProgramError as inner:
+                raise ProgramError(stack, f"stack reference {missing!r} ({project_dir}): {inner}") from inner
+            resolved[missing] = (referenced.raw_outputs, referenced.secret_outputs)
+        collect_quietly()  # the failed attempt (unbound with `e`) goes now, not noisily at exit
+    raise ProgramError(stack, f"more than {MAX_STACK_REFERENCES} stack references")
+
+
+def _missing_reference(error: ProgramError) -> str | None:
+    return error.missing_references[0] if error.missing_references else None
+
+
+def find_project(start: Path, reference: str, current_project: str) -> tuple[Path, str]:
+    """The directory of the project a stack reference names, and the stack: `<org>/<project>/<stack>`,
+    `<project>/<stack>` or `<stack>` (this project). Searched under the repository holding `start`
+    (the nearest ancestor with .git or pyproject.toml), projects by their Pulumi.yaml `name`."""
+    parts = reference.split("/")
+    ref_stack = parts[-1]
+    project = parts[-2] if len(parts) >= 2 else current_project
+    start = start.resolve()
+    root = next(
+        (d for d in (start, *start.parents) if (d / ".git").exists() or (d / "pyproject.toml").exists()),
+        start.parent,
+    )
+    found = []
+    for pulumi_yaml in sorted(root.glob("**/Pulumi.yaml")):
+        rel = pulumi_yaml.relative_to(root).parts
+        if len(rel) > 5 or any(p.startswith(".") or p == "node_modules" for p in rel):
+            continue
+        doc = load_yaml(pulumi_yaml).data or {}
+        if str(doc.get("name") or pulumi_yaml.parent.name) == project:
+            found.append(pulumi_yaml.parent)
+    if not found:
+        raise ProgramError(
+            ref_stack,
+            f"stack reference {reference!r}: no Pulumi project named {project!r} under {root}; "
+            f"add its outputs under {STACK_OUTPUTS_KEY}",
+        )
+    if len(found) > 1:
+        raise ProgramError(
+            ref_stack,
+            f"stack reference {reference!r}: several projects named {project!r}: "
+            f"{', '.join(str(d) for d in found)}; add its outputs under {STACK_OUTPUTS_KEY}",
+        )
+    return found[0], ref_stack
+
+
+def _plan_loaded(cfg: StackConfig, stack: str, region: str | None, resolved) -> Plan:
 
     def program() -> None:
         old_cwd, old_path = os.getcwd(), list(sys.path)
@@ -533,14 +1062,35 @@ def plan_stack(stack_dir: str | os.PathLike[str], stack: str) -> Plan:
             os.chdir(old_cwd)
             sys.path[:] = old_path
 
-    return run_program(
-        program,
-        project=cfg.project,
-        stack=stack,
-        config=cfg.config,
-        secret_keys=cfg.secret_keys,
-        region=region,
-    )
+    try:
+        return run_program(
+            program,
+            project=cfg.project,
+            stack=stack,
+            config=cfg.config,
+            secret_keys=cfg.secret_keys,
+            region=region,
+            stack_references=resolved,
+        )
+    except ProgramError as e:
+        raise locate_error(e, cfg) from e.cause
+
+
+def locate_error(e: ProgramError, cfg: StackConfig) -> ProgramError:
+    """The same error, pointing at the config line that set the field, else at the program's line."""
+    if e.file is not None:
+        return e
+    if e.config_key is not None and e.config_key not in cfg.sources:  # a key that is not set at all
+        return e.located(cfg.stack_file or cfg.main, None)
+    at = getattr(e.cause, "at", "")
+    place = cfg.locate(e.config_key, e.field, at) if (e.config_key or e.field) else None
+    if place is not None:
+        return e.located(*place)
+    frames = traceback.extract_tb(e.cause.__traceback__) if e.cause is not None else []
+    in_main = [f for f in frames if Path(f.filename).resolve() == cfg.main]
+    if in_main:
+        return e.located(cfg.main, in_main[-1].lineno)
+    return e.located(cfg.main, None)
 
 
 def _config_object(config: dict[str, str], key: str = "mlinfra:platform") -> dict[str, Any]:
@@ -558,10 +1108,11 @@ def _config_object(config: dict[str, str], key: str = "mlinfra:platform") -> dic
 def _config_environment(config: dict[str, str], stack: str) -> str | None:
     """The platform's environment (dev/staging/prod) from config, else the stack name if it is one."""
     env = _config_object(config).get("environment") or config.get("mlinfra:environment")
-    if env:
-        return str(env)
-    return stack if stack in ("dev", "staging", "prod") else None
+    if isinstance(env, str) and env:
+        return env
+    return stack if stack in ENVIRONMENTS else None
 
 
 def _config_region(config: dict[str, str]) -> str | None:
-    return _config_object(config).get("region") or config.get("aws:region")
+    region = _config_object(config).get("region") or config.get("aws:region")
+    return region if isinstance(region, str) else None

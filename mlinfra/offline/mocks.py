@@ -156,6 +156,289 @@ def _helm_release(name: str, inputs: dict[str, Any], region: str) -> dict[str, A
     return {"id": f"{ns}/{rel}", "name": rel, "status": {"name": rel, "namespace": ns, "status": "deployed"}}
 
 
+# ------------------------------------------------------------------ GCP (shapes of the GCP APIs)
+
+DEFAULT_GCP_PROJECT = "offline-project"
+
+
+def gcp_project_number(project: str) -> str:
+    """A 12-digit project number, stable per project ID (real ones are what getProject returns)."""
+    return str(int(digest("project-number", project, n=12), 16) % 10**12).rjust(12, "1")
+
+
+def _gcp_project(inputs: dict[str, Any]) -> str:
+    return str(inputs.get("project") or DEFAULT_GCP_PROJECT)
+
+
+def _gcp_name(name: str, inputs: dict[str, Any], key: str = "name") -> str:
+    # Pulumi auto-names GCP resources `<resource name>-<7 hex>` when no name is given.
+    return str(inputs.get(key) or f"{name}-{digest(name, n=7)}")
+
+
+def _gcp_link(path: str, api: str = "compute") -> str:
+    return f"https://www.googleapis.com/{api}/v1/{path}"
+
+
+def _gcp_global(kind: str) -> Outputs:
+    """Global compute resources (networks, firewalls): projects/<p>/global/<kind>/<name>."""
+
+    def out(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+        n = _gcp_name(name, inputs)
+        path = f"projects/{_gcp_project(inputs)}/global/{kind}/{n}"
+        return {"id": path, "name": n, "selfLink": _gcp_link(path)}
+
+    return out
+
+
+def _gcp_regional(kind: str, **extra: Callable[[str, dict[str, Any]], Any]) -> Outputs:
+    """Regional compute resources: projects/<p>/regions/<r>/<kind>/<name>."""
+
+    def out(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+        n = _gcp_name(name, inputs)
+        path = f"projects/{_gcp_project(inputs)}/regions/{inputs.get('region') or region}/{kind}/{n}"
+        return {
+            "id": path,
+            "name": n,
+            "selfLink": _gcp_link(path),
+            **{k: f(n, inputs) for k, f in extra.items()},
+        }
+
+    return out
+
+
+def _subnet_gateway(n: str, inputs: dict[str, Any]) -> str:
+    import ipaddress
+
+    cidr = inputs.get("ipCidrRange")
+    return str(next(ipaddress.ip_network(cidr).hosts())) if cidr else "10.0.0.1"
+
+
+def _router_nat(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    n = _gcp_name(name, inputs)
+    rid = f"{_gcp_project(inputs)}/{inputs.get('region') or region}/{inputs.get('router')}/{n}"
+    return {"id": rid, "name": n}
+
+
+def _kms_key_ring(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    n = _gcp_name(name, inputs)
+    rid = f"projects/{_gcp_project(inputs)}/locations/{inputs.get('location') or region}/keyRings/{n}"
+    return {"id": rid, "name": n}
+
+
+def _kms_crypto_key(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    n = _gcp_name(name, inputs)
+    rid = f"{inputs.get('keyRing')}/cryptoKeys/{n}"
+    return {"id": rid, "name": n, "primaries": [{"name": f"{rid}/cryptoKeyVersions/1", "state": "ENABLED"}]}
+
+
+def _gcp_iam_member(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    target = next((str(inputs[k]) for k in _IAM_TARGETS if inputs.get(k)), "target")
+    return {
+        "id": f"{target}/{inputs.get('role')}/{inputs.get('member')}",
+        "etag": "BwY" + digest("etag", name, n=9),
+    }
+
+
+_IAM_TARGETS = ("cryptoKeyId", "bucket", "repository", "serviceAccountId", "project", "managedFolder")
+
+
+def _service_account(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    project = _gcp_project(inputs)
+    email = f"{inputs.get('accountId') or name}@{project}.iam.gserviceaccount.com"
+    rid = f"projects/{project}/serviceAccounts/{email}"
+    return {
+        "id": rid,
+        "name": rid,
+        "email": email,
+        "member": f"serviceAccount:{email}",
+        "uniqueId": str(int(digest("sa", email, n=15), 16)).rjust(21, "1")[:21],
+    }
+
+
+# Google-managed service agents: service-<project number>@<domain> (IAM "Service agents" reference).
+SERVICE_AGENT_DOMAINS = {
+    "artifactregistry.googleapis.com": "gcp-sa-artifactregistry.iam.gserviceaccount.com",
+    "container.googleapis.com": "container-engine-robot.iam.gserviceaccount.com",
+    "compute.googleapis.com": "compute-system.iam.gserviceaccount.com",
+    "storage.googleapis.com": "gs-project-accounts.iam.gserviceaccount.com",
+}
+
+
+def _service_identity(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    project = _gcp_project(inputs)
+    service = str(inputs.get("service"))
+    domain = SERVICE_AGENT_DOMAINS.get(service, f"gcp-sa-{service.split('.')[0]}.iam.gserviceaccount.com")
+    email = f"service-{gcp_project_number(project)}@{domain}"
+    return {
+        "id": f"projects/{project}/services/{service}",
+        "email": email,
+        "member": f"serviceAccount:{email}",
+    }
+
+
+def _gke_cluster(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    import ipaddress
+
+    project = _gcp_project(inputs)
+    n = _gcp_name(name, inputs)
+    location = inputs.get("location") or region
+    pcc = dict(inputs.get("privateClusterConfig") or {})
+    cp_range = pcc.get("masterIpv4CidrBlock") or "172.16.0.0/28"
+    hosts = list(ipaddress.ip_network(cp_range).hosts())
+    pcc.setdefault("privateEndpoint", str(hosts[1]))
+    pcc.setdefault("publicEndpoint", "34.118.0." + str(int(digest("ip", n, n=2), 16) % 250 + 2))
+    endpoint = pcc["privateEndpoint"] if pcc.get("enablePrivateEndpoint") else pcc["publicEndpoint"]
+    endpoints = dict(inputs.get("controlPlaneEndpointsConfig") or {})
+    dns = dict(endpoints.get("dnsEndpointConfig") or {})
+    # GKE DNS endpoint: gke-<32 hex>-<project number>.<location>.gke.goog
+    dns["endpoint"] = (
+        f"gke-{digest('dns', project, n, n=32)}-{gcp_project_number(project)}.{location}.gke.goog"
+    )
+    endpoints["dnsEndpointConfig"] = dns
+    path = f"projects/{project}/locations/{location}/clusters/{n}"
+    return {
+        "id": path,
+        "name": n,
+        "selfLink": _gcp_link(path, "container"),
+        "endpoint": endpoint,
+        "privateClusterConfig": pcc,
+        "controlPlaneEndpointsConfig": endpoints,
+        "masterAuth": {
+            **(inputs.get("masterAuth") or {}),
+            "clusterCaCertificate": FAKE_CA,
+        },
+        "masterVersion": inputs.get("minMasterVersion") or "1.33.5-gke.1201000",
+        "labelFingerprint": digest("labels", n, n=8),
+    }
+
+
+def _gke_node_pool(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    n = _gcp_name(name, inputs)
+    cluster = str(inputs.get("cluster") or "cluster")
+    return {
+        "id": f"{cluster}/nodePools/{n}",
+        "name": n,
+        "instanceGroupUrls": [_gcp_link(f"{cluster}/instanceGroupManagers/gke-{n}-{digest(n, n=8)}-grp")],
+        "managedInstanceGroupUrls": [_gcp_link(f"{cluster}/instanceGroups/gke-{n}-{digest(n, n=8)}-grp")],
+    }
+
+
+def _gcs_bucket(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    n = _gcp_name(name, inputs)
+    return {"id": n, "name": n, "url": f"gs://{n}", "selfLink": _gcp_link(f"b/{n}", "storage")}
+
+
+def _managed_folder(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    return {"id": f"{inputs.get('bucket')}/{inputs.get('name')}", "selfLink": _gcp_link("folder", "storage")}
+
+
+def _gar_repository(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    project = _gcp_project(inputs)
+    repo = str(inputs.get("repositoryId") or name)
+    location = inputs.get("location") or region
+    return {
+        "id": f"projects/{project}/locations/{location}/repositories/{repo}",
+        "name": repo,
+        "registryUri": f"{location}-docker.pkg.dev/{project}/{repo}",
+    }
+
+
+def _log_bucket(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    project = str(inputs.get("project") or DEFAULT_GCP_PROJECT).removeprefix("projects/")
+    path = f"projects/{project}/locations/{inputs.get('location')}/buckets/{inputs.get('bucketId')}"
+    return {"id": path, "name": path}
+
+
+def _log_sink(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    project = _gcp_project(inputs)
+    n = _gcp_name(name, inputs)
+    writer = f"serviceAccount:service-{gcp_project_number(project)}@gcp-sa-logging.iam.gserviceaccount.com"
+    return {"id": f"projects/{project}/sinks/{n}", "name": n, "writerIdentity": writer}
+
+
+def _notification_channel(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    path = f"projects/{_gcp_project(inputs)}/notificationChannels/{int(digest('nc', name, n=12), 16)}"
+    return {"id": path, "name": path}
+
+
+def _budget(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    h = digest("budget", name, n=32)
+    path = f"billingAccounts/{inputs.get('billingAccount')}/budgets/{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+    return {"id": path, "name": path}
+
+
+def _random_id(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    size = int(inputs.get("byteLength", 4))
+    h = digest("random-id", name, n=2 * size)
+    return {
+        "id": h,
+        "hex": h,
+        "dec": str(int(h, 16)),
+        "b64Url": base64.urlsafe_b64encode(bytes.fromhex(h)).decode(),
+    }
+
+
+GCP_TABLE: dict[str, Outputs] = {
+    "gcp:compute/network:Network": _gcp_global("networks"),
+    "gcp:compute/firewall:Firewall": _gcp_global("firewalls"),
+    "gcp:compute/subnetwork:Subnetwork": _gcp_regional("subnetworks", gatewayAddress=_subnet_gateway),
+    "gcp:compute/router:Router": _gcp_regional("routers"),
+    "gcp:compute/address:Address": _gcp_regional(
+        "addresses", address=lambda n, i: "203.0.113." + str(int(digest("address", n, n=2), 16) % 250 + 2)
+    ),
+    "gcp:compute/routerNat:RouterNat": _router_nat,
+    "gcp:kms/keyRing:KeyRing": _kms_key_ring,
+    "gcp:kms/cryptoKey:CryptoKey": _kms_crypto_key,
+    "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember": _gcp_iam_member,
+    "gcp:projects/iAMMember:IAMMember": _gcp_iam_member,
+    "gcp:serviceaccount/iAMMember:IAMMember": _gcp_iam_member,
+    "gcp:storage/bucketIAMMember:BucketIAMMember": _gcp_iam_member,
+    "gcp:storage/managedFolderIamMember:ManagedFolderIamMember": _gcp_iam_member,
+    "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember": _gcp_iam_member,
+    "gcp:serviceaccount/account:Account": _service_account,
+    "gcp:projects/serviceIdentity:ServiceIdentity": _service_identity,
+    "gcp:container/cluster:Cluster": _gke_cluster,
+    "gcp:container/nodePool:NodePool": _gke_node_pool,
+    "gcp:storage/bucket:Bucket": _gcs_bucket,
+    "gcp:storage/managedFolder:ManagedFolder": _managed_folder,
+    "gcp:artifactregistry/repository:Repository": _gar_repository,
+    "gcp:logging/projectBucketConfig:ProjectBucketConfig": _log_bucket,
+    "gcp:logging/projectSink:ProjectSink": _log_sink,
+    "gcp:monitoring/notificationChannel:NotificationChannel": _notification_channel,
+    "gcp:billing/budget:Budget": _budget,
+    "random:index/randomId:RandomId": _random_id,
+}
+
+
+def _gcp_calls(token: str, args: dict[str, Any], region: str) -> dict[str, Any] | None:
+    project = str(args.get("projectId") or args.get("project") or DEFAULT_GCP_PROJECT)
+    number = gcp_project_number(project)
+    if token == "gcp:organizations/getProject:getProject":
+        return {"id": f"projects/{project}", "projectId": project, "number": number, "name": project}
+    if token == "gcp:storage/getProjectServiceAccount:getProjectServiceAccount":
+        email = f"service-{number}@{SERVICE_AGENT_DOMAINS['storage.googleapis.com']}"
+        return {"id": email, "emailAddress": email, "member": f"serviceAccount:{email}", "project": project}
+    if token == "gcp:container/getEngineVersions:getEngineVersions":
+        # Shape of projects.locations.getServerConfig; versions follow the requested prefix.
+        prefix = str(args.get("versionPrefix") or "1.33.")
+        default, latest = f"{prefix}5-gke.1201000", f"{prefix}5-gke.1308000"
+        channels = ("RAPID", "REGULAR", "STABLE", "EXTENDED")
+        return {
+            "id": f"projects/{project}/locations/{args.get('location') or region}",
+            "location": args.get("location") or region,
+            "versionPrefix": prefix,
+            "defaultClusterVersion": default,
+            "latestMasterVersion": latest,
+            "latestNodeVersion": latest,
+            "validMasterVersions": [latest, default],
+            "validNodeVersions": [latest, default],
+            "releaseChannelDefaultVersion": dict.fromkeys(channels, default),
+            "releaseChannelLatestVersion": dict.fromkeys(channels, latest),
+            "releaseChannelUpgradeTargetVersion": dict.fromkeys(channels, latest),
+        }
+    return None
+
+
 TABLE: dict[str, Outputs] = {
     "aws:s3/bucket:Bucket": _s3_bucket,
     "aws:kms/key:Key": _kms_key,
@@ -178,6 +461,7 @@ TABLE: dict[str, Outputs] = {
     "aws:cloudwatch/logGroup:LogGroup": _log_group,
     "random:index/randomPassword:RandomPassword": _random_password,
     "kubernetes:helm.sh/v3:Release": _helm_release,
+    **GCP_TABLE,
 }
 
 
@@ -208,4 +492,4 @@ def call_outputs(token: str, args: dict[str, Any], region: str) -> dict[str, Any
         return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
     if token == "aws:index/getRegion:getRegion":
         return {"name": region, "region": region, "id": region}
-    return {}
+    return _gcp_calls(token, args, region) or {}

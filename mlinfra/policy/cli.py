@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from mlinfra.catalog import ENVIRONMENTS
-from mlinfra.policy.config import PackConfigError, load_pack_config
+from mlinfra.cli_support import console, plural, user_errors
+from mlinfra.errors import InputError
+from mlinfra.policy.config import load_pack_config
 from mlinfra.policy.engine import catalogue, check_plan
 from mlinfra.policy.model import PACKS, RULES
 
@@ -19,36 +20,40 @@ policy_app = typer.Typer(help="Policy packs: list the rules, check a saved plan.
 
 
 def _config(path: Path | None):
-    if path is None:
-        return None
-    try:
-        return load_pack_config(path, {r.name for r in RULES})
-    except PackConfigError as e:
-        raise typer.BadParameter(str(e), param_hint="--config") from None
+    return None if path is None else load_pack_config(path, {r.name for r in RULES})
 
 
 def _environment(value: str | None) -> str | None:
     if value is not None and value not in ENVIRONMENTS:
-        raise typer.BadParameter(f"{value!r}; allowed: {', '.join(ENVIRONMENTS)}", param_hint="--environment")
+        raise InputError(
+            f"{value!r} is not an environment; allowed: {', '.join(ENVIRONMENTS)}", field="--environment"
+        )
+    return value
+
+
+def _pack(value: str | None) -> str | None:
+    if value is not None and value not in PACKS:
+        raise InputError(f"{value!r} is not a pack; allowed: {', '.join(PACKS)}", field="--pack")
     return value
 
 
 @policy_app.command("list")
+@user_errors
 def list_(
     pack: Annotated[str | None, typer.Option(help=f"Only this pack ({', '.join(PACKS)}).")] = None,
 ) -> None:
     """Print the catalogue: every policy with its pack, kind, severity and description."""
-    if pack is not None and pack not in PACKS:
-        raise typer.BadParameter(f"{pack!r}; allowed: {', '.join(PACKS)}", param_hint="--pack")
     table = Table("pack", "policy", "kind", "severity", "description", "remediation")
-    infos = catalogue(pack)
+    infos = catalogue(_pack(pack))
     for p in infos:
         table.add_row(p.pack, p.name, p.kind, p.severity, p.description, p.remediation)
-    Console(width=200).print(table)
-    typer.echo(f"{len(infos)} policies")
+    out = console()  # a terminal: the table wraps at its width; piped: PIPE_WIDTH
+    out.print(table)
+    out.print(plural(len(infos), "policy", "policies"))
 
 
 @policy_app.command("check")
+@user_errors
 def check(
     plan_json: Annotated[Path, typer.Argument(help="A plan saved with `mlinfra plan --json FILE`.")],
     environment: Annotated[
@@ -63,18 +68,13 @@ def check(
     ] = "text",
 ) -> None:
     """Run every pack over a saved plan; exit 1 when a mandatory policy is violated."""
-    from mlinfra.offline import Plan
+    from mlinfra.offline import load_plan_file
 
     if fmt not in ("text", "markdown"):
-        raise typer.BadParameter(f"{fmt!r}; allowed: text, markdown", param_hint="--format")
+        raise InputError(f"{fmt!r}; allowed: text, markdown", field="--format")
     env = _environment(environment)
     cfg = _config(config)
-    try:
-        plan = Plan.from_json(json.loads(plan_json.read_text()))
-    except OSError as e:
-        raise typer.BadParameter(f"{plan_json}: {e.strerror}", param_hint="PLAN_JSON") from None
-    except (ValueError, KeyError, TypeError) as e:
-        raise typer.BadParameter(f"{plan_json}: not a saved plan ({e})", param_hint="PLAN_JSON") from None
+    plan = load_plan_file(plan_json)
     report = check_plan(plan, env, cfg)
     if json_out:
         typer.echo(json.dumps(report.to_json(), indent=2))
@@ -83,21 +83,21 @@ def check(
 
         typer.echo(render_policy(plan.project, plan.stack, report.to_json()), nl=False)
     else:
-        report.render(Console(width=200))
+        report.render(console())
     raise typer.Exit(1 if report.mandatory_failed else 0)
 
 
 @policy_app.command("export-config")
+@user_errors
 def export_config(
     pack: Annotated[str, typer.Option(help=f"Pack to configure ({', '.join(PACKS)}).")],
     environment: Annotated[str, typer.Option(help="dev, staging or prod.")],
     config: Annotated[Path | None, typer.Option(help="Pack config JSON to translate.")] = None,
 ) -> None:
     """Print the `pulumi preview --policy-pack-config` JSON for one pack and environment."""
-    if pack not in PACKS:
-        raise typer.BadParameter(f"{pack!r}; allowed: {', '.join(PACKS)}", param_hint="--pack")
     from mlinfra.policy.config import PackConfig
 
-    cfg = _config(config) or PackConfig()
+    _pack(pack)
     env = _environment(environment) or "dev"
+    cfg = _config(config) or PackConfig()
     typer.echo(json.dumps(cfg.to_policy_pack_config([p.name for p in catalogue(pack)], env), indent=2))

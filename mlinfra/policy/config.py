@@ -24,14 +24,21 @@ from pathlib import Path
 from typing import Any
 
 from mlinfra.catalog import ENVIRONMENTS
+from mlinfra.errors import InputError, read_text
+from mlinfra.wording import describe
 
 LEVELS = ("advisory", "mandatory", "disabled")
 DEFAULT_ENFORCEMENT = {"dev": "advisory", "staging": "mandatory", "prod": "mandatory"}
 _MLINFRA_KEYS = {"environment", "enforcement", "overrides", "disabled", "exemptions"}
 
 
-class PackConfigError(ValueError):
-    """A pack configuration that cannot be used, naming the field and the allowed values."""
+class PackConfigError(InputError, ValueError):
+    """A pack configuration that cannot be used, naming the file, the field and the allowed values."""
+
+    def __init__(
+        self, message: str, field: str | None = None, file: str | Path | None = None, line: int | None = None
+    ):
+        super().__init__(message, field=field, file=file, line=line)
 
 
 @dataclass(frozen=True)
@@ -96,23 +103,25 @@ class PackConfig:
     @classmethod
     def from_dict(cls, data: Any, known_policies: set[str] | None = None) -> PackConfig:
         if not isinstance(data, dict):
-            raise PackConfigError("pack config must be a JSON object")
+            raise PackConfigError(f"a pack config is a JSON object, got {_kind(data)}")
         cfg = cls()
         env = data.get("environment")
         if env is not None:
             cfg.environment = _environment(env, "environment")
-        for e, lvl in (data.get("enforcement") or {}).items():
+        for e, lvl in _mapping(data, "enforcement", "environment to enforcement level").items():
             cfg.enforcement[_environment(e, f"enforcement.{e}")] = _level(lvl, f"enforcement.{e}")
-        for p, lvl in (data.get("overrides") or {}).items():
+        for p, lvl in _mapping(data, "overrides", "policy name to enforcement level").items():
             cfg.overrides[p] = _level(lvl, f"overrides.{p}")
-        for p, reason in (data.get("disabled") or {}).items():
+        for p, reason in _mapping(data, "disabled", "policy name to the reason it is disabled").items():
             cfg.disabled[p] = _reason(reason, f"disabled.{p}")
-        for i, e in enumerate(data.get("exemptions") or []):
-            if not isinstance(e, dict) or not e.get("policy") or not e.get("resource"):
-                raise PackConfigError(f"exemptions.{i}: needs policy, resource and reason")
-            cfg.exemptions.append(
-                Exemption(e["policy"], e["resource"], _reason(e.get("reason"), f"exemptions.{i}.reason"))
+        exemptions = data.get("exemptions")
+        if exemptions is not None and not isinstance(exemptions, list):
+            raise PackConfigError(
+                f"expected a list of {{policy, resource, reason}} objects, got {_kind(exemptions)}",
+                "exemptions",
             )
+        for i, e in enumerate(exemptions or []):
+            cfg.exemptions.append(_exemption(e, f"exemptions.{i}", ("policy", "resource", "reason")))
         # CrossGuard form: every other key is a policy name (or "all").
         for key, val in data.items():
             if key in _MLINFRA_KEYS:
@@ -121,14 +130,20 @@ class PackConfig:
             if isinstance(val, str):
                 val = {"enforcementLevel": val}
             if not isinstance(val, dict):
-                raise PackConfigError(f"{where}: must be an enforcement level or an object")
+                raise PackConfigError(f"must be an enforcement level or an object, got {_kind(val)}", where)
+            unknown = sorted(set(val) - _CROSSGUARD_KEYS)
+            if unknown:
+                raise PackConfigError(
+                    f"unknown keys {unknown}; allowed: {', '.join(sorted(_CROSSGUARD_KEYS))}", where
+                )
             lvl = val.get("enforcementLevel")
             if key == "all":
                 if lvl is not None:
                     lvl = _level(lvl, "all.enforcementLevel")
                     if lvl == "disabled":
                         raise PackConfigError(
-                            "all: disabling every policy is not allowed; disable policies by name with a reason"
+                            "disabling every policy is not allowed; disable policies by name with a reason",
+                            "all",
                         )
                     cfg.enforcement = dict.fromkeys(ENVIRONMENTS, lvl)
                 continue
@@ -137,58 +152,96 @@ class PackConfig:
             if lvl is not None:
                 lvl = _level(lvl, f"{where}.enforcementLevel")
                 if lvl == "disabled":
-                    cfg.disabled[key] = _reason(
-                        val.get("reason"), f"{where}.reason (disabling needs a reason)"
-                    )
+                    cfg.disabled[key] = _reason(val.get("reason"), f"{where}.reason")
                 else:
                     cfg.overrides[key] = lvl
-            for i, e in enumerate(val.get("exemptions") or []):
-                if not isinstance(e, dict) or not e.get("resource"):
-                    raise PackConfigError(f"{where}.exemptions.{i}: needs resource and reason")
-                cfg.exemptions.append(
-                    Exemption(key, e["resource"], _reason(e.get("reason"), f"{where}.exemptions.{i}.reason"))
-                )
-        if known_policies is not None:
-            named = set(cfg.overrides) | set(cfg.disabled) | {e.policy for e in cfg.exemptions}
-            unknown = sorted(named - known_policies)
-            if unknown:
+            ex = val.get("exemptions")
+            if ex is not None and not isinstance(ex, list):
                 raise PackConfigError(
-                    f"unknown policies {unknown}; allowed: {', '.join(sorted(known_policies))}"
+                    f"expected a list of {{resource, reason}} objects, got {_kind(ex)}", f"{where}.exemptions"
                 )
+            for i, e in enumerate(ex or []):
+                exemption = _exemption(e, f"{where}.exemptions.{i}", ("resource", "reason"))
+                cfg.exemptions.append(Exemption(key, exemption.resource, exemption.reason))
+        if known_policies is not None:
+            named = [*cfg.overrides, *cfg.disabled, *(e.policy for e in cfg.exemptions)]
+            for name in named:
+                if name not in known_policies:
+                    raise PackConfigError(
+                        f"unknown policy {name!r}; allowed: {', '.join(sorted(known_policies))}",
+                        _where_named(data, name),
+                    )
         # Canonical form: a disabled policy has no other level.
         for p in cfg.disabled:
             cfg.overrides.pop(p, None)
         return cfg
 
 
+_CROSSGUARD_KEYS = {"enforcementLevel", "environment", "reason", "exemptions"}
+
+
+def _mapping(data: dict[str, Any], key: str, what: str) -> dict[str, Any]:
+    value = data.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise PackConfigError(f"expected an object mapping {what}, got {_kind(value)}", key)
+    return value
+
+
+def _exemption(e: Any, where: str, keys: tuple[str, ...]) -> Exemption:
+    if not isinstance(e, dict):
+        raise PackConfigError(f"expected an object with {', '.join(keys)}, got {_kind(e)}", where)
+    unknown = sorted(set(e) - set(keys))
+    if unknown:
+        raise PackConfigError(f"unknown keys {unknown}; allowed: {', '.join(keys)}", where)
+    for k in keys[:-1]:
+        if not isinstance(e.get(k), str) or not e[k].strip():
+            raise PackConfigError(f"a non-empty {k} is required", f"{where}.{k}")
+    return Exemption(e.get("policy", ""), e["resource"], _reason(e.get("reason"), f"{where}.reason"))
+
+
+def _where_named(data: dict[str, Any], name: str) -> str:
+    """The field that names policy `name` in a pack config (for an 'unknown policy' error)."""
+    for key in ("overrides", "disabled"):
+        if isinstance(data.get(key), dict) and name in data[key]:
+            return f"{key}.{name}"
+    for i, e in enumerate(data.get("exemptions") or []):
+        if isinstance(e, dict) and e.get("policy") == name:
+            return f"exemptions.{i}.policy"
+    return name
+
+
+_kind = describe
+
+
 def _environment(v: Any, where: str) -> str:
-    if v not in ENVIRONMENTS:
-        raise PackConfigError(f"{where}: {v!r} is not an environment; allowed: {', '.join(ENVIRONMENTS)}")
-    return str(v)
+    if not isinstance(v, str) or v not in ENVIRONMENTS:
+        raise PackConfigError(f"{v!r} is not an environment; allowed: {', '.join(ENVIRONMENTS)}", where)
+    return v
 
 
 def _level(v: Any, where: str) -> str:
-    if v not in LEVELS:
-        raise PackConfigError(f"{where}: {v!r} is not an enforcement level; allowed: {', '.join(LEVELS)}")
-    return str(v)
+    if not isinstance(v, str) or v not in LEVELS:
+        raise PackConfigError(f"{v!r} is not an enforcement level; allowed: {', '.join(LEVELS)}", where)
+    return v
 
 
 def _reason(v: Any, where: str) -> str:
     if not isinstance(v, str) or not v.strip():
-        raise PackConfigError(f"{where}: a non-empty reason is required")
+        raise PackConfigError("a non-empty reason is required", where)
     return v.strip()
 
 
 def load_pack_config(path: str | Path, known_policies: set[str] | None = None) -> PackConfig:
     """Read a pack config JSON file (either form); errors name the file and the field."""
     p = Path(path)
+    text = read_text(p, PackConfigError, "a pack config")
     try:
-        data = json.loads(p.read_text())
-    except OSError as e:
-        raise PackConfigError(f"{p}: cannot read ({e.strerror})") from None
+        data = json.loads(text)
     except ValueError as e:
-        raise PackConfigError(f"{p}: not valid JSON ({e})") from None
+        raise PackConfigError(f"not valid JSON ({e})", file=p) from None
     try:
         return PackConfig.from_dict(data, known_policies)
     except PackConfigError as e:
-        raise PackConfigError(f"{p}: {e}") from None
+        raise PackConfigError(e.message, e.field, file=p) from None

@@ -10,6 +10,7 @@ from mlinfra.catalog import ENVIRONMENTS
 from mlinfra.policy import rules as _rules  # noqa: F401  (fills the catalogue)
 from mlinfra.policy.config import PackConfig, PackConfigError
 from mlinfra.policy.model import PACKS, RULES, Ctx, Res, Rule
+from mlinfra.wording import plural
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -65,6 +66,7 @@ class PolicyReport:
     violations: list[Violation] = field(default_factory=list)
     exemptions: list[tuple[str, str, str]] = field(default_factory=list)  # (policy, resource name, reason)
     disabled: list[tuple[str, str]] = field(default_factory=list)  # (policy, reason)
+    warnings: list[str] = field(default_factory=list)  # e.g. an exemption that names no resource
 
     @property
     def mandatory_failed(self) -> bool:
@@ -76,6 +78,7 @@ class PolicyReport:
             "violations": [v.to_json() for v in self.violations],
             "exemptions": [{"policy": p, "resource": r, "reason": why} for p, r, why in self.exemptions],
             "disabled": [{"policy": p, "reason": why} for p, why in self.disabled],
+            "warnings": list(self.warnings),
             "mandatory_failed": self.mandatory_failed,
         }
 
@@ -105,12 +108,16 @@ class PolicyReport:
             console.print(f"[cyan]exempt[/cyan] {escape(policy)} on {escape(resource)}: {escape(reason)}")
         for policy, reason in self.disabled:
             console.print(f"[cyan]disabled[/cyan] {escape(policy)}: {escape(reason)}")
+        for warning in self.warnings:
+            console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
         mandatory = sum(v.level == "mandatory" for v in self.violations)
         advisory = len(self.violations) - mandatory
         verdict = "[red]FAIL[/red]" if self.mandatory_failed else "[green]PASS[/green]"
+        violations = "violation" if mandatory + advisory == 1 else "violations"
         console.print(
-            f"policy ({self.environment}): {verdict} - {mandatory} mandatory, {advisory} advisory violation(s) "
-            f"on {len(groups)} resource(s); {len(self.exemptions)} exemption(s), {len(self.disabled)} disabled"
+            f"policy ({self.environment}): {verdict} - {mandatory} mandatory, {advisory} advisory {violations} "
+            f"on {plural(len(groups), 'resource')}; {plural(len(self.exemptions), 'exemption')}, "
+            f"{len(self.disabled)} disabled"
         )
 
 
@@ -199,6 +206,13 @@ def check_resources(
                     type=res.type,
                     severity=rule.severity,
                 )
+            )
+    names = {r.name for r in resources} | {r.urn for r in resources}
+    for e in config.exemptions:
+        if e.resource not in names:
+            report.warnings.append(
+                f"the exemption of {e.policy} names {e.resource!r}, which is no resource of this plan "
+                "(a name or URN of a cloud or Kubernetes resource); it exempts nothing"
             )
     return report
 

@@ -18,7 +18,7 @@ from mlinfra.aws.cluster import (
     build_kubeconfig,
 )
 from mlinfra.catalog import SUPPORTED_KUBERNETES_VERSIONS
-from mlinfra.spec import ClusterSpec, PlatformSpec
+from mlinfra.spec import ClusterSpec, PlatformSpec, SpecError
 from tests.aws.support import export_outputs
 from tests.conftest import PROD_SPEC, make_spec, plan_of
 
@@ -64,6 +64,7 @@ def _plan(spec: PlatformSpec, **kw):
             "cluster_security_group_id",
             "storage_class",
             "region",
+            "autoscaler_service_account_annotations",
         )
 
     return plan_of(program, region=spec.region)
@@ -236,10 +237,7 @@ def test_version_follows_spec():
     plan = _plan(make_spec(cluster={"kubernetes_version": "1.34"}))
     assert plan.one(EKS).inputs["version"] == "1.34"
     assert _addons(plan)["kube-proxy"]["addonVersion"] == ADDON_VERSIONS["1.34"]["kube-proxy"]
-    release = plan.one("kubernetes:helm.sh/v3:Release")
-    assert release.inputs["version"] == CLUSTER_AUTOSCALER["1.34"][0]
-    assert release.inputs["values"]["image"]["tag"] == CLUSTER_AUTOSCALER["1.34"][1]
-    assert plan.one("aws:eks/nodeGroup:NodeGroup").inputs["version"] == "1.34"
+    assert {g.inputs["version"] for g in plan.of_type("aws:eks/nodeGroup:NodeGroup")} == {"1.34"}
 
 
 def _trust_condition(plan, role_name: str) -> dict:
@@ -304,12 +302,14 @@ def test_addon_roles_and_policies(prod_plan):
 
 
 def test_core_networking_addons_precede_nodes_and_deployments_follow(prod_plan):
-    ng = prod_plan.one("aws:eks/nodeGroup:NodeGroup")
     by_name = {r.inputs["addonName"]: r for r in prod_plan.of_type(ADDON)}
-    for before in ("vpc-cni", "kube-proxy", "eks-pod-identity-agent"):
-        assert by_name[before].urn in ng.dependencies
-    for after in ("coredns", "aws-ebs-csi-driver"):
-        assert ng.urn in by_name[after].dependencies
+    groups = prod_plan.of_type("aws:eks/nodeGroup:NodeGroup")
+    assert len(groups) == 3
+    for ng in groups:
+        for before in ("vpc-cni", "kube-proxy", "eks-pod-identity-agent"):
+            assert by_name[before].urn in ng.dependencies
+        for after in ("coredns", "aws-ebs-csi-driver"):
+            assert ng.urn in by_name[after].dependencies
 
 
 def test_node_volume_key_policy_admits_autoscaling_service_linked_role(prod_plan):
@@ -335,16 +335,89 @@ def test_node_volume_key_policy_admits_autoscaling_service_linked_role(prod_plan
     assert grant["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
 
 
-def test_system_node_group(prod_plan):
-    ng = prod_plan.one("aws:eks/nodeGroup:NodeGroup").inputs
-    assert ng["capacityType"] == "ON_DEMAND"
-    assert ng["amiType"] == "AL2023_x86_64_STANDARD"
-    assert ng["instanceTypes"] == ["m6i.large"]
-    assert ng["labels"] == {"mlinfra.io/pool": "system"}
-    assert ng["scalingConfig"] == {"minSize": 3, "desiredSize": 3, "maxSize": 6}
-    assert ng["subnetIds"] == SUBNETS
-    assert "diskSize" not in ng  # the launch template owns the root volume
-    assert ng["nodeRoleArn"] == prod_plan.outputs["system_node_role_arn"]
+def test_one_system_node_group_per_zone(prod_plan):
+    """The system pool holds zonal EBS volumes (Prometheus, Grafana, Alertmanager): one group per zone,
+    balanced by the autoscaler (cluster-autoscaler AWS README, "Common Notes and Gotchas")."""
+    groups = sorted(prod_plan.of_type("aws:eks/nodeGroup:NodeGroup"), key=lambda g: g.name)
+    assert [g.name for g in groups] == [f"cluster-system-{s}" for s in SUBNETS]
+    for group, subnet in zip(groups, SUBNETS, strict=True):
+        ng = group.inputs
+        assert ng["subnetIds"] == [subnet]
+        assert ng["capacityType"] == "ON_DEMAND"
+        assert ng["amiType"] == "AL2023_x86_64_STANDARD"
+        assert ng["instanceTypes"] == ["m6i.large"]
+        assert ng["labels"] == {"mlinfra.io/pool": "system"}
+        # prod: 3/3/6 over three zones
+        assert ng["scalingConfig"] == {"minSize": 1, "desiredSize": 1, "maxSize": 2}
+        assert "diskSize" not in ng  # the launch template owns the root volume
+        assert ng["nodeRoleArn"] == prod_plan.outputs["system_node_role_arn"]
+    assert len(prod_plan.of_type("aws:ec2/launchTemplate:LaunchTemplate")) == 1  # shared, URN kept
+
+
+def test_system_pool_sizes_are_split_across_zones_keeping_the_totals():
+    spec = make_spec(cluster={"system_pool": {"min_nodes": 1, "desired_nodes": 2, "max_nodes": 3}})
+    groups = sorted(
+        _plan(spec, subnet_ids=SUBNETS[:2]).of_type("aws:eks/nodeGroup:NodeGroup"), key=lambda g: g.name
+    )
+    assert [g.inputs["scalingConfig"] for g in groups] == [
+        {"minSize": 1, "desiredSize": 1, "maxSize": 2},
+        {"minSize": 0, "desiredSize": 1, "maxSize": 1},
+    ]
+
+
+def test_every_system_group_tells_the_autoscaler_its_pool_label_for_scale_from_zero():
+    """A zone group can stand at 0 nodes (here the second: min 0), and the system pods (monitoring with its
+    zonal volume among them) select `mlinfra.io/pool: system`. The autoscaler reads a node-less group's
+    labels from its ASG's node-template tags, and asks EKS only for a group that never had a node
+    (cluster-autoscaler/cloudprovider/aws/README.md, eks:DescribeNodegroup note): each group's ASG carries
+    the label tag."""
+    spec = make_spec(cluster={"system_pool": {"min_nodes": 1, "desired_nodes": 2, "max_nodes": 3}})
+    plan = _plan(spec, subnet_ids=SUBNETS[:2])
+    tags = {
+        t.inputs["autoscalingGroupName"]: t.inputs["tag"]
+        for t in plan.of_type("aws:autoscaling/tag:Tag")
+        if t.inputs["tag"]["key"] == "k8s.io/cluster-autoscaler/node-template/label/mlinfra.io/pool"
+    }
+    groups = plan.of_type("aws:eks/nodeGroup:NodeGroup")
+    assert len(groups) == 2 and len(tags) == 2
+    for group in groups:
+        (asg,) = [a for a in tags if a.startswith(f"eks-{group.id.split(':')[-1]}-")]
+        assert tags[asg] == {
+            "key": "k8s.io/cluster-autoscaler/node-template/label/mlinfra.io/pool",
+            "value": group.inputs["labels"]["mlinfra.io/pool"],
+            "propagateAtLaunch": False,
+        }
+
+
+def test_fewer_system_nodes_than_zones_is_refused():
+    with pytest.raises(SpecError, match=r"cluster\.system_pool\.max_nodes.*zones"):
+        make_spec(PROD_SPEC, cluster={"system_pool": {"min_nodes": 1, "desired_nodes": 1, "max_nodes": 2}})
+
+
+def test_slow_eks_operations_get_timeouts_longer_than_the_provider_defaults():
+    """Cluster delete: 30m (default 15m, seen at 15-16m); node group update: 20 minutes per node the
+    group may hold (EKS drains each node for up to 15 minutes), never below the 60m default."""
+    seen: dict[str, pulumi.CustomTimeouts] = {}
+
+    def capture(args: pulumi.ResourceTransformationArgs):
+        seen[args.name] = args.opts.custom_timeouts
+        return None
+
+    spec = make_spec(
+        PROD_SPEC, cluster={"system_pool": {"min_nodes": 3, "desired_nodes": 3, "max_nodes": 12}}
+    )
+
+    def program():
+        provider = aws.Provider("aws", region=spec.region)
+        Cluster(
+            "cluster", _args(spec), opts=pulumi.ResourceOptions(provider=provider, transformations=[capture])
+        )
+
+    plan_of(program, region=spec.region)
+    cluster = seen["cluster"]
+    assert (cluster.create, cluster.update, cluster.delete) == ("30m", "60m", "30m")
+    group = seen["cluster-system-subnet-a"]  # 12 nodes over 3 zones: 4 per group
+    assert (group.create, group.update, group.delete) == ("60m", "80m", "60m")
 
 
 def test_launch_template_requires_imdsv2_and_encrypts_root(prod_plan):
@@ -381,42 +454,11 @@ def test_node_role_policies_are_exactly_worker_and_ecr_pull_only(prod_plan):
     )
 
 
-def test_default_storage_class_is_encrypted_gp3(prod_plan, dev_plan):
-    sc = prod_plan.one("kubernetes:storage.k8s.io/v1:StorageClass")
-    assert prod_plan.outputs["storage_class"] == STORAGE_CLASS == sc.inputs["metadata"]["name"]
-    assert sc.inputs["metadata"]["annotations"] == {"storageclass.kubernetes.io/is-default-class": "true"}
-    assert sc.inputs["provisioner"] == "ebs.csi.aws.com"
-    assert sc.inputs["parameters"] == {
-        "type": "gp3",
-        "encrypted": "true",
-        "kmsKeyId": prod_plan.outputs["node_volume_key_arn"],
-    }
-    assert sc.inputs["volumeBindingMode"] == "WaitForFirstConsumer"
-    assert sc.inputs["allowVolumeExpansion"] is True
-    assert sc.inputs["reclaimPolicy"] == "Retain"
-    assert dev_plan.one("kubernetes:storage.k8s.io/v1:StorageClass").inputs["reclaimPolicy"] == "Delete"
-
-
-def test_cluster_autoscaler(prod_plan):
-    rel = prod_plan.one("kubernetes:helm.sh/v3:Release")
-    assert rel.inputs["chart"] == "cluster-autoscaler"
-    assert rel.inputs["version"] == CLUSTER_AUTOSCALER["1.33"][0]
-    assert rel.inputs["repositoryOpts"] == {"repo": "https://kubernetes.github.io/autoscaler"}
-    assert rel.inputs["namespace"] == "kube-system"
-    values = rel.inputs["values"]
-    assert values["autoDiscovery"] == {"clusterName": "acme-prod"}
-    assert values["awsRegion"] == "us-east-1"
-    assert values["image"]["tag"] == CLUSTER_AUTOSCALER["1.33"][1]
-    assert values["nodeSelector"] == {"mlinfra.io/pool": "system"}
+def test_autoscaler_role_scales_only_this_clusters_groups(prod_plan):
     role = prod_plan.one(ROLE, "cluster-cluster-autoscaler-role")
-    sa = values["rbac"]["serviceAccount"]
-    assert sa["name"] == "cluster-autoscaler"
-    assert sa["annotations"] == {"eks.amazonaws.com/role-arn": f"arn:aws:iam::{ACCOUNT}:role/{role.id}"}
-    args = values["extraArgs"]
-    assert args["balance-similar-node-groups"] == "true"
-    assert args["skip-nodes-with-system-pods"] == "false"
-    assert args["expander"] in ("least-waste", "priority")
-    assert "scale-down-unneeded-time" in args
+    assert prod_plan.outputs["autoscaler_service_account_annotations"] == {
+        "eks.amazonaws.com/role-arn": f"arn:aws:iam::{ACCOUNT}:role/{role.id}"
+    }
     policy = json.loads(
         prod_plan.one("aws:iam/rolePolicy:RolePolicy", "cluster-cluster-autoscaler-policy").inputs["policy"]
     )
@@ -453,20 +495,18 @@ def test_stateful_children_protected_in_prod_only(prod_plan, dev_plan):
     assert dev_plan.one(EKS).inputs["deletionProtection"] is False
 
 
-def test_providers_are_explicit_and_no_warnings(prod_plan, dev_plan):
+def test_registers_no_kubernetes_object_and_explicit_providers(prod_plan, dev_plan):
+    """The cluster's Kubernetes objects are mlinfra.aws.in_cluster's: whoever reaches the API registers them."""
     for plan in (prod_plan, dev_plan):
-        comp = plan.one("mlinfra:aws:Cluster", "cluster")
-        k8s_provider = plan.one("pulumi:providers:kubernetes", "cluster-k8s")
-        assert k8s_provider.parent == comp.urn
-        assert k8s_provider.inputs["kubeconfig"] == "[secret]"
-        assert k8s_provider.inputs["enableServerSideApply"] in (True, "true")
+        assert not [
+            r for r in plan.resources if r.type.startswith(("kubernetes:", "pulumi:providers:kubernetes"))
+        ]
         for r in plan.resources:
             if r.type.startswith("aws:"):
                 assert r.provider is not None and r.provider.rsplit("::", 1)[-1] == "aws", r.name
-            elif r.type.startswith("kubernetes:"):
-                assert r.provider == k8s_provider.urn, r.name
         assert plan.warnings == []
         assert plan.outputs["kubeconfig"] == "[secret]"
+        assert plan.outputs["storage_class"] == STORAGE_CLASS
 
 
 def test_kubeconfig_uses_exec_auth():
@@ -501,10 +541,38 @@ def _bad(**kw):
         ({"service_cidr": "nope"}, "service_cidr"),
         ({"cluster_name": "-bad"}, "cluster_name"),
         ({"key_deletion_window_days": 3}, "key_deletion_window_days"),
-        ({"system_machine_type": "large"}, "system_machine_type"),
-        ({"spec": ClusterSpec(admin_principals=["platform-admins"])}, "spec.admin_principals[0]"),
+        (
+            {"spec": ClusterSpec(system_pool={"machine_type": "large"})},
+            "spec.system_pool.machine_type",
+        ),
+        ({"spec": ClusterSpec()}, "spec.system_pool.machine_type"),
+        ({"spec": ClusterSpec(admin_principals=["platform-admins"])}, "spec.admin_principals.0"),
+        (
+            {"spec": ClusterSpec(log_retention_days=100, system_pool={"machine_type": "m6i.large"})},
+            "spec.log_retention_days",
+        ),
     ],
 )
 def test_bad_input_fails_before_registration(kw, field):
     with pytest.raises(ValueError, match="^" + re.escape(field) + ":"):
         Cluster("cluster", _bad(**kw))
+
+
+def test_upgrade_policy_is_standard_unless_the_spec_asks_for_extended(prod_plan):
+    """EKS defaults to EXTENDED support (paid) when upgrade_policy is omitted."""
+    assert prod_plan.one(EKS).inputs["upgradePolicy"] == {"supportType": "STANDARD"}
+    extended = _plan(make_spec(cluster={"version_support": "extended"}))
+    assert extended.one(EKS).inputs["upgradePolicy"] == {"supportType": "EXTENDED"}
+
+
+def test_vpc_cni_enforces_network_policies(prod_plan, dev_plan):
+    """Without `enableNetworkPolicy` the VPC CNI ignores every NetworkPolicy (EKS user guide,
+    cni-network-policy-configure); the feature needs VPC CNI >= 1.14 and Kubernetes >= 1.25."""
+    for plan in (prod_plan, dev_plan):
+        addons = _addons(plan)
+        assert json.loads(addons["vpc-cni"]["configurationValues"]) == {"enableNetworkPolicy": "true"}
+        assert all("configurationValues" not in a for n, a in addons.items() if n != "vpc-cni")
+    for minor, table in ADDON_VERSIONS.items():
+        major, min_, patch = (int(x) for x in table["vpc-cni"][1:].split("-")[0].split("."))
+        assert (major, min_) >= (1, 14), table["vpc-cni"]
+        assert tuple(int(x) for x in minor.split(".")) >= (1, 27)  # EKS AMIs mount the BPF FS from 1.27

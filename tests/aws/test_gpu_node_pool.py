@@ -87,6 +87,7 @@ def test_gpu_taint_and_pool_labels(dev_pool):
         "mlinfra.io/pool": "a10g",
         "mlinfra.io/accelerator": "nvidia-a10g",
         "mlinfra.io/capacity-type": "spot",
+        "k8s.amazonaws.com/accelerator": "nvidia-a10g",
     }
 
 
@@ -113,6 +114,8 @@ def test_asg_carries_node_template_tags_for_scale_from_zero():
         f"{TEMPLATE}/label/mlinfra.io/pool": "big",
         f"{TEMPLATE}/label/mlinfra.io/accelerator": "nvidia-a10g",
         f"{TEMPLATE}/label/mlinfra.io/capacity-type": "on-demand",
+        # cluster-autoscaler AWS README, "Special note on GPU instances"
+        f"{TEMPLATE}/label/k8s.amazonaws.com/accelerator": "nvidia-a10g",
         f"{TEMPLATE}/taint/nvidia.com/gpu": "true:NoSchedule",
         f"{TEMPLATE}/resources/nvidia.com/gpu": "4",  # g5.12xlarge has 4 A10G
         f"{TEMPLATE}/resources/ephemeral-storage": "300Gi",
@@ -217,7 +220,7 @@ def test_scheduling_targets_this_pool(dev_pool):
 def test_every_child_uses_the_explicit_provider_and_no_warning(dev_pool):
     plan = _plan(dev_pool)
     aws_records = [r for r in plan.resources if r.type.startswith("aws:")]
-    assert len(aws_records) == 1 + 2 + 1 + 1 + 7  # role, 2 attachments, lt, node group, 7 ASG tags
+    assert len(aws_records) == 1 + 2 + 1 + 1 + 8  # role, 2 attachments, lt, node group, 8 ASG tags
     assert {r.provider for r in aws_records} == {PROVIDER_URN}
     component = plan.one("mlinfra:aws:GpuNodePool")
     assert {r.parent for r in aws_records} == {component.urn}
@@ -250,5 +253,30 @@ def test_unsupported_kubernetes_version_fails_before_any_resource(dev_pool):
 def test_reserved_labels_cannot_be_overridden(dev_pool):
     pool = dev_pool.model_copy(update={"labels": {"mlinfra.io/pool": "other"}})
     err, registered = _registered_under_error(pool, kubernetes_version="1.33")
-    assert err.field == "pool.labels"
+    assert err.field == "pool.labels.mlinfra.io/pool"
     assert registered == []
+
+
+def test_aws_accelerator_label_is_reserved(dev_pool):
+    pool = dev_pool.model_copy(update={"labels": {"k8s.amazonaws.com/accelerator": "x"}})
+    err, registered = _registered_under_error(pool, kubernetes_version="1.33")
+    assert (
+        err.field == "pool.labels.k8s.amazonaws.com/accelerator"
+        and "k8s.amazonaws.com/accelerator" in str(err)
+    )
+    assert registered == []
+
+
+def test_node_group_update_timeout_covers_a_rolling_replacement(dev_pool):
+    """An AMI/version update replaces the nodes one at a time, each drained for up to 15 minutes
+    (EKS managed-node-update-behavior): 20 minutes per node, above the provider's 60m default."""
+    seen: dict[str, pulumi.CustomTimeouts] = {}
+
+    def capture(args: pulumi.ResourceTransformationArgs):
+        seen[args.type_] = args.opts.custom_timeouts
+        return None
+
+    _plan(dev_pool.model_copy(update={"max_nodes": 8}), transformations=[capture])
+    assert (seen[NG].create, seen[NG].update, seen[NG].delete) == ("60m", "160m", "60m")
+    _plan(dev_pool, transformations=[capture])  # max 2 nodes: the 60m default still covers it
+    assert seen[NG].update == "60m"

@@ -144,7 +144,8 @@ def test_flow_logs_only_in_prod(dev_plan, prod_plan):
     assert fl.inputs["trafficType"] == "ALL"
     assert fl.inputs["logDestinationType"] == "cloud-watch-logs"
     group = prod_plan.one("aws:cloudwatch/logGroup:LogGroup")
-    assert group.inputs["retentionInDays"] == 90
+    # prod profile: a year (spec.PROD_MIN_FLOW_LOG_RETENTION_DAYS)
+    assert group.inputs["retentionInDays"] == 365
     group_arn = f"arn:aws:logs:us-east-1:123456789012:log-group:{group.inputs['name']}"
     assert fl.inputs["logDestination"] == group_arn
     role = prod_plan.one("aws:iam/role:Role", "net-flow-logs")

@@ -154,7 +154,7 @@ def test_bad_principals_fail_before_any_resource(principals, field):
     ("spec", "field"),
     [
         (RegistrySpec(repositories=[]), "registry.repositories"),
-        (RegistrySpec(repositories=["models", "models"]), "registry.repositories"),
+        (RegistrySpec(repositories=["models", "models"]), "registry.repositories.1"),
         (RegistrySpec(repositories=["Models"]), "registry.repositories.0"),
     ],
 )

@@ -19,26 +19,46 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @cache
 def prod() -> Plan:
-    return plan_stack(ROOT / "stacks/aws", "prod")
+    """A private platform's in-cluster stack (api_access private: the models live here)."""
+    return plan_stack(ROOT / "stacks/aws-in-cluster", "prod")
+
+
+@cache
+def dev() -> Plan:
+    """The one-stack path (api_access public): cloud resources and models in one plan."""
+    return plan_stack(ROOT / "stacks/aws", "dev")
+
+
+def _has(edges, src: str, dst: str, label: str) -> bool:
+    return any(a.startswith(src) and b.startswith(dst) and t == label for a, b, t in edges)
 
 
 def test_ingress_service_pods_identity_bucket_path():
-    edges = edges_by_label(prod())
-
-    def has(src: str, dst: str, label: str) -> bool:
-        return any(a.startswith(src) and b.startswith(dst) and t == label for a, b, t in edges)
-
+    edges = edges_by_label(dev())
     # Deployment runtime: Ingress -> Service -> pods -> ServiceAccount -> IAM role -> bucket.
-    assert has("Ingress serving/embedder", "Service serving/embedder", "routes")
-    assert has("Service serving/embedder", "Deployment serving/embedder", "selects")
-    assert has("Deployment serving/embedder", "ServiceAccount serving/embedder", "runs as")
-    assert has("ServiceAccount serving/embedder", "Role acme-ml-prod-model-embedder", "assumes")
-    assert has(
-        "Role acme-ml-prod-model-embedder", "Bucket acme-ml-prod-artifacts-bucket", "granted by RolePolicy"
+    assert _has(edges, "Ingress serving/reranker", "Service serving/reranker", "routes")
+    assert _has(edges, "Service serving/reranker", "Deployment serving/reranker", "selects")
+    assert _has(edges, "Deployment serving/reranker", "ServiceAccount serving/reranker", "runs as")
+    assert _has(edges, "ServiceAccount serving/reranker", "Role acme-ml-dev-model-reranker", "assumes")
+    assert _has(
+        edges,
+        "Role acme-ml-dev-model-reranker",
+        "Bucket acme-ml-dev-artifacts-bucket",
+        "granted by RolePolicy",
     )
+    assert _has(edges, "Deployment serving/reranker", "Bucket acme-ml-dev-artifacts-bucket", "model from")
+
+
+def test_in_cluster_stack_path():
+    """The in-cluster stack of a private platform: the request path up to the pods' accounts (the
+    roles and the bucket are the platform stack's, read through its StackReference)."""
+    edges = edges_by_label(prod())
+    assert _has(edges, "Ingress serving/embedder", "Service serving/embedder", "routes")
+    assert _has(edges, "Service serving/embedder", "Deployment serving/embedder", "selects")
+    assert _has(edges, "Deployment serving/embedder", "ServiceAccount serving/embedder", "runs as")
     # KServe raw mode: the Ingress routes to the InferenceService's `<isvc>-predictor` Service.
-    assert has("Ingress serving/reranker ", "InferenceService serving/reranker", "routes")
-    assert has("InferenceService serving/reranker", "Bucket acme-ml-prod-artifacts-bucket", "model from")
+    assert _has(edges, "Ingress serving/reranker ", "InferenceService serving/reranker", "routes")
+    assert _has(edges, "InferenceService serving/reranker", "ServiceAccount serving/reranker", "runs as")
 
 
 def test_edges_follow_the_objects_not_the_names():
@@ -61,14 +81,14 @@ def test_edges_follow_the_objects_not_the_names():
 
 
 @pytest.mark.parametrize(
-    "fmt, start", [("mermaid", "flowchart LR\n"), ("dot", 'digraph "mlinfra-aws/prod" {\n')]
+    "fmt, start", [("mermaid", "flowchart LR\n"), ("dot", 'digraph "mlinfra-aws/dev" {\n')]
 )
 def test_formats(fmt, start):
-    text = render(prod(), fmt)
+    text = render(dev(), fmt)
     assert text.startswith(start)
     if fmt == "mermaid":
         assert text.count("subgraph ") == sum(line.strip() == "end" for line in text.splitlines())
-        assert '-->|"routes"|' in text and '[("Bucket acme-ml-prod-artifacts-bucket")]' in text
+        assert '-->|"routes"|' in text and '[("Bucket acme-ml-dev-artifacts-bucket")]' in text
     else:
         assert text.rstrip().endswith("}") and text.count("{") == text.count("}")
         assert "shape=cylinder" in text and '[label="routes"]' in text
@@ -83,6 +103,6 @@ def test_cli_from_a_stack_and_from_a_saved_plan(tmp_path):
     r = runner.invoke(app, ["graph", str(saved)])
     assert r.exit_code == 0 and r.stdout.startswith("flowchart LR")
     r = runner.invoke(app, ["graph", str(ROOT / "stacks/aws")])
-    assert r.exit_code == 2 and "--stack: required" in r.output
+    assert r.exit_code == 2 and r.stderr.startswith("error: --stack: required")
     r = runner.invoke(app, ["graph", str(saved), "--format", "png"])
-    assert r.exit_code == 2 and "allowed: mermaid, dot" in r.output
+    assert r.exit_code == 2 and r.stderr == "error: --format: 'png'; allowed: mermaid, dot\n"

@@ -127,3 +127,29 @@ def test_deploy_order_approval_and_one_update_per_stack():
     assert gitlab[".deploy"]["resource_group"] == "mlinfra-$STACK_DIR-$STACK"
     assert gitlab["deploy-prod-platform"]["rules"][0]["when"] == "manual"
     assert "PULUMI_OIDC_TOKEN" in gitlab[".pulumi"]["id_tokens"]
+
+
+def _shipped_stacks() -> dict[str, set[str]]:
+    """Every stack directory of the repository with the stacks it holds (Pulumi.<stack>.yaml)."""
+    out = {}
+    for d in sorted((ROOT / "stacks").iterdir()):
+        stacks = {p.name[len("Pulumi.") : -len(".yaml")] for p in d.glob("Pulumi.*.yaml")}
+        if stacks:
+            out[f"stacks/{d.name}"] = stacks
+    return out
+
+
+def test_plan_pipelines_plan_exactly_the_shipped_stacks():
+    """The pull-request plan (GitHub matrix, GitLab parallel matrix) covers every stack the repository
+    ships, the in-cluster stacks included, and names none that does not exist."""
+    shipped = _shipped_stacks()
+    assert "stacks/aws-in-cluster" in shipped  # the private path's second stack
+    plan = yaml.safe_load((GITHUB / "mlinfra-plan.yml").read_text())
+    github = {
+        m["stack-dir"]: set(m["stacks"].split())
+        for m in plan["jobs"]["plan"]["strategy"]["matrix"]["include"]
+    }
+    gitlab_doc = yaml.safe_load(GITLAB.read_text())
+    gitlab = {m["STACK_DIR"]: set(m["STACKS"].split()) for m in gitlab_doc["plan"]["parallel"]["matrix"]}
+    assert github == shipped
+    assert gitlab == shipped

@@ -1,58 +1,60 @@
-"""Upstream chart data (../shared/charts, or $MLINFRA_CHART_DATA): the pinned versions' default values.
+"""Upstream chart data for the component tests: values keys the pinned chart version reads, its
+values schema, and its CRD schemas.
 
-Checks our Helm values against the keys the pinned chart version really reads, so a typo or a
-key the chart dropped fails here rather than being silently ignored by Helm at `pulumi up`.
+A thin adapter over `mlinfra.charts` (one chart-data resolver, one values-key check with one
+table of exceptions, one CRD validator: the same ones the upstream-chart tests and `mlinfra render`
+use), so a typo or a key the chart dropped fails here rather than being silently ignored by Helm
+at `pulumi up`.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator, Mapping
-from functools import cache
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
-import yaml
+import pytest
 
+from mlinfra.charts import values as chart_values
+from mlinfra.charts.crds import CrdIndex, integral, validator_for
+from mlinfra.charts.data import ChartData, ChartDataError, resolve_charts_dir
 from mlinfra.k8s.charts import ChartPin
 
-ROOT = Path(__file__).resolve().parents[2]
-CHART_DATA = Path(os.environ.get("MLINFRA_CHART_DATA", ROOT.parent / "shared" / "charts"))
 
-
-def chart_dir(pin: ChartPin) -> Path:
-    return CHART_DATA / pin.name / pin.version
-
-
-@cache
-def _defaults(pin: ChartPin) -> dict[str, Any]:
-    return yaml.safe_load((chart_dir(pin) / "values.yaml").read_text()) or {}
+def _data() -> ChartData:
+    try:
+        return ChartData(resolve_charts_dir())
+    except ChartDataError as e:
+        pytest.fail(str(e), pytrace=False)
 
 
 def defaults(pin: ChartPin) -> dict[str, Any]:
-    """The chart's default values (values.yaml at the pinned tag)."""
-    return _defaults(pin)
+    """The pinned chart version's default values, subcharts' defaults under their keys."""
+    return chart_values.chart_defaults_and_schema(_data(), pin.name, pin.version)[0]
 
 
-def unread_keys(
-    values: Mapping[str, Any], pin: ChartPin, free_form: frozenset[str] = frozenset()
-) -> list[str]:
-    """Paths of keys in `values` that the chart's defaults do not have.
-
-    A default that is an empty map or not a map (nodeSelector: {}, tolerations: [], a string)
-    takes any content below it; `free_form` names further paths (dotted) whose content is the
-    user's (e.g. a map with commented-out examples only).
-    """
-    return sorted(_unread(values, defaults(pin), "", free_form))
+def unread_keys(values: Mapping[str, Any], pin: ChartPin) -> list[str]:
+    """Paths of keys in `values` the pinned chart version does not read. Keys the chart's templates
+    read although values.yaml leaves them out belong in `mlinfra.charts.values.EXCEPTIONS` (one
+    table, with the template that reads each)."""
+    defaults, schema = chart_values.chart_defaults_and_schema(_data(), pin.name, pin.version)
+    found = chart_values.unknown_keys(values, defaults, schema, pin.name)
+    return sorted(path for path, _ in found)
 
 
-def _unread(values: Mapping[str, Any], known: Any, path: str, free_form: frozenset[str]) -> Iterator[str]:
-    if not isinstance(known, Mapping) or not known or path in free_form:
-        return
-    for key, value in values.items():
-        here = f"{path}.{key}" if path else str(key)
-        if key not in known:
-            yield here
-            continue
-        if isinstance(value, Mapping) and here not in free_form:
-            yield from _unread(value, known[key], here, free_form)
+def schema_errors(values: Mapping[str, Any], pin: ChartPin) -> list[str]:
+    """The errors Helm would stop the install with: `values` over the chart's defaults, against its
+    values.schema.json (none when the chart has no schema)."""
+    return chart_values.schema_errors(values, _data(), pin.name, pin.version)
+
+
+def validate_custom_resource(obj: Mapping[str, Any], pin: ChartPin) -> None:
+    """Raise jsonschema.ValidationError when `obj` does not match its CRD version in `pin`'s chart
+    (unknown fields refused where the CRD does not preserve them: the API server would prune them)."""
+    index = CrdIndex()
+    index.add(_data().crds(pin.name, pin.version), f"{pin.name} {pin.version}")
+    cv = index.lookup(str(obj.get("apiVersion")), str(obj.get("kind")))
+    if cv is None:
+        raise LookupError(
+            f"{pin.name} {pin.version} installs no CRD for {obj.get('kind')} {obj.get('apiVersion')}"
+        )
+    validator_for(cv).validate(integral(dict(obj)))

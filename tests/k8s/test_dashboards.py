@@ -109,3 +109,34 @@ def test_dashboards_are_loaded_into_configmaps_with_the_sidecar_label():
     models = json.loads(maps["mon-dashboard-models"]["data"]["models.json"])
     ns_var = next(v for v in models["templating"]["list"] if v["name"] == "namespace")
     assert ns_var["query"] == "inference" and ns_var["current"]["value"] == "inference"
+
+
+def _panels(name: str) -> dict[str, dict]:
+    return {p["title"]: p for p in _load(name)["panels"]}
+
+
+def test_memory_panels_are_in_mebibytes_as_dcgm_reports_them():
+    # DCGM_FI_DEV_FB_* are MiB (dcgm-exporter etc/default-counters.csv); Grafana's unit for MiB is
+    # "mbytes" ("decmbytes" is SI megabytes).
+    for name in EXPECTED:
+        for panel in _load(name)["panels"]:
+            exprs = " ".join(t["expr"] for t in panel["targets"])
+            unit = panel["fieldConfig"]["defaults"]["unit"]
+            assert unit != "decmbytes", panel["title"]
+            if "DCGM_FI_DEV_FB_" in exprs and unit != "percentunit":
+                assert unit == "mbytes", panel["title"]
+
+
+def test_memory_ratio_counts_driver_reserved_memory():
+    (target,) = _panels("gpu.json")["GPU memory full ratio per pool (used + reserved of total)"]["targets"]
+    assert "DCGM_FI_DEV_FB_USED + DCGM_FI_DEV_FB_FREE + DCGM_FI_DEV_FB_RESERVED" in target["expr"]
+
+
+def test_per_model_gpu_panels_join_gpu_series_to_the_model():
+    panels = _panels("models.json")
+    for title in ("GPU utilisation per model", "GPU memory used per model"):
+        (target,) = panels[title]["targets"]
+        assert "group_left (label_mlinfra_io_model) kube_pod_labels" in target["expr"], title
+        assert target["expr"].startswith("avg by (label_mlinfra_io_model)") or target["expr"].startswith(
+            "sum by (label_mlinfra_io_model)"
+        )

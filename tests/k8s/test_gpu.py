@@ -94,6 +94,21 @@ def test_without_our_device_plugin_no_time_slicing_config_and_no_refusal():
     assert plan.outputs["namespace"] == "gpu-system"
 
 
+def test_gpu_namespace_sizes_the_device_plugins_unsized_containers():
+    # The chart's config-manager containers (time-slicing) carry no resources and no value sets them
+    # (NVIDIA/k8s-device-plugin@v0.18.2 templates/daemonset-device-plugin.yml): a LimitRange does.
+    (limits,) = run([pool("shared", 4)]).of_type("kubernetes:core/v1:LimitRange")
+    assert limits.inputs["metadata"]["namespace"] == "gpu-system"
+    (item,) = limits.inputs["spec"]["limits"]
+    assert item["type"] == "Container"
+    for kind in ("default", "defaultRequest"):
+        assert set(item[kind]) == {"cpu", "memory"}
+    # no plugin of ours, nothing to size
+    assert (
+        run([pool("shared", 4)], install_device_plugin=False).of_type("kubernetes:core/v1:LimitRange") == []
+    )
+
+
 def test_pool_tolerations_must_name_known_pools():
     with pytest.raises(SpecError) as err:
         GpuEnablement(
@@ -178,7 +193,7 @@ def test_ingress_is_denied_except_prometheus_scraping_dcgm():
 def test_every_object_has_standard_labels_and_the_explicit_provider():
     plan = run([pool("shared", 2)])
     k8s_records = [r for r in plan.resources if r.type.startswith("kubernetes:")]
-    assert len(k8s_records) == 5
+    assert len(k8s_records) == 6
     for r in k8s_records:
         assert r.provider == PROVIDER_URN, r.name
         assert r.parent and r.parent.endswith("mlinfra:k8s:GpuEnablement::gpu")
@@ -193,4 +208,72 @@ def test_every_object_has_standard_labels_and_the_explicit_provider():
 @pytest.mark.parametrize("version", SUPPORTED_KUBERNETES_VERSIONS)
 def test_core_objects_validate_against_the_kubernetes_schema(version):
     plan = run([pool("shared", 3)])
-    assert validate_core_objects(plan, version) == 3  # Namespace + 2 NetworkPolicies
+    assert validate_core_objects(plan, version) == 4  # Namespace + LimitRange + 2 NetworkPolicies
+
+
+def test_dcgm_series_keep_the_pod_and_namespace_of_the_gpus_user():
+    sm = values(run(), "gpu-dcgm-exporter")["serviceMonitor"]
+    # without honorLabels Prometheus renames the exporter's pod/namespace to exported_pod/_namespace
+    assert sm["honorLabels"] is True
+
+
+def test_dcgm_exports_every_counter_the_rules_and_dashboards_read():
+    import json
+    import re
+
+    from mlinfra.k8s import metrics as m
+    from mlinfra.k8s.alerts import alert_rules
+    from mlinfra.k8s.monitoring import dashboard_files
+    from mlinfra.spec import MonitoringSpec
+
+    csv = values(run(), "gpu-dcgm-exporter")["customMetrics"]
+    shipped = {line.split(",")[0].strip() for line in csv.splitlines() if line and not line.startswith("#")}
+    assert m.DCGM_FB_RESERVED in shipped  # the chart's own list lacks it
+    exprs = [r["expr"] for g in alert_rules(MonitoringSpec(), [], "dev") for r in g["rules"]]
+    exprs += [
+        t["expr"]
+        for text in dashboard_files().values()
+        for p in json.loads(text)["panels"]
+        for t in p["targets"]
+    ]
+    used = {name for e in exprs for name in m.metric_names(e) if re.match(r"^DCGM_", name)}
+    assert used and used <= shipped, used - shipped
+    for line in csv.splitlines():
+        field_name, kind, text = (part.strip() for part in line.split(",", 2))
+        assert kind in ("gauge", "counter") and text, line
+
+
+def test_existing_nodes_of_a_shared_pool_get_its_time_slicing_label():
+    plan = run(
+        [pool("shared", 4), pool("whole")],
+        pool_nodes={"shared": ["ip-10-0-1-23.ec2.internal"], "whole": ["n2"]},
+    )
+    (patch,) = plan.of_type("kubernetes:core/v1:NodePatch")
+    assert patch.inputs["metadata"] == {
+        "name": "ip-10-0-1-23.ec2.internal",
+        "labels": {"nvidia.com/device-plugin.config": "pool-shared"},
+    }
+    validate_core_objects(plan)
+
+
+@pytest.mark.parametrize(
+    "pool_nodes,match",
+    [
+        ({"other": ["n1"]}, "unknown pools"),
+        ({"shared": "n1"}, "list of node names"),
+        ({"shared": ["Not_A_Node"]}, "not a node name"),
+    ],
+)
+def test_bad_pool_nodes_are_refused(pool_nodes, match):
+    with pytest.raises(SpecError, match=match) as err:
+        GpuEnablement("x", GpuEnablementArgs(pools=[pool("shared", 2)], labels=LABELS, pool_nodes=pool_nodes))
+    assert err.value.field.startswith("pool_nodes")
+
+
+def test_every_value_is_read_by_the_pinned_charts():
+    from tests.k8s.chart_data import unread_keys
+
+    plan = run([pool("shared", 4), pool("whole")])
+    assert unread_keys(values(plan, "gpu-device-plugin"), NVIDIA_DEVICE_PLUGIN) == []
+    # customMetrics: read by templates/metrics-configmap.yaml, only commented in values.yaml
+    assert unread_keys(values(plan, "gpu-dcgm-exporter"), DCGM_EXPORTER) == []

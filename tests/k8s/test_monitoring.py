@@ -123,8 +123,10 @@ def test_everything_runs_on_the_system_nodes():
     assert v["prometheusOperator"]["admissionWebhooks"]["patch"]["nodeSelector"] == sel
     assert v["kube-state-metrics"]["nodeSelector"] == sel
     assert v["kube-state-metrics"]["metricLabelsAllowlist"] == [
-        "nodes=[mlinfra.io/pool,mlinfra.io/gpu-node,mlinfra.io/accelerator]"
+        "nodes=[mlinfra.io/pool,mlinfra.io/gpu-node,mlinfra.io/accelerator]",
+        "pods=[mlinfra.io/model,mlinfra.io/track]",
     ]
+    assert v["crds"]["upgradeJob"]["nodeSelector"] == sel
 
 
 def test_generated_grafana_password_is_a_secret():
@@ -216,7 +218,7 @@ def test_receiver_mismatches_are_refused(alerting, receivers, match):
         ({"labels": {"owner": "x"}}, "labels"),
         ({"serving_namespace": "Serving"}, "serving_namespace"),
         ({"storage_class": "GP3 encrypted"}, "storage_class"),
-        ({"models": [ModelSpec(name="a"), ModelSpec(name="a")]}, "models"),
+        ({"models": [ModelSpec(name="a"), ModelSpec(name="a")]}, "models.1"),
     ],
 )
 def test_bad_args_name_the_field(kw, field):
@@ -235,6 +237,8 @@ def test_every_alert_rule_is_complete_and_uses_known_metrics():
     rules = _rules(run(models=MODELS))
     assert {r["alert"] for r in rules} == {
         "GpuXidError",
+        "GpuXidApplicationError",
+        "ModelGpuIdle",
         "DcgmExporterDown",
         "DcgmExporterMissing",
         "GpuNodeIdle",
@@ -264,11 +268,19 @@ def test_rule_thresholds_come_from_the_spec():
     assert idle["for"] == "45m" and "DCGM_FI_DEV_GPU_UTIL" in idle["expr"] and idle["expr"].endswith("== 0")
     assert idle["labels"]["category"] == "cost"
     sat = by_name["GpuMemorySaturation"][0]["expr"]
-    assert "DCGM_FI_DEV_FB_USED / (DCGM_FI_DEV_FB_USED + DCGM_FI_DEV_FB_FREE)) > 0.9" in sat
+    assert sat.endswith(") > 0.9")
+    assert (
+        "(DCGM_FI_DEV_FB_USED + DCGM_FI_DEV_FB_RESERVED) / "
+        "(DCGM_FI_DEV_FB_USED + DCGM_FI_DEV_FB_FREE + DCGM_FI_DEV_FB_RESERVED)"
+    ) in sat
     assert "> 0.02 " in by_name["ModelHighErrorRatio"][0]["expr"]
     assert 'status=~"5.."' in by_name["ModelHighErrorRatio"][0]["expr"]
     xid = by_name["GpuXidError"][0]
     assert "DCGM_FI_DEV_XID_ERRORS" in xid["expr"] and xid["labels"]["severity"] == "critical"
+    model_idle = by_name["ModelGpuIdle"][0]
+    assert model_idle["for"] == "45m" and model_idle["labels"]["category"] == "cost"
+    assert 'kube_pod_labels{label_mlinfra_io_model!=""}' in model_idle["expr"]
+    assert "group_left (label_mlinfra_io_model)" in model_idle["expr"]
     pending = by_name["GpuPodsPending"][0]["expr"]
     assert 'kube_pod_status_phase{phase="Pending"}' in pending
     assert 'kube_pod_container_resource_requests{resource="nvidia_com_gpu"}' in pending
@@ -308,7 +320,7 @@ def test_model_server_service_monitor_matches_the_serving_contract():
     assert spec["selector"] == {"matchLabels": {"mlinfra.io/model-server": "true"}}
     assert spec["namespaceSelector"] == {"matchNames": ["models"]}
     assert spec["endpoints"][0]["port"] == "metrics"
-    assert spec["targetLabels"] == ["mlinfra.io/model"]
+    assert spec["targetLabels"] == ["mlinfra.io/model", "mlinfra.io/track"]
     release_urn = plan.one(RELEASE, "mon-kube-prometheus-stack").urn
     assert release_urn in plan.one(MONITOR, "mon-model-servers").dependencies
     assert release_urn in plan.one(RULE, "mon-alert-rules").dependencies
@@ -382,3 +394,85 @@ def test_core_objects_validate_against_the_kubernetes_schema(version):
 def test_metric_name_parser(expr, names):
     assert m.metric_names(expr) == names
     assert m.unknown_metrics("DCGM_FI_DEV_GPU_UTILS > 0") == {"DCGM_FI_DEV_GPU_UTILS"}  # a typo is caught
+
+
+# --------------------------------------------------------------------------- issue 9: alerts that fire for the right reasons
+
+
+def _rule(name: str, spec: MonitoringSpec | None = None) -> dict:
+    rules = [r for g in alert_rules(spec or dev_monitoring(), MODELS, "prod") for r in g["rules"]]
+    (rule,) = [r for r in rules if r["alert"] == name]
+    return rule
+
+
+def test_hardware_xids_page_and_application_xids_warn():
+    hardware, application = _rule("GpuXidError"), _rule("GpuXidApplicationError")
+    assert hardware["labels"]["severity"] == "critical" and application["labels"]["severity"] == "warning"
+    # NVIDIA's Xid catalog: these need a GPU reset / node replacement
+    for xid in (48, 63, 64, 74, 79, 92, 94, 95):
+        assert f"== {xid}" in hardware["expr"], xid
+    for xid in (13, 31, 43):  # application faults: restart the app
+        assert f"== {xid}" not in hardware["expr"], xid
+    for rule in (hardware, application):
+        assert m.unknown_metrics(rule["expr"]) == set()
+
+
+def test_application_xids_warn_per_occurrence_not_forever():
+    """DCGM_FI_DEV_XID_ERRORS keeps the last XID until the exporter restarts (NVIDIA/dcgm-exporter#500):
+    a warning on it never resolves and a second XID 31 is invisible. The exporter's windowed counter
+    (DCGM_EXP_XID_ERRORS_COUNT, label xid) reports each XID for its window, and the exporter only
+    collects it when the counters file lists it (xid_collector.go IsDCGMExpXIDErrorsCountEnabled)."""
+    application = _rule("GpuXidApplicationError")
+    assert m.metric_names(application["expr"]) == {m.DCGM_XID_COUNT}
+    assert 'xid!~"48|63|64|74|79|92|94|95"' in application["expr"]
+    assert 'xid!="0"' in application["expr"]  # no XID is not an application fault
+    assert "$labels.xid" in application["annotations"]["summary"]
+    assert m.DCGM_XID_COUNT in {name for name, _, _ in m.DCGM_COUNTERS}
+
+
+def test_watchdog_goes_to_the_dead_mans_switch_when_configured():
+    spec = dev_monitoring(dead_mans_switch=True, slack_channel="#ml")
+    cfg = alertmanager_config(spec, {"deadmansswitch": "https://hc-ping.com/uuid", "slack": SLACK_URL})
+    watchdog = cfg["route"]["routes"][0]
+    assert watchdog["matchers"] == ['alertname = "Watchdog"']
+    assert watchdog["receiver"] == "deadmansswitch" and "continue" not in watchdog
+    assert watchdog["repeat_interval"] == "1m"  # the switch pages when the pings stop
+    receivers = {r["name"]: r for r in cfg["receivers"]}
+    assert receivers["deadmansswitch"]["webhook_configs"][0]["url"] == "https://hc-ping.com/uuid"
+    # without one, the Watchdog is dropped, as before
+    plain = alertmanager_config(dev_monitoring(), {})
+    assert plain["route"]["routes"][0]["receiver"] == "null"
+
+
+def test_dead_mans_switch_secret_follows_the_receiver_table():
+    from mlinfra.spec import RECEIVER_SECRET_KEYS
+
+    assert RECEIVER_SECRET_KEYS["deadmansswitch"] == "deadMansSwitchUrl"
+    plan = plan_of(
+        lambda: MonitoringStack(
+            "mon",
+            MonitoringStackArgs(spec=dev_monitoring(dead_mans_switch=True), environment="dev", labels=LABELS),
+            opts=pulumi.ResourceOptions(provider=k8s.Provider("k8s", kubeconfig="{}")),
+        )
+    )
+    assert len(plan.warnings) == 1 and "mlinfra:deadMansSwitchUrl" in plan.warnings[0]
+
+
+def test_prometheus_operator_crds_upgrade_with_the_chart():
+    crds = kps(run(kubernetes_version="1.34"))["values"]["crds"]
+    job = crds["upgradeJob"]
+    assert crds["enabled"] is True and job["enabled"] is True
+    assert job["image"]["busybox"]["tag"] != "latest"  # the chart's default drifts
+    assert job["image"]["kubectl"]["tag"] == "v1.34.0"
+
+
+def test_every_kube_prometheus_stack_value_is_read_by_the_pinned_chart():
+    from tests.k8s.chart_data import schema_errors, unread_keys
+
+    # Keys only the chart's templates read (configSecret, grafana's persistence.storageClassName) are
+    # in the one exception table, mlinfra.charts.values.EXCEPTIONS, with the template that reads each.
+    for plan in (run(storage_class="gp3"), run(make_spec(PROD_SPEC).monitoring, environment="prod")):
+        values = kps(plan)["values"]
+        assert unread_keys(values, KUBE_PROMETHEUS_STACK) == []
+        assert schema_errors(values, KUBE_PROMETHEUS_STACK) == []
+    assert unread_keys({"crds": {"upgradeJobs": {}}}, KUBE_PROMETHEUS_STACK) == ["crds.upgradeJobs"]

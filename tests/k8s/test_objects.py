@@ -10,6 +10,7 @@ import pulumi_kubernetes as k8s
 import pytest
 
 from mlinfra.k8s.gpu import GpuEnablement, GpuEnablementArgs
+from mlinfra.k8s.metrics import prometheus_url
 from mlinfra.k8s.monitoring import MonitoringStack, MonitoringStackArgs
 from mlinfra.k8s.objects import chart_labels, object_labels, pod_security_labels
 from mlinfra.k8s.scheduling import gpu_scheduling, standard_labels
@@ -89,7 +90,13 @@ def _in_cluster_layer():
         )
         serving = ServingCluster(
             "serving",
-            ServingClusterArgs(spec=spec.serving, cloud="aws", environment="dev", labels=PLATFORM_LABELS),
+            ServingClusterArgs(
+                spec=spec.serving,
+                cloud="aws",
+                environment="dev",
+                labels=PLATFORM_LABELS,
+                prometheus_url=prometheus_url("monitoring"),
+            ),
             opts=opts,
         )
         ModelDeployment(
@@ -126,7 +133,7 @@ def test_platform_labels_do_not_override_each_components_own():
         if prefix in expected:
             assert component == expected[prefix], r.name
         else:
-            assert component in {"serving", "ingress", "cert-manager", "kserve"}, r.name
+            assert component in {"serving", "ingress", "cert-manager", "kserve", "keda"}, r.name
         checked += 1
     assert checked >= 25
 
@@ -136,14 +143,16 @@ def test_charts_get_no_label_key_they_write_themselves():
     # values that land on the same object, is a duplicate YAML key: Helm refuses the manifest.
     plan = _in_cluster_layer()
     releases = plan.of_type(RELEASE)
-    assert len(releases) == 7
+    assert len(releases) == 9
     seen = 0
     for r in releases:
         for path, labels in _label_values(r.inputs.get("values") or {}):
             seen += 1
             assert not [k for k in labels if k.startswith("app.kubernetes.io/")], (r.name, path)
             assert labels.get("owner") == "ml-platform", (r.name, path)
-    assert seen == 6  # dcgm podLabels + ServiceMonitor, kps commonLabels, nginx common/pod, cert-manager pod
+    # dcgm podLabels + ServiceMonitor, kps commonLabels, nginx common/pod, cert-manager pod,
+    # metrics-server commonLabels, KEDA additionalLabels
+    assert seen == 8
     nginx = plan.one(RELEASE, "serving-ingress-nginx").inputs["values"]
     # controller.labels reaches the Deployment (with commonLabels) and the pods (with podLabels).
     assert "labels" not in nginx["controller"]

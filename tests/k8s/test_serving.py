@@ -10,11 +10,13 @@ import pulumi_kubernetes as k8s
 import pytest
 
 from mlinfra.catalog import SUPPORTED_KUBERNETES_VERSIONS
-from mlinfra.k8s.charts import CERT_MANAGER, INGRESS_NGINX, KSERVE
-from mlinfra.k8s.scheduling import gpu_scheduling
+from mlinfra.k8s.charts import CERT_MANAGER, INGRESS_NGINX, KEDA, KSERVE, KSERVE_CRD, METRICS_SERVER
+from mlinfra.k8s.metrics import prometheus_url
+from mlinfra.k8s.scheduling import accelerator_scheduling
 from mlinfra.k8s.serving import (
     INGRESS_CLASS,
     MODEL_SERVER_LABEL,
+    RUNTIME_TABLE,
     ModelDeployment,
     ServingCluster,
     ServingClusterArgs,
@@ -22,12 +24,14 @@ from mlinfra.k8s.serving import (
 from mlinfra.offline import Plan
 from mlinfra.spec import ServingSpec
 from tests.conftest import PROD_SPEC, make_spec, plan_of
+from tests.k8s.chart_data import schema_errors, unread_keys, validate_custom_resource
 from tests.k8s.k8s_schema import validate_core_objects
 
 OWNER_LABELS = {"owner": "ml-platform", "cost-center": "cc-1234"}
 RELEASE = "kubernetes:helm.sh/v3:Release"
 NETPOL = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 PROVIDER_URN_SUFFIX = "pulumi:providers:kubernetes::k8s"
+PROMETHEUS = prometheus_url("monitoring")
 
 
 def _serving(environment: str = "prod", **overrides: Any) -> ServingSpec:
@@ -45,7 +49,9 @@ def _program(args: ServingClusterArgs, sink: dict[str, Any] | None = None, model
             ModelDeployment(
                 m.name,
                 serving.model_args(
-                    m, storage_uri=f"s3://bucket/models/{m.name}/", scheduling=gpu_scheduling("a10g")
+                    m,
+                    storage_uri=f"s3://bucket/models/{m.name}/",
+                    scheduling=accelerator_scheduling("a10g", "nvidia-a10g"),
                 ),
                 opts=pulumi.ResourceOptions(provider=provider),
             )
@@ -59,6 +65,7 @@ def _program(args: ServingClusterArgs, sink: dict[str, Any] | None = None, model
 def _plan(
     environment: str = "prod", cloud: str = "aws", serving: ServingSpec | None = None, **kw: Any
 ) -> Plan:
+    kw.setdefault("prometheus_url", PROMETHEUS)
     args = ServingClusterArgs(
         spec=serving or _serving(environment),
         cloud=cloud,  # type: ignore[arg-type]
@@ -205,7 +212,8 @@ def test_monitoring_may_scrape_model_pods(prod: Plan):
     assert rule["from"][0]["namespaceSelector"]["matchLabels"] == {
         "kubernetes.io/metadata.name": "monitoring"
     }
-    assert rule["ports"] == [{"protocol": "TCP", "port": "http"}]
+    # the HTTP port, and a separate metrics port where the runtime has one (Triton 8002)
+    assert rule["ports"] == [{"protocol": "TCP", "port": "http"}, {"protocol": "TCP", "port": "metrics"}]
     plan = _plan("prod", monitoring_namespace=None)
     assert "serving-allow-from-monitoring" not in [r.name for r in plan.of_type(NETPOL)]
 
@@ -214,7 +222,7 @@ def test_monitoring_may_scrape_model_pods(prod: Plan):
     ("cloud", "expected"),
     [
         ("aws", [("169.254.170.23/32", 80)]),
-        ("gcp", [("169.254.169.252/32", 988), ("127.0.0.1/32", 988)]),
+        ("gcp", [("169.254.169.254/32", 80), ("169.254.169.252/32", 988), ("127.0.0.1/32", 988)]),
         ("azure", None),
     ],
 )
@@ -226,8 +234,11 @@ def test_workload_identity_egress_per_cloud(cloud: str, expected):
         return
     rules = _policy(plan, "allow-workload-identity")["egress"]
     assert [(r["to"][0]["ipBlock"]["cidr"], r["ports"][0]["port"]) for r in rules] == expected
-    # the node's instance metadata endpoint is never opened
-    assert all(r["to"][0]["ipBlock"]["cidr"] != "169.254.169.254/32" for r in rules)
+    # the node's instance metadata endpoint is never opened where it is the node's (AWS); on GKE
+    # that address is the GKE metadata server (node credentials withheld), which Dataplane V2
+    # policies must allow for Workload Identity
+    if cloud == "aws":
+        assert all(r["to"][0]["ipBlock"]["cidr"] != "169.254.169.254/32" for r in rules)
 
 
 def test_acme_solver_policy_only_with_an_acme_issuer(prod: Plan):
@@ -245,7 +256,7 @@ def test_acme_solver_policy_only_with_an_acme_issuer(prod: Plan):
 
 def test_chart_versions_are_pinned(prod: Plan):
     releases = prod.of_type(RELEASE)
-    assert len(releases) == 4
+    assert len(releases) == 6  # ingress-nginx, cert-manager, kserve-crd, kserve, metrics-server, keda
     for r in releases:
         version = r.inputs["version"]
         assert version and version != "latest"
@@ -253,6 +264,8 @@ def test_chart_versions_are_pinned(prod: Plan):
     assert _release(prod, "ingress-nginx")["version"] == INGRESS_NGINX.version
     assert _release(prod, "cert-manager")["version"] == CERT_MANAGER.version
     assert _release(prod, "kserve-crd")["version"] == _release(prod, "kserve")["version"] == KSERVE.version
+    assert _release(prod, "metrics-server")["version"] == METRICS_SERVER.version == "3.13.1"
+    assert _release(prod, "keda")["version"] == KEDA.version == "2.20.2"
 
 
 def test_charts_come_from_their_upstream_repositories(prod: Plan):
@@ -263,6 +276,27 @@ def test_charts_come_from_their_upstream_repositories(prod: Plan):
     assert (cert["chart"], cert["repositoryOpts"]["repo"]) == ("cert-manager", "https://charts.jetstack.io")
     assert _release(prod, "kserve-crd")["chart"] == "oci://ghcr.io/kserve/charts/kserve-crd"
     assert _release(prod, "kserve")["chart"] == "oci://ghcr.io/kserve/charts/kserve"
+    metrics = _release(prod, "metrics-server")
+    assert metrics["repositoryOpts"]["repo"] == "https://kubernetes-sigs.github.io/metrics-server/"
+    assert _release(prod, "keda")["repositoryOpts"]["repo"] == "https://kedacore.github.io/charts"
+
+
+# Keys the charts' templates read although values.yaml does not list them: mlinfra.charts.values.EXCEPTIONS.
+@pytest.mark.parametrize(
+    ("release", "pin"),
+    [
+        ("ingress-nginx", INGRESS_NGINX),
+        ("cert-manager", CERT_MANAGER),
+        ("kserve", KSERVE),
+        ("keda", KEDA),
+        ("metrics-server", METRICS_SERVER),
+    ],
+)
+def test_every_values_key_is_read_by_the_pinned_chart(prod: Plan, dev: Plan, release, pin):
+    for plan in (prod, dev):
+        values = _release(plan, release).get("values") or {}
+        assert unread_keys(values, pin) == [], release
+        assert schema_errors(values, pin) == [], release  # Helm validates values.schema.json (cert-manager)
 
 
 def test_releases_depend_on_their_namespaces(prod: Plan):
@@ -272,6 +306,7 @@ def test_releases_depend_on_their_namespaces(prod: Plan):
         "cert-manager": ("serving-cert-manager-namespace", "cert-manager"),
         "kserve-crd": ("serving-kserve-namespace", "kserve"),
         "kserve": ("serving-kserve-namespace", "kserve"),
+        "keda": ("serving-keda-namespace", "keda"),
     }
     for release, (ns_resource, ns_name) in expected.items():
         r = prod.one(RELEASE, f"serving-{release}")
@@ -392,15 +427,63 @@ def test_kserve_waits_for_its_crds_and_cert_manager(prod: Plan):
     assert prod.one(RELEASE, "serving-cert-manager").urn in deps
 
 
+def test_kserve_install_converges_on_a_fresh_cluster(prod: Plan):
+    # kserve/kserve#5037: not atomic (a failed attempt keeps the controller and its webhooks, the
+    # next `up` upgrades in place), and our runtime is created only after the release is ready.
+    kserve = _release(prod, "kserve")
+    assert kserve.get("atomic") in (None, False) and kserve.get("cleanupOnFail") in (None, False)
+    runtime = prod.one("kubernetes:serving.kserve.io/v1alpha1:ServingRuntime")
+    assert prod.one(RELEASE, "serving-kserve").urn in runtime.dependencies
+    spec = runtime.inputs["spec"]
+    assert runtime.inputs["metadata"] == {
+        **runtime.inputs["metadata"],
+        "name": "mlinfra-huggingface",
+        "namespace": "serving",
+    }
+    assert spec["containers"] == [{"name": "kserve-container", "image": RUNTIME_TABLE["kserve"].image}]
+    assert spec["storageHelper"] == {"disabled": True}
+    assert spec["supportedModelFormats"][0]["name"] == "huggingface"
+    validate_custom_resource(runtime.inputs, KSERVE_CRD)
+    for other in ("ingress-nginx", "cert-manager", "keda", "metrics-server"):
+        assert _release(prod, other)["atomic"] is True, other
+
+
+def test_keda_and_metrics_server_run_on_the_system_pool(prod: Plan, dev: Plan):
+    system = {"kubernetes.io/os": "linux", "mlinfra.io/pool": "system"}
+    keda = _release(prod, "keda")["values"]
+    for part in ("operator", "metricsServer", "webhooks"):
+        assert keda[part]["nodeSelector"] == system, part
+        assert keda[part]["replicaCount"] == 2, part
+    assert keda["webhooks"]["failurePolicy"] == "Ignore"  # a ScaledObject is never blocked by a cold webhook
+    metrics = _release(prod, "metrics-server")
+    assert metrics["namespace"] == "kube-system"
+    assert metrics["values"]["nodeSelector"] == system
+    assert metrics["values"]["podDisruptionBudget"] == {"enabled": True, "minAvailable": 1}
+    assert _release(dev, "metrics-server")["values"]["podDisruptionBudget"] == {"enabled": False}
+    assert _release(dev, "keda")["values"]["operator"]["replicaCount"] == 1
+
+
+def test_metrics_server_is_skipped_where_the_cloud_runs_one_and_keda_without_prometheus():
+    plan = _plan("prod", install_metrics_server=False, prometheus_url=None)
+    names = {r.name for r in plan.of_type(RELEASE)}
+    assert "serving-metrics-server" not in names and "serving-keda" not in names
+    assert {"serving-kserve", "serving-ingress-nginx", "serving-cert-manager"} <= names
+
+
 def test_models_are_ordered_after_the_controllers():
     from mlinfra.spec import ModelSpec
 
-    args = ServingClusterArgs(spec=_serving("prod"), cloud="aws", environment="prod", labels=OWNER_LABELS)
+    args = ServingClusterArgs(
+        spec=_serving("prod"), cloud="aws", environment="prod", labels=OWNER_LABELS, prometheus_url=PROMETHEUS
+    )
     model = ModelSpec(name="llm", gpu_pool="a10g", gpus=1)
     plan = plan_of(_program(args, models=[model]))
     isvc = plan.one("kubernetes:serving.kserve.io/v1beta1:InferenceService")
     for release in ("serving-kserve", "serving-ingress-nginx", "serving-cert-manager"):
         assert plan.one(RELEASE, release).urn in isvc.dependencies
+    assert plan.one("kubernetes:serving.kserve.io/v1alpha1:ServingRuntime").urn in isvc.dependencies
+    scaled = plan.one("kubernetes:keda.sh/v1alpha1:ScaledObject")
+    assert plan.one(RELEASE, "serving-keda").urn in scaled.dependencies
     assert isvc.inputs["metadata"]["namespace"] == "serving"
     assert isvc.inputs["metadata"]["labels"]["environment"] == "prod"
     assert plan.outputs["namespace"] == "serving"

@@ -10,6 +10,7 @@ import pytest
 
 from mlinfra.offline import ProgramError, load_stack, plan_stack, run_program
 from mlinfra.offline.engine import SECRET_MARK, SECRET_PLACEHOLDER
+from mlinfra.offline.yamlfile import YamlFileError
 
 PROGRAM = textwrap.dedent(
     """
@@ -103,12 +104,13 @@ def test_json_form_has_the_documented_keys(stack_dir):
             "retain_on_delete",
             "dependencies",
             "aliases",
+            "custom_timeouts",
         }
     json.dumps(data)  # serialisable
 
 
 def test_missing_stack_file_names_the_available_stacks(stack_dir):
-    with pytest.raises(ProgramError, match=r"Pulumi.qa.yaml not found; stacks here: dev"):
+    with pytest.raises(ProgramError, match=r"Pulumi.qa.yaml: not found; stacks here: dev"):
         plan_stack(stack_dir, "qa")
 
 
@@ -116,7 +118,8 @@ def test_missing_config_is_a_program_error_naming_the_key(stack_dir):
     (stack_dir / "Pulumi.dev.yaml").write_text("config:\n  demo:settings: {protect: false}\n")
     with pytest.raises(ProgramError) as info:
         plan_stack(stack_dir, "dev")
-    assert "stack 'dev'" in str(info.value) and "demo:token" in str(info.value)
+    assert info.value.file == str(stack_dir / "Pulumi.dev.yaml") and info.value.field == "demo:token"
+    assert "demo:token: required configuration value is not set" in str(info.value)
 
 
 def test_exception_in_program_is_wrapped(stack_dir):
@@ -148,5 +151,7 @@ def test_esc_environment_is_accepted_and_declared_values_become_labelled_placeho
     plan = plan_stack(stack_dir, "dev")  # the program's require_secret("token") is satisfied
     assert plan.one("random:index/randomPassword:RandomPassword").inputs["length"] == 12
     (stack_dir / "Pulumi.dev.yaml").write_text("environment: acme/demo-dev\nconfig: {}\n")
-    with pytest.raises(ProgramError, match="Pulumi.dev.yaml: environment: a list of ESC environment names"):
+    with pytest.raises(
+        YamlFileError, match=r"Pulumi.dev.yaml:\d+: environment: a list of ESC environment names"
+    ):
         load_stack(stack_dir, "dev")

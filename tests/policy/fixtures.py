@@ -1,6 +1,7 @@
 """Compliant resources per rule, in the engine's camelCase property names (as CrossGuard delivers them),
 and the one-property mutations each rule must flag. AWS and Kubernetes names are checked against the
-installed SDKs (pulumi_aws 7, pulumi_kubernetes 4); GCP (pulumi-gcp 9) and Azure (azure-native 3)
+installed SDKs (pulumi_aws 7, pulumi_kubernetes 4, pulumi-gcp 10: the GCP paths are those mlinfra.gcp
+writes, checked again on the planned GCP stacks in tests/gcp/test_policy_paths.py); Azure (azure-native 3)
 names follow their documented schemas."""
 
 from __future__ import annotations
@@ -320,7 +321,7 @@ RESTRICTED_SC = {
 }
 
 
-def container(gpu: bool = False) -> dict[str, Any]:
+def container(gpu: bool = False, nonroot: bool = False) -> dict[str, Any]:
     limits: dict[str, Any] = {"cpu": "2", "memory": "8Gi"}
     if gpu:
         limits["nvidia.com/gpu"] = "1"
@@ -329,18 +330,20 @@ def container(gpu: bool = False) -> dict[str, Any]:
         "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/acme/serving:1.4.2",
         "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}],
         "resources": {"requests": {"cpu": "2", "memory": "8Gi"}, "limits": limits},
-        "securityContext": {k: v for k, v in RESTRICTED_SC.items() if k != "runAsNonRoot"},
+        "securityContext": dict(RESTRICTED_SC)
+        if nonroot
+        else {k: v for k, v in RESTRICTED_SC.items() if k != "runAsNonRoot"},
     }
 
 
-def deployment(gpu: bool = False) -> R:
+def deployment(gpu: bool = False, container_nonroot: bool = False) -> R:
     spec: dict[str, Any] = {
         "securityContext": {
             "runAsNonRoot": True,
             "runAsUser": 1000,
             "seccompProfile": {"type": "RuntimeDefault"},
         },
-        "containers": [container(gpu)],
+        "containers": [container(gpu, nonroot=container_nonroot)],
         "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}],
     }
     if gpu:
@@ -484,6 +487,7 @@ def gke_pool() -> R:
         {
             "cluster": "acme-prod",
             "autoscaling": {"minNodeCount": 0, "maxNodeCount": 4},
+            "networkConfig": {"enablePrivateNodes": True},
             "nodeConfig": {
                 "machineType": "g2-standard-8",
                 "spot": False,
@@ -492,6 +496,48 @@ def gke_pool() -> R:
                 "workloadMetadataConfig": {"mode": "GKE_METADATA"},
                 "resourceLabels": TAGS,
             },
+        },
+    )
+
+
+def gar() -> R:
+    """An Artifact Registry Docker repository as mlinfra.gcp.registry writes it (pulumi-gcp 10 names)."""
+    return R(
+        "gcp:artifactregistry/repository:Repository",
+        "gar",
+        {
+            "repositoryId": "acme-prod-models",
+            "location": "us-central1",
+            "format": "DOCKER",
+            "mode": "STANDARD_REPOSITORY",
+            "kmsKeyName": "projects/p/locations/us-central1/keyRings/r/cryptoKeys/registry",
+            "dockerConfig": {"immutableTags": True},
+            "vulnerabilityScanningConfig": {"enablementConfig": "INHERITED"},
+            "labels": TAGS,
+        },
+        protect=True,
+    )
+
+
+def gke_public_dev() -> R:
+    """A dev GKE cluster whose IP endpoint is public to one listed range (api_access: public)."""
+    c = gke()
+    c.props["privateClusterConfig"]["enablePrivateEndpoint"] = False
+    c.props["masterAuthorizedNetworksConfig"] = {
+        "cidrBlocks": [{"cidrBlock": "203.0.113.0/24", "displayName": "office"}],
+        "gcpPublicCidrsAccessEnabled": False,
+    }
+    return c
+
+
+def gcp_grant(type_: str, **props: Any) -> R:
+    return R(
+        type_,
+        "grant",
+        {
+            "role": "roles/storage.objectViewer",
+            "member": "serviceAccount:sa@p.iam.gserviceaccount.com",
+            **props,
         },
     )
 
@@ -997,6 +1043,26 @@ CASES: list[Case] = [
         ("spec", "template", "spec", "securityContext", "runAsNonRoot"),
         DELETE,
     ),
+    # Pod Security `restricted` checks the pod's own runAsNonRoot: false there is a violation even
+    # when every container sets true (pod-security-admission, policy/check_runAsNonRoot.go).
+    Case(
+        "psa-pod-nonroot-false",
+        "pod-security-restricted",
+        "prod",
+        [deployment(container_nonroot=True)],
+        0,
+        ("spec", "template", "spec", "securityContext", "runAsNonRoot"),
+        False,
+    ),
+    Case(
+        "psa-kserve-pod-nonroot-false",
+        "pod-security-restricted",
+        "prod",
+        [inference_service()],
+        0,
+        ("spec", "predictor", "securityContext", "runAsNonRoot"),
+        False,
+    ),
     Case(
         "psa-hostpath-volume",
         "pod-security-restricted",
@@ -1218,6 +1284,77 @@ CASES: list[Case] = [
     Case("protect-key", "protect-stateful-resources", "prod", [kms_key()], 0, (), False, attr="protect"),
     Case("protect-ecr", "protect-stateful-resources", "prod", [ecr()], 0, (), False, attr="protect"),
     Case("protect-eks", "protect-stateful-resources", "prod", [eks()], 0, (), False, attr="protect"),
+    # ---------------------------------------------------------------- GCP paths mlinfra.gcp writes
+    Case(
+        "gar-iam-all-users",
+        "no-public-iam-members",
+        "dev",
+        [
+            gcp_grant(
+                "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember", repository="r", location="l"
+            )
+        ],
+        0,
+        ("member",),
+        "allUsers",
+    ),
+    Case(
+        "managed-folder-all-users",
+        "no-public-iam-members",
+        "dev",
+        [
+            gcp_grant(
+                "gcp:storage/managedFolderIamMember:ManagedFolderIamMember",
+                bucket="b",
+                managedFolder="models/m/",
+            )
+        ],
+        0,
+        ("member",),
+        "allAuthenticatedUsers",
+    ),
+    Case(
+        "gke-gcp-public-cidrs",
+        "private-cluster-endpoint",
+        "dev",
+        [gke_public_dev()],
+        0,
+        ("masterAuthorizedNetworksConfig", "gcpPublicCidrsAccessEnabled"),
+        True,
+    ),
+    Case(
+        "gke-dev-open-cidr",
+        "private-cluster-endpoint",
+        "dev",
+        [gke_public_dev()],
+        0,
+        ("masterAuthorizedNetworksConfig", "cidrBlocks", 0, "cidrBlock"),
+        "0.0.0.0/0",
+    ),
+    Case(
+        "gke-pool-public-nodes",
+        "no-node-public-ip",
+        "dev",
+        [gke_pool()],
+        0,
+        ("networkConfig", "enablePrivateNodes"),
+        False,
+    ),
+    Case(
+        "gar-immutable", "ecr-immutable-scanned", "dev", [gar()], 0, ("dockerConfig", "immutableTags"), False
+    ),
+    Case(
+        "gar-scanning",
+        "ecr-immutable-scanned",
+        "dev",
+        [gar()],
+        0,
+        ("vulnerabilityScanningConfig", "enablementConfig"),
+        "DISABLED",
+    ),
+    Case("gar-cmk", "registry-cmk-encryption", "prod", [gar()], 0, ("kmsKeyName",), DELETE),
+    Case("gcp-key-rotation-90", "kms-key-rotation", "prod", [gcp_key()], 0, ("rotationPeriod",), "31536000s"),
+    Case("protect-gar", "protect-stateful-resources", "prod", [gar()], 0, (), False, attr="protect"),
     Case(
         "protect-azure",
         "protect-stateful-resources",

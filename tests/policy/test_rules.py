@@ -180,6 +180,17 @@ def test_untaggable_aws_types_are_not_checked():
     assert run_rule("required-tags", Res("aws:iam/role:Role", "r", {"assumeRolePolicy": "{}"}), "prod")
 
 
+def test_patches_of_objects_someone_else_owns_are_not_tag_checked():
+    # A NodePatch sets the device-plugin label on an existing node; the node's labels are its owner's.
+    patch = {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": "ip-10-0-1-23.ec2.internal", "labels": {"a": "b"}},
+    }
+    assert run_rule("required-tags", Res("kubernetes:core/v1:NodePatch", "n", patch), "prod") == []
+    assert run_rule("required-tags", Res("kubernetes:core/v1:ConfigMap", "c", patch), "prod")
+
+
 def test_pod_security_exemption_annotation_needs_a_reason():
     from mlinfra.policy.engine import check_resources
     from mlinfra.policy.rules.kubernetes import POD_SECURITY_EXEMPT_ANNOTATION

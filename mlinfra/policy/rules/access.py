@@ -16,6 +16,7 @@ from mlinfra.policy.rules._common import (
     EC2_INSTANCE,
     ECR_REPO,
     EKS_CLUSTER,
+    GAR_REPO,
     GCS_BUCKET,
     GKE_CLUSTER,
     GKE_NODE_POOL,
@@ -73,10 +74,16 @@ def no_public_buckets(resources: list[Res], ctx: Ctx) -> Iterator[tuple[Res, str
 _PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
 
 
+def _gcp_iam_grant(type_: str) -> bool:
+    """Every pulumi-gcp member/binding type: the SDK spells them `...IAMMember` and `...IamMember`
+    (artifactregistry RepositoryIamMember, storage ManagedFolderIamMember)."""
+    return type_.startswith("gcp:") and type_.lower().endswith(("iammember", "iambinding"))
+
+
 @rule(
     "no-public-iam-members",
     pack=PACK,
-    applies=lambda t: t.startswith("gcp:") and (t.endswith("IAMMember") or t.endswith("IAMBinding")),
+    applies=_gcp_iam_grant,
     severity="critical",
     description="No IAM binding grants access to allUsers or allAuthenticatedUsers.",
     remediation="Bind named service accounts or groups instead of allUsers / allAuthenticatedUsers.",
@@ -107,8 +114,9 @@ def _cidr_open(cidrs: list[Any]) -> list[str]:
     description="The Kubernetes API endpoint is private; dev alone may expose it to listed CIDRs.",
     remediation=(
         "EKS: vpc_config endpoint_public_access=False, endpoint_private_access=True (dev: public_access_cidrs "
-        "without 0.0.0.0/0); GKE: private_cluster_config.enable_private_endpoint; AKS: api_server_access_profile."
-        "enable_private_cluster (dev: authorized_ip_ranges)."
+        "without 0.0.0.0/0); GKE: private_cluster_config.enable_private_endpoint (the IAM-gated DNS endpoint "
+        "may stay open; dev: master_authorized_networks_config without gcp_public_cidrs_access_enabled); "
+        "AKS: api_server_access_profile.enable_private_cluster (dev: authorized_ip_ranges)."
     ),
 )
 def private_cluster_endpoint(res: Res, ctx: Ctx) -> Iterator[str]:
@@ -132,6 +140,21 @@ def private_cluster_endpoint(res: Res, ctx: Ctx) -> Iterator[str]:
         elif _cidr_open(cidrs):
             yield f"vpcConfig.publicAccessCidrs contains {_cidr_open(cidrs)}"
     elif res.type == GKE_CLUSTER:
+        # GKE's IAM-gated DNS endpoint (controlPlaneEndpointsConfig.dnsEndpointConfig.allowExternalTraffic)
+        # is accepted in every environment: no request reaches the API server without a Google
+        # identity allowed container.clusters.* (GKE "About network isolation": "Use only the
+        # DNS-based endpoint to access your control plane"), it exposes no IP to scan, and it is how
+        # `cluster.api_access: dns` installs a private cluster from anywhere. What this rule guards is
+        # the IP endpoint: private, or (dev) public to listed CIDRs.
+        public_ip = not_true(get(p, "privateClusterConfig", "enablePrivateEndpoint"))
+        if (
+            public_ip
+            and as_bool(get(p, "masterAuthorizedNetworksConfig", "gcpPublicCidrsAccessEnabled")) is True
+        ):
+            yield (
+                "masterAuthorizedNetworksConfig.gcpPublicCidrsAccessEnabled is true: every Google Cloud "
+                "public IP may reach the public endpoint"
+            )
         blocks = elements(get(p, "masterAuthorizedNetworksConfig", "cidrBlocks"))
         yield from _private_or_listed(
             ctx,
@@ -169,12 +192,25 @@ def _private_or_listed(
 @rule(
     "ecr-immutable-scanned",
     pack=PACK,
-    types=[ECR_REPO],
+    types=[ECR_REPO, GAR_REPO],
     severity="high",
-    description="Image tags are immutable and images are scanned on push.",
-    remediation="image_tag_mutability='IMMUTABLE' and image_scanning_configuration={scan_on_push: True}.",
+    description="Image tags are immutable and images are scanned on push (ECR, Artifact Registry Docker repositories).",
+    remediation=(
+        "image_tag_mutability='IMMUTABLE' and image_scanning_configuration={scan_on_push: True} (ECR); "
+        "docker_config.immutable_tags=True and vulnerability_scanning_config.enablement_config 'INHERITED' with "
+        "containerscanning.googleapis.com enabled (Artifact Registry). ACR expresses neither (Defender, tag locks)."
+    ),
 )
 def ecr_immutable_scanned(res: Res, ctx: Ctx) -> Iterator[str]:
+    if res.type == GAR_REPO:
+        if get(res.props, "format", default="DOCKER") not in ("DOCKER", UNKNOWN):
+            return
+        if not_true(get(res.props, "dockerConfig", "immutableTags")):
+            yield "dockerConfig.immutableTags is not true; a pushed tag could be moved to another image"
+        scanning = get(res.props, "vulnerabilityScanningConfig", "enablementConfig")
+        if scanning == "DISABLED":
+            yield "vulnerabilityScanningConfig.enablementConfig is 'DISABLED'"
+        return
     mut = get(res.props, "imageTagMutability", default="MUTABLE")
     if mut is not UNKNOWN and mut != "IMMUTABLE":
         yield f"imageTagMutability is {mut!r}; a pushed tag could be replaced by another image"
@@ -396,12 +432,13 @@ def imdsv2_required(res: Res, ctx: Ctx) -> Iterator[str]:
 @rule(
     "no-node-public-ip",
     pack=PACK,
-    types=[LAUNCH_TEMPLATE, EC2_INSTANCE, GKE_CLUSTER, AKS_POOL, AKS_CLUSTER],
+    types=[LAUNCH_TEMPLATE, EC2_INSTANCE, GKE_CLUSTER, GKE_NODE_POOL, AKS_POOL, AKS_CLUSTER],
     severity="high",
     description="Nodes get no public IP address.",
     remediation=(
         "EC2: network_interfaces associate_public_ip_address 'false' and private subnets; GKE: "
-        "private_cluster_config.enable_private_nodes; AKS: enable_node_public_ip false."
+        "private_cluster_config.enable_private_nodes, and no node pool network_config.enable_private_nodes "
+        "false; AKS: enable_node_public_ip false."
     ),
 )
 def no_node_public_ip(res: Res, ctx: Ctx) -> Iterator[str]:
@@ -416,6 +453,10 @@ def no_node_public_ip(res: Res, ctx: Ctx) -> Iterator[str]:
     elif res.type == GKE_CLUSTER:
         if not_true(get(p, "privateClusterConfig", "enablePrivateNodes")):
             yield "privateClusterConfig.enablePrivateNodes is not true"
+    elif res.type == GKE_NODE_POOL:
+        # A pool's own setting overrides the cluster's (pulumi-gcp NodePoolNetworkConfigArgs.enable_private_nodes).
+        if as_bool(get(p, "networkConfig", "enablePrivateNodes")) is False:
+            yield "networkConfig.enablePrivateNodes is false: this pool's nodes get public IPs"
     else:
         for where, pool in aks_pools(res):
             if as_bool(get(pool, "enableNodePublicIP")) is True:

@@ -207,6 +207,10 @@ def cluster_secrets_encryption(res: Res, ctx: Ctx) -> Iterator[str]:
             yield "neither securityProfile.azureKeyVaultKms.enabled nor diskEncryptionSetID is set"
 
 
+# Cloud KMS keys rotate at least every 90 days (checkov CKV_GCP_43, CIS GCP 1.10).
+GCP_MAX_ROTATION_DAYS = 90
+
+
 @rule(
     "kms-key-rotation",
     pack=PACK,
@@ -215,7 +219,7 @@ def cluster_secrets_encryption(res: Res, ctx: Ctx) -> Iterator[str]:
     description="Customer-managed keys rotate automatically and wait at least 7 days (30 in prod) before deletion.",
     remediation=(
         "AWS: enable_key_rotation=True and deletion_window_in_days >= 7 (30 in prod); GCP: rotation_period set "
-        "(e.g. '7776000s') and destroy_scheduled_duration >= 7 days (30 in prod)."
+        "and at most 90 days ('7776000s') and destroy_scheduled_duration >= 7 days (30 in prod)."
     ),
 )
 def kms_key_rotation(res: Res, ctx: Ctx) -> Iterator[str]:
@@ -233,6 +237,9 @@ def kms_key_rotation(res: Res, ctx: Ctx) -> Iterator[str]:
         period = get(p, "rotationPeriod")
         if period is not UNKNOWN and not period:
             yield "rotationPeriod is not set; automatic rotation must be on"
+        seconds = as_number(period) if period else None
+        if seconds not in (None, UNKNOWN) and seconds > GCP_MAX_ROTATION_DAYS * 86400:
+            yield f"rotationPeriod is {period!r}; at most {GCP_MAX_ROTATION_DAYS} days (CKV_GCP_43)"
         # Google applies 30 days (2592000s) when the duration is not set.
         dur = as_number(get(p, "destroyScheduledDuration", default="2592000s"))
         if dur is not UNKNOWN and (dur is None or dur < minimum * 86400):

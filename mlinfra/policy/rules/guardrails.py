@@ -44,6 +44,8 @@ GCP_LABEL_FIELDS: dict[str, tuple[str, ...]] = {
     GKE_NODE_POOL: ("nodeConfig", "resourceLabels"),
     GCP_KMS_KEY: ("labels",),
     GAR_REPO: ("labels",),
+    "gcp:compute/address:Address": ("labels",),
+    "gcp:monitoring/notificationChannel:NotificationChannel": ("userLabels",),
     "gcp:sql/databaseInstance:DatabaseInstance": ("settings", "userLabels"),
     "gcp:compute/instance:Instance": ("labels",),
 }
@@ -110,7 +112,11 @@ def _taggable(type_: str) -> bool:
     if type_.startswith("aws:"):
         return aws_taggable(type_)
     if type_.startswith("kubernetes:"):
-        return not type_.startswith(("kubernetes:helm.sh/", "kubernetes:yaml/", "kubernetes:kustomize/"))
+        # A `*Patch` resource sets a few fields of an object someone else owns (e.g. a label on an
+        # existing node); the owner's labels stay theirs.
+        return not type_.startswith(
+            ("kubernetes:helm.sh/", "kubernetes:yaml/", "kubernetes:kustomize/")
+        ) and not type_.endswith("Patch")
     return type_ in GCP_LABEL_FIELDS or type_ in AZURE_TAGGABLE
 
 
@@ -121,6 +127,13 @@ def _provider_default_tags(provider_props: Any) -> dict[str, Any]:
     return dict(items(tags)) if tags else {}
 
 
+def _provider_default_labels(provider_props: Any) -> dict[str, Any]:
+    # pulumi-gcp Provider(default_labels=...): merged into every resource's top-level labels field
+    # (effective_labels), not into nested ones such as a node pool's nodeConfig.resourceLabels.
+    labels = doc_of(get(provider_props, "defaultLabels"))
+    return dict(items(labels)) if labels not in (None, UNKNOWN) else {}
+
+
 @rule(
     "required-tags",
     pack=PACK,
@@ -129,7 +142,7 @@ def _provider_default_tags(provider_props: Any) -> dict[str, Any]:
     description="Every taggable resource carries owner, cost-center and environment tags (labels on Kubernetes objects).",
     remediation=(
         "Pass PlatformSpec.required_tags as `tags` (AWS, Azure), `labels` (GCP) or metadata.labels "
-        "(mlinfra.k8s.scheduling.standard_labels); AWS provider default_tags also count."
+        "(mlinfra.k8s.scheduling.standard_labels); AWS provider default_tags and GCP provider default_labels also count."
     ),
 )
 def required_tags(res: Res, ctx: Ctx) -> Iterator[str]:
@@ -147,6 +160,8 @@ def required_tags(res: Res, ctx: Ctx) -> Iterator[str]:
     have = dict(items(tags)) if tags else {}
     if res.type.startswith("aws:"):
         have = {**_provider_default_tags(res.provider_props), **have}
+    elif res.type.startswith("gcp:") and len(GCP_LABEL_FIELDS[res.type]) == 1:
+        have = {**_provider_default_labels(res.provider_props), **have}
     if UNKNOWN in have.values():
         return
     missing = [t for t in REQUIRED_TAGS if not have.get(t)]

@@ -112,6 +112,10 @@ def pod_security_restricted(res: Res, ctx: Ctx) -> Iterator[str]:
         if as_bool(get(spec, host)) is True:
             yield f"{host} is true"
     pod_nonroot = as_bool(get(pod_sc, "runAsNonRoot"))
+    # The pod's own field is checked too (k8s.io/pod-security-admission policy/check_runAsNonRoot.go):
+    # `false` at pod level is a violation even when every container sets true.
+    if pod_nonroot is False:
+        yield "securityContext.runAsNonRoot is false (pod level)"
     pod_seccomp = get(pod_sc, "seccompProfile", "type")
     if _is_root(get(pod_sc, "runAsUser")):
         yield "securityContext.runAsUser is 0"
