@@ -4,6 +4,7 @@
 - changed inputs, with the changed paths (`vpcConfig.endpointPublicAccess`,
   `tags.owner`, `policy(json).Statement[0].Action`);
 - "replace" when a changed path forces replacement on the real provider (`replace.REPLACE_TABLE`);
+  an update of a type outside that table says it may replace (not known offline);
 - `protect` / `retain_on_delete` flips;
 - a URN that changed without an alias (a rename or a move to another parent): the engine deletes
   the old resource and creates a new one; with an alias (`pulumi.Alias`) it is the same resource;
@@ -26,6 +27,7 @@ from mlinfra.offline.engine import SECRET_MARK, Plan, ResourceRecord
 
 # Past this many changed paths per resource the list is cut (the count stays exact).
 MAX_PATHS = 12
+MAY_REPLACE = "may replace: which of its properties force replacement is not known offline"
 
 
 @dataclass
@@ -43,6 +45,9 @@ class Change:
     kind: str = ""
     protected: bool = False  # the base resource is protected: the engine refuses to delete it
     retained: bool = False  # base retain_on_delete: deleting removes it from the stack, not the cloud
+    # An update of a type outside the replace table: the provider may replace it (not known offline).
+    may_replace: bool = False
+    affects: str = ""  # what goes with it when it is replaced (a network under the cluster)
 
     @property
     def loses_state(self) -> bool:
@@ -168,6 +173,25 @@ def _flags(old: ResourceRecord, new: ResourceRecord) -> list[str]:
     return out
 
 
+def _change(rec: ResourceRecord, action: str, base: ResourceRecord | None = None, **kw: Any) -> Change:
+    """One change record of `rec` (head side; the base side for a delete); `base` is the resource
+    before the change (its protect/retain flags are what the engine acts on)."""
+    rule = rule_for(rec.type)
+    before = base or rec
+    return Change(
+        urn=rec.urn,
+        type=rec.type,
+        name=rec.name,
+        action=action,
+        stateful=is_stateful(rec.type),
+        kind=rule.kind if rule else "",
+        affects=rule.affects if rule and action in ("replace", "delete") else "",
+        protected=before.protect if action != "create" else False,
+        retained=before.retain_on_delete if action != "create" else False,
+        **kw,
+    )
+
+
 def _compare(old: ResourceRecord, new: ResourceRecord) -> Change | None:
     paths = changed_paths(old.inputs, new.inputs)
     if old.provider != new.provider:
@@ -175,21 +199,16 @@ def _compare(old: ResourceRecord, new: ResourceRecord) -> Change | None:
     flags = _flags(old, new)
     if not paths and not flags and old.urn == new.urn:
         return None
-    replace = replacing_paths(new.type, paths)
-    rule = rule_for(new.type)
-    return Change(
-        urn=new.urn,
-        type=new.type,
-        name=new.name,
-        action="replace" if replace else "update",
+    replace = replacing_paths(new.type, paths, old.inputs, new.inputs)
+    return _change(
+        new,
+        "replace" if replace else "update",
+        old,
         paths=paths,
         replace_paths=replace,
         flags=flags,
         old_urn=old.urn if old.urn != new.urn else None,
-        stateful=is_stateful(new.type),
-        kind=rule.kind if rule else "",
-        protected=old.protect,
-        retained=old.retain_on_delete,
+        may_replace=bool(paths) and not replace and rule_for(new.type) is None and new.custom,
     )
 
 
@@ -233,36 +252,9 @@ def diff_plans(base: Plan, head: Plan) -> PlanDiff:
     for old, new in _pair_renames(removed, added):
         removed.remove(old)
         added.remove(new)
-        rule = rule_for(new.type)
-        for action, rec in (("delete", old), ("create", new)):
-            changes.append(
-                Change(
-                    urn=rec.urn,
-                    type=rec.type,
-                    name=rec.name,
-                    action=action,
-                    old_urn=old.urn if action == "create" else None,
-                    renamed_without_alias=True,
-                    stateful=is_stateful(rec.type),
-                    kind=rule.kind if rule else "",
-                    protected=old.protect if action == "delete" else False,
-                    retained=old.retain_on_delete if action == "delete" else False,
-                )
-            )
-    for rec, action in [(r, "delete") for r in removed] + [(r, "create") for r in added]:
-        rule = rule_for(rec.type)
-        changes.append(
-            Change(
-                urn=rec.urn,
-                type=rec.type,
-                name=rec.name,
-                action=action,
-                stateful=is_stateful(rec.type),
-                kind=rule.kind if rule else "",
-                protected=rec.protect if action == "delete" else False,
-                retained=rec.retain_on_delete if action == "delete" else False,
-            )
-        )
+        changes.append(_change(old, "delete", old, renamed_without_alias=True))
+        changes.append(_change(new, "create", old_urn=old.urn, renamed_without_alias=True))
+    changes += [_change(r, "delete") for r in removed] + [_change(r, "create") for r in added]
     order = {"delete": 0, "replace": 1, "create": 2, "update": 3}
     changes.sort(key=lambda c: (not c.loses_state, order[c.action], c.urn))
 
@@ -307,6 +299,8 @@ def warning_lines(d: PlanDiff) -> list[str]:
             notes.append("it is protected: the update will stop at it until `protect` is lifted")
         if c.retained:
             notes.append("retain_on_delete: the cloud resource stays, orphaned from the stack")
+        if c.affects:
+            notes.append(c.affects)
         out.append(f"{c.kind} {c.name} ({c.type}) {why}" + (f"; {'; '.join(notes)}" if notes else ""))
     return out
 
@@ -327,6 +321,8 @@ def describe(c: Change) -> str:
         more = f" (+{len(other) - len(shown)} more)" if len(other) > len(shown) else ""
         parts.append("changed: " + ", ".join(shown) + more)
     parts.extend(c.flags)
+    if c.may_replace:
+        parts.append(MAY_REPLACE)
     return c.urn + (f"  ({'; '.join(parts)})" if parts else "")
 
 
@@ -338,7 +334,8 @@ def render_text(d: PlanDiff) -> str:
         lines.append(f"WARNING stateful: {w}")
     symbol = {"create": "+", "delete": "-", "update": "~", "replace": "+-"}
     for c in d.changes:
-        lines.append(f"{symbol[c.action]:>2} {c.action:<7} {describe(c)}")
+        mark = "~?" if c.may_replace else symbol[c.action]
+        lines.append(f"{mark:>2} {c.action:<7} {describe(c)}")
     for v in d.new_violations:
         where = v.get("resource") or v.get("urn")
         lines.append(f"new violation [{v.get('level')}] {v.get('policy')} on {where}: {v.get('message')}")

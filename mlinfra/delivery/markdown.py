@@ -10,6 +10,7 @@ every mandatory violation are always kept (their messages are shortened if they 
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -23,13 +24,48 @@ LIMIT = 65_000
 _CUT_NOTE = "… {n} more line(s) cut to stay under GitHub's comment limit; the full output is in the job log."
 
 
+def _marker_part(text: str) -> str:
+    # Pulumi project and stack names are [A-Za-z0-9._/-]; anything else (from a hand-made plan)
+    # must not end the HTML comment (`-->`) or fake another stack's marker.
+    return re.sub(r"[^A-Za-z0-9._/-]", "_", text).replace("--", "-_")
+
+
 def marker(project: str, stack: str) -> str:
-    return f"<!-- mlinfra:comment project={project} stack={stack} -->"
+    return f"<!-- mlinfra:comment project={_marker_part(project)} stack={_marker_part(stack)} -->"
+
+
+def _one_line(text: Any) -> str:
+    """Line breaks shown as `\\n`: a name can never start a new markdown block."""
+    return str(text).replace("\r", "\\r").replace("\n", "\\n")
+
+
+_MD_PUNCT = re.compile(r"([\\`*_\[\]~!#])")
 
 
 def _esc(text: Any) -> str:
-    """Text safe inside a markdown paragraph or list item (no HTML, no table breaks)."""
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+    """Text safe inside a markdown paragraph or list item: no HTML, no markdown syntax (links,
+    images, emphasis, code), no table breaks, no line breaks, no @mentions (a zero-width joiner
+    after `@`: GitHub does not notify)."""
+    t = _one_line(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_PUNCT.sub(r"\\\1", t).replace("|", "\\|").replace("@", "@\u200d")
+
+
+def _longest_backticks(texts: Iterable[str]) -> int:
+    return max((len(m) for t in texts for m in re.findall(r"`+", t)), default=0)
+
+
+def _code(text: Any) -> str:
+    """Inline code that holds any text: a backtick run longer than any inside it (CommonMark code
+    spans), padded when the text starts or ends with a backtick; line breaks as `\\n`."""
+    t = _one_line(text)
+    ticks = "`" * (_longest_backticks([t]) + 1)
+    pad = " " if t.startswith("`") or t.endswith("`") else ""
+    return f"{ticks}{pad}{t}{pad}{ticks}"
+
+
+def fence_for(lines: Iterable[str]) -> str:
+    """A code fence longer than any backtick run in the lines, so none of them can close it."""
+    return "`" * max(3, _longest_backticks(lines) + 1)
 
 
 @dataclass
@@ -39,13 +75,17 @@ class Section:
     fence: str = ""  # the section's body sits in this code fence (closed again after a cut)
 
 
+def _rule(v: Mapping[str, Any]) -> str:
+    return f"{v.get('pack')}/{v.get('policy')}"
+
+
 def _violation_lines(violations: Iterable[Mapping[str, Any]]) -> list[str]:
     out = []
     for v in violations:
         icon = "🔴" if v.get("level") == "mandatory" else "🟡"
         where = v.get("resource") or v.get("urn")
         out.append(
-            f"- {icon} **{_esc(v.get('level'))}** `{v.get('pack')}/{v.get('policy')}` on `{where}`"
+            f"- {icon} **{_esc(v.get('level'))}** {_code(_rule(v))} on {_code(where)}"
             f" ({_esc(v.get('severity') or '-')}): {_esc(v.get('message'))}"
         )
         if v.get("remediation"):
@@ -66,11 +106,13 @@ def _violation_sections(violations: list[Mapping[str, Any]], title: str) -> list
     return out
 
 
-def _collapsed(summary: str, fence: str, lines: list[str]) -> list[Section]:
+def _collapsed(summary: str, info: str, lines: list[str]) -> list[Section]:
+    body = [_one_line(line) for line in lines]
+    fence = fence_for(body)
     return [
-        Section(["", f"<details><summary>{_esc(summary)}</summary>", "", f"```{fence}"], keep=True),
-        Section(lines, keep=False, fence="```"),
-        Section(["```", "", "</details>"], keep=True),
+        Section(["", f"<details><summary>{_esc(summary)}</summary>", "", f"{fence}{info}"], keep=True),
+        Section(body, keep=False, fence=fence),
+        Section([fence, "", "</details>"], keep=True),
     ]
 
 
@@ -143,7 +185,7 @@ def render_plan(plan: Plan, limit: int = LIMIT) -> str:
         Section(
             [
                 marker(plan.project, plan.stack),
-                f"### mlinfra plan · `{plan.project}/{plan.stack}`",
+                f"### mlinfra plan · {_code(f'{plan.project}/{plan.stack}')}",
                 "",
                 f"**{_esc(summary)}**",
             ],
@@ -163,9 +205,9 @@ def render_plan(plan: Plan, limit: int = LIMIT) -> str:
 
 def _exemption_sections(policy: Mapping[str, Any]) -> list[Section]:
     lines = [
-        f"- exempt `{e['policy']}` on `{e['resource']}`: {_esc(e['reason'])}"
+        f"- exempt {_code(e['policy'])} on {_code(e['resource'])}: {_esc(e['reason'])}"
         for e in policy.get("exemptions", [])
-    ] + [f"- disabled `{d['policy']}`: {_esc(d['reason'])}" for d in policy.get("disabled", [])]
+    ] + [f"- disabled {_code(d['policy'])}: {_esc(d['reason'])}" for d in policy.get("disabled", [])]
     return [Section(["", "#### Exemptions", *lines], keep=False)] if lines else []
 
 
@@ -181,7 +223,10 @@ def render_policy(project: str, stack: str, report: Mapping[str, Any], limit: in
         f"{counts['advisory']} advisory violation(s)**"
     )
     sections = [
-        Section([marker(project, stack), f"### mlinfra policy · `{project}/{stack}`", "", head], keep=True),
+        Section(
+            [marker(project, stack), f"### mlinfra policy · {_code(f'{project}/{stack}')}", "", head],
+            keep=True,
+        ),
         *_violation_sections(violations, "Policy violations"),
         *_exemption_sections(report),
     ]
@@ -193,9 +238,9 @@ def render_policy(project: str, stack: str, report: Mapping[str, Any], limit: in
 
 def render_diff(d: PlanDiff, limit: int = LIMIT) -> str:
     """The pull-request comment: what the change does to the stack."""
-    head = [marker(d.project, d.stack), f"### mlinfra diff · `{d.project}/{d.stack}`", ""]
+    head = [marker(d.project, d.stack), f"### mlinfra diff · {_code(f'{d.project}/{d.stack}')}", ""]
     if d.empty:
-        return "\n".join([*head, f"**{d.project}/{d.stack}: no changes**"]) + "\n"
+        return "\n".join([*head, f"**{_esc(d.project)}/{_esc(d.stack)}: no changes**"]) + "\n"
     sections = [Section([*head, f"**{_esc(d.summary())}**"], keep=True)]
     warnings = warning_lines(d)
     if warnings:
@@ -222,14 +267,14 @@ def render_diff(d: PlanDiff, limit: int = LIMIT) -> str:
             Section(
                 ["", "#### Resolved policy violations"]
                 + [
-                    f"- ✅ `{v.get('pack')}/{v.get('policy')}` on `{v.get('resource') or v.get('urn')}`"
+                    f"- ✅ {_code(_rule(v))} on {_code(v.get('resource') or v.get('urn'))}"
                     for v in d.resolved_violations
                 ],
                 keep=False,
             )
         )
     symbol = {"create": "+", "delete": "-", "update": "~", "replace": "!"}
-    lines = [f"{symbol[c.action]} {c.action:<7} {describe(c)}" for c in d.changes]
+    lines = [f"{'?' if c.may_replace else symbol[c.action]} {c.action:<7} {describe(c)}" for c in d.changes]
     if lines:
         sections += _collapsed(f"Resource changes ({len(lines)})", "diff", lines)
     return assemble(sections, limit)

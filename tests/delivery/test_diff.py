@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from mlinfra.cli import app
 from mlinfra.delivery.diff import changed_paths, diff_plans, render_text
 from mlinfra.delivery.markdown import render_diff
+from mlinfra.delivery.replace import REPLACE_TABLE
 from mlinfra.offline import Plan, run_program
 from mlinfra.offline.engine import PLAN_FORMAT_VERSION
 
@@ -228,3 +229,65 @@ def test_bad_plan_files_exit_two_naming_the_file(tmp_path, content, message):
     r = CliRunner().invoke(app, ["diff", str(path), str(path)])
     assert r.exit_code == 2 and str(path) in r.output and message in r.output
     assert len(r.stderr.splitlines()) == 1 and "Traceback" not in r.output
+
+
+@pytest.fixture(scope="module")
+def network_change(tmp_path_factory):
+    """Review finding 3: `network.cidr` of the dev stack changed (a real re-plan of a copy)."""
+    import shutil
+
+    import yaml
+
+    from mlinfra.offline import plan_stack
+
+    root = Path(__file__).resolve().parents[2]
+    d = tmp_path_factory.mktemp("net") / "aws"
+    shutil.copytree(root / "stacks/aws", d, ignore=shutil.ignore_patterns("__pycache__"))
+    f = d / "Pulumi.dev.yaml"
+    doc = yaml.safe_load(f.read_text())
+    doc["config"]["mlinfra:platform"]["network"]["cidr"] = "10.20.0.0/16"
+    f.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return plan_stack(root / "stacks/aws", "dev"), plan_stack(d, "dev")
+
+
+def test_a_new_vpc_cidr_replaces_the_vpc_and_subnets_loudly(network_change, tmp_path):
+    d = diff_plans(*network_change)
+    vpc = next(c for c in d.changes if c.type == "aws:ec2/vpc:Vpc")
+    assert vpc.action == "replace" and vpc.replace_paths == ["cidrBlock"] and vpc.loses_state
+    subnets = [c for c in d.changes if c.type == "aws:ec2/subnet:Subnet"]
+    assert subnets and all(c.action == "replace" and "cidrBlock" in c.replace_paths for c in subnets)
+    text = render_text(d)
+    assert "WARNING stateful: network acme-ml-dev-network-vpc (aws:ec2/vpc:Vpc) replaced: cidrBlock" in text
+    assert "the cluster's control-plane ENIs" in text
+    a, b = _save(network_change[0], tmp_path / "a.json"), _save(network_change[1], tmp_path / "b.json")
+    assert CliRunner().invoke(app, ["diff", str(a), str(b), "--fail-on-delete"]).exit_code == 1
+
+
+def test_an_update_of_a_type_outside_the_table_may_replace(network_change):
+    d = diff_plans(*network_change)
+    unknown = [c for c in d.changes if c.action == "update" and c.may_replace]
+    assert unknown, "some changed type is outside the replace table"
+    assert all(c.type not in REPLACE_TABLE for c in unknown)
+    line = next(x for x in render_text(d).splitlines() if x.lstrip().startswith("~?"))
+    assert "may replace: which of its properties force replacement is not known offline" in line
+    known = [c for c in d.changes if c.action == "update" and c.type in REPLACE_TABLE]
+    assert not any(c.may_replace for c in known)
+
+
+def test_fork_controlled_names_cannot_inject_markdown(base):
+    """Review finding 4: a resource name that tries to close the fence and the <details>, add a
+    heading, an @mention and a remote image stays inside its code block, one line."""
+    evil = "x```\n</details>\n\n## ✅ mlinfra: no changes @acme/platform-admins\n<img src=https://a.example/p.png>"
+    data = base.to_json()
+    data["resources"][-1]["name"] = evil
+    data["resources"][-1]["urn"] = data["resources"][-1]["urn"].rsplit("::", 1)[0] + "::" + evil
+    head = Plan.from_json(data)
+    body = render_diff(diff_plans(base, head))
+    lines = body.splitlines()
+    # Nothing the name holds starts a line of its own: no heading, no closing tag, no image.
+    assert not any(line.startswith(("## ", "<img", "</details>")) for line in lines[:-1])
+    assert lines.count("</details>") == 1 and lines[-1] == "</details>"
+    fence = next(line for line in lines if line.startswith("```") and line.endswith("diff"))[: -len("diff")]
+    assert len(fence) > 3  # longer than the name's backtick run
+    assert sum(line == fence for line in lines) == 1  # the name's ``` does not close it
+    assert "x```\\n</details>" in body  # shown, as one line

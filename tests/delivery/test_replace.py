@@ -39,7 +39,7 @@ def test_type_and_properties_are_real_inputs(type_):
     params = set(inspect.signature(cls._internal_init).parameters)
     rule = REPLACE_TABLE[type_]
     assert rule.source and rule.properties
-    for prop in rule.properties:
+    for prop in (*rule.properties, *(p for p, _ in rule.conditional)):
         top = prop.split(".")[0]
         assert _snake(top) in params, f"{type_}: {top} is not an input of {cls.__name__}"
 
@@ -50,3 +50,17 @@ def test_a_listed_property_covers_what_is_below_it():
     assert not covers("name", "nameSuffix")
     assert replacing_paths("aws:eks/cluster:Cluster", ["vpcConfig.subnetIds[0]", "roleArn"]) == ["roleArn"]
     assert replacing_paths("aws:iam/role:Role", ["name"]) == []
+
+
+def test_a_gcp_subnetwork_range_replaces_only_when_it_does_not_grow():
+    """terraform-provider-google resource_compute_subnetwork.go:
+    customdiff.ForceNewIfChange("ip_cidr_range", IsShrinkageIpCidr)."""
+    t = "gcp:compute/subnetwork:Subnetwork"
+
+    def paths(old, new):
+        return replacing_paths(t, ["ipCidrRange"], {"ipCidrRange": old}, {"ipCidrRange": new})
+
+    assert paths("10.0.0.0/20", "10.0.0.0/19") == []  # expanded in place
+    assert paths("10.0.0.0/19", "10.0.0.0/20") == ["ipCidrRange"]  # shrunk
+    assert paths("10.0.0.0/20", "10.8.0.0/20") == ["ipCidrRange"]  # moved
+    assert paths("10.0.0.0/20", "[unknown]") == ["ipCidrRange"]  # not known offline: the worst
