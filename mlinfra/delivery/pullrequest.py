@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from mlinfra.delivery.diff import diff_plans
-from mlinfra.delivery.markdown import marker, render_diff, render_plan
+from mlinfra.delivery.markdown import _code, _esc, marker, render_diff, render_plan
 from mlinfra.offline.engine import PlanFileError, load_plan_file
 
 
@@ -109,8 +109,8 @@ def outcome(stack: str, out: Path, allow_stateful_delete: bool) -> Outcome:
     if head_status["rc"] == 2 or not (out / f"{stack}.head.json").is_file():
         project = status.get("project", "")
         body = (
-            f"{marker(project, stack)}\n### mlinfra plan · `{project}/{stack}`\n\n"
-            f"**The plan failed:** {head_status.get('error') or 'see the job log'}\n"
+            f"{marker(project, stack)}\n### mlinfra plan · {_code(f'{project}/{stack}')}\n\n"
+            f"**The plan failed:** {_code(head_status.get('error') or 'see the job log')}\n"
         )
         return Outcome(stack, body, True, [f"{stack}: the plan failed"])
     try:
@@ -121,7 +121,10 @@ def outcome(stack: str, out: Path, allow_stateful_delete: bool) -> Outcome:
     except PlanFileError as e:
         project = status.get("project", "")
         return Outcome(
-            stack, f"{marker(project, stack)}\n### mlinfra · `{project}/{stack}`\n\n**{e}**\n", True, [str(e)]
+            stack,
+            f"{marker(project, stack)}\n### mlinfra · {_code(f'{project}/{stack}')}\n\n**{_esc(e)}**\n",
+            True,
+            [str(e)],
         )
     failed = []
     if head_status["rc"] == 1:
@@ -132,11 +135,8 @@ def outcome(stack: str, out: Path, allow_stateful_delete: bool) -> Outcome:
             if base_status.get("missing")
             else f"the base branch does not plan ({base_status.get('error') or 'see the job log'})"
         )
-        body = render_plan(head).replace(
-            f"### mlinfra plan · `{head.project}/{head.stack}`",
-            f"### mlinfra plan · `{head.project}/{head.stack}`\n\n_The whole plan: {note}._",
-            1,
-        )
+        title = f"### mlinfra plan · {_code(f'{head.project}/{head.stack}')}"
+        body = render_plan(head).replace(title, f"{title}\n\n_The whole plan: {_esc(note)}._", 1)
         return Outcome(stack, body, True, failed)
     d = diff_plans(base, head)
     if d.stateful_losses and not allow_stateful_delete:
@@ -151,7 +151,12 @@ def outcome(stack: str, out: Path, allow_stateful_delete: bool) -> Outcome:
 
 
 class Api:
-    """The few calls a sticky comment needs; one class per platform."""
+    """The few calls a sticky comment needs. A comment is the stack's own only when its FIRST line
+    is the stack's marker AND its author is the identity of the token that posts: anyone can
+    write the marker into a comment of their own, and editing theirs would fail (or be theirs)."""
+
+    comments_path = ""  # the pull request's comments / the merge request's notes
+    edit_method = "PATCH"
 
     def __init__(self, base_url: str, headers: dict[str, str]):
         self.base_url = base_url.rstrip("/")
@@ -166,12 +171,49 @@ class Api:
             raw = resp.read()
         return json.loads(raw) if raw else None
 
+    def pages(self, path: str):
+        """Every item of a paginated list (`per_page=100`, until a short page)."""
+        page = 1
+        while True:
+            items = self.call("GET", f"{path}{'&' if '?' in path else '?'}per_page=100&page={page}")
+            yield from items
+            if len(items) < 100:
+                return
+            page += 1
+
+    def mine(self, item: dict[str, Any]) -> bool:
+        raise NotImplementedError
+
+    def comment_url(self, ident: Any) -> str:
+        raise NotImplementedError
+
+    def find(self, mark: str) -> Any:
+        for c in self.pages(self.comments_path):
+            first = (c.get("body") or "").split("\n", 1)[0].strip()
+            if first == mark and self.mine(c):
+                return c["id"]
+        return None
+
+    def create(self, body: str) -> None:
+        self.call("POST", self.comments_path, {"body": body})
+
+    def update(self, ident: Any, body: str) -> None:
+        self.call(self.edit_method, self.comment_url(ident), {"body": body})
+
+
+# The author of comments made with a workflow's GITHUB_TOKEN (which may not call GET /user).
+GITHUB_ACTIONS_BOT = "github-actions[bot]"
+
 
 class GitHub(Api):
     def __init__(self, env: dict[str, str]):
         event = json.loads(Path(env["GITHUB_EVENT_PATH"]).read_text())
-        self.number = event["pull_request"]["number"]
+        pr = event["pull_request"]
+        self.number = pr["number"]
         self.repo = env["GITHUB_REPOSITORY"]
+        head_repo = ((pr.get("head") or {}).get("repo") or {}).get("full_name")
+        self.from_fork = head_repo is not None and head_repo != self.repo
+        self.comments_path = f"/repos/{self.repo}/issues/{self.number}/comments"
         super().__init__(
             env.get("GITHUB_API_URL", "https://api.github.com"),
             {
@@ -180,48 +222,44 @@ class GitHub(Api):
                 "X-GitHub-Api-Version": "2022-11-28",
             },
         )
+        self._author = env.get("MLINFRA_COMMENT_AUTHOR") or None
 
-    def find(self, mark: str) -> Any:
-        page = 1
-        while True:
-            items = self.call(
-                "GET", f"/repos/{self.repo}/issues/{self.number}/comments?per_page=100&page={page}"
-            )
-            for c in items:
-                if mark in (c.get("body") or ""):
-                    return c["id"]
-            if len(items) < 100:
-                return None
-            page += 1
+    def author(self) -> str:
+        """The login that posts: MLINFRA_COMMENT_AUTHOR, else GET /user (a personal or app user
+        token), else the Actions bot (GITHUB_TOKEN gets 403 from GET /user)."""
+        if self._author is None:
+            try:
+                self._author = str(self.call("GET", "/user")["login"])
+            except (urllib.error.HTTPError, KeyError, TypeError):
+                self._author = GITHUB_ACTIONS_BOT
+        return self._author
 
-    def create(self, body: str) -> None:
-        self.call("POST", f"/repos/{self.repo}/issues/{self.number}/comments", {"body": body})
+    def mine(self, item: dict[str, Any]) -> bool:
+        return (item.get("user") or {}).get("login") == self.author()
 
-    def update(self, ident: Any, body: str) -> None:
-        self.call("PATCH", f"/repos/{self.repo}/issues/comments/{ident}", {"body": body})
+    def comment_url(self, ident: Any) -> str:
+        return f"/repos/{self.repo}/issues/comments/{ident}"
 
 
 class GitLab(Api):
+    edit_method = "PUT"
+
     def __init__(self, env: dict[str, str]):
-        self.path = f"/projects/{env['CI_PROJECT_ID']}/merge_requests/{env['CI_MERGE_REQUEST_IID']}/notes"
+        self.comments_path = (
+            f"/projects/{env['CI_PROJECT_ID']}/merge_requests/{env['CI_MERGE_REQUEST_IID']}/notes"
+        )
+        source = env.get("CI_MERGE_REQUEST_SOURCE_PROJECT_ID")
+        self.from_fork = source is not None and source != env["CI_PROJECT_ID"]
         super().__init__(env["CI_API_V4_URL"], {"PRIVATE-TOKEN": env["MLINFRA_GITLAB_TOKEN"]})
+        self._author: Any = None
 
-    def find(self, mark: str) -> Any:
-        page = 1
-        while True:
-            items = self.call("GET", f"{self.path}?per_page=100&page={page}")
-            for n in items:
-                if mark in (n.get("body") or ""):
-                    return n["id"]
-            if len(items) < 100:
-                return None
-            page += 1
+    def mine(self, item: dict[str, Any]) -> bool:
+        if self._author is None:
+            self._author = self.call("GET", "/user")["id"]  # the token's user (a project access token's bot)
+        return (item.get("author") or {}).get("id") == self._author
 
-    def create(self, body: str) -> None:
-        self.call("POST", self.path, {"body": body})
-
-    def update(self, ident: Any, body: str) -> None:
-        self.call("PUT", f"{self.path}/{ident}", {"body": body})
+    def comment_url(self, ident: Any) -> str:
+        return f"{self.comments_path}/{ident}"
 
 
 def post(api: Api, o: Outcome) -> str:
@@ -262,8 +300,14 @@ def cmd_comment(args: argparse.Namespace) -> int:
             try:
                 print(f"{stack}: comment {post(api, o)}")
             except urllib.error.HTTPError as e:
-                # A fork's pull request gets a read-only token: the body stays in the job summary.
-                print(f"{stack}: cannot comment (HTTP {e.code}); the comment body is in the job summary")
+                if getattr(api, "from_fork", False):
+                    # A fork's pull request gets a read-only token: the body stays in the job summary.
+                    print(
+                        f"{stack}: cannot comment (HTTP {e.code}, a fork's token); the body is in the job summary"
+                    )
+                else:
+                    # The same repository: the reviewers would miss the comment, so the job fails.
+                    failures.append(f"{stack}: the comment could not be posted (HTTP {e.code} from the API)")
     for f in failures:
         print(f"error: {f}", file=sys.stderr)
     return 1 if failures else 0

@@ -104,7 +104,7 @@ def test_failed_head_plan_fails_with_the_error_line(out, tmp_path):
     (work / "dev.status.json").write_text(json.dumps(status))
     (work / "dev.head.json").unlink()
     assert pullrequest.main(["comment", "--stacks", "dev", "--out", str(work)]) == 1
-    assert "**The plan failed:** stack 'dev': gpu_pools.0.max_nodes" in (work / "dev.md").read_text()
+    assert "**The plan failed:** `stack 'dev': gpu_pools.0.max_nodes" in (work / "dev.md").read_text()
 
 
 class _FakeGitHub(BaseHTTPRequestHandler):
@@ -121,18 +121,28 @@ class _FakeGitHub(BaseHTTPRequestHandler):
 
     def do_GET(self):  # noqa: N802
         self.calls.append(("GET", self.path))
-        self._reply(200, self.comments)
+        if self.path == "/user":  # as for a workflow's GITHUB_TOKEN
+            self._reply(403, {"message": "Resource not accessible by integration"})
+            return
+        page = int(self.path.rsplit("page=", 1)[1])
+        self._reply(200, self.comments[(page - 1) * 100 : page * 100])
 
     def do_POST(self):  # noqa: N802
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.calls.append(("POST", self.path))
-        self.comments.append({"id": len(self.comments) + 1, "body": body["body"]})
+        self.comments.append(
+            {"id": len(self.comments) + 1, "body": body["body"], "user": {"login": "github-actions[bot]"}}
+        )
         self._reply(201, self.comments[-1])
 
     def do_PATCH(self):  # noqa: N802
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.calls.append(("PATCH", self.path))
-        self.comments[int(self.path.rsplit("/", 1)[1]) - 1]["body"] = body["body"]
+        comment = self.comments[int(self.path.rsplit("/", 1)[1]) - 1]
+        if comment["user"]["login"] != "github-actions[bot]":  # nobody edits another's comment
+            self._reply(403, {"message": "Resource not accessible by integration"})
+            return
+        comment["body"] = body["body"]
         self._reply(200, {})
 
     def log_message(self, *args):
@@ -158,7 +168,7 @@ def test_sticky_comment_is_created_then_edited_and_no_change_posts_nothing(out, 
         assert (
             pullrequest.main(["comment", "--stacks", "dev", "--out", str(same), "--platform", "github"]) == 0
         )
-        assert [m for m, _ in _FakeGitHub.calls] == ["GET"] and _FakeGitHub.comments == []
+        assert {m for m, _ in _FakeGitHub.calls} == {"GET"} and _FakeGitHub.comments == []
         # A change: created once, then edited in place on the next push.
         for _ in range(2):
             assert (
@@ -176,3 +186,54 @@ def test_sticky_comment_is_created_then_edited_and_no_change_posts_nothing(out, 
         assert "replace: instanceTypes" in summary.read_text()
     finally:
         server.shutdown()
+
+
+@pytest.fixture
+def fake_github(tmp_path, monkeypatch):
+    _FakeGitHub.comments, _FakeGitHub.calls = [], []
+    server = HTTPServer(("127.0.0.1", 0), _FakeGitHub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    event = tmp_path / "event.json"
+    event.write_text(
+        json.dumps({"pull_request": {"number": 7, "head": {"repo": {"full_name": "acme/platform"}}}})
+    )
+    monkeypatch.setenv("GITHUB_API_URL", f"http://127.0.0.1:{server.server_port}")
+    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/platform")
+    monkeypatch.setenv("GITHUB_EVENT_PATH", str(event))
+    monkeypatch.setenv("GITHUB_TOKEN", "t")
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    yield _FakeGitHub
+    server.shutdown()
+
+
+def test_a_marker_in_someone_elses_comment_is_not_ours(out, fake_github):
+    """Review finding 2: mallory's comment carrying our marker neither hides our comment nor is edited;
+    neither is a comment of ours that only quotes the marker below its first line. The search pages
+    through all comments (150 here)."""
+    mark = "<!-- mlinfra:comment project=mlinfra-aws stack=dev -->"
+    fake_github.comments = [
+        {"id": i + 1, "body": f"comment {i}", "user": {"login": "alice"}} for i in range(148)
+    ] + [
+        {"id": 149, "body": f"{mark}\nlgtm", "user": {"login": "mallory"}},
+        {"id": 150, "body": f"quoting:\n{mark}", "user": {"login": "github-actions[bot]"}},
+    ]
+    args = ["comment", "--stacks", "dev", "--out", str(out), "--platform", "github"]
+    assert pullrequest.main(args) == 0
+    assert [m for m, _ in fake_github.calls if m != "GET"] == ["POST"]
+    assert fake_github.comments[148]["body"] == f"{mark}\nlgtm"
+    assert fake_github.comments[-1]["body"].startswith(mark) and len(fake_github.comments) == 151
+    pages = [p for m, p in fake_github.calls if m == "GET" and "page=" in p]
+    assert [p.rsplit("page=", 1)[1] for p in pages] == ["1", "2"]
+
+
+def test_a_refused_comment_on_a_same_repository_pull_request_fails_the_job(out, fake_github, capsys):
+    mark = "<!-- mlinfra:comment project=mlinfra-aws stack=dev -->"
+    fake_github.comments = [{"id": 1, "body": mark, "user": {"login": "someone"}}]
+    # The token is (claimed to be) someone's: the match holds but the edit is refused.
+    os.environ["MLINFRA_COMMENT_AUTHOR"] = "someone"
+    try:
+        args = ["comment", "--stacks", "dev", "--out", str(out), "--platform", "github"]
+        assert pullrequest.main(args) == 1
+    finally:
+        del os.environ["MLINFRA_COMMENT_AUTHOR"]
+    assert "dev: the comment could not be posted (HTTP 403" in capsys.readouterr().err
