@@ -41,7 +41,7 @@ def test_pack_directory_is_runnable(pack):
     doc = yaml.safe_load((d / "PulumiPolicy.yaml").read_text())
     assert doc["runtime"]["name"] == "python"
     reqs = (d / "requirements.txt").read_text()
-    assert reqs.strip().splitlines()[-1] == f"mlinfra=={mlinfra.__version__}"
+    assert reqs.strip().splitlines()[-1] == f"mlinfra-platform=={mlinfra.__version__}"
     main = (d / "__main__.py").read_text()
     assert (
         'if __name__ == "__main__":' in main and "PolicyPack(" in main.split('if __name__ == "__main__":')[1]
