@@ -17,7 +17,14 @@ if [[ -n "${REQUIREMENTS:-}" ]]; then
   else
     "$base/bin/pip" install --quiet "$spec"
   fi
+elif [[ -z "${MLINFRA_SPEC:-}" && -f "$BASE_DIR/pyproject.toml" && -f "$BASE_DIR/mlinfra/__init__.py" ]]; then
+  # The repository is mlinfra itself: the base commit's stacks are planned with the base commit's
+  # library, so a pull request that changes mlinfra/ shows what the change does to every stack.
+  python -m venv "$base"
+  "$base/bin/pip" install --quiet "${BASE_DIR}[all]"
 else
+  # One library for both sides: a team repository that wants library upgrades in the diff sets
+  # the action's `requirements` input (each side installs its own pinned mlinfra-platform).
   ln -sfn "$head" "$base"
 fi
 "$head/bin/mlinfra" --help > /dev/null

@@ -313,6 +313,33 @@ def cmd_comment(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+DRIFT_LABEL = "mlinfra-drift"
+
+
+def cmd_issue(args: argparse.Namespace) -> int:
+    """Open an issue titled `--title` (label mlinfra-drift), or comment on the open one: the GitLab
+    drift job's report (the GitHub drift workflow does the same with its token)."""
+    env = dict(os.environ)
+    if not env.get("MLINFRA_GITLAB_TOKEN"):
+        print("notice: MLINFRA_GITLAB_TOKEN is not set; no issue opened (the job log has the drift)")
+        return 0
+    api = Api(env["CI_API_V4_URL"], {"PRIVATE-TOKEN": env["MLINFRA_GITLAB_TOKEN"]})
+    issues = f"/projects/{env['CI_PROJECT_ID']}/issues"
+    text = Path(args.body_file).read_text()[-60_000:] if Path(args.body_file).is_file() else ""
+    body = f"{args.link}\n\n```text\n{text}\n```\n" if text else args.link
+    mine = next(
+        (i for i in api.pages(f"{issues}?state=opened&labels={DRIFT_LABEL}") if i.get("title") == args.title),
+        None,
+    )
+    if mine is None:
+        api.call("POST", issues, {"title": args.title, "description": body, "labels": DRIFT_LABEL})
+        print(f"opened issue: {args.title}")
+    else:
+        api.call("POST", f"{issues}/{mine['iid']}/notes", {"body": body})
+        print(f"commented on issue #{mine['iid']}: {args.title}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mlinfra.delivery.pullrequest")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -330,8 +357,13 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--out", required=True)
     c.add_argument("--platform", choices=("github", "gitlab", "none"), default="none")
     c.add_argument("--allow-stateful-delete", action="store_true")
+    i = sub.add_parser("issue", help="Open (or comment on) the drift issue of a stack (GitLab).")
+    i.add_argument("--platform", choices=("gitlab",), required=True)
+    i.add_argument("--title", required=True)
+    i.add_argument("--body-file", required=True)
+    i.add_argument("--link", default="")
     args = parser.parse_args(argv)
-    return cmd_plan(args) if args.command == "plan" else cmd_comment(args)
+    return {"plan": cmd_plan, "comment": cmd_comment, "issue": cmd_issue}[args.command](args)
 
 
 if __name__ == "__main__":

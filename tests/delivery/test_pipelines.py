@@ -153,3 +153,81 @@ def test_plan_pipelines_plan_exactly_the_shipped_stacks():
     gitlab = {m["STACK_DIR"]: set(m["STACKS"].split()) for m in gitlab_doc["plan"]["parallel"]["matrix"]}
     assert github == shipped
     assert gitlab == shipped
+
+
+def test_credentialed_previews_of_prod_and_in_cluster_wait_for_a_reviewer():
+    """Review finding 6: prod and in-cluster previews run behind an environment a person approves."""
+    wf = yaml.safe_load((GITHUB / "mlinfra-preview.yml").read_text())
+    job = wf["jobs"]["preview"]
+    assert job["environment"] == "${{ matrix.environment }}"
+    for m in job["strategy"]["matrix"]["include"]:
+        if m["stack"] == "prod" or m["stack-dir"].endswith("-in-cluster"):
+            assert m["environment"] in ("preview-prod", "preview-in-cluster"), m
+    gl = yaml.safe_load(GITLAB.read_text())
+    guarded = gl["preview-protected"]
+    assert guarded["rules"][0]["when"] == "manual" and guarded["environment"]["name"] == "$PREVIEW_ENV"
+    assert gl["preview"]["variables"]["STACK"] == "staging"
+    assert {m["STACK_DIR"] for m in guarded["parallel"]["matrix"]} == {"stacks/aws", "stacks/aws-in-cluster"}
+
+
+def test_drift_never_runs_during_an_update_of_the_same_stack():
+    drift = yaml.safe_load((GITHUB / "mlinfra-drift.yml").read_text())["jobs"]["check"]["concurrency"]
+    deploy = (GITHUB / "mlinfra-deploy-stack.yml").read_text()
+    assert drift["cancel-in-progress"] is False
+    assert (
+        drift["group"].replace("matrix.stack-dir", "inputs.stack-dir").replace("matrix.stack", "inputs.stack")
+        in deploy
+    )
+    gl = yaml.safe_load(GITLAB.read_text())
+    assert gl["drift"]["resource_group"] == gl[".deploy"]["resource_group"]
+    assert "pullrequest issue --platform gitlab" in " ".join(gl["drift"]["after_script"])
+
+
+def _run_install(tmp_path: Path, base_is_mlinfra: bool, spec: str = "") -> list[str]:
+    """action/install.sh with a `python` that records what each virtualenv's pip installs."""
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    log = tmp_path / "pip.log"
+    (shim / "python").write_text(
+        "#!/bin/sh\n"  # python -m venv DIR: a venv whose pip logs and whose mlinfra answers --help
+        'd="$3"; mkdir -p "$d/bin"\n'
+        f'printf \'#!/bin/sh\\necho "%s $*" >> {log}\\n\' "$d" > "$d/bin/pip"\n'
+        'printf \'#!/bin/sh\\nexit 0\\n\' > "$d/bin/mlinfra"; chmod +x "$d/bin/pip" "$d/bin/mlinfra"\n'
+    )
+    (shim / "python").chmod(0o755)
+    base = tmp_path / "base"
+    base.mkdir()
+    if base_is_mlinfra:
+        (base / "mlinfra").mkdir()
+        (base / "mlinfra/__init__.py").write_text("")
+        (base / "pyproject.toml").write_text("")
+    env = {
+        "PATH": f"{shim}:/usr/bin:/bin",
+        "RUNNER_TEMP": str(tmp_path / "rt"),
+        "ACTION_PATH": "/action",
+        "BASE_DIR": str(base),
+        "MLINFRA_SPEC": spec,
+        "REQUIREMENTS": "",
+    }
+    (tmp_path / "rt").mkdir()
+    subprocess.run(["bash", str(ROOT / "action/install.sh")], env=env, check=True)
+    return log.read_text().splitlines()
+
+
+def test_the_base_commit_is_planned_with_the_base_commits_library(tmp_path):
+    """Review finding 8: in mlinfra's own repository the base venv installs the base checkout."""
+    lines = _run_install(tmp_path, base_is_mlinfra=True)
+    rt = tmp_path / "rt"
+    assert lines == [
+        f"{rt}/mlinfra-head install --quiet /action[all]",
+        f"{rt}/mlinfra-base install --quiet {tmp_path}/base[all]",
+    ]
+    # A team repository (no mlinfra sources in it): one library for both sides, as documented.
+    other = tmp_path / "other"
+    other.mkdir()
+    assert _run_install(other, base_is_mlinfra=False) == [
+        f"{other}/rt/mlinfra-head install --quiet /action[all]"
+    ]
+    assert (other / "rt/mlinfra-base").is_symlink()
+    plan = yaml.safe_load((GITHUB / "mlinfra-plan.yml").read_text())
+    assert "mlinfra/**" in plan[True]["pull_request"]["paths"]

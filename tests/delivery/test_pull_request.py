@@ -237,3 +237,59 @@ def test_a_refused_comment_on_a_same_repository_pull_request_fails_the_job(out, 
     finally:
         del os.environ["MLINFRA_COMMENT_AUTHOR"]
     assert "dev: the comment could not be posted (HTTP 403" in capsys.readouterr().err
+
+
+class _FakeGitLabIssues(BaseHTTPRequestHandler):
+    issues: list[dict] = []
+    notes: list[tuple[int, str]] = []
+
+    def _reply(self, code: int, body) -> None:
+        raw = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def do_GET(self):  # noqa: N802
+        assert "state=opened" in self.path and "labels=mlinfra-drift" in self.path
+        self._reply(200, [i for i in self.issues if "page=1" in self.path])
+
+    def do_POST(self):  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if self.path.endswith("/notes"):
+            self.notes.append((int(self.path.split("/")[-2]), body["body"]))
+        else:
+            self.issues.append(
+                {"iid": len(self.issues) + 1, "title": body["title"], "labels": [body["labels"]]}
+            )
+        self._reply(201, {})
+
+    def log_message(self, *args):
+        pass
+
+
+def test_gitlab_drift_opens_one_issue_then_comments_on_it(tmp_path, monkeypatch):
+    server = HTTPServer(("127.0.0.1", 0), _FakeGitLabIssues)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("CI_API_V4_URL", f"http://127.0.0.1:{server.server_port}")
+    monkeypatch.setenv("CI_PROJECT_ID", "42")
+    monkeypatch.setenv("MLINFRA_GITLAB_TOKEN", "t")
+    log = tmp_path / "drift.log"
+    log.write_text("~ update aws:eks/cluster:Cluster acme-ml-prod-cluster")
+    args = [
+        "issue",
+        "--platform",
+        "gitlab",
+        "--title",
+        "mlinfra drift: stacks/aws prod",
+        "--body-file",
+        str(log),
+    ]
+    try:
+        assert pullrequest.main(args) == 0
+        assert pullrequest.main(args) == 0
+    finally:
+        server.shutdown()
+    assert [i["title"] for i in _FakeGitLabIssues.issues] == ["mlinfra drift: stacks/aws prod"]
+    assert len(_FakeGitLabIssues.notes) == 1 and "acme-ml-prod-cluster" in _FakeGitLabIssues.notes[0][1]
