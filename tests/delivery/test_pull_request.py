@@ -107,9 +107,8 @@ def test_failed_head_plan_fails_with_the_error_line(out, tmp_path):
     assert "**The plan failed:** `stack 'dev': gpu_pools.0.max_nodes" in (work / "dev.md").read_text()
 
 
-class _FakeGitHub(BaseHTTPRequestHandler):
-    comments: list[dict] = []
-    calls: list[tuple[str, str]] = []
+class _JsonApi(BaseHTTPRequestHandler):
+    """A fake platform API: JSON replies, no request log."""
 
     def _reply(self, code: int, body) -> None:
         raw = json.dumps(body).encode()
@@ -118,6 +117,14 @@ class _FakeGitHub(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(raw)))
         self.end_headers()
         self.wfile.write(raw)
+
+    def log_message(self, *args):
+        pass
+
+
+class _FakeGitHub(_JsonApi):
+    comments: list[dict] = []
+    calls: list[tuple[str, str]] = []
 
     def do_GET(self):  # noqa: N802
         self.calls.append(("GET", self.path))
@@ -144,9 +151,6 @@ class _FakeGitHub(BaseHTTPRequestHandler):
             return
         comment["body"] = body["body"]
         self._reply(200, {})
-
-    def log_message(self, *args):
-        pass
 
 
 def test_sticky_comment_is_created_then_edited_and_no_change_posts_nothing(out, tmp_path, monkeypatch):
@@ -239,17 +243,9 @@ def test_a_refused_comment_on_a_same_repository_pull_request_fails_the_job(out, 
     assert "dev: the comment could not be posted (HTTP 403" in capsys.readouterr().err
 
 
-class _FakeGitLabIssues(BaseHTTPRequestHandler):
+class _FakeGitLabIssues(_JsonApi):
     issues: list[dict] = []
     notes: list[tuple[int, str]] = []
-
-    def _reply(self, code: int, body) -> None:
-        raw = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
 
     def do_GET(self):  # noqa: N802
         assert "state=opened" in self.path and "labels=mlinfra-drift" in self.path
@@ -264,9 +260,6 @@ class _FakeGitLabIssues(BaseHTTPRequestHandler):
                 {"iid": len(self.issues) + 1, "title": body["title"], "labels": [body["labels"]]}
             )
         self._reply(201, {})
-
-    def log_message(self, *args):
-        pass
 
 
 def test_gitlab_drift_opens_one_issue_then_comments_on_it(tmp_path, monkeypatch):
