@@ -2049,6 +2049,12 @@ _KINDS = {
 _describe_input = describe
 
 
+def quote_hint(text: str) -> str:
+    """The hint on a number or boolean where a string belongs. From config the value's text is
+    its JSON (`1.3`); the offline engine swaps in the text the YAML line holds (`1.30`)."""
+    return f' (quote it in YAML: "{text}")'
+
+
 def _reason(err: Mapping[str, Any], model: type[BaseModel] | None, loc: list[Any]) -> str:
     kind, msg, value = err["type"], err["msg"], err.get("input")
     if kind == "extra_forbidden":
@@ -2061,7 +2067,7 @@ def _reason(err: Mapping[str, Any], model: type[BaseModel] | None, loc: list[Any
     if kind in _KINDS:
         reason = f"expected {_KINDS[kind]}, got {_describe_input(value)}"
         if kind == "string_type" and isinstance(value, int | float | bool):
-            reason += f' (quote it in YAML: "{json.dumps(value)}")'
+            reason += quote_hint(json.dumps(value))
         elif kind in ("int_type", "float_type") and isinstance(value, str):
             reason += " (write it without quotes)"
         return reason
