@@ -6,4 +6,4 @@ No cloud SDK is imported here: `import mlinfra.aws` needs only the `[aws]` extra
 from mlinfra.spec import PlatformSpec, SpecError
 
 __all__ = ["PlatformSpec", "SpecError", "__version__"]
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -27,6 +27,8 @@ from mlinfra.cli_support import (
     user_errors,
     write_output,
 )
+from mlinfra.delivery.cli import register as register_delivery
+from mlinfra.errors import InputError
 from mlinfra.offline import Plan, plan_stack
 from mlinfra.offline.reach import UNREACHABLE
 from mlinfra.policy.cli import policy_app
@@ -39,8 +41,11 @@ app = typer.Typer(
 app.add_typer(policy_app, name="policy", help="List the policy catalogue or check a saved plan.")
 app.add_typer(charts_app, name="charts", help="The pinned Helm charts: list them, or pull them for render.")
 app.command()(user_errors(render))  # the one error contract (one line, exit 2, --debug) for render too
+register_delivery(app)  # diff, graph, preview/up/refresh/destroy
 
 __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_POLICY", "app"]
+
+PLAN_FORMATS = ("text", "markdown")
 
 
 @app.command()
@@ -53,6 +58,9 @@ def plan(
         None, "--policy-config", help="Pack config JSON (enforcement, disabled rules, exemptions)."
     ),
     tree: bool = typer.Option(True, "--tree/--no-tree", help="Print the resource tree."),
+    fmt: str = typer.Option(
+        "text", "--format", "-f", help="text, or markdown (a pull-request comment body)."
+    ),
 ) -> None:
     """Run a stack program offline (no CLI, no credentials), print its resources and the policy verdict."""
     from mlinfra.cost import estimate_plan
@@ -60,6 +68,8 @@ def plan(
     from mlinfra.policy.model import RULES
 
     # Everything the user gave is checked before the (slower) program runs.
+    if fmt not in PLAN_FORMATS:
+        raise InputError(f"{fmt!r}; allowed: {', '.join(PLAN_FORMATS)}", field="--format")
     if json_out is not None:
         check_output_path(json_out, "--json")
     config = load_pack_config(policy_config, {r.name for r in RULES}) if policy_config else None
@@ -69,6 +79,14 @@ def plan(
     result.policy = report.to_json()
     result.cost = estimate_plan(result)
 
+    if fmt == "markdown":
+        from mlinfra.delivery.markdown import render_plan
+
+        sys.stdout.write(render_plan(result))
+        if json_out is not None:
+            write_output(json_out, plan_json(result), "--json")
+            console(stderr=True).print(f"plan written to {escape(str(json_out))}")
+        raise typer.Exit(EXIT_POLICY if report.mandatory_failed else EXIT_OK)
     out = console()
     if tree:
         out.print(render_tree(result))

@@ -35,6 +35,9 @@ STACK_COMMANDS: dict[str, Callable[[Path, str], list[str]]] = {
 }
 PLAN_COMMANDS: dict[str, Callable[[Path, Path], list[str]]] = {
     "policy check": lambda bad, good: ["policy", "check", str(bad)],
+    "diff (base)": lambda bad, good: ["diff", str(bad), str(good)],
+    "diff (head)": lambda bad, good: ["diff", str(good), str(bad)],
+    "graph": lambda bad, good: ["graph", str(bad)],
 }
 
 
@@ -397,6 +400,16 @@ PLAN_CASES = [
         "resources.0.dependencies.0",
     ),
     ("a future format", _plan_mutation(lambda d: d.update(format_version=2)), "format_version"),
+    (
+        "aliases as a string",
+        _plan_mutation(lambda d: d["resources"][0].update(aliases="urn:pulumi:x")),
+        "resources.0.aliases",
+    ),
+    (
+        "custom timeouts as numbers",
+        _plan_mutation(lambda d: d["resources"][0].update(custom_timeouts={"create": 10})),
+        "resources.0.custom_timeouts.create",
+    ),
 ]
 
 
@@ -415,6 +428,11 @@ def test_bad_option_values_name_the_option(tmp_path):
         (["policy", "list", "--pack", "nope"], "--pack"),
         (["policy", "export-config", "--pack", "nope", "--environment", "dev"], "--pack"),
         (["policy", "export-config", "--pack", "access", "--environment", "test"], "--environment"),
+        (["policy", "check", str(good), "--format", "html"], "--format"),
+        (["plan", str(STACK), "--stack", "dev", "--format", "html"], "--format"),
+        (["diff", str(good), str(good), "--format", "html"], "--format"),
+        (["graph", str(good), "--format", "svg"], "--format"),
+        (["graph", str(STACK)], "--stack"),
     ):
         _assert_one_line_error(CliRunner().invoke(app, args), None, field)
 

@@ -229,6 +229,7 @@ def test_cli_plan_dev_exits_zero_and_writes_json(tmp_path):
         "protect",
         "retain_on_delete",
         "dependencies",
+        "aliases",
         "custom_timeouts",
     }
 

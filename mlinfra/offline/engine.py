@@ -111,7 +111,6 @@ class ResourceRecord:
         d = asdict(self)
         d.pop("custom")
         d.pop("id")
-        d.pop("aliases")
         return d
 
 
@@ -151,6 +150,7 @@ class Plan:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "format_version": PLAN_FORMAT_VERSION,
             "stack": self.stack,
             "project": self.project,
             "cloud": self.cloud,
@@ -181,6 +181,7 @@ class Plan:
                     retain_on_delete=bool(r.get("retain_on_delete")),
                     dependencies=list(r.get("dependencies") or []),
                     custom_timeouts=dict(r.get("custom_timeouts") or {}),
+                    aliases=list(r.get("aliases") or []),
                     custom=not _is_component(r["type"]),
                 )
                 for r in data["resources"]
@@ -246,7 +247,9 @@ def check_plan_data(data: Any, file: str | Path | None = None) -> None:
     version = data.get("format_version", PLAN_FORMAT_VERSION)
     if version != PLAN_FORMAT_VERSION or isinstance(version, bool):
         raise fail(
-            "format_version", f"{version!r} is not supported; this mlinfra reads {PLAN_FORMAT_VERSION}"
+            "format_version",
+            f"{version!r} is not supported; this mlinfra reads {PLAN_FORMAT_VERSION} "
+            "(write the plan again with this version: `mlinfra plan ... --json FILE`)",
         )
     for key in ("stack", "project", "resources"):
         if key not in data:
@@ -295,11 +298,17 @@ def check_plan_data(data: Any, file: str | Path | None = None) -> None:
         for key in ("protect", "retain_on_delete"):
             if r.get(key) is not None:
                 expect(r[key], bool, f"{at}.{key}", "true or false")
-        deps = r.get("dependencies")
-        if deps is not None:
-            expect(deps, list, f"{at}.dependencies", "a list of URNs")
-            for j, dep in enumerate(deps):
-                expect(dep, str, f"{at}.dependencies.{j}", "a URN string")
+        for key in ("dependencies", "aliases"):
+            urns_of = r.get(key)
+            if urns_of is not None:
+                expect(urns_of, list, f"{at}.{key}", "a list of URNs")
+                for j, dep in enumerate(urns_of):
+                    expect(dep, str, f"{at}.{key}.{j}", "a URN string")
+        timeouts = r.get("custom_timeouts")
+        if timeouts is not None:
+            expect(timeouts, dict, f"{at}.custom_timeouts", "an object")
+            for op, value in timeouts.items():
+                expect(value, str, f"{at}.custom_timeouts.{op}", "a duration string")
     violations = (data.get("policy") or {}).get("violations")
     if violations is not None:
         expect(violations, list, "policy.violations", "a list")
@@ -344,6 +353,7 @@ def plain(value: Any) -> Any:
 def _capturing_monitor_class():
     from pulumi.runtime import rpc
     from pulumi.runtime.mocks import MockMonitor
+    from pulumi.runtime.proto import resource_pb2
 
     class CapturingMonitor(MockMonitor):
         """MockMonitor that records every registration with its options."""
@@ -366,6 +376,15 @@ def _capturing_monitor_class():
             self.qualified_types[urn] = qualified
             return urn
 
+        def GetDeploymentInfo(self, request):  # noqa: N802 (gRPC name)
+            # Without alias specs the SDK resolves every alias (and those inherited from parents)
+            # to full URNs itself (`aliasURNs`), so the plan records them as the engine sees them.
+            info = super().GetDeploymentInfo(request)
+            features = [
+                f for f in info.supportedFeatures if f != resource_pb2.RESOURCE_MONITOR_FEATURE_ALIAS_SPECS
+            ]
+            return resource_pb2.DeploymentInfo(supportedFeatures=features)
+
         def RegisterResource(self, request):  # noqa: N802 (gRPC name)
             response = super().RegisterResource(request)
             if request.type == "pulumi:pulumi:Stack":
@@ -387,7 +406,8 @@ def _capturing_monitor_class():
                     custom_timeouts=_custom_timeouts(request),
                     custom=bool(request.custom),
                     id=response.id or None,
-                    aliases=self.alias_urns(request),
+                    # Resolved by the SDK (incl. aliases inherited from parents) and as specs.
+                    aliases=sorted((set(request.aliasURNs) | set(self.alias_urns(request))) - {response.urn}),
                 )
             )
             return response
@@ -951,6 +971,25 @@ def load_stack(stack_dir: str | os.PathLike[str], stack: str) -> StackConfig:
         require_mapping(stack_doc, (), stack_file.name, allow_missing=False)
     for key, value in require_mapping(stack_doc, ("config",), "config").items():
         put(stack_doc, key, value, ("config", key))
+    # Pulumi ESC: `environment: [org/env, ...]` imports environments whose `pulumiConfig` becomes
+    # config. They cannot be opened offline: a string key the project declares (Pulumi.yaml
+    # `config: {key: {type: string}}`) without a value becomes a labelled placeholder.
+    envs = (stack_doc.data or {}).get("environment")
+    if envs is not None:
+        if not isinstance(envs, list) or not all(isinstance(e, str) and e for e in envs):
+            raise YamlFileError(
+                "a list of ESC environment names, e.g. [myorg/prod]",
+                file=stack_file,
+                line=stack_doc.line_of(("environment",)),
+                field="environment",
+            )
+        for key, spec in require_mapping(project_doc, ("config",), "config").items():
+            full = key if ":" in key else f"{project}:{key}"
+            declared = isinstance(spec, dict) and spec.get("type", "string") == "string"
+            if declared and full not in config and "default" not in spec and "value" not in spec:
+                config[full] = f"[from ESC environment {', '.join(envs)}]"
+                if spec.get("secret"):
+                    secret_keys.append(full)
     return StackConfig(
         project=project,
         stack=stack,

@@ -63,16 +63,25 @@ def check(
         Path | None, typer.Option(help="Pack config JSON (enforcement, disabled, exemptions).")
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="text, or markdown (a pull-request comment body).")
+    ] = "text",
 ) -> None:
     """Run every pack over a saved plan; exit 1 when a mandatory policy is violated."""
     from mlinfra.offline import load_plan_file
 
+    if fmt not in ("text", "markdown"):
+        raise InputError(f"{fmt!r}; allowed: text, markdown", field="--format")
     env = _environment(environment)
     cfg = _config(config)
     plan = load_plan_file(plan_json)
     report = check_plan(plan, env, cfg)
     if json_out:
         typer.echo(json.dumps(report.to_json(), indent=2))
+    elif fmt == "markdown":
+        from mlinfra.delivery.markdown import render_policy
+
+        typer.echo(render_policy(plan.project, plan.stack, report.to_json()), nl=False)
     else:
         report.render(console())
     raise typer.Exit(1 if report.mandatory_failed else 0)

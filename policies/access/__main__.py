@@ -6,8 +6,10 @@ Run: pulumi preview --policy-pack policies/access [--policy-pack-config <(mlinfr
 import sys
 from pathlib import Path
 
-# The checkout's own mlinfra when the pack venv has not installed it (see requirements.txt).
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+# Inside a checkout of mlinfra its own rules run; elsewhere the released mlinfra of requirements.txt.
+_CHECKOUT = Path(__file__).resolve().parents[2]
+if (_CHECKOUT / "mlinfra" / "policy" / "crossguard.py").is_file():
+    sys.path.insert(0, str(_CHECKOUT))
 
 from mlinfra.policy.crossguard import pack_name, pack_policies, runtime_environment  # noqa: E402
 

@@ -10,6 +10,7 @@ import pytest
 
 from mlinfra.offline import ProgramError, load_stack, plan_stack, run_program
 from mlinfra.offline.engine import SECRET_MARK, SECRET_PLACEHOLDER
+from mlinfra.offline.yamlfile import YamlFileError
 
 PROGRAM = textwrap.dedent(
     """
@@ -102,6 +103,7 @@ def test_json_form_has_the_documented_keys(stack_dir):
             "protect",
             "retain_on_delete",
             "dependencies",
+            "aliases",
             "custom_timeouts",
         }
     json.dumps(data)  # serialisable
@@ -133,3 +135,23 @@ def test_runs_do_not_leak_into_each_other():
     second = run_program(lambda: random.RandomPet("two"), stack="b")
     assert [r.name for r in first.resources] == ["one"]
     assert [r.name for r in second.resources] == ["two"]
+
+
+def test_esc_environment_is_accepted_and_declared_values_become_labelled_placeholders(stack_dir):
+    (stack_dir / "Pulumi.yaml").write_text(
+        "name: demo\nruntime:\n  name: python\nconfig:\n  size:\n    type: integer\n    default: 12\n"
+        "  token:\n    type: string\n    secret: true\n"
+    )
+    (stack_dir / "Pulumi.dev.yaml").write_text(
+        "environment:\n  - acme/demo-dev\nconfig:\n  demo:settings:\n    protect: false\n"
+    )
+    cfg = load_stack(stack_dir, "dev")
+    assert cfg.config["demo:token"] == "[from ESC environment acme/demo-dev]"
+    assert "demo:token" in cfg.secret_keys
+    plan = plan_stack(stack_dir, "dev")  # the program's require_secret("token") is satisfied
+    assert plan.one("random:index/randomPassword:RandomPassword").inputs["length"] == 12
+    (stack_dir / "Pulumi.dev.yaml").write_text("environment: acme/demo-dev\nconfig: {}\n")
+    with pytest.raises(
+        YamlFileError, match=r"Pulumi.dev.yaml:\d+: environment: a list of ESC environment names"
+    ):
+        load_stack(stack_dir, "dev")
