@@ -456,16 +456,18 @@ def _check_platform_values(values: Any, expected_digest: str, platform_stack: st
 
 
 def platform_spec_from_file(platform_dir: Path, stack: str, key: str = "mlinfra:platform") -> PlatformSpec:
-    """Read the spec from the platform project's `Pulumi.<stack>.yaml`: the one file that holds it."""
-    import yaml
+    """Read the spec from the platform project's `Pulumi.<stack>.yaml`: the one file that holds it.
+
+    Read as the platform stack reads it (mlinfra.offline.yamlfile: the Pulumi CLI's scalars, so
+    `2026-10-01` is a string on both sides and the spec digests agree)."""
+    from mlinfra.offline.yamlfile import load_yaml, require_mapping
 
     path = platform_dir / f"Pulumi.{stack}.yaml"
     if not path.is_file():
         raise SpecError(
             f"{path} not found: the in-cluster stack reads the spec of the platform stack {stack!r}"
         )
-    doc = yaml.safe_load(path.read_text()) or {}
-    data = (doc.get("config") or {}).get(key)
+    data = require_mapping(load_yaml(path), ("config",), "config").get(key)
     if not isinstance(data, dict):
         raise SpecError(f"{path} has no {key} object")
     return PlatformSpec.load(data, source=f"{path.name} {key}")

@@ -415,6 +415,10 @@ class NetworkSpec(_Model):
         return list(private), list(public)
 
 
+# RFC 1918 private address space (what `cluster.private_access_cidrs` may list).
+RFC1918 = tuple(ipaddress.ip_network(c) for c in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+
+
 def _parse_cidr(v: str) -> ipaddress.IPv4Network:
     try:
         net = ipaddress.ip_network(v, strict=True)
@@ -476,6 +480,13 @@ class ClusterSpec(_Model):
         default_factory=list,
         description="CIDRs allowed to reach the public endpoint (api_access: public; required then).",
     )
+    private_access_cidrs: list[str] = Field(
+        default_factory=list,
+        description="Private (RFC 1918) ranges besides the cluster's own that may reach the private "
+        "endpoint (api_access: private): the runner's subnet, VPN / Interconnect / peered ranges. "
+        "gcp: master authorized networks (GKE admits only the node and pod ranges otherwise); "
+        "refused on aws and azure.",
+    )
     admin_principals: list[str] = Field(
         default_factory=list,
         description="Cloud principals (aws: IAM role ARNs) granted cluster-admin through access entries; "
@@ -511,6 +522,21 @@ class ClusterSpec(_Model):
             out.append(str(net))
         return out
 
+    @field_validator("private_access_cidrs")
+    @classmethod
+    def _private_cidrs(cls, v: list[str]) -> list[str]:
+        out = []
+        for c in v:
+            net = _parse_cidr(c)
+            if not any(net.subnet_of(block) for block in RFC1918):
+                raise ValueError(
+                    f"private_access_cidrs: {c} is not inside a private range; allowed: inside "
+                    f"{', '.join(str(b) for b in RFC1918)}"
+                )
+            out.append(str(net))
+        check_unique(out, "CIDR", "")
+        return out
+
     @field_validator("admin_principals")
     @classmethod
     def _unique_principals(cls, v: list[str]) -> list[str]:
@@ -525,6 +551,11 @@ class ClusterSpec(_Model):
             raise ValueError(
                 f"public_access_cidrs is set but api_access is {self.api_access!r}; "
                 "they apply to api_access: public only"
+            )
+        if self.api_access != "private" and self.private_access_cidrs:
+            raise ValueError(
+                f"private_access_cidrs is set but api_access is {self.api_access!r}; "
+                "they apply to api_access: private only"
             )
         return self
 
@@ -1322,6 +1353,12 @@ class GcpOptions(_Model):
         description="Rotation period of the Cloud KMS keys: more than a day (pulumi-gcp CryptoKey.rotation_period) "
         "and at most 90 days (CKV_GCP_43).",
     )
+    enable_apis: bool = Field(
+        default=False,
+        description="Enable the Google APIs the platform uses (mlinfra.gcp.platform.REQUIRED_APIS) from the "
+        "stack, before anything else is created (never disabled on destroy); needs Service Usage Admin. "
+        "False: enable them once per project beforehand (README, GCP).",
+    )
     billing_account: str | None = Field(
         default=None,
         description="Billing account (XXXXXX-XXXXXX-XXXXXX) the budget is created in; required with a budget block "
@@ -1647,7 +1684,7 @@ class PlatformSpec(_Model):
             return data
         env, cloud = data.get("environment"), data.get("cloud")
         if isinstance(env, str) and env in PROFILES:
-            _refuse_ignored_network_fields(data.get("network"))
+            _refuse_ignored_network_fields(data.get("network"), PROFILES[env]["network"])
             profile = PROFILES[env]
             if cloud == "azure" and isinstance(data.get("azure"), dict):
                 profile = _merge(profile, AZURE_PROFILES[env])
@@ -1770,8 +1807,19 @@ def _config_object(raw: str | None, full_key: str) -> dict[str, Any]:
     return data
 
 
-def _refuse_ignored_network_fields(network: Any) -> None:
-    """With `network.existing` nothing is created: the layout fields would be silently ignored."""
+def _refuse_ignored_network_fields(network: Any, profile: Mapping[str, Any] | None = None) -> None:
+    """With `network.existing` nothing is created: the layout fields would be silently ignored; a
+    flow-log retention without flow logs (`profile`: the environment's network defaults) too."""
+    if (
+        isinstance(network, dict)
+        and "flow_log_retention_days" in network
+        and network.get("existing") is None
+        and network.get("flow_logs", (profile or {}).get("flow_logs")) is False
+    ):
+        raise SpecError(
+            "a flow-log retention without flow logs keeps nothing; set network.flow_logs: true or remove it",
+            "network.flow_log_retention_days",
+        )
     if isinstance(network, dict) and network.get("existing") is not None:
         for key in (
             "cidr",
@@ -1780,6 +1828,7 @@ def _refuse_ignored_network_fields(network: Any) -> None:
             "public_subnet_cidrs",
             "nat_gateways",
             "flow_logs",
+            "flow_log_retention_days",
         ):
             if key in network:
                 raise SpecError(
@@ -1871,6 +1920,13 @@ def _check_api_access(spec: PlatformSpec) -> None:
             f"a public API endpoint is only allowed in dev (environment is {env}); "
             f"allowed: {'dns, private' if cloud == 'gcp' else 'private'}",
             "cluster.api_access",
+        )
+    if spec.cluster.private_access_cidrs and cloud != "gcp":
+        # EKS / AKS private endpoints are reached through the VPC / VNet's own routing and security
+        # groups; mlinfra has no per-range control there yet, so the field would be ignored.
+        raise SpecError(
+            f"only GKE's master authorized networks take these ranges (cloud is {cloud}); remove it",
+            "cluster.private_access_cidrs",
         )
     if spec.cluster.api_access == "dns" and cloud != "gcp":
         raise SpecError(
@@ -2147,6 +2203,12 @@ _KINDS = {
 _describe_input = describe
 
 
+def quote_hint(text: str) -> str:
+    """The hint on a number or boolean where a string belongs. From config the value's text is
+    its JSON (`1.3`); the offline engine swaps in the text the YAML line holds (`1.30`)."""
+    return f' (quote it in YAML: "{text}")'
+
+
 def _reason(err: Mapping[str, Any], model: type[BaseModel] | None, loc: list[Any]) -> str:
     kind, msg, value = err["type"], err["msg"], err.get("input")
     if kind == "extra_forbidden":
@@ -2159,7 +2221,7 @@ def _reason(err: Mapping[str, Any], model: type[BaseModel] | None, loc: list[Any
     if kind in _KINDS:
         reason = f"expected {_KINDS[kind]}, got {_describe_input(value)}"
         if kind == "string_type" and isinstance(value, int | float | bool):
-            reason += f' (quote it in YAML: "{json.dumps(value)}")'
+            reason += quote_hint(json.dumps(value))
         elif kind in ("int_type", "float_type") and isinstance(value, str):
             reason += " (write it without quotes)"
         return reason
@@ -2680,6 +2742,19 @@ def _check_gcp(spec: PlatformSpec) -> None:
                 "GCP load balancers need no public subnets; remove this field",
                 "network.existing.public_subnet_ids",
             )
+        # The existing subnet's secondary ranges (gcp.pods_range_name / services_range_name) are the
+        # pod and service ranges on GKE: these would describe ranges nobody creates.
+        for given, field in (
+            ("service_cidr" in net.model_fields_set, "network.service_cidr"),
+            ("pods_cidr" in g.model_fields_set, "gcp.pods_cidr"),
+        ):
+            if given:
+                raise SpecError(
+                    "on GCP this is a secondary range of the node subnet mlinfra creates, but "
+                    "network.existing is set (the existing subnet's ranges gcp.pods_range_name / "
+                    "gcp.services_range_name are used); remove it",
+                    field,
+                )
     check_gce_machine_type(spec.cluster.system_pool.machine_type, "cluster.system_pool.machine_type")
     check_gke_channel(spec.cluster.version_support, g.release_channel, "gcp.release_channel")
     if not g.regional and spec.environment != "dev":
@@ -2689,10 +2764,14 @@ def _check_gcp(spec: PlatformSpec) -> None:
             "gcp.regional",
         )
     node_net = ipaddress.ip_network(net.cidr)
-    for name, other in (
-        ("network.cidr", node_net),
-        ("network.service_cidr", ipaddress.ip_network(net.service_cidr)),
-    ):
+    # Against the ranges mlinfra creates; an existing subnet's ranges are not known before deployment
+    # (GKE refuses an overlapping control-plane range when the cluster is created).
+    ranges = (
+        ()
+        if net.existing is not None
+        else (("network.cidr", node_net), ("network.service_cidr", ipaddress.ip_network(net.service_cidr)))
+    )
+    for name, other in ranges:
         for f in ("pods_cidr", "control_plane_cidr"):
             mine = ipaddress.ip_network(getattr(g, f))
             if mine.overlaps(other):

@@ -90,6 +90,23 @@ def _raw(text: bytes | str, name: str = "Pulumi.dev.yaml"):
     return build
 
 
+def _alias_bomb(width: int, levels: int) -> str:
+    """A "billion laughs" stack file: `levels` anchors, each `width` aliases of the one before
+    (width ** levels values once expanded, a few hundred bytes written)."""
+    lines = ["config:", "  mlinfra:l0: &l0 [laugh]"]
+    for n in range(1, levels + 1):
+        lines.append(f"  mlinfra:l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * width)}]")
+    return "\n".join(lines) + "\n"
+
+
+def _alias_tower(depth: int, levels: int) -> str:
+    """Anchors each `depth` levels deep holding the one before: shallow as written, deep expanded."""
+    lines = ["config:", f"  mlinfra:t0: &t0 {'[' * depth}{']' * depth}"]
+    for n in range(1, levels + 1):
+        lines.append(f"  mlinfra:t{n}: &t{n} {'[' * depth}*t{n - 1}{']' * depth}")
+    return "\n".join(lines) + "\n"
+
+
 # ---------------------------------------------------------------- stack and project files
 
 STACK_CASES: list[tuple[str, Callable[[Path], Path], str, str | None]] = [
@@ -154,6 +171,42 @@ STACK_CASES: list[tuple[str, Callable[[Path], Path], str, str | None]] = [
         "Pulumi.dev.yaml:",
         "config.mlinfra:platform",
     ),
+    # YAML types Pulumi config has no value for (a timestamp is the string written: see below)
+    (
+        "binary value",
+        stack_text(mutate=lambda t: t.replace("cost_center: cc-4711", "cost_center: !!binary aGVsbG8=")),
+        "Pulumi.dev.yaml:11",
+        "config.mlinfra:platform.tags.cost_center",
+    ),
+    (
+        "set value",
+        stack_text(mutate=lambda t: t.replace("project: recsys", "project: !!set {a, b}")),
+        "Pulumi.dev.yaml:13",
+        "config.mlinfra:platform.tags.extra.project",
+    ),
+    ("local tag", _raw("config:\n  mlinfra:x: !Ref bucket\n"), "Pulumi.dev.yaml:2", "config.mlinfra:x"),
+    (
+        "date where a folder belongs",
+        stack_text(mutate=lambda t: t.replace("version: 2026-10-01/", "version: 2026-10-01 ")),
+        "Pulumi.dev.yaml:38",
+        "serving.models.0.version",
+    ),
+    # hostile structure: refused fast, before anything walks or expands it
+    (
+        "deep nesting",
+        _raw("config:\n  mlinfra:x: " + "[" * 900 + "]" * 900 + "\n"),
+        "Pulumi.dev.yaml:2",
+        None,
+    ),
+    (
+        "deep nesting in the project file",
+        _raw("name: p\nruntime: python\nx: " + "{a: " * 500 + "1" + "}" * 500 + "\n", "Pulumi.yaml"),
+        "Pulumi.yaml:3",
+        None,
+    ),
+    ("alias bomb", _raw(_alias_bomb(9, 9)), "Pulumi.dev.yaml:", None),
+    ("recursive alias", _raw("config:\n  mlinfra:x: &a [1, *a]\n"), "Pulumi.dev.yaml:2", None),
+    ("aliases nested too deep", _raw(_alias_tower(60, 20)), "Pulumi.dev.yaml:", None),
     # spec fields of the wrong shape
     (
         "environment as a list",
@@ -251,6 +304,25 @@ def test_an_exception_in_the_program_names_its_line_and_hints_at_debug(tmp_path)
         and "Traceback" in r.stderr
         and r.stderr.strip().splitlines()[-1].startswith("error: ")
     )
+
+
+def test_a_timestamp_is_the_string_written_as_the_pulumi_cli_reads_it(tmp_path):
+    """Go's yaml (the Pulumi CLI) decodes `2026-01-01` into config as the string "2026-01-01"."""
+    d = stack_text(mutate=lambda t: t.replace("cost_center: cc-4711", "cost_center: 2026-01-01"))(tmp_path)
+    r = CliRunner().invoke(app, STACK_COMMANDS["spec"](d, "dev"))
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["tags"]["cost_center"] == "2026-01-01"
+
+
+@pytest.mark.parametrize("command", sorted(STACK_COMMANDS))
+def test_the_quoting_hint_quotes_the_text_written(tmp_path, command):
+    """`kubernetes_version: 1.30` is the number 1.3; the hint quotes "1.30", not "1.3"."""
+    d = stack_text(mutate=lambda t: t.replace('kubernetes_version: "1.33"', "kubernetes_version: 1.30"))(
+        tmp_path
+    )
+    r = CliRunner().invoke(app, STACK_COMMANDS[command](d, "dev"))
+    _assert_one_line_error(r, "Pulumi.dev.yaml:17", "cluster.kubernetes_version")
+    assert r.stderr.rstrip().endswith('(quote it in YAML: "1.30")'), r.stderr
 
 
 def test_the_same_path_in_spec_and_plan(tmp_path):

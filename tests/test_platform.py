@@ -108,3 +108,16 @@ def test_the_in_cluster_stack_reads_the_spec_of_the_platform_stack_file():
         assert spec.cluster.api_access == "private"
         platform_doc = yaml.safe_load((root / "stacks/aws" / f"Pulumi.{stack}.yaml").read_text())
         assert spec_digest(spec) == spec_digest(PlatformSpec.load(platform_doc["config"]["mlinfra:platform"]))
+
+
+def test_the_in_cluster_stack_reads_scalars_as_the_platform_stack_does(tmp_path):
+    """A date-like value is the string written on both sides (the Pulumi CLI's reading), so the
+    in-cluster stack's spec is the platform's, not a `datetime.date` the spec refuses."""
+    from pathlib import Path
+
+    from mlinfra.platform import platform_spec_from_file
+
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "stacks/aws/Pulumi.dev.yaml").read_text()
+    (tmp_path / "Pulumi.dev.yaml").write_text(text.replace("cost_center: cc-4711", "cost_center: 2026-01-01"))
+    assert platform_spec_from_file(tmp_path, "dev").tags.cost_center == "2026-01-01"

@@ -930,3 +930,12 @@ def test_scales_on_load_matches_the_runtime_table():
             has_load = RUNTIME_TABLE[runtime].load_for(model) is not None
             assert scales_on_load(model, prometheus=True) == has_load, (runtime, load_metric)
             assert not scales_on_load(model, prometheus=False)
+
+
+def test_private_access_cidrs_are_refused_on_clouds_without_authorized_networks():
+    """Only GKE's master authorized networks take the ranges: elsewhere the field would be ignored."""
+    data = copy.deepcopy(BASE_SPEC)
+    data["cluster"] = {"api_access": "private", "private_access_cidrs": ["10.200.0.0/24"]}
+    with pytest.raises(SpecError) as e:
+        PlatformSpec.load(data)
+    assert e.value.field == "cluster.private_access_cidrs"

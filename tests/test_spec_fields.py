@@ -184,6 +184,8 @@ MUTATIONS: dict[str, dict[str, Any]] = {
         "aws.runner": {},
         "cluster.public_access_cidrs": ["198.51.100.0/24"],
     },
+    # refused on aws naming the field (only GKE's master authorized networks take the ranges)
+    "cluster.private_access_cidrs": {"cluster.private_access_cidrs": ["10.200.0.0/24"]},
     "cluster.admin_principals": {"cluster.admin_principals": [f"arn:aws:iam::{ACCOUNT}:role/others"]},
     "cluster.system_pool.machine_type": {"cluster.system_pool.machine_type": "m6i.xlarge"},
     "cluster.system_pool.min_nodes": {"cluster.system_pool.min_nodes": 2},
@@ -309,6 +311,10 @@ GCP_MUTATIONS: dict[str, dict[str, Any]] = {
         "gpu_pools.0.max_nodes": 3,  # the dev cap
         "gpu_pools.0.machine_type": "g2-standard-24",  # 2 L4s per node: the models fit the capped pool
         "cluster.public_access_cidrs": ["198.51.100.0/24"],
+    },
+    "cluster.private_access_cidrs": {
+        "cluster.api_access": "private",
+        "cluster.private_access_cidrs": ["10.200.0.0/24"],
     },
     "cluster.admin_principals": {"cluster.admin_principals": ["user:others@example.com"]},
     "cluster.version_support": {"cluster.version_support": "extended", "gcp.release_channel": "EXTENDED"},

@@ -4,7 +4,7 @@ A Cloud Storage bucket with a Cloud KMS default key (the Cloud Storage service a
 key before the bucket exists: "the service account must have access to the key before use",
 pulumi-gcp Bucket.encryption), uniform bucket-level access (no object ACLs; required for managed
 folders) and public access prevention enforced, versioning, soft delete, lifecycle rules and, in
-prod, usage logs to a separate log bucket. GCS serves HTTPS only, so no TLS policy is needed.
+prod, usage logs to a separate, unversioned log bucket whose age rule really deletes them. GCS serves HTTPS only, so no TLS policy is needed.
 Workloads are granted one prefix each (identity.py: a managed folder per model prefix).
 """
 
@@ -144,6 +144,12 @@ class ArtifactBucket(pulumi.ComponentResource):
                 ],
                 logging=None,
                 depends_on=key.grants,
+                # Unversioned: on a versioned bucket the age rule's Delete only makes a live object
+                # noncurrent and nothing would ever remove it (Cloud Storage "Object Lifecycle
+                # Management", Delete action, https://cloud.google.com/storage/docs/lifecycle#delete).
+                # GCS writes each usage log as a new object and never overwrites one, so versions
+                # would protect nothing; soft delete still keeps a deleted log 7 days.
+                versioned=False,
             )
             writer = storage.BucketIAMMember(
                 f"{name}-logs-writer",
@@ -186,6 +192,7 @@ class ArtifactBucket(pulumi.ComponentResource):
         lifecycle: list[storage.BucketLifecycleRuleArgs],
         logging: storage.BucketLoggingArgs | None,
         depends_on: list[pulumi.Resource],
+        versioned: bool = True,
     ) -> storage.Bucket:
         """One bucket with every setting both buckets share."""
         return storage.Bucket(
@@ -198,7 +205,7 @@ class ArtifactBucket(pulumi.ComponentResource):
             uniform_bucket_level_access=True,
             # Nothing in the bucket can be made public, whatever the org policy (CKV_GCP_114).
             public_access_prevention="enforced",
-            versioning=storage.BucketVersioningArgs(enabled=True),
+            versioning=storage.BucketVersioningArgs(enabled=versioned),
             encryption=storage.BucketEncryptionArgs(default_kms_key_name=key_id),
             soft_delete_policy=storage.BucketSoftDeletePolicyArgs(
                 retention_duration_seconds=SOFT_DELETE_SECONDS

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
+import pulumi_random as random
 from pulumi_gcp import compute, container, projects
 
 from mlinfra.catalog import ENVIRONMENTS
@@ -36,7 +37,14 @@ from mlinfra.components import child, stateful
 from mlinfra.gcp.in_cluster import admin_slug
 from mlinfra.gcp.kms import customer_managed_key, project_number, service_agent
 from mlinfra.gcp.logs import retained_logs
-from mlinfra.gcp.nodes import node_config, node_pool, node_service_account
+from mlinfra.gcp.nodes import (
+    DISK_TYPE,
+    IMAGE_TYPE,
+    node_config,
+    node_pool,
+    node_service_account,
+    versioned_pool_name,
+)
 from mlinfra.k8s.scheduling import POOL_LABEL
 from mlinfra.kubeconfig import exec_kubeconfig
 from mlinfra.spec import (
@@ -66,10 +74,24 @@ WEBHOOK_PORTS: dict[int, str] = {
 BASE_LOG_COMPONENTS = ("SYSTEM_COMPONENTS", "APISERVER")
 EXTRA_LOG_COMPONENTS = ("CONTROLLER_MANAGER", "SCHEDULER", "WORKLOADS")
 RELEASE_CHANNELS = ("RAPID", "REGULAR", "STABLE", "EXTENDED")
+# Security posture: the standard tier's workload configuration auditing stays (`BASIC`, pulumi-gcp
+# ClusterSecurityPostureConfigArgs.mode; not among the capabilities GKE retires,
+# https://cloud.google.com/kubernetes-engine/docs/deprecations/posture-management-deprecation).
+# Workload vulnerability scanning's standard tier was removed on 2025-07-31 (same table;
+# VULNERABILITY_BASIC is "Deprecated: Basic vulnerability scanning is no longer supported",
+# Google.Cloud.Container.V1 3.38.0 SecurityPostureConfig.Types.VulnerabilityMode): scanning is off
+# on the cluster and images are scanned in Artifact Registry instead (registry.py, containerscanning).
+POSTURE_MODE = "BASIC"
+POSTURE_VULNERABILITY_MODE = "VULNERABILITY_DISABLED"
+RETIRED_VULNERABILITY_MODES = ("VULNERABILITY_BASIC",)
 API_ACCESS = ("dns", "private", "public")
-# IAM role an admin needs to get credentials / reach the endpoint; what they may do inside the
-# cluster comes from RBAC (GKE "Role-based access control": grant minimal IAM, authorise with RBAC).
-ADMIN_IAM_ROLE = "roles/container.clusterViewer"
+# IAM permissions an admin needs to get credentials (`get-credentials` reads the cluster) and to
+# pass the DNS endpoint, which authorises every request on `container.clusters.connect` (GKE
+# "About network isolation", DNS-based endpoint); what they may do inside the cluster comes from
+# RBAC (GKE "Role-based access control": grant minimal IAM, authorise with RBAC). Granted as a
+# custom role of exactly these: that the predefined Cluster Viewer role carries `connect` could not
+# be confirmed from its published description, and a custom role holds nothing else.
+ADMIN_PERMISSIONS: tuple[str, ...] = ("container.clusters.get", "container.clusters.connect")
 # What `gcloud container clusters get-credentials` writes into a kubeconfig (GKE "Install kubectl
 # and configure cluster access").
 AUTH_PLUGIN = "gke-gcloud-auth-plugin"
@@ -158,6 +180,24 @@ def _validate(args: ClusterArgs) -> None:
             raise SpecError(
                 f"{member!r} is not a user: or serviceAccount: IAM member", f"spec.admin_principals.{i}"
             )
+
+
+def authorized_networks(spec: ClusterSpec) -> list[tuple[str, str]]:
+    """(display name, CIDR) of the master authorized networks.
+
+    `public`: the public endpoint's allowed ranges. `private`: GKE requires authorized networks with
+    a private endpoint ("Master authorized networks must be enabled if private endpoint is enabled",
+    GoogleCloudPlatform/magic-modules#8338) and then admits the cluster's node and pod ranges only;
+    any other subnet, VPN / Interconnect or peered range that runs `pulumi up` / kubectl must be
+    listed (GKE "Add authorized networks for control plane access",
+    https://cloud.google.com/kubernetes-engine/docs/how-to/authorized-networks). `dns`: none (the
+    DNS endpoint is IAM-gated; the IP endpoint stays closed to everything but the cluster).
+    """
+    if spec.api_access == "public":
+        return [(f"allowed-{i}", c) for i, c in enumerate(spec.public_access_cidrs)]
+    if spec.api_access == "private":
+        return [(f"private-{i}", c) for i, c in enumerate(spec.private_access_cidrs)]
+    return []
 
 
 def pick_gke_version(defaults: Mapping[str, str], latest: Mapping[str, str], channel: str, minor: str) -> str:
@@ -271,16 +311,10 @@ class Cluster(pulumi.ComponentResource):
             )
 
         access = spec.api_access
-        authorized = (
-            [
-                container.ClusterMasterAuthorizedNetworksConfigCidrBlockArgs(
-                    cidr_block=c, display_name=f"allowed-{i}"
-                )
-                for i, c in enumerate(spec.public_access_cidrs)
-            ]
-            if access == "public"
-            else []
-        )
+        authorized = [
+            container.ClusterMasterAuthorizedNetworksConfigCidrBlockArgs(cidr_block=c, display_name=name)
+            for name, c in authorized_networks(spec)
+        ]
         log_components = list(BASE_LOG_COMPONENTS) + (
             [] if args.environment == "dev" else list(EXTRA_LOG_COMPONENTS)
         )
@@ -346,7 +380,7 @@ class Cluster(pulumi.ComponentResource):
                 )
             ),
             security_posture_config=container.ClusterSecurityPostureConfigArgs(
-                mode="BASIC", vulnerability_mode="VULNERABILITY_BASIC"
+                mode=POSTURE_MODE, vulnerability_mode=POSTURE_VULNERABILITY_MODE
             ),
             # Pools are separate NodePool resources: the default pool is created (hardened, since it
             # boots) and removed at once (pulumi-gcp Cluster.remove_default_node_pool).
@@ -389,12 +423,21 @@ class Cluster(pulumi.ComponentResource):
             opts=child(self),
         )
 
-        # ---- system pool: add-ons, controllers, monitoring; GPU pools are created after it.
+        # ---- system pool: add-ons, controllers, monitoring; GPU pools are created after it. It is
+        # the only CPU pool: a replacement (new machine type or disk) comes up under a new name
+        # before the old pool goes, or every add-on and admission webhook would be down meanwhile.
         pool = spec.system_pool
         system_pool = node_pool(
             self,
             f"{name}-{GCP_SYSTEM_POOL}",
-            pool_name=GCP_SYSTEM_POOL,
+            pool_name=versioned_pool_name(
+                GCP_SYSTEM_POOL,
+                machine_type=pool.machine_type,
+                disk_size_gb=pool.disk_size_gb,
+                disk_type=DISK_TYPE,
+                image_type=IMAGE_TYPE,
+            ),
+            create_before_delete=True,
             cluster=cluster.id,
             location=location,
             project=args.project,
@@ -441,11 +484,26 @@ class Cluster(pulumi.ComponentResource):
 
         # Admins reach the endpoint with this IAM role; what they may do inside the cluster is a
         # cluster-admin RBAC binding, which the in-cluster layer creates (mlinfra.gcp.in_cluster).
+        if spec.admin_principals:
+            # Custom role ids stay taken up to 37 days after deletion (pulumi-gcp IAMCustomRole
+            # docstring): the id carries a random suffix drawn once per stack, as the key ring does.
+            suffix = random.RandomId(f"{name}-admin-role-suffix", byte_length=2, opts=child(self))
+            admin_role = projects.IAMCustomRole(
+                f"{name}-admin-role",
+                project=args.project,
+                role_id=pulumi.Output.concat(
+                    args.cluster_name.replace("-", "_"), "_admin_access_", suffix.hex
+                ),
+                title=f"{args.cluster_name} admin access (mlinfra)",
+                description="Get credentials for and connect to the GKE cluster; RBAC decides the rest",
+                permissions=list(ADMIN_PERMISSIONS),
+                opts=child(self),
+            )
         for principal in spec.admin_principals:
             projects.IAMMember(
                 f"{name}-admin-{admin_slug(principal)}",
                 project=args.project,
-                role=ADMIN_IAM_ROLE,
+                role=admin_role.name,
                 member=principal,
                 opts=child(self),
             )

@@ -18,7 +18,7 @@ import pulumi
 from pulumi_gcp import container
 
 from mlinfra.catalog import GpuMachineType, accelerator_zones, gke_accelerator
-from mlinfra.gcp.nodes import node_config, node_pool
+from mlinfra.gcp.nodes import GPU_SURGE, node_config, node_pool
 from mlinfra.k8s.scheduling import (
     GPU_TAINT_EFFECT,
     GPU_TAINT_KEY,
@@ -159,6 +159,7 @@ class GpuNodePool(pulumi.ComponentResource):
                 spot=pool.capacity_type == "spot",
             ),
             depends_on=args.after,
+            surge=GPU_SURGE,
         )
 
         self.node_pool_name = gke_pool.name

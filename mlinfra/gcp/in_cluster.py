@@ -94,7 +94,7 @@ def cluster_objects(
     labels = standard_labels("cluster", spec.tags.owner, spec.tags.cost_center, spec.environment)
     objects: list[pulumi.Resource] = []
     # GKE names a Google user or service account by its e-mail in RBAC; Cluster grants them the IAM
-    # role that lets them reach the endpoint (ADMIN_IAM_ROLE), RBAC says what they may do inside.
+    # role that lets them reach the endpoint (cluster.ADMIN_PERMISSIONS, a custom role), RBAC says what they may do inside.
     for principal in spec.cluster.admin_principals:
         slug = admin_slug(principal)
         objects.append(

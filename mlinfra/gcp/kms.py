@@ -34,6 +34,8 @@ ROTATION_DAYS = (2, 90)
 # Versions stay DESTROY_SCHEDULED for 24 hours to 120 days (Cloud KMS "Key destruction" docs;
 # 30 days when unset, pulumi-gcp CryptoKey.destroy_scheduled_duration).
 DESTROY_SCHEDULED_DAYS = (1, 120)
+# CryptoKey inputs Cloud KMS accepts only when the key is created (see customer_managed_key).
+CREATE_ONLY_KEY_FIELDS = ("destroyScheduledDuration",)
 # Service-agent domains of the Google services that use a key (IAM "Service agents" reference).
 SERVICE_AGENTS = {
     "gke": "container-engine-robot.iam.gserviceaccount.com",
@@ -131,7 +133,13 @@ def customer_managed_key(
             algorithm="GOOGLE_SYMMETRIC_ENCRYPTION", protection_level="SOFTWARE"
         ),
         labels=dict(labels),
-        opts=stateful(parent, protect),
+        # Cloud KMS takes the destroy-scheduled duration at key creation only ("You can set a custom
+        # scheduled for destruction duration for a key during key creation",
+        # https://cloud.google.com/kms/docs/destroy-restore; "Immutable" in the Config Connector
+        # KMSCryptoKey reference). A later change would plan a replacement of a key whose fixed name
+        # cannot be freed (keys are never deleted) -> 409; so the window applies to keys created
+        # afterwards and a change is ignored on existing keys (README, GCP).
+        opts=stateful(parent, protect, ignore_changes=list(CREATE_ONLY_KEY_FIELDS)),
     )
     grants = [
         kms.CryptoKeyIAMMember(

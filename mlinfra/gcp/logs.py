@@ -7,11 +7,15 @@ and a sink for exactly the logs concerned, and those logs are excluded from `_De
 not ingested (and billed) twice. Admin Activity audit logs always stay in `_Required` (400 days).
 A sink that writes to a log bucket of its own project needs no extra grant (Cloud Logging "Route
 logs to supported destinations": destination permissions are needed across projects).
+A deleted log bucket keeps its id for 7 days ("you can't reuse the bucket ID until that period
+ends", Cloud Logging "Delete a bucket"), so the id carries a random suffix drawn once per stack, as
+the key ring's name does: a stack destroyed and re-created within the week gets a new bucket.
 """
 
 from __future__ import annotations
 
 import pulumi
+import pulumi_random as random
 from pulumi_gcp import logging
 
 from mlinfra.components import child
@@ -30,17 +34,19 @@ def retained_logs(
     log_filter: pulumi.Input[str],
     description: str,
 ) -> logging.ProjectBucketConfig | None:
-    """Route the logs matching `log_filter` to a bucket that keeps them `retention_days` days.
+    """Route the logs matching `log_filter` to a bucket `<bucket_id>-<4 hex>` that keeps them
+    `retention_days` days.
 
     Nothing is created when `_Default`'s own 30 days is the retention asked for.
     """
     if retention_days == DEFAULT_BUCKET_RETENTION_DAYS:
         return None
+    suffix = random.RandomId(f"{name}-suffix", byte_length=2, opts=child(parent))
     bucket = logging.ProjectBucketConfig(
         name,
         project=project,
         location=location,
-        bucket_id=bucket_id,
+        bucket_id=pulumi.Output.concat(bucket_id, "-", suffix.hex),
         retention_days=retention_days,
         description=description,
         opts=child(parent),

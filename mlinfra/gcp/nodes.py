@@ -8,6 +8,8 @@ from a CMEK-encrypted disk, and is sized in whole-pool totals.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -28,6 +30,13 @@ OAUTH_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 # (/home/kubernetes/bin/nvidia) and the one gVNIC and image streaming need.
 IMAGE_TYPE = "COS_CONTAINERD"
 DISK_TYPE = "pd-balanced"
+# Node upgrades (GKE "Configure node upgrade strategies", surge upgrades): CPU pools surge one node
+# at a time (maxSurge 1, maxUnavailable 0: no capacity lost). A GPU pool would need one spare GPU
+# of quota per pool for the surge node, and A100/H100 quotas are often exactly the pool's size:
+# GPU pools replace in place instead (maxSurge 0, maxUnavailable 1: one node down at a time, no
+# extra quota), which the models ride out on their other replicas/pools.
+CPU_SURGE = {"max_surge": 1, "max_unavailable": 0}
+GPU_SURGE = {"max_surge": 0, "max_unavailable": 1}
 
 
 @dataclass
@@ -122,6 +131,8 @@ def node_pool(
     location_policy: str,
     config: container.NodePoolNodeConfigArgs,
     depends_on: Sequence[pulumi.Resource] = (),
+    surge: Mapping[str, int] = CPU_SURGE,
+    create_before_delete: bool = False,
 ) -> container.NodePool:
     """A GKE node pool sized in whole-pool totals, repaired and upgraded by GKE.
 
@@ -130,8 +141,9 @@ def node_pool(
     (pulumi-gcp NodePoolAutoscalingArgs). `initial_node_count` is per zone and forces a new pool
     when changed, and the autoscaler owns the size afterwards: ignored after creation. No `version`:
     with auto-upgrade on, GKE keeps the nodes at the control plane's version ("setting both is highly
-    discouraged", NodePool.version docstring). The explicit name (the pool's `mlinfra.io/pool`
-    label) cannot exist twice, so a replacement deletes the old pool first.
+    discouraged", NodePool.version docstring). A pool name cannot exist twice in a cluster, so a
+    replacement deletes the old pool first, unless `create_before_delete` (the caller then gives a
+    name that changes with what forces the replacement: `versioned_pool_name`).
     """
     return container.NodePool(
         name,
@@ -145,14 +157,20 @@ def node_pool(
             total_min_node_count=min_nodes, total_max_node_count=max_nodes, location_policy=location_policy
         ),
         management=container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True),
-        upgrade_settings=container.NodePoolUpgradeSettingsArgs(
-            strategy="SURGE", max_surge=1, max_unavailable=0
-        ),
+        upgrade_settings=container.NodePoolUpgradeSettingsArgs(strategy="SURGE", **surge),
         node_config=config,
         opts=child(
             parent,
             depends_on=list(depends_on),
             ignore_changes=["initialNodeCount"],
-            delete_before_replace=True,
+            delete_before_replace=not create_before_delete,
         ),
     )
+
+
+def versioned_pool_name(base: str, **replacing: object) -> str:
+    """`<base>-<6 hex>` of the settings whose change replaces a node pool (machine type, disk, ...):
+    the replacement gets a new name, so it is created before the old pool is deleted and the
+    workloads move over instead of going down (the pool's `mlinfra.io/pool` label stays `base`)."""
+    digest = hashlib.sha256(json.dumps(replacing, sort_keys=True).encode()).hexdigest()[:6]
+    return f"{base}-{digest}"

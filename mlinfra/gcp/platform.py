@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import pulumi
 from pulumi_gcp import Provider as GcpProvider
-from pulumi_gcp import billing, monitoring
+from pulumi_gcp import billing, monitoring, projects
 
 from mlinfra.components import child
 from mlinfra.gcp import in_cluster as gcp_in_cluster
@@ -31,6 +31,81 @@ from mlinfra.gcp.registry import Registry, RegistryArgs
 from mlinfra.k8s.serving import sa_name
 from mlinfra.platform import CloudPlatform, PlatformSecrets
 from mlinfra.spec import ModelSpec, PlatformSpec, gcp_service_account_id, gcp_zones
+
+# The Google APIs the platform calls (one per service its resources and invokes use). GKE's and
+# Compute Engine's service agents, which the keys are granted to, exist only once their API is on.
+# containerscanning: Artifact Registry scans images only while it is enabled (registry.py,
+# enablement_config INHERITED); containersecurity: the cluster's security posture mode BASIC.
+REQUIRED_APIS: tuple[str, ...] = (
+    "compute.googleapis.com",
+    "container.googleapis.com",
+    "cloudkms.googleapis.com",
+    "artifactregistry.googleapis.com",
+    "containerscanning.googleapis.com",
+    "containersecurity.googleapis.com",
+    "storage.googleapis.com",
+    "iam.googleapis.com",
+    "iamcredentials.googleapis.com",
+    "sts.googleapis.com",
+    "logging.googleapis.com",
+    "monitoring.googleapis.com",
+    "cloudresourcemanager.googleapis.com",
+)
+# Only with a budget (gcp.billing_account).
+BUDGET_APIS: tuple[str, ...] = ("cloudbilling.googleapis.com", "billingbudgets.googleapis.com")
+
+# What a non-Owner deploying identity needs, per resource type the plan registers (IAM "Roles and
+# permissions" reference, https://cloud.google.com/iam/docs/roles-permissions): a test derives the
+# set from the shipped plans and checks the README lists it.
+DEPLOYER_ROLES: dict[str, str] = {
+    "gcp:kms/keyRing:KeyRing": "roles/cloudkms.admin",
+    "gcp:kms/cryptoKey:CryptoKey": "roles/cloudkms.admin",
+    "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember": "roles/cloudkms.admin",
+    "gcp:compute/network:Network": "roles/compute.networkAdmin",
+    "gcp:compute/subnetwork:Subnetwork": "roles/compute.networkAdmin",
+    "gcp:compute/router:Router": "roles/compute.networkAdmin",
+    "gcp:compute/routerNat:RouterNat": "roles/compute.networkAdmin",
+    "gcp:compute/address:Address": "roles/compute.networkAdmin",
+    # Compute Network Admin excludes firewall rules ("except for firewall rules and SSL certificates").
+    "gcp:compute/firewall:Firewall": "roles/compute.securityAdmin",
+    # Kubernetes Engine Admin also gives the Kubernetes API access the in-cluster layer needs.
+    "gcp:container/cluster:Cluster": "roles/container.admin",
+    "gcp:container/nodePool:NodePool": "roles/container.admin",
+    "gcp:serviceaccount/account:Account": "roles/iam.serviceAccountAdmin",
+    "gcp:serviceaccount/iAMMember:IAMMember": "roles/iam.serviceAccountAdmin",
+    "gcp:projects/iAMMember:IAMMember": "roles/resourcemanager.projectIamAdmin",
+    "gcp:projects/iAMCustomRole:IAMCustomRole": "roles/iam.roleAdmin",
+    "gcp:projects/serviceIdentity:ServiceIdentity": "roles/serviceusage.serviceUsageAdmin",
+    "gcp:projects/service:Service": "roles/serviceusage.serviceUsageAdmin",
+    "gcp:storage/bucket:Bucket": "roles/storage.admin",
+    "gcp:storage/bucketIAMMember:BucketIAMMember": "roles/storage.admin",
+    "gcp:storage/managedFolder:ManagedFolder": "roles/storage.admin",
+    "gcp:storage/managedFolderIamMember:ManagedFolderIamMember": "roles/storage.admin",
+    "gcp:artifactregistry/repository:Repository": "roles/artifactregistry.admin",
+    "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember": "roles/artifactregistry.admin",
+    "gcp:logging/projectBucketConfig:ProjectBucketConfig": "roles/logging.configWriter",
+    "gcp:logging/projectSink:ProjectSink": "roles/logging.configWriter",
+    "gcp:logging/projectExclusion:ProjectExclusion": "roles/logging.configWriter",
+    "gcp:monitoring/notificationChannel:NotificationChannel": "roles/monitoring.notificationChannelEditor",
+    # On the billing account, not the project.
+    "gcp:billing/budget:Budget": "roles/billing.costsManager",
+}
+# Needed whatever the plan holds: creating a cluster or node pool that runs as the node service
+# account needs iam.serviceAccounts.actAs on it ("you must also have the Service Account User role
+# ... on the user-managed service account that your nodes will use", roles/container.admin), and the
+# provider's user_project_override bills every call to the project (serviceusage.services.use).
+DEPLOYER_BASE_ROLES: tuple[str, ...] = (
+    "roles/iam.serviceAccountUser",
+    "roles/serviceusage.serviceUsageConsumer",
+)
+
+
+def deployer_roles(resource_types: set[str] | frozenset[str]) -> list[str]:
+    """The IAM roles a deploying identity needs for a plan of these resource types (sorted)."""
+    missing = sorted(t for t in resource_types if t.startswith("gcp:") and t not in DEPLOYER_ROLES)
+    if missing:
+        raise KeyError(f"no deployer role known for {missing}")
+    return sorted({*DEPLOYER_BASE_ROLES, *(DEPLOYER_ROLES[t] for t in resource_types if t in DEPLOYER_ROLES)})
 
 
 class GcpPlatform(CloudPlatform):
@@ -55,15 +130,17 @@ class GcpPlatform(CloudPlatform):
 
         # Quota and billing of API calls go to the platform's project (needed by the Budget API with
         # user credentials: pulumi-gcp billing.Budget docs, `billing_project` + `user_project_override`).
-        self.provider = GcpProvider(
-            f"{name}-gcp",
+        provider_args = dict(
             project=g.project,
             region=spec.region,
             default_labels=labels,
             billing_project=g.project,
             user_project_override=True,
-            opts=child(self),
         )
+        apis = self._enable_apis(name, spec, provider_args) if g.enable_apis else []
+        # Every GCP child uses this provider, so it is created after the APIs are on: nothing calls
+        # an API before its enablement (which propagates for minutes) was accepted.
+        self.provider = GcpProvider(f"{name}-gcp", **provider_args, opts=child(self, depends_on=apis))
         on_gcp = pulumi.ResourceOptions(parent=self, providers={"gcp": self.provider})
         self.project_number = project_number(self, g.project)
 
@@ -185,6 +262,25 @@ class GcpPlatform(CloudPlatform):
                 "node_service_account_email": self.cluster.node_service_account_email,
             }
         )
+
+    def _enable_apis(self, name: str, spec: PlatformSpec, provider_args: dict) -> list[projects.Service]:
+        """`gcp.enable_apis`: the APIs, each enabled once and never disabled on destroy (other stacks
+        of the project use them), through a provider of their own."""
+        g = spec.gcp
+        assert g is not None
+        apis_provider = GcpProvider(f"{name}-gcp-apis", **provider_args, opts=child(self))
+        wanted = REQUIRED_APIS + (BUDGET_APIS if g.billing_account is not None else ())
+        return [
+            projects.Service(
+                f"{name}-api-{api.split('.', 1)[0]}",
+                project=g.project,
+                service=api,
+                disable_on_destroy=False,
+                disable_dependent_services=False,
+                opts=child(self, provider=apis_provider),
+            )
+            for api in wanted
+        ]
 
     def _model_identity(self, name: str, spec: PlatformSpec, model: ModelSpec) -> WorkloadIdentity:
         """Read access to the model's prefix for the model's ServiceAccount only."""

@@ -71,10 +71,10 @@ class ProgramError(InputError):
         where = self.location() or f"stack {self.stack!r}"
         return f"{where}: {self.message}"
 
-    def located(self, file: str | Path, line: int | None) -> ProgramError:
+    def located(self, file: str | Path, line: int | None, message: str | None = None) -> ProgramError:
         return ProgramError(
             self.stack,
-            self.message,
+            self.message if message is None else message,
             self.cause,
             self.missing_references,
             file=file,
@@ -842,12 +842,13 @@ class StackConfig:
     sources: dict[str, tuple[YamlDoc, tuple[Any, ...]]] = field(default_factory=dict)
     stack_file: Path | None = None
 
-    def locate(
+    def node(
         self, config_key: str | None, field_path: str | None, at: str = ""
-    ) -> tuple[Path, int | None] | None:
-        """The file and line that set `field_path` (a spec path, `at` its prefix naming the key
-        itself) of config key `config_key`; without a key, the config key whose name is the
-        path's first part (`serving.models.0` -> `<project>:serving`, `gpu_pools` -> `gpuPools`)."""
+    ) -> tuple[YamlDoc, tuple[Any, ...]] | None:
+        """The file that set `field_path` (a spec path, `at` its prefix naming the key itself) of
+        config key `config_key`, and the path of that value in the file; without a key, the
+        config key whose name is the path's first part (`serving.models.0` -> `<project>:serving`,
+        `gpu_pools` -> `gpuPools`)."""
         parts = _path_parts(field_path)
         if config_key is None or config_key not in self.sources:
             config_key = self._key_named(parts[0]) if parts else None
@@ -858,7 +859,7 @@ class StackConfig:
         if parts[: len(at_parts)] == at_parts:
             parts = parts[len(at_parts) :]
         doc, key_path = self.sources[config_key]
-        return doc.path, doc.line_of((*key_path, *parts))
+        return doc, (*key_path, *parts)
 
     def _key_named(self, name: Any) -> str | None:
         wanted = str(name).replace("_", "").lower()
@@ -1135,14 +1136,26 @@ def locate_error(e: ProgramError, cfg: StackConfig) -> ProgramError:
     if e.config_key is not None and e.config_key not in cfg.sources:  # a key that is not set at all
         return e.located(cfg.stack_file or cfg.main, None)
     at = getattr(e.cause, "at", "")
-    place = cfg.locate(e.config_key, e.field, at) if (e.config_key or e.field) else None
-    if place is not None:
-        return e.located(*place)
+    node = cfg.node(e.config_key, e.field, at) if (e.config_key or e.field) else None
+    if node is not None:
+        doc, path = node
+        return e.located(doc.path, doc.line_of(path), message=_as_written(e.message, doc, path))
     frames = traceback.extract_tb(e.cause.__traceback__) if e.cause is not None else []
     in_main = [f for f in frames if Path(f.filename).resolve() == cfg.main]
     if in_main:
         return e.located(cfg.main, in_main[-1].lineno)
     return e.located(cfg.main, None)
+
+
+def _as_written(message: str, doc: YamlDoc, path: tuple[Any, ...]) -> str:
+    """The message with its quoting hint showing the text the YAML line holds (`"1.30"`, not
+    the number's `"1.3"`, which names another version)."""
+    from mlinfra.spec import quote_hint
+
+    written = doc.written.get(path)
+    if written is None:
+        return message
+    return message.replace(quote_hint(json.dumps(doc.value_at(path))), quote_hint(written))
 
 
 def _config_object(config: dict[str, str], key: str = "mlinfra:platform") -> dict[str, Any]:

@@ -283,6 +283,12 @@ def _service_identity(name: str, inputs: dict[str, Any], region: str) -> dict[st
     }
 
 
+def _custom_role(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    """A project custom role: `projects/<project>/roles/<roleId>` (what IAM bindings take)."""
+    role = f"projects/{_gcp_project(inputs)}/roles/{inputs.get('roleId')}"
+    return {"id": role, "name": role, "deleted": False}
+
+
 def _gke_cluster(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
     import ipaddress
 
@@ -404,6 +410,7 @@ GCP_TABLE: dict[str, Outputs] = {
     "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember": _gcp_iam_member,
     "gcp:serviceaccount/account:Account": _service_account,
     "gcp:projects/serviceIdentity:ServiceIdentity": _service_identity,
+    "gcp:projects/iAMCustomRole:IAMCustomRole": _custom_role,
     "gcp:container/cluster:Cluster": _gke_cluster,
     "gcp:container/nodePool:NodePool": _gke_node_pool,
     "gcp:storage/bucket:Bucket": _gcs_bucket,

@@ -87,3 +87,21 @@ def refused_before_any_resource(
     plan = plan_of(program, region=REGION)
     assert caught, "expected a SpecError"
     return caught[0], [r for r in plan.resources if not r.type.startswith("pulumi:providers:")]
+
+
+def options_of(type_: str, build: Callable[[pulumi.ResourceOptions], Any]) -> list[pulumi.ResourceOptions]:
+    """The resource options every `type_` resource that `build(opts)` registers was given (what the
+    plan does not record: ignore_changes, delete_before_replace)."""
+    seen: list[pulumi.ResourceOptions] = []
+
+    def capture(args: pulumi.ResourceTransformationArgs):
+        if args.type_ == type_:
+            seen.append(args.opts)
+        return None
+
+    plan_gcp(
+        lambda opts: build(
+            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(transformations=[capture]))
+        )
+    )
+    return seen

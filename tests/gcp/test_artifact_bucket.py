@@ -119,3 +119,26 @@ def test_bad_input_is_refused_before_any_resource(overrides, field):
     )
     assert error.field == field
     assert registered == []
+
+
+def _days_until_gone(bucket) -> int | None:
+    """When a live object written today is gone for good under the bucket's lifecycle rules (Cloud
+    Storage "Object Lifecycle Management": on a versioned bucket Delete on a live object only makes it
+    noncurrent; a noncurrent object goes by a `daysSinceNoncurrentTime` Delete). None: never."""
+    deletes = [r["condition"] for r in bucket.inputs["lifecycleRules"] if r["action"]["type"] == "Delete"]
+    live = [c["age"] for c in deletes if "age" in c and c.get("withState", "LIVE") in ("LIVE", "ANY")]
+    if not live:
+        return None
+    if not bucket.inputs["versioning"]["enabled"]:
+        return min(live)
+    noncurrent = [c["daysSinceNoncurrentTime"] for c in deletes if "daysSinceNoncurrentTime" in c]
+    return min(live) + min(noncurrent) if noncurrent else None
+
+
+def test_access_logs_are_deleted_after_their_retention():
+    """The log bucket's retention must remove data, not only hide it behind a noncurrent version."""
+    plan = _plan(ArtifactsSpec(access_logging=True), access_log_retention_days=200)
+    logs = _bucket(plan, "acme-ml-dev-artifacts-logs")
+    assert _days_until_gone(logs) == 200
+    assert logs.inputs["versioning"] == {"enabled": False}
+    assert _bucket(plan).inputs["versioning"] == {"enabled": True}  # the artifacts keep their versions

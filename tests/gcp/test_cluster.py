@@ -26,6 +26,7 @@ from tests.gcp.support import (
     PROJECT,
     TAGS,
     gcp_spec,
+    options_of,
     plan_gcp,
     refused_before_any_resource,
 )
@@ -253,7 +254,8 @@ def test_webhook_ports_are_those_the_charts_listen_on():
 def test_system_pool_is_sized_in_totals_and_runs_as_the_node_service_account(dev_plan, dev):
     pool = dev_plan.one(POOL).inputs
     system = dev.cluster.system_pool
-    assert pool["name"] == "system"
+    assert pool["name"].startswith("system-") and len(pool["name"]) == len("system-") + 6
+    assert pool["upgradeSettings"] == {"strategy": "SURGE", "maxSurge": 1, "maxUnavailable": 0}
     assert pool["autoscaling"] == {
         "totalMinNodeCount": system.min_nodes,
         "totalMaxNodeCount": system.max_nodes,
@@ -283,14 +285,17 @@ def test_node_service_account_has_only_the_default_node_role(dev_plan):
     assert [g.inputs["role"] for g in grants] == ["roles/container.defaultNodeServiceAccount"]
 
 
-def test_admins_get_the_cluster_viewer_iam_role(dev_plan):
-    """What they may do inside is RBAC, bound by the in-cluster layer (tests/gcp/test_in_cluster.py)."""
+def test_admins_get_a_role_with_exactly_credentials_and_the_dns_endpoint(dev_plan):
+    """The DNS endpoint authorises on container.clusters.connect; get-credentials reads the cluster.
+    What admins may do inside is RBAC, bound by the in-cluster layer (tests/gcp/test_in_cluster.py)."""
+    role = dev_plan.one("gcp:projects/iAMCustomRole:IAMCustomRole")
+    assert sorted(role.inputs["permissions"]) == ["container.clusters.connect", "container.clusters.get"]
+    assert role.inputs["roleId"].startswith("acme_ml_dev_admin_access_")
+    assert len(role.inputs["roleId"]) <= 64
     iam = next(r for r in dev_plan.of_type("gcp:projects/iAMMember:IAMMember") if "admin" in r.name)
-    assert iam.inputs == {
-        **iam.inputs,
-        "role": "roles/container.clusterViewer",
-        "member": "user:alice@acme.example",
-    }
+    assert iam.inputs["member"] == "user:alice@acme.example"
+    assert iam.inputs["role"] == f"projects/{PROJECT}/roles/{role.inputs['roleId']}"
+    assert role.urn in iam.dependencies
 
 
 def test_the_cluster_registers_no_kubernetes_resource(dev_plan):
@@ -357,3 +362,77 @@ def test_a_group_admin_is_refused_by_the_spec():
     with pytest.raises(SpecError, match="Google Groups for RBAC") as e:
         gcp_spec(cluster={"api_access": "dns", "admin_principals": ["group:ml-admins@acme.example"]})
     assert e.value.field is None or "cluster.admin_principals.0" in str(e.value)
+
+
+def test_security_posture_uses_no_retired_tier(dev_plan):
+    """GKE removed the standard tier of workload vulnerability scanning on 2025-07-31 (posture-management
+    deprecation table); VULNERABILITY_BASIC can no longer be enabled. Configuration auditing (mode
+    BASIC) is not retired. Both values must be options the installed SDK documents."""
+    import inspect
+    import re
+
+    from pulumi_gcp import container
+
+    from mlinfra.gcp.cluster import RETIRED_VULNERABILITY_MODES
+
+    posture = dev_plan.one(GKE).inputs["securityPostureConfig"]
+    assert posture == {"mode": "BASIC", "vulnerabilityMode": "VULNERABILITY_DISABLED"}
+    assert posture["vulnerabilityMode"] not in RETIRED_VULNERABILITY_MODES
+    doc = inspect.getdoc(container.ClusterSecurityPostureConfigArgs.__init__) or ""
+    options = {
+        name: set(re.findall(r"`([A-Z_]+)`", re.search(rf"{name}: (.*)", doc).group(1)))
+        for name in ("mode", "vulnerability_mode")
+    }
+    assert posture["mode"] in options["mode"]
+    assert posture["vulnerabilityMode"] in options["vulnerability_mode"]
+
+
+def test_private_access_admits_the_listed_private_ranges_to_the_private_endpoint():
+    """With only the private endpoint GKE enables authorized networks and admits the cluster's own
+    ranges; a runner in another subnet, a VPN or a peered network must be listed, or it times out."""
+    spec = gcp_spec(
+        GCP_PROD_SPEC,
+        cluster={"api_access": "private", "private_access_cidrs": ["10.200.0.0/24", "192.168.8.0/22"]},
+    )
+    c = _plan(spec).one(GKE).inputs
+    assert c["privateClusterConfig"]["enablePrivateEndpoint"] is True
+    assert c["masterAuthorizedNetworksConfig"] == {
+        "cidrBlocks": [
+            {"cidrBlock": "10.200.0.0/24", "displayName": "private-0"},
+            {"cidrBlock": "192.168.8.0/22", "displayName": "private-1"},
+        ],
+        "gcpPublicCidrsAccessEnabled": False,
+    }
+
+
+@pytest.mark.parametrize(
+    ("cluster", "message"),
+    [
+        ({"api_access": "private", "private_access_cidrs": ["203.0.113.0/24"]}, "not inside a private range"),
+        ({"api_access": "private", "private_access_cidrs": ["172.32.0.0/16"]}, "not inside a private range"),
+        ({"api_access": "dns", "private_access_cidrs": ["10.200.0.0/24"]}, "api_access: private only"),
+    ],
+)
+def test_private_access_cidrs_are_rfc1918_and_for_the_private_endpoint_only(cluster, message):
+    with pytest.raises(SpecError) as e:
+        gcp_spec(cluster=cluster)
+    assert "private_access_cidrs" in str(e.value) and message in str(e.value)
+
+
+def test_a_replaced_system_pool_comes_up_before_the_old_one_goes():
+    """The system pool is the only CPU pool: deleting it first (a fixed name forces that) takes every
+    add-on and admission webhook down. Its name changes with what replaces it, and it is created
+    before the old pool is deleted; the label workloads select stays `system`."""
+    [opts] = options_of(
+        POOL, lambda o: Cluster("gke", _args(gcp_spec(cluster={"api_access": "dns"})), opts=o)
+    )
+    assert opts.delete_before_replace is False
+    small = _plan(gcp_spec(cluster={"api_access": "dns"})).one(POOL).inputs
+    large = (
+        _plan(gcp_spec(cluster={"api_access": "dns", "system_pool": {"machine_type": "n2-standard-4"}}))
+        .one(POOL)
+        .inputs
+    )
+    again = _plan(gcp_spec(cluster={"api_access": "dns"})).one(POOL).inputs
+    assert small["name"] != large["name"] and small["name"] == again["name"]
+    assert small["nodeConfig"]["labels"] == large["nodeConfig"]["labels"] == {"mlinfra.io/pool": "system"}

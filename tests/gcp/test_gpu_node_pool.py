@@ -10,7 +10,7 @@ from mlinfra.catalog import GCP_ACCELERATOR_ZONES, REGION_ZONES
 from mlinfra.gcp.gpu_node_pool import GKE_GPU_TAINT_VALUE, GpuNodePool, GpuNodePoolArgs
 from mlinfra.k8s.scheduling import GPU_TAINT_KEY, gpu_taint, gpu_toleration
 from mlinfra.spec import GpuPoolSpec
-from tests.gcp.support import PROJECT, REGION, TAGS, plan_gcp, refused_before_any_resource
+from tests.gcp.support import PROJECT, REGION, TAGS, options_of, plan_gcp, refused_before_any_resource
 
 POOL = "gcp:container/nodePool:NodePool"
 CLUSTER = f"projects/{PROJECT}/locations/{REGION}/clusters/acme-ml-dev"
@@ -150,23 +150,8 @@ def test_gpu_pool_is_created_after_the_system_pool():
 
 
 def test_pool_name_replacement_deletes_first_and_initial_count_is_left_to_the_autoscaler():
-    seen = {}
-
-    def capture(args: pulumi.ResourceTransformationArgs):
-        if args.type_ == POOL:
-            seen["ignore"] = args.opts.ignore_changes
-            seen["dbr"] = args.opts.delete_before_replace
-        return None
-
-    def build(opts):
-        GpuNodePool(
-            "gpu",
-            _args(SPOT_L4),
-            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(transformations=[capture])),
-        )
-
-    plan_gcp(build)
-    assert seen == {"ignore": ["initialNodeCount"], "dbr": True}
+    [opts] = options_of(POOL, lambda o: GpuNodePool("gpu", _args(SPOT_L4), opts=o))
+    assert (opts.ignore_changes, opts.delete_before_replace) == (["initialNodeCount"], True)
 
 
 def test_node_security_settings():
@@ -208,3 +193,13 @@ def test_bad_input_is_refused_before_any_resource(pool, overrides, field):
     )
     assert error.field == field
     assert registered == []
+
+
+def test_gpu_pool_upgrades_need_no_spare_gpu_quota():
+    """A surge node would need one more GPU of quota than the pool's size (A100/H100 quotas are often
+    exactly that): GPU pools upgrade one node down at a time instead."""
+    assert _gpu_pool(_plan(SPOT_L4)).inputs["upgradeSettings"] == {
+        "strategy": "SURGE",
+        "maxSurge": 0,
+        "maxUnavailable": 1,
+    }

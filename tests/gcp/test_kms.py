@@ -8,7 +8,7 @@ import pytest
 from mlinfra.gcp.kms import ENCRYPTER_DECRYPTER, check_key_days, customer_managed_key, key_ring, service_agent
 from mlinfra.offline.mocks import gcp_project_number
 from mlinfra.spec import SpecError
-from tests.gcp.support import KEY_RING, PROJECT, REGION, TAGS, plan_gcp
+from tests.gcp.support import KEY_RING, PROJECT, REGION, TAGS, options_of, plan_gcp
 
 KEY = "gcp:kms/cryptoKey:CryptoKey"
 GRANT = "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember"
@@ -97,3 +97,18 @@ def test_service_agents_are_the_documented_addresses():
         f"serviceAccount:service-{number}@container-engine-robot.iam.gserviceaccount.com",
         f"serviceAccount:service-{number}@compute-system.iam.gserviceaccount.com",
     ]
+
+
+def test_destroy_window_is_set_at_creation_and_never_replaces_a_key():
+    """Cloud KMS sets destroy_scheduled_duration at key creation only; a changed
+    encryption.key_deletion_window_days must not plan a replacement of a key whose name is never
+    freed (409 already exists): the field is ignored after creation."""
+
+    def build(h):
+        customer_managed_key(
+            h, "k", key_ring=KEY_RING, key_name="acme-secrets", rotation_days=90, destroy_days=14,
+            protect=False, labels=TAGS, users={},
+        )  # fmt: skip
+
+    [opts] = options_of(KEY, lambda o: _Holder("h", build, opts=o))
+    assert opts.ignore_changes == ["destroyScheduledDuration"]

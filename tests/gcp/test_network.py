@@ -153,3 +153,14 @@ def test_bad_input_is_refused_before_any_resource(overrides, field):
     )
     assert error.field == field
     assert registered == []
+
+
+def test_log_bucket_id_carries_a_per_stack_suffix(prod_plan):
+    """A deleted log bucket keeps its id for 7 days: a fixed id would make a stack destroyed and
+    re-created within the week fail with 'already exists'."""
+    bucket = prod_plan.one("gcp:logging/projectBucketConfig:ProjectBucketConfig")
+    suffix = next(r for r in prod_plan.of_type("random:index/randomId:RandomId") if "flow-logs" in r.name)
+    assert suffix.inputs["byteLength"] == 2
+    assert bucket.inputs["bucketId"].startswith("acme-ml-prod-flow-logs-")
+    assert len(bucket.inputs["bucketId"]) == len("acme-ml-prod-flow-logs-") + 4
+    assert suffix.urn in bucket.dependencies

@@ -4,6 +4,7 @@ on the cluster's provider with the GKE hooks, identities per model, environment 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -130,7 +131,7 @@ def test_each_model_identity_is_exactly_the_models_service_account(stack):
 @pytest.mark.parametrize("stack", STACKS)
 def test_gpu_pools_follow_the_system_pool_and_models_follow_their_pools(stack):
     plan = planned(stack)
-    system = next(r for r in plan.of_type(POOL) if r.inputs["name"] == "system")
+    system = next(r for r in plan.of_type(POOL) if r.inputs["name"].startswith("system-"))
     node_pools = {r.inputs["name"]: r for r in plan.of_type(POOL)}
     for pool in plan.of_type(POOL):
         if pool.inputs["nodeConfig"].get("guestAccelerators"):
@@ -207,3 +208,52 @@ def test_stack_program_is_the_short_one():
     text = (ROOT / "stacks/gcp/__main__.py").read_text()
     assert "MlPlatform(spec.prefix, spec, PlatformSecrets.from_config())" in text
     assert Path(ROOT / "stacks/gcp/Pulumi.yaml").is_file()
+
+
+def _readme_gcp() -> str:
+    text = (ROOT / "README.md").read_text()
+    return text[text.index("\n## GCP") :]
+
+
+def test_enable_apis_turns_every_api_on_before_any_gcp_resource():
+    """Each API the platform calls is enabled (never disabled on destroy: other stacks use it) and
+    the provider every GCP child uses waits for all of them."""
+    from mlinfra.gcp.platform import BUDGET_APIS, REQUIRED_APIS
+
+    spec = gcp_spec(gcp={"project": "acme-ml-dev", "enable_apis": True})
+    plan = plan_of(lambda: MlPlatform(spec.prefix, spec), region=spec.region)
+    services = plan.of_type("gcp:projects/service:Service")
+    assert sorted(s.inputs["service"] for s in services) == sorted(REQUIRED_APIS)  # no budget here
+    assert all(s.inputs["disableOnDestroy"] is False for s in services)
+    main = next(p for p in plan.of_type("pulumi:providers:gcp") if p.name.endswith("-gcp"))
+    assert {s.urn for s in services} <= set(main.dependencies)
+    for r in plan.resources:
+        if r.type.startswith("gcp:") and r.type != "gcp:projects/service:Service":
+            assert r.provider.startswith(main.urn), r.urn
+    assert not set(BUDGET_APIS) & {s.inputs["service"] for s in services}
+    assert not planned("dev").of_type("gcp:projects/service:Service")  # off unless asked
+
+
+def test_readme_lists_the_apis_the_platform_uses():
+    from mlinfra.gcp.platform import BUDGET_APIS, REQUIRED_APIS
+
+    text = _readme_gcp()
+    listed = set(re.findall(r"[a-z]+\.googleapis\.com", text[: text.index("GPU quota")]))
+    assert listed == set(REQUIRED_APIS + BUDGET_APIS)
+
+
+def test_deployer_roles_cover_every_resource_the_plans_register_and_the_readme_lists_them():
+    """A non-Owner deployer needs a role for every resource type the platform creates; derived from
+    the shipped plans plus the optional API enablement."""
+    from mlinfra.gcp.platform import DEPLOYER_BASE_ROLES, deployer_roles
+
+    gsa = gcp_spec(gcp={"project": "acme-ml-dev", "enable_apis": True})
+    plans = [planned(s) for s in STACKS] + [plan_of(lambda: MlPlatform(gsa.prefix, gsa), region=gsa.region)]
+    types = {r.type for p in plans for r in p.resources}
+    assert {"gcp:compute/firewall:Firewall", "gcp:projects/service:Service"} <= types
+    roles = deployer_roles(types)  # raises on a gcp type without a role
+    assert "roles/compute.securityAdmin" in roles and "roles/monitoring.notificationChannelEditor" in roles
+    assert set(DEPLOYER_BASE_ROLES) <= set(roles)
+    text = _readme_gcp()
+    section = text[text.index("The deploying identity needs") : text.index("on the runner:")]
+    assert set(re.findall(r"roles/[A-Za-z.]+[A-Za-z]", section)) == set(roles)

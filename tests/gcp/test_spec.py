@@ -194,3 +194,55 @@ def test_bad_gcp_spec_is_refused_naming_the_field(data, field, fragment):
         PlatformSpec.load(data)
     message = str(e.value)
     assert field in message and fragment in message, message
+
+
+_EXISTING = {
+    "network_id": "projects/shared/global/networks/ml",
+    "private_subnet_ids": ["projects/shared/regions/us-central1/subnetworks/ml"],
+}
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        # with an existing network nothing is created: each of these would change nothing
+        (
+            _with(GCP_SPEC, network__existing=_EXISTING, network__service_cidr="172.21.0.0/16"),
+            "network.service_cidr",
+        ),
+        (_with(GCP_SPEC, network__existing=_EXISTING, gcp__pods_cidr="10.128.0.0/14"), "gcp.pods_cidr"),
+        (_with(GCP_SPEC, network__existing=_EXISTING, network__cidr="10.9.0.0/16"), "network.cidr"),
+        (
+            _with(GCP_SPEC, network__existing=_EXISTING, network__nat_gateways="per_zone"),
+            "network.nat_gateways",
+        ),
+        (_with(GCP_SPEC, network__existing=_EXISTING, network__flow_logs=True), "network.flow_logs"),
+        (
+            _with(GCP_SPEC, network__existing=_EXISTING, network__flow_log_retention_days=60),
+            "network.flow_log_retention_days",
+        ),
+        # dev has no flow logs: a retention for them keeps nothing
+        (_with(GCP_SPEC, network__flow_log_retention_days=60), "network.flow_log_retention_days"),
+        (
+            _with(GCP_PROD_SPEC, network__flow_logs=False, network__flow_log_retention_days=400),
+            "network.flow_log_retention_days",
+        ),
+    ],
+)
+def test_network_fields_that_would_be_ignored_are_refused_naming_them(data, field):
+    with pytest.raises(SpecError) as e:
+        PlatformSpec.load(data)
+    assert e.value.field == field
+
+
+def test_an_existing_network_is_checked_by_its_own_ranges_not_the_ignored_defaults():
+    """The overlap checks run against ranges mlinfra creates; with an existing subnet the default
+    network.cidr (ignored) must not refuse a control-plane range that is fine in the real network."""
+    spec = PlatformSpec.load(
+        _with(GCP_SPEC, network__existing=_EXISTING, gcp__control_plane_cidr="10.0.0.0/28")
+    )
+    assert spec.gcp.control_plane_cidr == "10.0.0.0/28"
+    assert (
+        gcp_spec(network={"flow_logs": True, "flow_log_retention_days": 60}).network.flow_log_retention_days
+        == 60
+    )
