@@ -56,7 +56,10 @@ PYTHON = "3.12"
 # dist-tag latest, 2026-10-16); CLI and SDKs are released together.
 PULUMI_VERSION = "3.270.0"
 
-# Runs the in-cluster stack; PULUMI_COMMAND=preview (default: pull requests) or up (merges).
+# Runs the in-cluster stack; PULUMI_COMMAND=preview (default: pull requests), up (merges) or drift
+# (scheduled checks, both run: the cloud vs the state, the commit vs the state; fails on any change;
+# `pulumi refresh`/`pulumi preview` docs: --preview-only, --expect-no-changes).
+# Anything else fails the build rather than running something the caller did not ask for.
 BUILDSPEC = f"""version: 0.2
 env:
   shell: bash
@@ -75,7 +78,16 @@ phases:
       - cd "$IN_CLUSTER_DIR"
       - pulumi stack select "$STACK" --create ${{SECRETS_PROVIDER:+--secrets-provider "$SECRETS_PROVIDER"}}
       - |
-        if [ "$PULUMI_COMMAND" = up ]; then pulumi up --yes --non-interactive; else pulumi preview --non-interactive --diff; fi
+        case "$PULUMI_COMMAND" in
+          up) pulumi up --yes --non-interactive ;;
+          preview) pulumi preview --non-interactive --diff ;;
+          drift)
+            drift=0
+            pulumi refresh --preview-only --expect-no-changes --non-interactive || drift=1
+            pulumi preview --expect-no-changes --non-interactive || drift=1
+            [ "$drift" = 0 ] ;;
+          *) echo "PULUMI_COMMAND must be preview, up or drift, not '$PULUMI_COMMAND'" >&2; false ;;
+        esac
 """
 
 _PROJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,254}$")
