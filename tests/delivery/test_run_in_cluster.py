@@ -23,6 +23,8 @@ from mlinfra.aws.runner import BUILDSPEC, SOURCE_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "examples/pipelines/run-in-cluster.sh"
+GITHUB = ROOT / "examples/pipelines/github"
+GITLAB = ROOT / "examples/pipelines/gitlab/.gitlab-ci.yml"
 
 BUILD_QUERY = (
     "builds[0].[buildStatus,currentPhase,timeoutInMinutes,queuedTimeoutInMinutes,"
@@ -291,11 +293,33 @@ def test_the_buildspec_runs_each_mode(tmp_path, command, ran):
     assert result.returncode == (0 if command in ("up", "preview") else 1)
 
 
-def test_the_script_passes_shellcheck():
-    shellcheck = Path(sys.executable).parent / "shellcheck"
-    result = subprocess.run(
-        [str(shellcheck if shellcheck.exists() else "shellcheck"), str(SCRIPT)],
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stdout
+def _script_calls_github() -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for f in GITHUB.glob("*.yml"):
+        for m in re.finditer(
+            r"examples/pipelines/run-in-cluster\.sh\s+(?:\"\$\{?(\w+)\}?\"|(\w+))", f.read_text()
+        ):
+            out.setdefault(f.name, []).append(m[1] or m[2])
+    return out
+
+
+def test_no_pipeline_needs_a_runner_nothing_provisions():
+    for f in [*GITHUB.glob("*.yml"), GITLAB]:
+        text = f.read_text()
+        assert "self-hosted" not in text and "-network" not in text, f.name
+
+
+def test_every_in_cluster_job_runs_the_script_with_its_mode():
+    calls = _script_calls_github()
+    assert set(calls) == {"mlinfra-deploy-stack.yml", "mlinfra-preview.yml", "mlinfra-drift.yml"}
+    assert "preview" in calls["mlinfra-preview.yml"]
+    assert "drift" in calls["mlinfra-drift.yml"]
+    assert calls["mlinfra-deploy-stack.yml"] == ["up"]
+    gl = yaml.safe_load(GITLAB.read_text())
+    scripts = {name: " ".join(job.get("script", [])) for name, job in gl.items() if isinstance(job, dict)}
+    using = {name: s for name, s in scripts.items() if "run-in-cluster.sh" in s}
+    assert {re.search(r"run-in-cluster\.sh (\w+)", s)[1] for s in using.values()} == {
+        "preview",
+        "up",
+        "drift",
+    }
