@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from mlinfra.aws.runner import BUILDSPEC, SOURCE_KEY
+from mlinfra.policy.model import PACKS
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "examples/pipelines/run-in-cluster.sh"
@@ -265,16 +266,23 @@ def test_the_script_and_the_buildspec_agree():
     assert set(re.findall(r"^\s*(\w+)\)", build, re.M)) == modes == {"preview", "up", "drift"}
 
 
+POLICY = [
+    arg
+    for pack in PACKS
+    for arg in ("--policy-pack", f"SRC/policies/{pack}", "--policy-pack-config", f"/tmp/policy-{pack}.json")
+]
+
+
 @pytest.mark.parametrize(
     ("command", "ran"),
     [
-        ("up", ["pulumi up --yes --non-interactive"]),
-        ("preview", ["pulumi preview --non-interactive --diff"]),
+        ("up", ["pulumi up --yes --non-interactive " + " ".join(POLICY)]),
+        ("preview", ["pulumi preview --non-interactive --diff " + " ".join(POLICY)]),
         (
             "drift",
             [
                 "pulumi refresh --preview-only --expect-no-changes --non-interactive",
-                "pulumi preview --expect-no-changes --non-interactive",
+                "pulumi preview --expect-no-changes --non-interactive " + " ".join(POLICY),
             ],
         ),
         ("bogus", []),
@@ -282,15 +290,29 @@ def test_the_script_and_the_buildspec_agree():
 )
 def test_the_buildspec_runs_each_mode(tmp_path, command, ran):
     """The buildspec's command under bash with a `pulumi` that records its arguments and reports a
-    change on refresh: drift runs both checks and fails; an unknown command runs nothing and fails."""
+    change on refresh: drift runs both checks and fails; an unknown command runs nothing and fails.
+    preview and up (and drift's preview) carry the four policy packs of the bundle with the
+    environment's enforcement, written by the real `mlinfra policy export-config`."""
     build = yaml.safe_load(BUILDSPEC)["phases"]["build"]["commands"][-1]
     log = tmp_path / "log"
+    src = tmp_path / "src"
+    (src / ".venv/bin").mkdir(parents=True)
+    (src / ".venv/bin/mlinfra").symlink_to(Path(sys.executable).parent / "mlinfra")
     fake = f'pulumi() {{ echo "pulumi $*" >> {log}; [ "$1" != refresh ]; }}\n'
+    env = {"PULUMI_COMMAND": command, "PATH": os.environ["PATH"], "CODEBUILD_SRC_DIR": str(src)}
     result = subprocess.run(
-        ["bash", "-c", fake + build], env={"PULUMI_COMMAND": command, "PATH": os.environ["PATH"]}, text=True
+        ["bash", "-c", fake + build], env={**env, "MLINFRA_ENVIRONMENT": "prod"}, text=True
     )
-    assert (log.read_text().splitlines() if log.exists() else []) == ran
+    lines = log.read_text().replace(str(src), "SRC").splitlines() if log.exists() else []
+    assert lines == ran
     assert result.returncode == (0 if command in ("up", "preview") else 1)
+    if command == "up":
+        assert json.loads(Path("/tmp/policy-encryption.json").read_text())  # prod's enforcement levels
+        log.unlink()
+        bad = subprocess.run(
+            ["bash", "-c", fake + build], env={**env, "MLINFRA_ENVIRONMENT": "qa"}, text=True
+        )
+        assert bad.returncode != 0 and not log.exists()  # no policy config, no pulumi run
 
 
 def _script_calls_github() -> dict[str, list[str]]:
