@@ -209,6 +209,7 @@ class AwsPlatform(CloudPlatform):
                 source_key_arn=self.artifacts.key_arn,
                 log_group_kms_key_arn=self.logs_key.arn,
                 log_retention_days=spec.cluster.log_retention_days,
+                environment=spec.environment,
                 tags=spec.required_tags,
             ),
             opts=pulumi.ResourceOptions(parent=self, providers={"aws": self.provider}),

@@ -41,6 +41,7 @@ from pulumi_aws import codebuild, ec2, iam, vpc
 from mlinfra.aws.identity import cluster_admin_access, confused_deputy_trust_policy
 from mlinfra.aws.kms import check_log_retention, encrypted_log_group
 from mlinfra.components import child
+from mlinfra.policy.model import PACKS
 from mlinfra.spec import AwsRunnerSpec, SpecError
 
 # The source bundle the build runs: a zip of the repository (`git archive`), uploaded by whoever
@@ -56,7 +57,13 @@ PYTHON = "3.12"
 # dist-tag latest, 2026-10-16); CLI and SDKs are released together.
 PULUMI_VERSION = "3.270.0"
 
-# Runs the in-cluster stack; PULUMI_COMMAND=preview (default: pull requests) or up (merges).
+# Runs the in-cluster stack; PULUMI_COMMAND=preview (default: pull requests), up (merges) or drift
+# (scheduled checks, both run: the cloud vs the state, the commit vs the state; fails on any change;
+# `pulumi refresh`/`pulumi preview` docs: --preview-only, --expect-no-changes).
+# Anything else fails the build rather than running something the caller did not ask for.
+# preview and up run the four policy packs of the checkout (policies/<pack>, installed by Pulumi from
+# the bundle: `-e ../..`) with the environment's enforcement (`mlinfra policy export-config`), as the
+# platform stack's pipeline does (`pulumi preview --policy-pack`; refresh takes no policy packs).
 BUILDSPEC = f"""version: 0.2
 env:
   shell: bash
@@ -75,7 +82,22 @@ phases:
       - cd "$IN_CLUSTER_DIR"
       - pulumi stack select "$STACK" --create ${{SECRETS_PROVIDER:+--secrets-provider "$SECRETS_PROVIDER"}}
       - |
-        if [ "$PULUMI_COMMAND" = up ]; then pulumi up --yes --non-interactive; else pulumi preview --non-interactive --diff; fi
+        policy=()
+        for pack in {" ".join(PACKS)}; do
+          "$CODEBUILD_SRC_DIR/.venv/bin/mlinfra" policy export-config --pack "$pack" \\
+            --environment "$MLINFRA_ENVIRONMENT" > "/tmp/policy-$pack.json" || exit 1
+          policy+=(--policy-pack "$CODEBUILD_SRC_DIR/policies/$pack" --policy-pack-config "/tmp/policy-$pack.json")
+        done
+        case "$PULUMI_COMMAND" in
+          up) pulumi up --yes --non-interactive "${{policy[@]}}" ;;
+          preview) pulumi preview --non-interactive --diff "${{policy[@]}}" ;;
+          drift)
+            drift=0
+            pulumi refresh --preview-only --expect-no-changes --non-interactive || drift=1
+            pulumi preview --expect-no-changes --non-interactive "${{policy[@]}}" || drift=1
+            [ "$drift" = 0 ] ;;
+          *) echo "PULUMI_COMMAND must be preview, up or drift, not '$PULUMI_COMMAND'" >&2; false ;;
+        esac
 """
 
 _PROJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,254}$")
@@ -95,6 +117,7 @@ class InClusterRunnerArgs:
     source_bucket / source_key_arn: the (versioned, KMS-encrypted) bucket holding `SOURCE_KEY`, and its key.
     log_group_kms_key_arn: CMK of the build log group (its policy must cover `log_group(project_name)`).
     log_retention_days: build log retention.
+    environment: the platform's environment: which policies are mandatory in the build's previews/ups.
     tags: tags for every taggable child.
     """
 
@@ -110,6 +133,7 @@ class InClusterRunnerArgs:
     source_key_arn: pulumi.Input[str]
     log_group_kms_key_arn: pulumi.Input[str] | None = None
     log_retention_days: int = 90
+    environment: str = "prod"
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -259,6 +283,7 @@ def environment_variables(args: InClusterRunnerArgs) -> list[dict[str, str]]:
         "PULUMI_VERSION": PULUMI_VERSION,
         "IN_CLUSTER_DIR": IN_CLUSTER_DIR,
         "STACK": args.stack,
+        "MLINFRA_ENVIRONMENT": args.environment,
         "PULUMI_COMMAND": "preview",
     }
     if args.spec.state_backend:

@@ -110,7 +110,11 @@ def test_deploy_order_approval_and_one_update_per_stack():
     assert jobs["prod-platform"]["needs"] == "staging-in-cluster"
     assert jobs["prod-in-cluster"]["needs"] == "prod-platform"
     assert jobs["prod-platform"]["with"]["environment"] == "production"
-    assert "self-hosted" in jobs["prod-in-cluster"]["with"]["runs-on"]
+    # In-cluster stacks run on the CodeBuild runner the platform stack provisions, started from here.
+    for name in ("staging-in-cluster", "prod-in-cluster"):
+        assert jobs[name]["with"]["platform-dir"] == "stacks/aws", name
+        assert jobs[name]["with"]["aws-role"].startswith("${{ vars.MLINFRA_STARTER_ROLE_ARN_"), name
+    assert "platform-dir" not in jobs["prod-platform"]["with"]
     stack = yaml.safe_load((GITHUB / "mlinfra-deploy-stack.yml").read_text())["jobs"]["up"]
     assert stack["environment"] == "${{ inputs.environment }}"
     assert (
@@ -163,11 +167,19 @@ def test_credentialed_previews_of_prod_and_in_cluster_wait_for_a_reviewer():
     for m in job["strategy"]["matrix"]["include"]:
         if m["stack"] == "prod" or m["stack-dir"].endswith("-in-cluster"):
             assert m["environment"] in ("preview-prod", "preview-in-cluster"), m
+    in_cluster = wf["jobs"]["preview-in-cluster"]
+    assert in_cluster["environment"] == "preview-in-cluster"
+    assert in_cluster["if"] == job["if"] and in_cluster["permissions"] == job["permissions"]
     gl = yaml.safe_load(GITLAB.read_text())
     guarded = gl["preview-protected"]
-    assert guarded["rules"][0]["when"] == "manual" and guarded["environment"]["name"] == "$PREVIEW_ENV"
+    assert guarded["rules"][0]["when"] == "manual" and guarded["environment"]["name"] == "preview-prod"
+    assert guarded["variables"]["STACK"] == "prod"
     assert gl["preview"]["variables"]["STACK"] == "staging"
-    assert {m["STACK_DIR"] for m in guarded["parallel"]["matrix"]} == {"stacks/aws", "stacks/aws-in-cluster"}
+    in_cluster = gl["preview-in-cluster"]
+    assert (
+        in_cluster["rules"] == guarded["rules"] and in_cluster["environment"]["name"] == "preview-in-cluster"
+    )
+    assert {m["STACK"] for m in in_cluster["parallel"]["matrix"]} == {"staging", "prod"}
 
 
 def test_drift_never_runs_during_an_update_of_the_same_stack():
