@@ -1442,6 +1442,10 @@ _RESOURCE_GROUP = re.compile(r"^[-\w.()]{0,89}[-\w()]$")
 _AZURE_VM_SIZE = re.compile(r"^Standard_[A-Za-z0-9_]+$")
 
 
+# Principals in an Azure spec are `<kind>:<Entra ID object id>`; a role assignment names the type.
+AZURE_PRINCIPAL_KINDS = ("user", "group", "serviceprincipal")
+
+
 def _guid(v: str, what: str) -> str:
     if not _GUID.match(v):
         raise ValueError(f"{what} {v!r} is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)")
@@ -1494,6 +1498,14 @@ class AzureOptions(_Model):
         default_factory=list,
         description="Entra ID groups (object ids) that are cluster-admin through AKS's managed Entra integration.",
     )
+    deployer_principal: str | None = Field(
+        default=None,
+        description="`<kind>:<Entra ID object id>` (kinds: user, group, serviceprincipal) granted "
+        "'Azure Kubernetes Service RBAC Cluster Admin' so that it installs the in-cluster layer; only with "
+        "`cluster.api_access: public` (a private cluster's layer is installed by the runner identity, people "
+        "come from `cluster.admin_principals`). Empty: whoever runs `pulumi up` (the signed-in client), so "
+        "the grant follows the last person or pipeline that ran it.",
+    )
     encryption_at_host: bool = Field(
         default=True,
         description="Encrypt node temp disks and caches on the host; needs the subscription feature "
@@ -1509,6 +1521,19 @@ class AzureOptions(_Model):
     @classmethod
     def _ids(cls, v: str, info) -> str:
         return _guid(v, info.field_name)
+
+    @field_validator("deployer_principal")
+    @classmethod
+    def _deployer(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        kind, _, object_id = v.partition(":")
+        if kind not in AZURE_PRINCIPAL_KINDS:
+            raise ValueError(
+                f"deployer_principal {v!r} is not '<kind>:<Entra ID object id>' (kinds: "
+                f"{', '.join(AZURE_PRINCIPAL_KINDS)}): a role assignment must name the principal's type"
+            )
+        return f"{kind}:{_guid(object_id, 'deployer_principal object id')}"
 
     @field_validator("admin_group_object_ids")
     @classmethod
@@ -3017,6 +3042,13 @@ def _check_azure(spec: PlatformSpec) -> None:
         )
     if len(set(spec.cluster.admin_principals)) != len(spec.cluster.admin_principals):
         raise SpecError("contains duplicates", "cluster.admin_principals")
+    if opts.deployer_principal is not None and spec.cluster.api_access != "public":
+        # Only a stack that installs the in-cluster layer itself grants its deployer cluster-admin.
+        raise SpecError(
+            f"cluster.api_access is {spec.cluster.api_access}: the in-cluster stack's runner identity installs "
+            "the layer and this stack grants no deployer; list people in cluster.admin_principals instead",
+            "azure.deployer_principal",
+        )
     for i, pool in enumerate(spec.gpu_pools):
         check_aks_pool_name(pool.name, f"gpu_pools.{i}.name")
     if spec.artifacts.abort_incomplete_multipart_days != AZURE_UNCOMMITTED_BLOCK_DAYS:
@@ -3080,9 +3112,9 @@ class AzureRules(CloudRules):
 
     def principal(self, value: str, field: str) -> None:
         kind, _, object_id = value.partition(":") if isinstance(value, str) else ("", "", "")
-        if kind not in ("user", "group", "serviceprincipal") or not _GUID.match(object_id):
+        if kind not in AZURE_PRINCIPAL_KINDS or not _GUID.match(object_id):
             raise SpecError(
-                f"{value!r} is not '<kind>:<Entra ID object id>' (kinds: user, group, serviceprincipal): "
+                f"{value!r} is not '<kind>:<Entra ID object id>' (kinds: {', '.join(AZURE_PRINCIPAL_KINDS)}): "
                 "a role assignment must name the principal's type",
                 field,
             )

@@ -391,6 +391,10 @@ CLOUD_MUTATIONS: dict[str, dict[str, dict[str, Any]]] = {
         "azure.endpoints_subnet_cidr": {"azure.endpoints_subnet_cidr": "10.50.129.0/24"},
         "azure.apiserver_subnet_cidr": {"azure.apiserver_subnet_cidr": "10.50.200.0/28"},
         "azure.admin_group_object_ids": {"azure.admin_group_object_ids": [OTHER_GUID]},
+        # The base is prod (api_access private): refused naming the field, the runner identity installs
+        # the layer. With api_access public it replaces the `pulumi up` client as the cluster-admin
+        # principal (tests/azure/test_platform.py: a dev mutation here would change the plan anyway).
+        "azure.deployer_principal": {"azure.deployer_principal": f"serviceprincipal:{OTHER_GUID}"},
         "azure.registry_name": {"azure.registry_name": "otherregistry"},
     },
 }

@@ -7,8 +7,9 @@ Security posture, and why (the AWS cluster's, in AKS terms):
   encryption set (only settable at cluster creation), plus encryption at host for temp disks and
   caches where the subscription has the feature.
 - Authentication is Entra ID only (local accounts disabled: no static admin kubeconfig) with Azure
-  RBAC for Kubernetes authorization; the deployer and `admin_principals` get "Azure Kubernetes
-  Service RBAC Cluster Admin"; the kubeconfig runs `kubelogin` (login mode azurecli).
+  RBAC for Kubernetes authorization; `admin_principals` (and, when given, the deployer that
+  installs the in-cluster layer) get "Azure Kubernetes Service RBAC Cluster Admin"; the kubeconfig
+  runs `kubelogin` (login mode azurecli).
 - The API server is VNet-integrated (its internal load balancer sits in a delegated subnet); it is
   private in staging/prod, and in dev public only to `public_access_cidrs`.
 - User-assigned control-plane and kubelet identities (KMS does not work with a system-assigned
@@ -35,7 +36,7 @@ import pulumi
 import yaml
 from pulumi_azure_native import compute, containerservice, monitor, operationalinsights
 
-from mlinfra.azure.identity import PRINCIPAL_KINDS, deployer_principal_type, grant, user_assigned_identity
+from mlinfra.azure.identity import PRINCIPAL_KINDS, grant, user_assigned_identity
 from mlinfra.azure.keyvault import customer_managed_key
 from mlinfra.catalog import CLUSTER_AUTOSCALER_FLAGS, ENVIRONMENTS, SUPPORTED_KUBERNETES_VERSIONS
 from mlinfra.components import child, stateful
@@ -84,8 +85,10 @@ class ClusterArgs:
     encryption_at_host: encrypt temp disks and caches (subscription feature EncryptionAtHost).
     vault_id / vault_name: the platform Key Vault (KMS key and disk key go there).
     private_vault: the vault has no public access (KMS "Private" over VNet integration).
-    deployer_object_id / deployer_client_id: the identity running `pulumi up` and the client it signed
-        in with (authorization.get_client_config; the client tells a person from an application).
+    deployer_object_id / deployer_principal_type: the identity that installs the in-cluster layer
+        through this cluster's API (Entra object id; User | Group | ServicePrincipal), granted cluster
+        admin on the resource group before the cluster exists; None: no deployer grant (a private
+        cluster, whose layer the in-cluster stack's runner identity installs).
     protect: protect + retain the cluster, keys and disk encryption set (prod).
     tags: tags for every taggable child.
     """
@@ -111,8 +114,8 @@ class ClusterArgs:
     vault_id: pulumi.Input[str]
     vault_name: pulumi.Input[str]
     private_vault: bool
-    deployer_object_id: pulumi.Input[str]
-    deployer_client_id: pulumi.Input[str]
+    deployer_object_id: pulumi.Input[str] | None = None
+    deployer_principal_type: pulumi.Input[str] = "User"
     admin_group_object_ids: Sequence[str] = ()
     encryption_at_host: bool = True
     protect: bool = False
@@ -394,16 +397,32 @@ class Cluster(pulumi.ComponentResource):
                 scope=disk_key.id,
                 description="The disk encryption set wraps and unwraps disk keys",
             ),
-            # The deployer administers the cluster through Azure RBAC. Granted on the resource
-            # group *before* the cluster (Azure RBAC for Kubernetes honours inherited assignments),
-            # so it has propagated when the in-cluster layer first calls the API.
-            role(
-                "deployer-cluster-admin",
-                role="Azure Kubernetes Service RBAC Cluster Admin",
-                principal_id=args.deployer_object_id,
-                principal_type=deployer_principal_type(args.deployer_client_id),
-                scope=args.resource_group_id,
-                description="The identity running pulumi up installs the in-cluster layer",
+            *(
+                # The deployer installs the in-cluster layer through this cluster's API (the
+                # platform passes one only with api_access public). Scope: the cluster itself cannot
+                # hold an assignment before it exists, and learn.microsoft.com aks/manage-azure-rbac
+                # ("Before you begin") warns that "new role assignments can take up to five minutes to
+                # propagate and be updated by the authorization server" -- granted on the cluster
+                # after creation, the layer's first Helm release would meet a 403. The resource group
+                # is the narrowest scope that exists before the cluster; Azure RBAC assignments are
+                # inherited by every resource under their scope (role-based-access-control/
+                # scope-overview), which AKS's authorization webhook honours (manage-azure-rbac
+                # assigns the same built-in roles at resource-group/subscription scope too). Granted
+                # first, it has propagated during the cluster's ~10-minute create. The role's data
+                # actions are Microsoft.ContainerService/managedClusters/* only: on this group it
+                # covers this platform's cluster and any other AKS cluster someone puts in the group.
+                [
+                    role(
+                        "deployer-cluster-admin",
+                        role="Azure Kubernetes Service RBAC Cluster Admin",
+                        principal_id=args.deployer_object_id,
+                        principal_type=args.deployer_principal_type,
+                        scope=args.resource_group_id,
+                        description="The deployer installs the in-cluster layer (cluster.api_access: public)",
+                    )
+                ]
+                if args.deployer_object_id is not None
+                else []
             ),
         ]
 

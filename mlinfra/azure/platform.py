@@ -28,7 +28,14 @@ from mlinfra.azure import in_cluster as azure_in_cluster
 from mlinfra.azure.artifact_bucket import ArtifactBucket, ArtifactBucketArgs
 from mlinfra.azure.cluster import Cluster, ClusterArgs
 from mlinfra.azure.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
-from mlinfra.azure.identity import WorkloadIdentity, WorkloadIdentityArgs, grant, user_assigned_identity
+from mlinfra.azure.identity import (
+    PRINCIPAL_KINDS,
+    WorkloadIdentity,
+    WorkloadIdentityArgs,
+    deployer_principal_type,
+    grant,
+    user_assigned_identity,
+)
 from mlinfra.azure.keyvault import KeyVault, KeyVaultArgs
 from mlinfra.azure.network import Network, NetworkArgs
 from mlinfra.azure.registry import Registry, RegistryArgs
@@ -36,7 +43,7 @@ from mlinfra.azure.resource_group import resource_group
 from mlinfra.catalog import REGION_ZONES
 from mlinfra.components import child
 from mlinfra.k8s.serving import sa_name
-from mlinfra.platform import CloudPlatform
+from mlinfra.platform import CloudPlatform, installs_in_cluster_layer
 from mlinfra.spec import (
     ModelSpec,
     PlatformSpec,
@@ -81,10 +88,7 @@ class AzurePlatform(CloudPlatform):
             opts=child(self),
         )
         on_azure = pulumi.ResourceOptions(parent=self, providers={"azure-native": self.provider})
-        # The identity running `pulumi up`: it administers the cluster (Azure RBAC).
-        deployer = authorization.get_client_config_output(
-            opts=pulumi.InvokeOutputOptions(parent=self, provider=self.provider)
-        )
+        deployer_object_id, deployer_type = self._deployer(spec)
 
         group = resource_group(
             self,
@@ -156,8 +160,8 @@ class AzurePlatform(CloudPlatform):
                 vault_id=self.vault.vault_id,
                 vault_name=self.vault.vault_name,
                 private_vault=private,
-                deployer_object_id=deployer.object_id,
-                deployer_client_id=deployer.client_id,
+                deployer_object_id=deployer_object_id,
+                deployer_principal_type=deployer_type,
                 admin_group_object_ids=azure.admin_group_object_ids,
                 encryption_at_host=azure.encryption_at_host,
                 protect=protect,
@@ -259,6 +263,24 @@ class AzurePlatform(CloudPlatform):
                 "runner_identity_id": self.runner_identity.id if self.runner_identity else None,
             }
         )
+
+    def _deployer(self, spec: PlatformSpec) -> tuple[pulumi.Input[str] | None, pulumi.Input[str]]:
+        """Who is granted cluster-admin to install the in-cluster layer from this stack: nobody when
+        the in-cluster stack installs it (api_access private: its runner identity is granted, people
+        come from `cluster.admin_principals`); else `azure.deployer_principal`, or when that is empty
+        whoever runs `pulumi up` (authorization.get_client_config: the grant then follows the last
+        person or pipeline that ran the stack, README "Azure: deployment path")."""
+        azure = spec.azure
+        assert azure is not None
+        if not installs_in_cluster_layer(spec):
+            return None, "User"
+        if azure.deployer_principal is not None:
+            kind, _, object_id = azure.deployer_principal.partition(":")
+            return object_id, PRINCIPAL_KINDS[kind]
+        client = authorization.get_client_config_output(
+            opts=pulumi.InvokeOutputOptions(parent=self, provider=self.provider)
+        )
+        return client.object_id, deployer_principal_type(client.client_id)
 
     def _runner_identity(self, name: str, spec: PlatformSpec) -> managedidentity.UserAssignedIdentity:
         """api_access private: the identity of the runner that installs the in-cluster layer from the

@@ -19,6 +19,7 @@ from mlinfra.azure.cluster import (
     dns_service_ip,
     exec_kubeconfig,
 )
+from mlinfra.azure.identity import deployer_principal_type
 from mlinfra.catalog import CLUSTER_AUTOSCALER_FLAGS
 from mlinfra.offline.mocks import AZURE_DEPLOYER_OBJECT_ID, azure_call_outputs
 from mlinfra.spec import ClusterSpec
@@ -65,7 +66,8 @@ def _args(spec: ClusterSpec = DEV, environment: str = "dev", **kw) -> ClusterArg
         "vault_name": "acme-dev-abcde",
         "private_vault": False,
         "deployer_object_id": AZURE_DEPLOYER_OBJECT_ID,
-        "deployer_client_id": "04b07795-8ddb-461a-bbee-02f9e1bf7b46",  # signed in with the Azure CLI
+        # signed in with the Azure CLI
+        "deployer_principal_type": deployer_principal_type("04b07795-8ddb-461a-bbee-02f9e1bf7b46"),
         "tags": TAGS,
     }
     values.update(kw)
@@ -144,8 +146,23 @@ def test_deployer_administers_through_azure_rbac_granted_early(dev):
 
 def test_a_ci_service_principal_deployer_is_granted_as_one():
     """The SDK would send 'User', and ARM refuses a type that differs from the principal's."""
-    plan = _plan(deployer_client_id="9d0e3b57-0000-4000-8000-00000000c1c1")
+    plan = _plan(deployer_principal_type=deployer_principal_type("9d0e3b57-0000-4000-8000-00000000c1c1"))
     assert plan.one(RA, "c-deployer-cluster-admin").inputs["principalType"] == "ServicePrincipal"
+
+
+def test_without_a_deployer_nobody_but_the_admins_is_granted_cluster_admin(prod):
+    """A private cluster's layer is installed by the runner identity (granted by the platform on the
+    cluster): the component grants cluster-admin only to `admin_principals` then."""
+    plan = _plan(spec=PROD, environment="prod", private_vault=True, deployer_object_id=None)
+    admins = [
+        r.inputs
+        for r in plan.of_type(RA)
+        if r.inputs["roleDefinitionId"].endswith("/b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b")
+    ]
+    assert [(a["principalId"], a["principalType"]) for a in admins] == [
+        ("0d4f8a2c-7e19-4b63-9c5a-2e8b1f6d3a97", "Group")
+    ]
+    assert admins[0]["scope"].endswith("/managedClusters/acme-dev")
 
 
 def test_entra_id_only_with_azure_rbac_and_workload_identity(dev):

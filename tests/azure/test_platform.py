@@ -13,6 +13,7 @@ from mlinfra.azure.identity import WORKLOAD_IDENTITY_CLIENT_ID, WORKLOAD_IDENTIT
 from mlinfra.azure.in_cluster import STORAGE_CLASS, layer_hooks
 from mlinfra.k8s.charts import KEDA, METRICS_SERVER
 from mlinfra.k8s.scheduling import POOL_LABEL
+from mlinfra.offline.mocks import AZURE_DEPLOYER_OBJECT_ID
 from mlinfra.platform import MlPlatform
 from mlinfra.spec import PlatformSpec
 from tests.azure.support import AZURE_SPEC, LOCATION, SUBSCRIPTION, TENANT
@@ -163,3 +164,53 @@ def test_private_platform_keeps_data_services_behind_private_endpoints(environme
     )
     mc = plan.one("azure-native:containerservice:ManagedCluster").inputs
     assert mc["securityProfile"]["azureKeyVaultKms"]["keyVaultNetworkAccess"] == "Private"
+
+
+RA = "azure-native:authorization:RoleAssignment"
+CLUSTER_ADMIN = "/roleDefinitions/b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b"  # AKS RBAC Cluster Admin
+
+
+def _cluster_admins(plan) -> dict[str, dict]:
+    return {
+        r.name: r.inputs for r in plan.of_type(RA) if r.inputs["roleDefinitionId"].endswith(CLUSTER_ADMIN)
+    }
+
+
+@pytest.mark.parametrize("environment", ["staging", "prod"])
+def test_private_platform_grants_no_deployer_cluster_admin(environment):
+    """The in-cluster stack's runner installs the layer; `pulumi up` of this stack (a person today,
+    CI tomorrow) must not replace each other's grant, so there is none: the runner on its cluster,
+    people through cluster.admin_principals / azure.admin_group_object_ids."""
+    plan = _plan(environment)
+    admins = _cluster_admins(plan)
+    assert set(admins) == {f"acme-{environment}-runner-cluster-admin"}
+    assert not any("deployer" in r.name for r in plan.of_type(RA))
+    assert admins[f"acme-{environment}-runner-cluster-admin"]["scope"].endswith(
+        f"/managedClusters/acme-{environment}"
+    )
+
+
+def test_dev_grants_whoever_runs_pulumi_up_on_the_resource_group_before_the_cluster():
+    plan = _plan()
+    grant = plan.one(RA, "acme-dev-cluster-deployer-cluster-admin")
+    assert grant.inputs["principalId"] == AZURE_DEPLOYER_OBJECT_ID  # getClientConfig's objectId
+    assert grant.inputs["principalType"] == "ServicePrincipal"  # the mock signs in as an application
+    assert grant.inputs["scope"] == f"/subscriptions/{SUBSCRIPTION}/resourceGroups/acme-dev"
+    assert grant.urn in plan.one("azure-native:containerservice:ManagedCluster").dependencies
+
+
+@pytest.mark.parametrize(
+    ("principal", "kind"),
+    [
+        ("serviceprincipal:9D0E3B57-0000-4000-8000-00000000C1C1", "ServicePrincipal"),
+        ("group:6c0e2a9d-4b17-4e85-a3f2-1d9c8b7e5a40", "Group"),
+    ],
+)
+def test_an_explicit_deployer_is_the_principal_whoever_runs_pulumi_up(principal, kind):
+    spec = _spec(azure={**AZURE_SPEC["azure"], "deployer_principal": principal})
+    plan = plan_of(lambda: MlPlatform(spec.prefix, spec), region=LOCATION)
+    grant = plan.one(RA, "acme-dev-cluster-deployer-cluster-admin").inputs
+    assert grant["principalId"] == principal.split(":", 1)[1].lower()
+    assert grant["principalType"] == kind
+    assert grant["principalId"] != AZURE_DEPLOYER_OBJECT_ID
+    assert grant["scope"] == f"/subscriptions/{SUBSCRIPTION}/resourceGroups/acme-dev"

@@ -94,6 +94,17 @@ def test_names_are_derived_within_azures_rules():
             "cluster.system_pool.machine_type",
         ),
         (lambda d: d["azure"].update(existing_resource_group=True), "azure"),
+        (lambda d: d["azure"].update(deployer_principal=SUBSCRIPTION), "azure.deployer_principal"),
+        (lambda d: d["azure"].update(deployer_principal="user:alice"), "azure.deployer_principal"),
+        (
+            # A private cluster's layer is installed by the runner identity: no deployer to grant.
+            lambda d: d.update(
+                environment="staging",
+                cluster={"api_access": "private"},
+                azure={**d["azure"], "deployer_principal": "user:" + SUBSCRIPTION},
+            ),
+            "azure.deployer_principal",
+        ),
         (
             lambda d: d.update(
                 network={
