@@ -26,8 +26,7 @@ from dataclasses import dataclass, field
 import pulumi
 from pulumi_azure_native import monitor, storage
 
-from mlinfra.azure.identity import grant, user_assigned_identity
-from mlinfra.azure.keyvault import customer_managed_key
+from mlinfra.azure.keyvault import wrapping_key
 from mlinfra.azure.network import private_endpoint
 from mlinfra.components import child, stateful
 from mlinfra.spec import ArtifactsSpec, SpecError, _check_bucket_name
@@ -122,34 +121,20 @@ class ArtifactBucket(pulumi.ComponentResource):
         depends_on: list[pulumi.Resource] = []
         if args.customer_managed_key:
             assert args.vault_name is not None and args.vault_uri is not None
-            key = customer_managed_key(
+            key, identity, key_user = wrapping_key(
                 self,
-                f"{name}-key",
-                key_name=f"{args.account_name}-blobs",
+                name,
+                resource_name=args.account_name,
+                purpose="blobs",
+                what=f"Storage account {args.account_name}",
                 vault_name=args.vault_name,
                 resource_group_name=rg,
+                location=location,
+                subscription_id=args.subscription_id,
                 protect=args.protect,
                 tags=tags,
             )
-            identity = user_assigned_identity(
-                self,
-                f"{name}-identity",
-                identity_name=f"{args.account_name}-cmk",
-                resource_group_name=rg,
-                location=location,
-                tags=tags,
-            )
-            depends_on.append(
-                grant(
-                    self,
-                    f"{name}-key-user",
-                    role="Key Vault Crypto Service Encryption User",
-                    principal_id=identity.principal_id,
-                    scope=key.id,
-                    subscription_id=args.subscription_id,
-                    description=f"Storage account {args.account_name} wraps its key with this key",
-                )
-            )
+            depends_on.append(key_user)
             identity_args = storage.IdentityArgs(type="UserAssigned", user_assigned_identities=[identity.id])
             encryption_key = storage.KeyVaultPropertiesArgs(key_name=key.name, key_vault_uri=args.vault_uri)
             self.key_id = key.id

@@ -29,6 +29,7 @@ import pulumi
 import pulumi_random as random
 from pulumi_azure_native import keyvault
 
+from mlinfra.azure.identity import grant, user_assigned_identity
 from mlinfra.azure.network import ROLE_TAG, private_endpoint
 from mlinfra.components import child, stateful
 from mlinfra.spec import AZURE_VAULT_SUFFIX_LENGTH, SpecError
@@ -209,3 +210,51 @@ def customer_managed_key(
         tags={**tags, **({} if rotate else {ROLE_TAG: AKS_KMS_KEY_ROLE})},
         opts=stateful(parent, protect),
     )
+
+
+def wrapping_key(
+    parent: pulumi.Resource,
+    name: str,
+    *,
+    resource_name: str,
+    purpose: str,
+    what: str,
+    vault_name: pulumi.Input[str],
+    resource_group_name: pulumi.Input[str],
+    location: str,
+    subscription_id: pulumi.Input[str],
+    protect: bool,
+    tags: Mapping[str, str],
+) -> tuple[keyvault.Key, pulumi.Resource, pulumi.Resource]:
+    """A customer-managed key for one resource (`<resource_name>-<purpose>`), the user-assigned
+    identity the resource wraps it with (`<resource_name>-cmk`: storage accounts and registries read
+    their CMK through a user-assigned identity), and that identity's "Key Vault Crypto Service
+    Encryption User" grant on the key. Returns (key, identity, grant); the resource depends on the
+    grant, so the key is usable when it is created."""
+    key = customer_managed_key(
+        parent,
+        f"{name}-key",
+        key_name=f"{resource_name}-{purpose}",
+        vault_name=vault_name,
+        resource_group_name=resource_group_name,
+        protect=protect,
+        tags=tags,
+    )
+    identity = user_assigned_identity(
+        parent,
+        f"{name}-identity",
+        identity_name=f"{resource_name}-cmk",
+        resource_group_name=resource_group_name,
+        location=location,
+        tags=tags,
+    )
+    key_user = grant(
+        parent,
+        f"{name}-key-user",
+        role="Key Vault Crypto Service Encryption User",
+        principal_id=identity.principal_id,
+        scope=key.id,
+        subscription_id=subscription_id,
+        description=f"{what} wraps its key with this key",
+    )
+    return key, identity, key_user

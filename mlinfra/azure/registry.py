@@ -33,8 +33,8 @@ import pulumi
 import yaml
 from pulumi_azure_native import containerregistry
 
-from mlinfra.azure.identity import grant, user_assigned_identity
-from mlinfra.azure.keyvault import customer_managed_key
+from mlinfra.azure.identity import grant
+from mlinfra.azure.keyvault import wrapping_key
 from mlinfra.azure.network import private_endpoint
 from mlinfra.components import child, stateful
 from mlinfra.spec import RegistrySpec, SpecError, rules
@@ -129,34 +129,20 @@ class Registry(pulumi.ComponentResource):
         depends_on: list[pulumi.Resource] = []
         if args.customer_managed_key:
             assert args.vault_name is not None
-            key = customer_managed_key(
+            key, key_identity, key_user = wrapping_key(
                 self,
-                f"{name}-key",
-                key_name=f"{args.registry_name}-images",
+                name,
+                resource_name=args.registry_name,
+                purpose="images",
+                what=f"Registry {args.registry_name}",
                 vault_name=args.vault_name,
                 resource_group_name=rg,
+                location=location,
+                subscription_id=sub,
                 protect=args.protect,
                 tags=tags,
             )
-            key_identity = user_assigned_identity(
-                self,
-                f"{name}-identity",
-                identity_name=f"{args.registry_name}-cmk",
-                resource_group_name=rg,
-                location=location,
-                tags=tags,
-            )
-            depends_on.append(
-                grant(
-                    self,
-                    f"{name}-key-user",
-                    role="Key Vault Crypto Service Encryption User",
-                    principal_id=key_identity.principal_id,
-                    scope=key.id,
-                    subscription_id=sub,
-                    description=f"Registry {args.registry_name} wraps its key with this key",
-                )
-            )
+            depends_on.append(key_user)
             # A map keyed by identity id in this API version (2023-01-01-preview); a list raises.
             identity = containerregistry.IdentityPropertiesArgs(
                 type="UserAssigned",
