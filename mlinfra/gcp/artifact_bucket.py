@@ -18,7 +18,7 @@ from pulumi_gcp import storage
 
 from mlinfra.components import child, stateful
 from mlinfra.gcp.kms import check_key_days, customer_managed_key
-from mlinfra.spec import GCP_LOG_BUCKET_SUFFIX, ArtifactsSpec, SpecError, _check_bucket_name
+from mlinfra.spec import GCP_LOG_BUCKET_SUFFIX, ArtifactsSpec, SpecError, rules
 
 ACCESS_LOG_PREFIX = "access-logs/"
 # GCS writes usage logs as this group, which needs objectCreator on the log bucket (Cloud Storage
@@ -97,10 +97,8 @@ class ArtifactBucket(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ArtifactBucketArgs, opts: pulumi.ResourceOptions | None = None):
         spec = args.spec
-        _check_bucket_name("gcp", args.bucket_name)
+        rules("gcp").bucket_name(args.bucket_name, access_logging=spec.access_logging)  # and its log bucket's
         log_name = f"{args.bucket_name}{GCP_LOG_BUCKET_SUFFIX}"
-        if spec.access_logging:
-            _check_bucket_name("gcp", log_name)
         check_key_days(args.key_rotation_days, args.key_destroy_days)
         if not 1 <= args.access_log_retention_days <= 3653:
             raise SpecError(
